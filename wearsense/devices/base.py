@@ -1,0 +1,264 @@
+"""The one device interface every driver implements, and URI/parameter parsing.
+
+A device is opened from a URI (``scheme://target?key=value&...``). A driver is a
+subclass of :class:`Device` that declares its scheme and its query parameters as
+:class:`Param` objects; parsing, type conversion and error messages are shared here so
+every driver reports a bad URI the same way (naming the parameter, what is allowed and
+what was given).
+
+Use::
+
+    async with open_device("sim://mover?seed=3") as dev:
+        async for info, chunk in dev:
+            ...
+
+Drivers decode; they do not filter. Chunks carry device timestamps (clock
+``"device:<source>"``) and sequence numbers untouched, plus the host arrival time in
+``Chunk.received_s``.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import math
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
+
+from wearsense.errors import DeviceError, DeviceURIError
+from wearsense.stream import Chunk, StreamInfo
+
+log = logging.getLogger("wearsense")
+
+__all__ = ["DeviceURI", "Param", "Device", "parse_uri"]
+
+
+@dataclass(frozen=True)
+class DeviceURI:
+    """A parsed device URI.
+
+    Attributes
+    ----------
+    raw : str
+        The URI as given.
+    scheme : str
+        Lower-case scheme, e.g. ``"sim"``.
+    target : str
+        Everything between ``scheme://`` and ``?``: a board name, a port path
+        (``/dev/ttyUSB0``), ``myo/AA:BB:...``, ``type=MoCap``.
+    query : dict
+        Raw query values as strings.
+    """
+
+    raw: str
+    scheme: str
+    target: str
+    query: Mapping[str, str]
+
+
+def parse_uri(uri: str) -> DeviceURI:
+    """Split ``scheme://target?k=v&...`` into its parts; errors say what a URI looks like."""
+    if not isinstance(uri, str) or "://" not in uri:
+        raise DeviceURIError(
+            f"device URI {uri!r} has no scheme; write it as scheme://target?key=value, "
+            "e.g. sim://mover?seed=3 or serial:///dev/ttyUSB0?baud=921600",
+            uri=str(uri),
+        )
+    scheme, rest = uri.split("://", 1)
+    if not scheme or not scheme.replace("+", "").replace("-", "").isalnum():
+        raise DeviceURIError(f"device URI {uri!r}: invalid scheme {scheme!r}", uri=uri)
+    target, _, qs = rest.partition("?")
+    try:
+        pairs = parse_qsl(qs, keep_blank_values=True, strict_parsing=bool(qs))
+    except ValueError:
+        raise DeviceURIError(
+            f"device URI {uri!r}: cannot parse query {qs!r}; use key=value pairs joined by &",
+            uri=uri,
+        ) from None
+    query: dict[str, str] = {}
+    for k, v in pairs:
+        if k in query:
+            raise DeviceURIError(f"device URI {uri!r}: parameter {k!r} given twice", uri=uri, parameter=k)
+        query[k] = v
+    # urlsplit is only used to reject characters that make the URI ambiguous.
+    urlsplit(uri)
+    return DeviceURI(uri, scheme.lower(), target, query)
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One query parameter a driver accepts.
+
+    Parameters
+    ----------
+    name : str
+        Key in the query string.
+    type : type
+        ``int``, ``float``, ``bool`` or ``str``.
+    default : Any
+        Value when the key is absent.
+    help : str
+        One line, with units: shown in error messages and ``wearsense devices``.
+    choices : sequence, optional
+        Allowed values.
+    min, max : float, optional
+        Inclusive bounds for numbers.
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: Sequence[Any] | None = None
+    min: float | None = None
+    max: float | None = None
+
+    def describe(self) -> str:
+        allowed = ""
+        if self.choices is not None:
+            allowed = " one of " + "|".join(map(str, self.choices))
+        elif self.min is not None or self.max is not None:
+            lo = "-inf" if self.min is None else f"{self.min:g}"
+            hi = "inf" if self.max is None else f"{self.max:g}"
+            allowed = f" in [{lo}, {hi}]"
+        return f"{self.name} ({self.type.__name__}{allowed}, default {self.default!r}): {self.help}"
+
+    def convert(self, raw: str, uri: str) -> Any:
+        def bad(why: str) -> DeviceURIError:
+            return DeviceURIError(
+                f"device URI {uri!r}: parameter {self.name}={raw!r} {why}; "
+                f"expected {self.describe()}",
+                uri=uri,
+                parameter=self.name,
+            )
+
+        if self.type is bool:
+            low = raw.strip().lower()
+            if low in _TRUE:
+                value: Any = True
+            elif low in _FALSE:
+                value = False
+            else:
+                raise bad("is not a boolean")
+        elif self.type in (int, float):
+            try:
+                value = self.type(raw)
+            except ValueError:
+                raise bad(f"is not a{'n' if self.type is int else ''} {self.type.__name__}") from None
+            if isinstance(value, float) and not math.isfinite(value):
+                raise bad("is not finite")
+            if self.min is not None and value < self.min:
+                raise bad("is below the minimum")
+            if self.max is not None and value > self.max:
+                raise bad("is above the maximum")
+        else:
+            value = raw
+        if self.choices is not None and value not in self.choices:
+            raise bad("is not allowed")
+        return value
+
+
+class Device(abc.ABC):
+    """Base class of every driver: an async context manager and async iterator.
+
+    Subclasses set ``scheme``, ``params`` (the query parameters they accept) and
+    ``summary``; implement :meth:`_open`, :meth:`_close` and :meth:`_chunks`; and fill
+    ``self.streams`` in :meth:`_open`.
+
+    After opening, ``streams`` lists the :class:`StreamInfo` the device produces;
+    iterating yields ``(StreamInfo, Chunk)`` pairs as data arrives until the device
+    ends (a finite recording or ``duration_s``) or is closed.
+    """
+
+    scheme: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    def __init__(self, uri: DeviceURI | str) -> None:
+        self.uri = uri if isinstance(uri, DeviceURI) else parse_uri(uri)
+        self.options: dict[str, Any] = self.parse_params(self.uri)
+        self.streams: tuple[StreamInfo, ...] = ()
+        self._opened = False
+
+    @classmethod
+    def parse_params(cls, uri: DeviceURI) -> dict[str, Any]:
+        """Typed values for every declared parameter; unknown keys are an error listing the valid ones."""
+        known = {p.name: p for p in cls.params}
+        unknown = [k for k in uri.query if k not in known]
+        if unknown:
+            listing = "\n  ".join(p.describe() for p in cls.params) or "(none)"
+            raise DeviceURIError(
+                f"device URI {uri.raw!r}: unknown parameter(s) {', '.join(map(repr, unknown))} "
+                f"for {cls.scheme}://; valid parameters:\n  {listing}",
+                uri=uri.raw,
+                parameter=unknown[0],
+            )
+        return {
+            name: (p.convert(uri.query[name], uri.raw) if name in uri.query else p.default)
+            for name, p in known.items()
+        }
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def __aenter__(self) -> "Device":
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        if self._opened:
+            return
+        await self._open()
+        if not self.streams:
+            raise DeviceError(f"{self.uri.raw}: driver opened but declared no streams", self.uri.raw)
+        self._opened = True
+        log.info("opened %s: %s", self.uri.raw, ", ".join(s.name for s in self.streams))
+
+    async def close(self) -> None:
+        if self._opened:
+            self._opened = False
+            await self._close()
+            log.info("closed %s", self.uri.raw)
+
+    def __aiter__(self) -> AsyncIterator[tuple[StreamInfo, Chunk]]:
+        if not self._opened:
+            raise DeviceError(
+                f"{self.uri.raw}: iterate inside 'async with open_device(...)', the device is not open",
+                self.uri.raw,
+            )
+        return self._chunks()
+
+    def stream(self, name: str) -> StreamInfo:
+        """The open stream called ``name``; the error lists those that exist."""
+        for s in self.streams:
+            if s.name == name:
+                return s
+        raise DeviceError(
+            f"{self.uri.raw}: no stream {name!r}; streams: {', '.join(s.name for s in self.streams)}",
+            self.uri.raw,
+        )
+
+    # -- for subclasses -------------------------------------------------------------
+    @abc.abstractmethod
+    async def _open(self) -> None:
+        """Connect, read the device's self-description, set ``self.streams``."""
+
+    @abc.abstractmethod
+    async def _close(self) -> None:
+        """Release the device. Must be safe to call after a failed read."""
+
+    @abc.abstractmethod
+    def _chunks(self) -> AsyncIterator[tuple[StreamInfo, Chunk]]:
+        """Yield ``(StreamInfo, Chunk)`` as data arrives."""
+
+
+#: Signature of a factory a lab's package may register under the ``wearsense.devices``
+#: entry-point group: called with the parsed URI, returns a :class:`Device`.
+DeviceFactory = Callable[[DeviceURI], Device]

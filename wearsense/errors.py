@@ -1,0 +1,70 @@
+"""The exception hierarchy of wearsense.
+
+Every error raised on purpose by wearsense derives from :class:`WearsenseError`, so a
+script can catch one type. Subclasses carry the failing item (device URI, parameter,
+channel, file offset) as attributes, and their messages say what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class WearsenseError(Exception):
+    """Root of every error wearsense raises on purpose."""
+
+
+class StreamError(WearsenseError, ValueError):
+    """A chunk or stream description is malformed (shape, time, dtype, NaN)."""
+
+
+class DeviceError(WearsenseError):
+    """A device could not be opened, read or closed.
+
+    Attributes
+    ----------
+    uri : str
+        The device URI that failed.
+    """
+
+    def __init__(self, message: str, uri: str = "") -> None:
+        super().__init__(message)
+        self.uri = uri
+
+
+class DeviceURIError(DeviceError, ValueError):
+    """A device URI is malformed, names an unknown scheme, or has a bad parameter.
+
+    Attributes
+    ----------
+    uri : str
+        The URI as given.
+    parameter : str
+        The offending query parameter, or ``""`` when the URI itself is wrong.
+    """
+
+    def __init__(self, message: str, uri: str = "", parameter: str = "") -> None:
+        super().__init__(message, uri)
+        self.parameter = parameter
+
+
+class MissingDependencyError(DeviceError, ImportError):
+    """An optional package needed for one feature is not installed.
+
+    The message names the ``pip install`` command that fixes it.
+    """
+
+
+class FormatError(WearsenseError, ValueError):
+    """A file is truncated, corrupted, or not in the format expected.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    offset : int or None
+        Byte offset of the problem, where known.
+    """
+
+    def __init__(self, message: str, path: str = "", offset: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.offset = offset
