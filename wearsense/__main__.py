@@ -1,0 +1,5 @@
+import sys
+
+from wearsense.cli import main
+
+sys.exit(main())
