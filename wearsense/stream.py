@@ -290,8 +290,30 @@ class Chunk:
 
     # -- derivation ---------------------------------------------------------------
     def with_data(self, data: np.ndarray) -> "Chunk":
-        """Same timestamps, sequence numbers and clock; new data (same number of samples)."""
-        return Chunk(data, self.t, self.seq, self.clock, self.received_s)
+        """Same timestamps, sequence numbers and clock; new data (same number of samples).
+
+        Only ``data`` is checked (``t`` and ``seq`` were checked when this chunk was
+        made), so this is cheap enough to call per 10 ms chunk in a live stage.
+        """
+        data = np.asarray(data)
+        if data.ndim == 1:
+            data = data[:, None]
+        if data.ndim != 2 or data.shape[0] != self.data.shape[0]:
+            raise StreamError(
+                f"with_data needs {self.data.shape[0]} samples (2-D, samples x channels), got shape {data.shape}"
+            )
+        if data.dtype.kind not in "biufc":
+            raise StreamError(f"chunk data must be numeric, got dtype {data.dtype}")
+        new = object.__new__(Chunk)
+        for name, value in (
+            ("data", _frozen(np.ascontiguousarray(data, dtype=np.float32))),
+            ("t", self.t),
+            ("seq", self.seq),
+            ("clock", self.clock),
+            ("received_s", self.received_s),
+        ):
+            object.__setattr__(new, name, value)
+        return new
 
     def with_time(self, t: np.ndarray, clock: str) -> "Chunk":
         """Same samples; timestamps re-expressed in another clock."""
