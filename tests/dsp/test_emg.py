@@ -8,7 +8,6 @@ import scipy.signal as sps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.dsp.conftest import RATE_HZ, synthetic_emg
 from wearsense.dsp.emg import (
     REFERENCE_HZ,
     TKEO,
@@ -31,7 +30,8 @@ from wearsense.dsp.emg import (
 from wearsense.errors import StreamError
 from wearsense.stream import Chunk, Pipeline, concat, split
 
-SIGNAL = synthetic_emg(1, duration_s=1.5, n_channels=3)
+RATE_HZ = 2000.0
+N_signal = 3000  # samples in the ``signal`` fixture
 
 
 def _stages():
@@ -54,27 +54,27 @@ def _stages():
 
 @pytest.mark.parametrize("name", sorted(_stages()))
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cuts=st.lists(st.integers(0, SIGNAL.n), max_size=12))
-def test_chunked_equals_whole_bit_identical(name, cuts):
+@given(cuts=st.lists(st.integers(0, N_signal), max_size=12))
+def test_chunked_equals_whole_bit_identical(name, cuts, signal):
     make = _stages()[name]
-    whole = make().process(SIGNAL)
+    whole = make().process(signal)
     stage = make()
-    pieces = [stage.process(p) for p in split(SIGNAL, sorted(cuts))]
+    pieces = [stage.process(p) for p in split(signal, sorted(cuts))]
     assert concat(pieces).equals(whole)
 
 
-def test_reset_starts_over():
+def test_reset_starts_over(signal):
     stage = EmgChain(RATE_HZ)
-    first = stage.process(SIGNAL)
+    first = stage.process(signal)
     stage.reset()
     assert stage.state.n_samples == 0
-    assert stage.process(SIGNAL).equals(first)
+    assert stage.process(signal).equals(first)
 
 
-def test_bandpass_matches_scipy_sosfilt():
+def test_bandpass_matches_scipy_sosfilt(signal):
     stage = BandPass(RATE_HZ)
-    out = stage.process(SIGNAL)
-    ref = sps.sosfilt(stage.sos, SIGNAL.data.astype(np.float64), axis=0)
+    out = stage.process(signal)
+    ref = sps.sosfilt(stage.sos, signal.data.astype(np.float64), axis=0)
     np.testing.assert_allclose(out.data, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
 
 
@@ -107,8 +107,8 @@ def test_chain_attenuates_50hz_mains_by_40db():
 
 
 @pytest.mark.parametrize("mains", [50.0, 60.0])
-def test_mains_family_is_detected_and_the_other_dropped(mains):
-    sig = synthetic_emg(2, duration_s=2.0, mains_hz=mains, mains_v=200e-6)
+def test_mains_family_is_detected_and_the_other_dropped(mains, make_emg):
+    sig = make_emg(2, duration_s=2.0, mains_hz=mains, mains_v=200e-6)
     for stage in (MainsNotch(RATE_HZ), EmgChain(RATE_HZ)):
         assert stage.mains_pending
         stage.process(sig)
@@ -117,8 +117,8 @@ def test_mains_family_is_detected_and_the_other_dropped(mains):
     assert detect_mains_hz(sig.data, RATE_HZ) == mains
 
 
-def test_no_mains_keeps_both_families():
-    sig = synthetic_emg(3, duration_s=2.0, mains_v=0.0)
+def test_no_mains_keeps_both_families(make_emg):
+    sig = make_emg(3, duration_s=2.0, mains_v=0.0)
     stage = MainsNotch(RATE_HZ)
     stage.process(sig)
     assert stage.mains_hz is None and not stage.mains_pending
@@ -144,8 +144,8 @@ def test_group_delays_are_reported_and_match_scipy():
     assert chain.group_delay_s == pytest.approx(parts, rel=1e-9)
 
 
-def test_chain_equals_pipeline_of_stages_within_float32_rounding():
-    sig = synthetic_emg(4, duration_s=2.0)
+def test_chain_equals_pipeline_of_stages_within_float32_rounding(make_emg):
+    sig = make_emg(4, duration_s=2.0)
     mvc = (2e-4, 3e-4, 4e-4, 5e-4)
     chain = EmgChain(RATE_HZ, EmgChainSettings(notch=NotchSettings(mains_hz=50), mvc_v=mvc))
     pipe = Pipeline([DCRemoval(RATE_HZ), BandPass(RATE_HZ), MainsNotch(RATE_HZ, NotchSettings(mains_hz=50)),
@@ -193,9 +193,9 @@ def test_zero_phase_variants_have_no_delay_and_differ_from_causal():
     assert full.n == c.n and np.isfinite(full.data).all()
 
 
-def test_zero_phase_refuses_a_short_chunk():
+def test_zero_phase_refuses_a_short_chunk(signal):
     with pytest.raises(StreamError, match="whole recording"):
-        zero_phase_bandpass(SIGNAL[:20], RATE_HZ)
+        zero_phase_bandpass(signal[:20], RATE_HZ)
 
 
 def test_bandpass_above_nyquist_names_the_fix():
@@ -204,7 +204,7 @@ def test_bandpass_above_nyquist_names_the_fix():
     BandPass(200.0, BandPassSettings(high_hz=90.0))
 
 
-def test_bad_settings_and_input_raise_clear_errors():
+def test_bad_settings_and_input_raise_clear_errors(signal):
     with pytest.raises(StreamError, match="mains_hz must be 50, 60"):
         MainsNotch(RATE_HZ, NotchSettings(mains_hz=55))
     with pytest.raises(StreamError, match="method must be"):
@@ -214,19 +214,19 @@ def test_bad_settings_and_input_raise_clear_errors():
     with pytest.raises(StreamError, match="channel 1 has 0.0"):
         MVCNormalise(RATE_HZ, [1.0, 0.0])
     with pytest.raises(StreamError, match="one MVC value per channel"):
-        MVCNormalise(RATE_HZ, [1.0]).process(SIGNAL)
+        MVCNormalise(RATE_HZ, [1.0]).process(signal)
     stage = BandPass(RATE_HZ)
-    stage.process(SIGNAL)
+    stage.process(signal)
     with pytest.raises(StreamError, match="call reset"):
         stage.process(Chunk(np.zeros((4, 1), np.float32), np.arange(4.0)))
 
 
-def test_non_finite_input_is_refused_and_state_kept():
+def test_non_finite_input_is_refused_and_state_kept(signal):
     stage = BandPass(RATE_HZ)
-    stage.process(SIGNAL[:100])
+    stage.process(signal[:100])
     before = stage.state.z_a.copy()
-    x = np.array(SIGNAL.data[100:110])
+    x = np.array(signal.data[100:110])
     x[3, 2] = np.nan
     with pytest.raises(StreamError, match="non-finite input in channel 2 at sample 103"):
-        stage.process(Chunk(x, SIGNAL.t[100:110]))
+        stage.process(Chunk(x, signal.t[100:110]))
     np.testing.assert_array_equal(stage.state.z_a, before)
