@@ -1,0 +1,148 @@
+"""Sensors of the virtual mover: surface EMG, IMUs, and a camera-like pose stream.
+
+All three observe the same simulated body (:mod:`wearsense.sim.muscles`), each on its
+own device clock (:mod:`wearsense.sim.clocks`).
+
+- **EMG**: band-limited Gaussian noise (4th-order Butterworth, 20–450 Hz) whose
+  amplitude follows the neural drive, ``emg = A_mvc · u(t) · carrier + amplifier noise``
+  (the classic amplitude-modulated noise model of surface EMG, e.g. Hogan & Mann
+  1980); optional mains interference.
+- **IMU**: accelerometer (specific force, m/s², +9.81 on z when flat at rest),
+  gyroscope (deg/s) and magnetometer (µT) in the sensor frame, derived from the
+  segment kinematics by finite differences at 500 Hz, with white noise, turn-on bias,
+  bias random walk and magnetometer hard-iron offset (typical MEMS values).
+- **Pose**: 3-D keypoints (m) with Gaussian noise, stamped after the camera
+  pipeline's latency, and optional occlusion gaps (NaN).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+from wearsense.sim.body import KEYPOINTS, SEGMENT_INDEX, forward_kinematics, keypoints
+
+__all__ = ["IMU_SITES", "EARTH_FIELD_UT", "GRAVITY", "EMGCarrier", "imu_kinematics", "quat_from_matrix"]
+
+GRAVITY = 9.80665
+#: Earth's field in the ENU world frame (µT): 48 µT, 60° inclination (mid-latitude).
+EARTH_FIELD_UT = np.array([0.0, 24.0, -41.57])
+
+#: IMU sites in the order ``imu=N`` takes them: (segment, position in the segment frame, m).
+IMU_SITES: tuple[tuple[str, tuple[float, float, float]], ...] = (
+    ("forearm_r", (0.0, -0.03, -0.15)),
+    ("upper_arm_r", (0.0, -0.05, -0.12)),
+    ("shank_r", (0.05, 0.0, -0.18)),
+    ("trunk", (-0.10, 0.0, 0.30)),
+    ("thigh_r", (0.07, 0.0, -0.20)),
+    ("foot_r", (0.08, 0.0, -0.05)),
+    ("pelvis", (-0.10, 0.0, 0.0)),
+    ("forearm_l", (0.0, 0.03, -0.15)),
+    ("upper_arm_l", (0.0, 0.05, -0.12)),
+    ("shank_l", (0.05, 0.0, -0.18)),
+    ("thigh_l", (0.07, 0.0, -0.20)),
+    ("foot_l", (0.08, 0.0, -0.05)),
+    ("head", (0.0, 0.0, 0.12)),
+    ("hand_r", (0.0, 0.0, -0.04)),
+    ("hand_l", (0.0, 0.0, -0.04)),
+)
+
+
+class EMGCarrier:
+    """Unit-variance band-limited noise, continuous across blocks (stateful SOS filter)."""
+
+    def __init__(self, rate_hz: float, n_channels: int, band_hz: tuple[float, float] = (20.0, 450.0)) -> None:
+        hi = min(band_hz[1], 0.45 * rate_hz)
+        self.sos = signal.butter(4, [band_hz[0], hi], btype="bandpass", fs=rate_hz, output="sos")
+        # scale so that filtered unit white noise has unit variance
+        impulse = signal.sosfilt(self.sos, np.r_[1.0, np.zeros(int(rate_hz) * 2)])
+        self.scale = 1.0 / np.sqrt(np.sum(impulse**2))
+        self.zi = np.zeros((self.sos.shape[0], 2, n_channels))
+
+    def next(self, white: np.ndarray) -> np.ndarray:
+        out, self.zi = signal.sosfilt(self.sos, white, axis=0, zi=self.zi)
+        return out * self.scale
+
+
+def quat_from_matrix(r: np.ndarray) -> np.ndarray:
+    """Unit quaternions (w, x, y, z), scalar first, w ≥ 0, from rotation matrices (n, 3, 3)."""
+    m = r
+    tr = m[:, 0, 0] + m[:, 1, 1] + m[:, 2, 2]
+    q = np.empty((m.shape[0], 4))
+    # Shepperd's method, vectorised by choosing the largest diagonal term per row.
+    cand = np.stack([tr, m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]], axis=1)
+    which = np.argmax(cand, axis=1)
+    for case in range(4):
+        sel = which == case
+        if not sel.any():
+            continue
+        a = m[sel]
+        if case == 0:
+            s = np.sqrt(1.0 + tr[sel]) * 2
+            q[sel] = np.stack([0.25 * s, (a[:, 2, 1] - a[:, 1, 2]) / s, (a[:, 0, 2] - a[:, 2, 0]) / s, (a[:, 1, 0] - a[:, 0, 1]) / s], 1)
+        elif case == 1:
+            s = np.sqrt(1.0 + a[:, 0, 0] - a[:, 1, 1] - a[:, 2, 2]) * 2
+            q[sel] = np.stack([(a[:, 2, 1] - a[:, 1, 2]) / s, 0.25 * s, (a[:, 0, 1] + a[:, 1, 0]) / s, (a[:, 0, 2] + a[:, 2, 0]) / s], 1)
+        elif case == 2:
+            s = np.sqrt(1.0 + a[:, 1, 1] - a[:, 0, 0] - a[:, 2, 2]) * 2
+            q[sel] = np.stack([(a[:, 0, 2] - a[:, 2, 0]) / s, (a[:, 0, 1] + a[:, 1, 0]) / s, 0.25 * s, (a[:, 1, 2] + a[:, 2, 1]) / s], 1)
+        else:
+            s = np.sqrt(1.0 + a[:, 2, 2] - a[:, 0, 0] - a[:, 1, 1]) * 2
+            q[sel] = np.stack([(a[:, 1, 0] - a[:, 0, 1]) / s, (a[:, 0, 2] + a[:, 2, 0]) / s, (a[:, 1, 2] + a[:, 2, 1]) / s, 0.25 * s], 1)
+    q *= np.where(q[:, :1] < 0, -1.0, 1.0)
+    return q
+
+
+@dataclass(frozen=True)
+class IMUKinematics:
+    """Noise-free IMU quantities on a kinematic grid, sensor frame."""
+
+    t: np.ndarray  # (n,) true time
+    specific_force: np.ndarray  # (n_imu, n, 3) m/s^2
+    gyro_dps: np.ndarray  # (n_imu, n, 3)
+    mag_ut: np.ndarray  # (n_imu, n, 3)
+    quat: np.ndarray  # (n_imu, n, 4) sensor -> world, scalar first
+
+
+def imu_kinematics(
+    t: np.ndarray, angles_deg: np.ndarray, root: np.ndarray, sites: list[int], mounts: np.ndarray
+) -> IMUKinematics:
+    """IMU signals on a uniform grid ``t`` from joint angles and root motion.
+
+    Derivatives are central differences (``np.gradient``), second-order accurate; the
+    first and last grid points are one-sided, so callers keep a margin.
+    """
+    rot, pos = forward_kinematics(angles_deg, root[:, :2], root[:, 2])
+    h = t[1] - t[0]
+    n = t.shape[0]
+    f = np.empty((len(sites), n, 3))
+    g = np.empty((len(sites), n, 3))
+    m = np.empty((len(sites), n, 3))
+    q = np.empty((len(sites), n, 4))
+    gvec = np.array([0.0, 0.0, -GRAVITY])
+    for i, (site, mount) in enumerate(zip(sites, mounts)):
+        seg, offset = IMU_SITES[site]
+        s = SEGMENT_INDEX[seg]
+        r = rot[:, s] @ mount  # sensor -> world
+        p = pos[:, s] + rot[:, s] @ np.asarray(offset)
+        acc = np.gradient(np.gradient(p, h, axis=0), h, axis=0)
+        rt = np.swapaxes(r, 1, 2)
+        f[i] = np.einsum("nij,nj->ni", rt, acc - gvec)
+        rdot = np.gradient(r, h, axis=0)
+        w = rt @ rdot  # skew-symmetric: body angular velocity
+        g[i] = np.rad2deg(0.5 * np.stack([w[:, 2, 1] - w[:, 1, 2], w[:, 0, 2] - w[:, 2, 0], w[:, 1, 0] - w[:, 0, 1]], 1))
+        m[i] = rt @ EARTH_FIELD_UT
+        q[i] = quat_from_matrix(r)
+    return IMUKinematics(t, f, g, m, q)
+
+
+def pose_keypoints(angles_deg: np.ndarray, root: np.ndarray) -> np.ndarray:
+    """True keypoints (n, n_keypoints, 3) in metres."""
+    rot, pos = forward_kinematics(angles_deg, root[:, :2], root[:, 2])
+    return keypoints(rot, pos)
+
+
+POSE_CHANNELS = tuple(f"{name}_{ax}" for name, _, _ in KEYPOINTS for ax in "xyz")
+SEGMENT_NAMES = tuple(SEGMENT_INDEX)
