@@ -68,3 +68,17 @@ class FormatError(WearsenseError, ValueError):
         super().__init__(message)
         self.path = path
         self.offset = offset
+
+
+class RecordingError(WearsenseError, OSError):
+    """A recording cannot start or continue: unwritable path, disk full, file exists.
+
+    Attributes
+    ----------
+    path : str
+        The file being recorded.
+    """
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path

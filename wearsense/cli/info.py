@@ -1,0 +1,59 @@
+"""``wearsense info session.xdf``: what a recording holds.
+
+Per stream: modality, channels, samples, duration, nominal and effective rate, gaps
+(time steps over 2x the nominal period) and lost samples (from sequence numbers);
+and whether the file closed cleanly (footers present) or needs ``wearsense repair``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from wearsense.io.xdf import XDFFile, load
+
+NAME = "info"
+HELP = "summarise a recorded XDF file: streams, durations, rates, gaps, loss"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("path", type=Path, help="the .xdf file")
+
+
+def summarise(f: XDFFile) -> list[dict]:
+    """One dict per stream: name, modality, channels, samples, duration_s, rates, gaps, lost."""
+    rows = []
+    for name, s in f.streams.items():
+        c = s.chunk
+        dur = c.duration_s
+        eff = (c.n - 1) / dur if c.n > 1 and dur > 0 else 0.0
+        gaps = 0
+        if s.info.rate_hz > 0 and c.n > 1:
+            gaps = int((np.diff(c.t) > 2.0 / s.info.rate_hz).sum())
+        lost = s.lost
+        rows.append(dict(
+            name=name, modality=s.info.modality.value, channels=s.info.n_channels, samples=c.n,
+            duration_s=dur, rate_hz=s.info.rate_hz, effective_hz=eff, gaps=gaps, lost=lost,
+            loss_pct=100.0 * lost / (c.n + lost) if c.n + lost else 0.0, chunks=len(s.chunk_ends),
+            clock=c.clock, footer=s.footer is not None,
+        ))
+    return rows
+
+
+def run(args) -> int:
+    f = load(args.path, recover=True)
+    print(f"{f.path}: {f.size_bytes / 1e6:.2f} MB, writer {f.writer or 'unknown'}")
+    if f.bad_regions:
+        lost_bytes = sum(b - a for a, b in f.bad_regions)
+        print(f"  DAMAGED: {lost_bytes} bytes unreadable (first at byte {f.bad_regions[0][0]}); "
+              f"run 'wearsense repair {f.path}'")
+    elif not f.closed_cleanly:
+        print(f"  not closed cleanly (no stream footers: the recorder was killed?); "
+              f"'wearsense repair {f.path}' adds them")
+    print(f"  {'stream':<20} {'type':<7} {'ch':>3} {'samples':>9} {'dur s':>8} {'nominal':>8} "
+          f"{'eff. Hz':>9} {'gaps':>5} {'lost':>7} {'loss %':>7}  clock")
+    for r in summarise(f):
+        print(f"  {r['name']:<20} {r['modality']:<7} {r['channels']:>3} {r['samples']:>9} {r['duration_s']:>8.2f} "
+              f"{r['rate_hz']:>8.1f} {r['effective_hz']:>9.2f} {r['gaps']:>5} {r['lost']:>7} {r['loss_pct']:>7.2f}  {r['clock']}")
+    return 0
