@@ -131,6 +131,11 @@ class StreamInfo:
     def n_channels(self) -> int:
         return len(self.channels)
 
+    def __reduce__(self):
+        # the read-only metadata view cannot be pickled; rebuild it (multiprocessing, caches)
+        return (StreamInfo, (self.name, self.modality, self.channels, self.units, self.rate_hz,
+                             self.source_id, dict(self.metadata)))
+
     @property
     def nan_allowed(self) -> bool:
         """Whether samples may be NaN (pose/marker occlusion, or ``metadata['nan_allowed']``)."""

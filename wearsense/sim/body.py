@@ -65,7 +65,7 @@ def _leg(side: str, s: float) -> list[Joint]:
     return [
         Joint(f"hip_flex_{side}", 1, -1.0, 0.0, (-20, 120), 0.8, 0.6, 220.0, 0.5),
         Joint(f"hip_abd_{side}", 0, -s, 0.0, (-20, 45), 0.8, 0.6, 160.0),
-        Joint(f"knee_flex_{side}", 1, 1.0, 5.0, (0, 140), 0.8, 0.6, 240.0, 0.75),
+        Joint(f"knee_flex_{side}", 1, 1.0, 2.0, (0, 140), 0.8, 0.6, 240.0, 0.75),
         Joint(f"ankle_dorsi_{side}", 1, -1.0, 0.0, (-45, 25), 1.0, 0.6, 110.0, 0.9),
     ]
 

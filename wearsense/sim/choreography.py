@@ -3,8 +3,9 @@
 A choreography is an endless, seeded sequence of :class:`Movement`s, each made of
 primitives that are pure functions of time:
 
-- :class:`Ramp`: a joint moves by ``amp_deg`` with a minimum-jerk profile (Flash &
-  Hogan 1985), holds, and returns;
+- :class:`Ramp`: a joint moves by ``amp_deg`` with a smooth-step profile (velocity
+  continuous, acceleration starting at once, as in fast voluntary movements whose
+  agonist burst starts abruptly), holds, and returns;
 - :class:`Oscillation`: a joint oscillates (a wave, improvisation), faded in and out;
 - :class:`CoContraction`: agonist and antagonist of a joint are co-activated with no
   net torque: a brace, or an anticipatory postural adjustment (APA, Aruin & Latash
@@ -45,9 +46,16 @@ def min_jerk(s: np.ndarray) -> np.ndarray:
     return s * s * s * (10.0 + s * (-15.0 + 6.0 * s))
 
 
-def _plateau(t: np.ndarray, t0: float, rise: float, hold: float, fall: float) -> np.ndarray:
-    up = min_jerk((t - t0) / rise)
-    down = min_jerk((t - (t0 + rise + hold)) / fall)
+def smooth_step(s: np.ndarray) -> np.ndarray:
+    """Cubic smooth step 3s² − 2s³ for s clipped to [0, 1]: zero velocity at both ends,
+    acceleration that jumps at the start (an abrupt agonist burst) and at the end."""
+    s = np.clip(s, 0.0, 1.0)
+    return s * s * (3.0 - 2.0 * s)
+
+
+def _plateau(t: np.ndarray, t0: float, rise: float, hold: float, fall: float, profile=min_jerk) -> np.ndarray:
+    up = profile((t - t0) / rise)
+    down = profile((t - (t0 + rise + hold)) / fall)
     return up - down
 
 
@@ -65,7 +73,7 @@ class Ramp:
         return self.t0 + self.rise + self.hold + self.fall
 
     def value(self, t: np.ndarray) -> np.ndarray:
-        return self.amp_deg * _plateau(t, self.t0, self.rise, self.hold, self.fall)
+        return self.amp_deg * _plateau(t, self.t0, self.rise, self.hold, self.fall, smooth_step)
 
 
 @dataclass(frozen=True)

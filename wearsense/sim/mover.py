@@ -352,7 +352,8 @@ class Mover:
         hi = max(t[-1] for t in nonempty) + 3 * h
         g0, g1 = int(math.floor(lo / h)), int(math.ceil(hi / h))
         grid = np.arange(g0, g1 + 1) * h
-        rows = np.arange(g0, g1 + 1) * _KIN_DECIMATE - self._buf_i0
+        # before t = 0 the mover stands still at row 0's posture
+        rows = np.maximum(np.arange(g0, g1 + 1) * _KIN_DECIMATE, 0) - self._buf_i0
         angles = self._buf["theta"][rows]
         root = planned_root(self.choreography.active(grid[0], grid[-1]), grid)
         kin = imu_kinematics(grid, angles, root, self.imu_sites, self.mounts)

@@ -3,10 +3,11 @@
 All three observe the same simulated body (:mod:`wearsense.sim.muscles`), each on its
 own device clock (:mod:`wearsense.sim.clocks`).
 
-- **EMG**: band-limited Gaussian noise (4th-order Butterworth, 20–450 Hz) whose
-  amplitude follows the neural drive, ``emg = A_mvc · u(t) · carrier + amplifier noise``
-  (the classic amplitude-modulated noise model of surface EMG, e.g. Hogan & Mann
-  1980); optional mains interference.
+- **EMG**: band-limited Gaussian noise (4th-order Butterworth band-pass 20–450 Hz,
+  shaped by a 2nd-order low-pass at 150 Hz so that, as in real surface EMG, most power
+  lies at 50–150 Hz: median frequency ≈ 94 Hz) whose amplitude follows the neural drive,
+  ``emg = A_mvc · u(t) · carrier + amplifier noise`` (the amplitude-modulated noise model
+  of surface EMG, Hogan & Mann 1980); optional mains interference.
 - **IMU**: accelerometer (specific force, m/s², +9.81 on z when flat at rest),
   gyroscope (deg/s) and magnetometer (µT) in the sensor frame, derived from the
   segment kinematics by finite differences at 500 Hz, with white noise, turn-on bias,
@@ -53,9 +54,13 @@ IMU_SITES: tuple[tuple[str, tuple[float, float, float]], ...] = (
 class EMGCarrier:
     """Unit-variance band-limited noise, continuous across blocks (stateful SOS filter)."""
 
-    def __init__(self, rate_hz: float, n_channels: int, band_hz: tuple[float, float] = (20.0, 450.0)) -> None:
+    def __init__(self, rate_hz: float, n_channels: int, band_hz: tuple[float, float] = (20.0, 450.0),
+                 shape_hz: float = 150.0) -> None:
         hi = min(band_hz[1], 0.45 * rate_hz)
-        self.sos = signal.butter(4, [band_hz[0], hi], btype="bandpass", fs=rate_hz, output="sos")
+        self.sos = np.vstack([
+            signal.butter(4, [band_hz[0], hi], btype="bandpass", fs=rate_hz, output="sos"),
+            signal.butter(2, min(shape_hz, 0.45 * rate_hz), fs=rate_hz, output="sos"),
+        ])
         # scale so that filtered unit white noise has unit variance
         impulse = signal.sosfilt(self.sos, np.r_[1.0, np.zeros(int(rate_hz) * 2)])
         self.scale = 1.0 / np.sqrt(np.sum(impulse**2))
