@@ -21,9 +21,9 @@ How wearsense uses the format
   (channels ``stream_id, sample_index, seq``) holds one row wherever a stream's
   sequence numbers do not continue by one (its first sample and after each gap), so
   loss is visible to any XDF reader and :func:`load` rebuilds ``Chunk.seq`` exactly.
-- The StreamHeader of a stream is written, flushed and fsync'd just before its first
-  Samples chunk (at the latest ``RecorderSettings.header_delay_s`` after the stream
-  was added), so it knows the stream's clock (``Chunk.clock``, kept in
+- The StreamHeader of a stream is written, flushed and fsync'd together with its first
+  Samples chunk, the moment that chunk arrives (or ``RecorderSettings.header_delay_s``
+  after the stream was added, if no data comes), so it knows the stream's clock (``Chunk.clock``, kept in
   ``<desc><wearsense><clock>``). Channel labels, units and placement sit in the usual
   ``<desc><channels><channel><label/><unit/><type/>`` layout; the full
   ``StreamInfo.metadata`` is kept as JSON in ``<desc><wearsense><metadata>``.
@@ -469,7 +469,8 @@ class Recorder:
                 )
             if chunk.n == 0:
                 return
-            if not st.header_written:
+            first = not st.header_written
+            if first:
                 self._write_header(st, chunk.clock)
             elif chunk.clock != st.clock:
                 raise StreamError(
@@ -508,7 +509,8 @@ class Recorder:
             st.chunks += 1
             st.last_seq = int(seq[-1])
             st.last_t = float(chunk.t[-1])
-        if time.monotonic() - self._last_flush >= self.settings.flush_interval_s:
+        # a new stream's header and first samples go to disk at once
+        if first or time.monotonic() - self._last_flush >= self.settings.flush_interval_s:
             self.flush()
 
     def flush(self) -> None:
