@@ -19,6 +19,7 @@ sample) number.
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,26 @@ def _value(params: dict, group: str, name: str, default):
     except KeyError:
         return default
     return default if v is None or len(v) == 0 else v
+
+
+def _check_frames(p: Path, header: dict) -> None:
+    """ezc3d reads a cut-off file up to its end without complaint; compare with the frame
+    range the file's own 512-byte header declares (words 4-5, 1-based, little-endian)."""
+    with open(p, "rb") as f:
+        head = f.read(10)
+    if len(head) < 10:
+        return
+    first, last = struct.unpack_from("<HH", head, 6)
+    if last == 0xFFFF or last < first:  # long captures keep the count elsewhere (TRIAL params)
+        return
+    declared = last - first + 1
+    got = int(header["points"]["last_frame"]) - int(header["points"]["first_frame"]) + 1
+    if got < declared:
+        raise FormatError(
+            f"{p}: C3D file is truncated: {got} of the {declared} frames its header declares are present; "
+            "export the capture again",
+            str(p),
+        )
 
 
 def read_c3d(path: str | os.PathLike, *, analog_modality: Modality | str = Modality.OTHER) -> dict[str, tuple[StreamInfo, Chunk]]:
@@ -61,6 +82,7 @@ def read_c3d(path: str | os.PathLike, *, analog_modality: Modality | str = Modal
         raise FormatError(f"{sp}: not a readable C3D file ({e}); export the capture as C3D again", sp) from None
     params = c["parameters"]
     header = c["header"]
+    _check_frames(p, header)
     clock = f"file:{p.name}"
     out: dict[str, tuple[StreamInfo, Chunk]] = {}
     try:

@@ -1031,11 +1031,11 @@ def load(path: str | os.PathLike, *, recover: bool = False) -> XDFFile:
     """
     path = str(path)
     buf = _read_bytes(path)
+    raw: bytes = buf.base if isinstance(buf.base, bytes) else buf.tobytes()
     scan = _scan(buf, path, recover)
     ch = scan.chunks
     if not len(ch) or ch[0, 3] != TAG_FILE_HEADER:
         raise FormatError(f"{path}: XDF file has no FileHeader chunk (truncated right after the magic bytes?)", path, 4)
-    raw = buf.tobytes()
     fh = _parse_xml(raw[ch[0, 1] : ch[0, 2]], path, int(ch[0, 0]), "FileHeader")
     ours = (fh.findtext("writer") or "") == WRITER
     bad = list(scan.bad_regions)
