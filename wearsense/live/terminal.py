@@ -1,0 +1,139 @@
+"""A live terminal view of streaming devices: rates, loss, EMG levels, IMU magnitudes.
+
+:class:`LiveStats` consumes ``(StreamInfo, Chunk)`` pairs and keeps per-stream
+counters and per-channel levels; :func:`render` turns them into text lines. On a
+TTY, :class:`TerminalView` redraws in place a few times per second; elsewhere (a log,
+CI) it prints one summary line per interval, so the same code serves both.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import numpy as np
+
+from wearsense.dsp import EmgChain, EmgChainSettings, EnvelopeSettings
+from wearsense.stream import Chunk, Modality, StreamInfo, count_lost
+
+__all__ = ["StreamStats", "LiveStats", "render", "TerminalView"]
+
+
+@dataclass
+class StreamStats:
+    """Counters of one stream since the view started."""
+
+    info: StreamInfo
+    samples: int = 0
+    chunks: int = 0
+    lost: int = 0
+    last_seq: int | None = None
+    first_host_s: float = float("nan")
+    last_host_s: float = float("nan")
+    level: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per channel, latest
+    envelope: EmgChain | None = None
+
+    @property
+    def rate_hz(self) -> float:
+        """Samples per second of host time, over the whole view."""
+        span = self.last_host_s - self.first_host_s
+        return self.samples / span if span > 0 else float("nan")
+
+    @property
+    def loss_fraction(self) -> float:
+        total = self.samples + self.lost
+        return self.lost / total if total else 0.0
+
+
+class LiveStats:
+    """Per-stream counters and levels, updated chunk by chunk.
+
+    EMG level is a causal 100 ms moving-RMS envelope of the band-passed signal (volts);
+    IMU level is |acceleration| (m/s²) and |angular velocity| (deg/s) of the latest sample.
+    """
+
+    def __init__(self) -> None:
+        self.streams: dict[str, StreamStats] = {}
+
+    def update(self, info: StreamInfo, chunk: Chunk) -> None:
+        st = self.streams.get(info.name)
+        if st is None:
+            st = self.streams[info.name] = StreamStats(info)
+            if info.modality is Modality.EMG and info.rate_hz > 0:
+                st.envelope = EmgChain(
+                    info.rate_hz,
+                    EmgChainSettings(notch=None, envelope=EnvelopeSettings(method="rms", window_s=0.1)),
+                )
+            st.first_host_s = chunk.received_s
+        if chunk.n == 0:
+            return
+        st.chunks += 1
+        st.samples += chunk.n
+        st.lost += count_lost(chunk.seq, st.last_seq)
+        st.last_seq = int(chunk.seq[-1])
+        st.last_host_s = chunk.received_s
+        if st.envelope is not None:
+            st.level = st.envelope.process(chunk).data[-1].astype(float)
+        elif info.modality is Modality.IMU:
+            acc = info.select("acc_", "m/s^2")
+            gyro = info.select("gyro_", "deg/s")
+            last = chunk.data[-1].astype(float)
+            st.level = np.array([np.linalg.norm(last[acc]) if acc else np.nan,
+                                 np.linalg.norm(last[gyro]) if gyro else np.nan])
+
+
+def _bar(fraction: float, width: int = 24) -> str:
+    n = int(round(np.clip(fraction, 0, 1) * width))
+    return "#" * n + "." * (width - n)
+
+
+def render(stats: LiveStats, title: str, elapsed_s: float, emg_full_scale_v: float = 500e-6) -> list[str]:
+    """Text lines of the live view (no terminal control codes)."""
+    lines = [f"{title}   t = {elapsed_s:5.1f} s", ""]
+    lines.append(f"{'stream':<14}{'rate Hz':>10}{'nominal':>9}{'chunks':>8}{'lost':>8}")
+    for name, st in stats.streams.items():
+        lines.append(f"{name:<14}{st.rate_hz:>10.1f}{st.info.rate_hz:>9.0f}{st.chunks:>8d}{100 * st.loss_fraction:>7.2f}%")
+    for name, st in stats.streams.items():
+        if st.envelope is not None and st.level.size:
+            lines += ["", f"EMG level ({name}, 100 ms RMS; bar full scale {emg_full_scale_v * 1e6:.0f} uV)"]
+            for ch, v in zip(st.info.channels, st.level):
+                lines.append(f"  {ch:<26}{_bar(v / emg_full_scale_v)} {v * 1e6:7.1f} uV")
+    imus = [(n, st) for n, st in stats.streams.items() if st.info.modality is Modality.IMU and st.level.size]
+    if imus:
+        lines += ["", "IMU (latest sample)"]
+        for name, st in imus:
+            where = st.info.metadata.get("segment", "")
+            lines.append(f"  {name:<10}{where:<12} |acc| {st.level[0]:6.2f} m/s^2   |gyro| {st.level[1]:7.1f} deg/s")
+    return lines
+
+
+class TerminalView:
+    """Draws :func:`render` output: in place on a TTY, as periodic summary lines elsewhere."""
+
+    def __init__(self, title: str, out: TextIO | None = None, interval_s: float | None = None) -> None:
+        self.title = title
+        self.out = out or sys.stdout
+        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self.interval_s = interval_s if interval_s is not None else (0.2 if self.tty else 1.0)
+        self._last = -np.inf
+        self._lines_drawn = 0
+        self._t0 = time.monotonic()
+
+    def draw(self, stats: LiveStats, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.interval_s:
+            return
+        self._last = now
+        elapsed = now - self._t0
+        if self.tty:
+            lines = render(stats, self.title, elapsed)
+            if self._lines_drawn:
+                self.out.write(f"\x1b[{self._lines_drawn}F")
+            self.out.write("".join(f"\x1b[2K{line}\n" for line in lines))
+            self._lines_drawn = len(lines)
+        else:
+            parts = [f"{n} {st.rate_hz:.0f} Hz lost {100 * st.loss_fraction:.1f}%" for n, st in stats.streams.items()]
+            self.out.write(f"[{elapsed:5.1f} s] " + "; ".join(parts) + "\n")
+        self.out.flush()
