@@ -59,3 +59,12 @@ def test_live_view_counts_rates_and_loss():
     view.draw(stats, force=True)
     assert "\x1b[" in tty.getvalue()
     assert np.isfinite(emg.level).all()
+
+
+def test_live_view_shows_what_to_fix_on_a_bad_channel():
+    stats = LiveStats()
+    with SyncDevice("sim://mover?seed=4&realtime=0&duration_s=3&mains_hz=50&mains_uv=300") as dev:
+        for info, chunk in dev:
+            stats.update(info, chunk)
+    text = "\n".join(render(stats, "t", 3.0))
+    assert "mains" in text and "50 Hz dominates, check the reference electrode" in text

@@ -16,6 +16,7 @@ from typing import TextIO
 import numpy as np
 
 from wearsense.dsp import EmgChain, EmgChainSettings, EnvelopeSettings
+from wearsense.dsp.quality import QualityMonitor
 from wearsense.stream import Chunk, Modality, StreamInfo, count_lost
 
 __all__ = ["StreamStats", "LiveStats", "render", "TerminalView"]
@@ -34,6 +35,7 @@ class StreamStats:
     last_host_s: float = float("nan")
     level: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per channel, latest
     envelope: EmgChain | None = None
+    quality: QualityMonitor | None = None
 
     @property
     def rate_hz(self) -> float:
@@ -50,8 +52,11 @@ class StreamStats:
 class LiveStats:
     """Per-stream counters and levels, updated chunk by chunk.
 
-    EMG level is a causal 100 ms moving-RMS envelope of the band-passed signal (volts);
-    IMU level is |acceleration| (m/s²) and |angular velocity| (deg/s) of the latest sample.
+    EMG level is a causal 100 ms moving-RMS envelope of the band-passed signal (volts),
+    and each EMG channel's signal quality is watched by a
+    :class:`~wearsense.dsp.quality.QualityMonitor` (electrode off, saturation, mains,
+    motion artefact, low SNR, flat line). IMU level is |acceleration| (m/s²) and
+    |angular velocity| (deg/s) of the latest sample.
     """
 
     def __init__(self) -> None:
@@ -66,6 +71,7 @@ class LiveStats:
                     info.rate_hz,
                     EmgChainSettings(notch=None, envelope=EnvelopeSettings(method="rms", window_s=0.1)),
                 )
+                st.quality = QualityMonitor(info)
             st.first_host_s = chunk.received_s
         if chunk.n == 0:
             return
@@ -76,6 +82,7 @@ class LiveStats:
         st.last_host_s = chunk.received_s
         if st.envelope is not None:
             st.level = st.envelope.process(chunk).data[-1].astype(float)
+            st.quality.update(chunk)
         elif info.modality is Modality.IMU:
             acc = info.select("acc_", "m/s^2")
             gyro = info.select("gyro_", "deg/s")
@@ -93,14 +100,19 @@ def render(stats: LiveStats, title: str, elapsed_s: float, emg_full_scale_v: flo
     """Text lines of the live view (no terminal control codes)."""
     lines = [f"{title}   t = {elapsed_s:5.1f} s", ""]
     lines.append(f"{'stream':<14}{'rate Hz':>10}{'nominal':>9}{'chunks':>8}{'lost':>8}")
-    for name, st in stats.streams.items():
+    ordered = dict(sorted(stats.streams.items()))
+    for name, st in ordered.items():
         lines.append(f"{name:<14}{st.rate_hz:>10.1f}{st.info.rate_hz:>9.0f}{st.chunks:>8d}{100 * st.loss_fraction:>7.2f}%")
-    for name, st in stats.streams.items():
+    for name, st in ordered.items():
         if st.envelope is not None and st.level.size:
             lines += ["", f"EMG level ({name}, 100 ms RMS; bar full scale {emg_full_scale_v * 1e6:.0f} uV)"]
+            verdicts = {q.label: q for q in st.quality.status()}
             for ch, v in zip(st.info.channels, st.level):
-                lines.append(f"  {ch:<26}{_bar(v / emg_full_scale_v)} {v * 1e6:7.1f} uV")
-    imus = [(n, st) for n, st in stats.streams.items() if st.info.modality is Modality.IMU and st.level.size]
+                q = verdicts.get(ch)
+                flag = ("ok" if q.ok else ",".join(sorted(q.flags))) if q is not None else ""
+                lines.append(f"  {ch:<26}{_bar(v / emg_full_scale_v)} {v * 1e6:7.1f} uV  {flag}")
+            lines += [f"  ! {reason}" for reason in st.quality.problems()]
+    imus = [(n, st) for n, st in ordered.items() if st.info.modality is Modality.IMU and st.level.size]
     if imus:
         lines += ["", "IMU (latest sample)"]
         for name, st in imus:
