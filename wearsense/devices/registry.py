@@ -33,6 +33,9 @@ _BUILTIN: dict[str, _Entry] = {
     "sim": _Entry("wearsense.devices.sim:SimDevice"),
     "serial": _Entry("wearsense.devices.serial:SerialDevice", "pyserial"),
     "replay": _Entry("wearsense.devices.replay:ReplayDevice", "pyxdf"),
+    "ble": _Entry("wearsense.devices.ble_common:BleDevice", "bleak"),
+    "brainflow": _Entry("wearsense.devices.brainflow:BrainFlowDevice", "brainflow"),
+    "lsl": _Entry("wearsense.devices.lsl:LslDevice", "pylsl"),
 }
 _RUNTIME: dict[str, _Entry | type[Device]] = {}
 
