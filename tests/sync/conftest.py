@@ -1,0 +1,40 @@
+"""Shared helpers for the sync tests: the sim's streams as the host receives them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from wearsense import sim
+from wearsense.stream import Chunk, StreamInfo
+
+
+def packet_chunks(rec: sim.SimRecording, name: str) -> Iterator[Chunk]:
+    """One chunk per delivered packet of stream ``name``, with its host arrival time."""
+    info, whole = rec.streams[name]
+    pk = rec.truth.packets[name]
+    first = np.searchsorted(whole.seq, pk[:, 0].astype(np.int64))
+    last = np.searchsorted(whole.seq, pk[:, 1].astype(np.int64))
+    for a, z, arrival in zip(first, last, pk[:, 2]):
+        c = whole[int(a): int(z) + 1]
+        yield Chunk(c.data, c.t, c.seq, c.clock, float(arrival))
+
+
+def arrival_order(rec: sim.SimRecording) -> Iterator[tuple[StreamInfo, Chunk]]:
+    """Every packet of every stream in order of host arrival (what a live session sees)."""
+    items = []
+    for name in rec.streams:
+        info = rec.streams[name][0]
+        for i, c in enumerate(packet_chunks(rec, name)):
+            items.append((c.received_s, name, i, info, c))
+    items.sort(key=lambda r: (r[0], r[1], r[2]))
+    for _, _, _, info, c in items:
+        yield info, c
+
+
+@pytest.fixture(scope="session")
+def ble_rec() -> sim.SimRecording:
+    """62 s with BLE-like links: ±5 s offsets, ±100 ppm drift, 15 ms jitter, 20 ms packets, 2 % loss."""
+    return sim.generate(4, 62.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=15.0, packet_ms=20.0, loss=0.02)

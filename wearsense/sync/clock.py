@@ -1,0 +1,463 @@
+"""Online clock model of one device: device time → host time, robust to one-sided delay.
+
+Every wearable stamps samples with its own crystal (offset, drift of tens of ppm), and
+its packets reach the host after a delay that is never shorter than the link's
+minimum latency but often much longer (BLE connection intervals, USB polling, OS
+scheduling). A least-squares fit of arrival time against device time is biased and
+noisy under such one-sided noise; the *lower envelope* is not: the earliest arrivals
+lie on the line ``host = c + s · device`` shifted by the minimum latency.
+
+Method
+------
+- Arrivals are reduced to the earliest one per ``bin_s`` of device time (an NTP-style
+  minimum filter, Mills 1991), which keeps the work per packet O(1).
+- The line is the linear-programming estimate of Moon, Skelly & Towsley (1999),
+  "Estimation and removal of clock skew from network delay measurements": the line
+  below every point that maximises its height at the centroid of the points, i.e. the
+  lower convex hull edge spanning the centroid. Its error falls as 1/N (least squares:
+  1/√N) under exponential jitter. The slope is bounded by ``max_drift_ppm``.
+- TIME_SYNC round trips ``(host_send_s, device_s, host_recv_s)`` (firmware_bridge,
+  :attr:`wearsense.devices.serial.BridgeState.time_sync`) bound the line from both
+  sides; the intercept is the middle of the intersection of the intervals
+  ``[host_send − s·device, host_recv − s·device]`` (Marzullo's intersection, as NTP),
+  which needs no knowledge of the link latency and, with packets, measures it.
+- Without round trips the minimum one-way latency cannot be observed; give it as
+  ``ClockSettings.min_latency_s`` (it is subtracted) or accept it as a constant offset.
+- Counter wrap-around: a device time that wraps every ``wrap_s`` is unwrapped by the
+  number of periods that puts it closest to where the host arrival time predicts it,
+  so even a gap spanning several wraps unwraps correctly.
+- Device resets: a device time that goes backwards, or lies further than
+  ``reset_threshold_s`` from that prediction, starts a new *epoch*: the drift of the
+  crystal is kept, the offset is estimated afresh. Host times stay continuous.
+
+Which clock, which way: the model maps **device seconds → host seconds**,
+``host = (device − offset_s) / (1 + drift_ppm·1e-6)``. ``offset_s`` is the device clock's
+reading at host time 0 (the convention of :class:`wearsense.sim.ClockTruth`) and
+``drift_ppm`` how much faster the device clock runs than the host's.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from wearsense.errors import StreamError
+
+__all__ = ["ClockSettings", "ClockState", "ClockModel", "lower_hull", "envelope_line", "unwrap_counter"]
+
+log = logging.getLogger("wearsense")
+
+
+@dataclass(frozen=True)
+class ClockSettings:
+    """Settings of one device's clock model.
+
+    Parameters
+    ----------
+    bin_s : float
+        Device-time width of the minimum filter (s); one point per bin enters the fit.
+    window_s : float
+        The online fit uses the points of the last ``window_s`` seconds of device
+        time, so a slowly changing drift (temperature) is followed.
+    min_latency_s : float
+        Known minimum one-way link latency (s), subtracted from one-way estimates.
+        Ignored once round trips set the intercept.
+    max_drift_ppm : float
+        Bound on the drift (ppm); crystals are within ±20–50 ppm.
+    reset_threshold_s : float
+        A device time this far (s) from the host's prediction starts a new epoch.
+    backwards_tolerance_s : float
+        A device time earlier than the previous one by more than this (s) is a reset.
+    wrap_s : float
+        Period (s) after which the device time counter wraps (0: never). A 32-bit µs
+        counter wraps after 4294.967296 s.
+    """
+
+    bin_s: float = 0.5
+    window_s: float = 120.0
+    min_latency_s: float = 0.0
+    max_drift_ppm: float = 500.0
+    reset_threshold_s: float = 1.0
+    backwards_tolerance_s: float = 0.001
+    wrap_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("bin_s", "window_s", "max_drift_ppm", "reset_threshold_s"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise StreamError(f"ClockSettings.{name} must be a finite number > 0, got {v!r}")
+        for name in ("min_latency_s", "wrap_s", "backwards_tolerance_s"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise StreamError(f"ClockSettings.{name} must be a finite number >= 0, got {v!r}")
+        if self.window_s < 2 * self.bin_s:
+            raise StreamError(
+                f"ClockSettings.window_s={self.window_s} must hold at least two bins of bin_s={self.bin_s}"
+            )
+        if self.wrap_s and self.wrap_s <= 2 * self.reset_threshold_s:
+            raise StreamError(
+                f"ClockSettings.wrap_s={self.wrap_s} s is too short to tell wraps from resets; "
+                f"it must exceed 2 x reset_threshold_s ({2 * self.reset_threshold_s} s)"
+            )
+
+
+@dataclass
+class ClockState:
+    """What the model knows; read it any time.
+
+    Attributes
+    ----------
+    epoch : int
+        Device boots seen (0 until the first reset).
+    packets, round_trips : int
+        Observations used.
+    offset_s, drift_ppm : float
+        Current estimate (see the module docstring for the convention); NaN before the
+        first observation.
+    jitter_s : float
+        Mean delay of arrivals above the lower envelope (s), exponentially averaged.
+    jitter_sd_s : float
+        Standard deviation of that excess delay (s).
+    link_latency_s : float
+        Minimum one-way latency measured as the gap between the packets' envelope and
+        the round-trip intercept (s); NaN without both kinds of observation.
+    span_s : float
+        Device time covered by the points of the current fit (s).
+    resets : list of (float, float)
+        ``(host_s, device_s)`` of the first arrival of each new epoch.
+    wraps : int
+        Counter wrap-arounds unwrapped.
+    flags : list of str
+        Short notes a live view can show (``"offset only: span < 2 bins"``).
+    """
+
+    epoch: int = 0
+    packets: int = 0
+    round_trips: int = 0
+    offset_s: float = math.nan
+    drift_ppm: float = math.nan
+    jitter_s: float = math.nan
+    jitter_sd_s: float = math.nan
+    link_latency_s: float = math.nan
+    span_s: float = 0.0
+    resets: list[tuple[float, float]] = field(default_factory=list)
+    wraps: int = 0
+    flags: list[str] = field(default_factory=list)
+
+
+def lower_hull(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Indices of the lower convex hull of points sorted by ``x`` (Andrew's monotone chain)."""
+    hull: list[int] = []
+    for i in range(x.shape[0]):
+        xi, yi = x[i], y[i]
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            # drop b unless it lies strictly below the segment a -> i
+            if (x[b] - x[a]) * (yi - y[a]) - (y[b] - y[a]) * (xi - x[a]) <= 0:
+                hull.pop()
+            else:
+                break
+        hull.append(i)
+    return np.asarray(hull, dtype=np.int64)
+
+
+def envelope_line(x: np.ndarray, y: np.ndarray, slope_bounds: tuple[float, float],
+                  prior_slope: float = 1.0) -> tuple[float, float]:
+    """Line ``y = c + s·x`` below every point, highest at the centroid of ``x``.
+
+    The linear-programming estimator of Moon, Skelly & Towsley (1999). ``x`` must be
+    sorted. With a single distinct ``x`` the slope is ``prior_slope``. Returns
+    ``(c, s)``.
+    """
+    lo, hi = slope_bounds
+    if x.shape[0] == 1 or x[-1] - x[0] <= 0:
+        s = min(max(prior_slope, lo), hi)
+        return float(np.min(y - s * x)), s
+    h = lower_hull(x, y)
+    hx, hy = x[h], y[h]
+    xc = float(np.mean(x))
+    j = int(np.searchsorted(hx, xc, side="right")) - 1
+    j = min(max(j, 0), hx.shape[0] - 2)
+    s = float((hy[j + 1] - hy[j]) / (hx[j + 1] - hx[j]))
+    s = min(max(s, lo), hi)
+    return float(np.min(hy - s * hx)), s
+
+
+def unwrap_counter(raw: np.ndarray, period: float, reference: float) -> tuple[np.ndarray, int]:
+    """Unwrap a counter that wraps every ``period``, anchored near ``reference``.
+
+    The first value is shifted by the whole number of periods that brings it closest to
+    ``reference`` (where the caller expects it, e.g. from the host clock); the rest
+    follow by adding a period wherever the counter steps back by more than half of one.
+    Returns the unwrapped values and the number of wraps inside ``raw``.
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    if raw.size == 0:
+        return raw, 0
+    k0 = round((reference - raw[0]) / period)
+    steps = np.diff(raw)
+    wraps = np.concatenate([[0], np.cumsum(steps < -period / 2)])
+    return raw + (k0 + wraps) * period, int(wraps[-1])
+
+
+class ClockModel:
+    """Online device→host clock model of one device (see the module docstring).
+
+    Feed it arrivals with :meth:`add_packet` (device time of the newest sample of a
+    packet, host arrival time) and round trips with :meth:`add_round_trip`; map device
+    times with :meth:`to_host`. :meth:`unwrap` turns raw (wrapping) device times into
+    the model's continuous device time and detects resets.
+    """
+
+    def __init__(self, settings: ClockSettings | None = None) -> None:
+        self.settings = settings or ClockSettings()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything, including the drift learnt."""
+        self.state = ClockState()
+        self._r2 = 0.0  # running mean square of the excess delay
+        self.epoch_lines: list[tuple[float, float, float, float]] = []  # finished epochs, whole-epoch fits
+        self._slope_prior = 1.0
+        self._new_epoch(math.nan, math.nan)
+        self.state.resets.clear()
+        self.state.epoch = 0
+
+    # -- epochs -------------------------------------------------------------------
+    def _new_epoch(self, device_s: float, host_s: float) -> None:
+        self._d0 = device_s  # epoch reference device time
+        self._h0 = host_s  # epoch reference host time
+        self._bins: deque[tuple[int, float, float]] = deque()  # closed bins: (index, x, y)
+        self._open: tuple[int, float, float] | None = None
+        self._all: list[tuple[float, float]] = []  # every closed bin of the epoch (absolute dev, host)
+        self._trips: deque[tuple[float, float, float]] = deque()  # (x, y_send, y_recv)
+        self._c = math.nan  # y = c + s·x, x = dev - d0, y = host - h0 (one-way envelope)
+        self._s = self._slope_prior
+        self._c_rt = math.nan  # intercept from round trips
+        self._last_dev = -math.inf
+
+    @property
+    def ready(self) -> bool:
+        """Whether at least one observation has arrived in the current epoch."""
+        return math.isfinite(self._c) or math.isfinite(self._c_rt)
+
+    def _slope_bounds(self) -> tuple[float, float]:
+        b = self.settings.max_drift_ppm * 1e-6
+        return 1.0 / (1.0 + b), 1.0 / (1.0 - b)
+
+    # -- observations -------------------------------------------------------------
+    def unwrap(self, device_s: np.ndarray, host_s: float) -> np.ndarray:
+        """Continuous device times from raw ones arriving at host time ``host_s``.
+
+        Unwraps counter wrap-around (``settings.wrap_s``) and starts a new epoch when the
+        device clock was reset. Call it before :meth:`add_packet` with the same packet.
+        """
+        dev = np.asarray(device_s, dtype=np.float64)
+        if dev.size == 0:
+            return dev
+        st = self.settings
+        predicted = self.to_device(host_s) if self.ready else math.nan
+        if st.wrap_s:
+            raw_last = float(dev[-1])
+            ref = predicted if math.isfinite(predicted) else (self._last_dev if math.isfinite(self._last_dev) else dev[0])
+            dev, _ = unwrap_counter(dev, st.wrap_s, ref)
+            if math.isfinite(self._last_dev) and dev[0] < self._last_dev - st.wrap_s / 2:
+                dev = dev + st.wrap_s * math.ceil((self._last_dev - dev[0]) / st.wrap_s)
+            self.state.wraps = max(self.state.wraps, int(round((dev[-1] - raw_last) / st.wrap_s)))
+        if math.isfinite(predicted):
+            # the newest sample of a packet was taken before it arrived: device time must
+            # not lie (much) after the prediction, nor far before it
+            late = predicted - dev[-1]
+            backwards = dev[0] < self._last_dev - st.backwards_tolerance_s
+            if backwards or late > st.reset_threshold_s or late < -st.reset_threshold_s:
+                log.info("clock reset detected: device time %.6f s at host %.6f s (expected about %.6f s)",
+                         dev[-1], host_s, predicted)
+                self._start_new_epoch(dev[-1], host_s)
+        return dev
+
+    def start_epoch(self, device_s: float, host_s: float) -> None:
+        """Start a new epoch now (the caller knows the device restarted)."""
+        self._start_new_epoch(device_s, host_s)
+
+    def _start_new_epoch(self, device_s: float, host_s: float) -> None:
+        self.epoch_lines.append(self._epoch_line())
+        self._slope_prior = self._s if math.isfinite(self._s) else 1.0
+        self._new_epoch(math.nan, math.nan)
+        self.state.epoch += 1
+        self.state.resets.append((host_s, device_s))
+
+    def add_packet(self, device_s: float, host_s: float) -> None:
+        """One arrival: device time of the newest sample in the packet, host arrival time (s)."""
+        if not (math.isfinite(device_s) and math.isfinite(host_s)):
+            return
+        st = self.state
+        st.packets += 1
+        if not math.isfinite(self._d0):
+            self._d0, self._h0 = device_s, host_s
+        x, y = device_s - self._d0, host_s - self._h0
+        self._last_dev = max(self._last_dev, device_s)
+        if math.isfinite(self._c):
+            r = y - (self._c + self._s * x)
+            a = 0.02
+            if math.isnan(st.jitter_s):
+                st.jitter_s, self._r2 = max(r, 0.0), max(r, 0.0) ** 2
+            else:
+                st.jitter_s += a * (r - st.jitter_s)
+                self._r2 += a * (r * r - self._r2)
+            st.jitter_sd_s = math.sqrt(max(self._r2 - st.jitter_s**2, 0.0))
+        k = int(math.floor(x / self.settings.bin_s))
+        op = self._open
+        refit = not math.isfinite(self._c)
+        if op is None or k > op[0]:
+            if op is not None:
+                self._close(op)
+                refit = True  # points may have left the window
+            self._open = (k, x, y)
+        elif k == op[0] and y - self._s * x < op[2] - self._s * op[1]:
+            # keep the earliest arrival of the bin, relative to the current slope
+            self._open = (k, x, y)
+        # else: an arrival for an older bin (reordered) or later than the bin's earliest
+        # a point below the line is the only other change that moves the optimum
+        if refit or y - (self._c + self._s * x) < 0:
+            self._fit()
+
+    def _close(self, b: tuple[int, float, float]) -> None:
+        self._bins.append(b)
+        self._all.append((b[1] + self._d0, b[2] + self._h0))
+        horizon = b[1] - self.settings.window_s
+        while self._bins and self._bins[0][1] < horizon:
+            self._bins.popleft()
+        while self._trips and self._trips[0][0] < horizon:
+            self._trips.popleft()
+
+    def add_round_trip(self, host_send_s: float, device_s: float, host_recv_s: float) -> None:
+        """One TIME_SYNC exchange: host send time, device time at receipt, host receive time (s)."""
+        if not (host_send_s <= host_recv_s) or not math.isfinite(device_s):
+            raise StreamError(
+                f"round trip must have host_send_s <= host_recv_s and a finite device time; got "
+                f"({host_send_s!r}, {device_s!r}, {host_recv_s!r})"
+            )
+        self.state.round_trips += 1
+        if not math.isfinite(self._d0):
+            self._d0, self._h0 = device_s, 0.5 * (host_send_s + host_recv_s)
+        x = device_s - self._d0
+        self._trips.append((x, host_send_s - self._h0, host_recv_s - self._h0))
+        horizon = x - self.settings.window_s
+        while self._trips and self._trips[0][0] < horizon:
+            self._trips.popleft()
+        self._fit()
+
+    # -- fit ----------------------------------------------------------------------
+    def _fit(self) -> None:
+        pts = list(self._bins)
+        if self._open is not None:
+            pts.append(self._open)
+        st = self.state
+        bounds = self._slope_bounds()
+        if pts:
+            x = np.fromiter((p[1] for p in pts), np.float64, len(pts))
+            y = np.fromiter((p[2] for p in pts), np.float64, len(pts))
+            order = np.argsort(x, kind="stable")
+            x, y = x[order], y[order]
+            c, s = envelope_line(x, y, bounds, self._slope_prior)
+            st.span_s = float(x[-1] - x[0])
+            st.flags = [] if len(pts) >= 2 else ["offset only: fewer than 2 bins"]
+        elif self._trips:
+            tx = np.array([t[0] for t in self._trips])
+            ty = np.array([t[2] for t in self._trips])
+            order = np.argsort(tx, kind="stable")
+            c, s = envelope_line(tx[order], ty[order], bounds, self._slope_prior)
+            st.span_s = float(tx.max() - tx.min())
+            st.flags = ["round trips only"]
+        else:
+            return
+        self._c, self._s = c, s
+        self._c_rt = math.nan
+        if self._trips:
+            t = np.array(self._trips)
+            lo = t[:, 1] - s * t[:, 0]
+            hi = t[:, 2] - s * t[:, 0]
+            a, z = float(lo.max()), float(hi.min())
+            if a <= z:
+                self._c_rt = 0.5 * (a + z)
+            else:
+                # inconsistent intervals (slope error, asymmetric outliers): the middle of
+                # the tightest tenth of the round trips
+                w = hi - lo
+                best = np.argsort(w)[: max(1, len(w) // 10)]
+                self._c_rt = float(np.median(0.5 * (lo[best] + hi[best])))
+            if pts:
+                st.link_latency_s = c - self._c_rt
+        # report in the ClockTruth convention: host = (dev - offset) / rf
+        c_use = self._intercept()
+        st.drift_ppm = (1.0 / s - 1.0) * 1e6
+        # host(dev) = h0 + c_use + s (dev - d0) = 0  ->  dev = d0 - (h0 + c_use) / s
+        st.offset_s = self._d0 - (self._h0 + c_use) / s
+
+    def _intercept(self) -> float:
+        if math.isfinite(self._c_rt):
+            return self._c_rt
+        return self._c - self.settings.min_latency_s
+
+    # -- mapping ------------------------------------------------------------------
+    def to_host(self, device_s: np.ndarray | float) -> np.ndarray | float:
+        """Host time (s) of device times of the current epoch (NaN before any observation)."""
+        if not self.ready:
+            return np.full(np.shape(device_s), np.nan) if np.ndim(device_s) else math.nan
+        return self._h0 + self._intercept() + self._s * (np.asarray(device_s, dtype=np.float64) - self._d0)
+
+    def to_device(self, host_s: float) -> float:
+        """Device time (current epoch) that maps to host time ``host_s``."""
+        if not self.ready:
+            return math.nan
+        return self._d0 + (host_s - self._h0 - self._intercept()) / self._s
+
+    def residuals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every closed bin of the current epoch: ``(device_s, host_s − to_host(device_s))``.
+
+        The lower envelope of the arrival delays, for the sync-quality figure.
+        """
+        if not self._all:
+            return np.zeros(0), np.zeros(0)
+        a = np.array(self._all)
+        return a[:, 0], a[:, 1] - self.to_host(a[:, 0])
+
+    def _epoch_line(self) -> tuple[float, float, float, float]:
+        """``(d0, h0, c, s)`` of the whole current epoch: host = h0 + c + s·(device − d0)."""
+        pts = list(self._all)
+        if self._open is not None:
+            pts.append((self._open[1] + self._d0, self._open[2] + self._h0))
+        if not pts:
+            return self._d0, self._h0, self._intercept(), self._s
+        a = np.array(pts)
+        x, y = a[:, 0] - self._d0, a[:, 1] - self._h0
+        order = np.argsort(x, kind="stable")
+        c, s = envelope_line(x[order], y[order], self._slope_bounds(), self._slope_prior)
+        if math.isfinite(self._c_rt):
+            c -= self._c - self._c_rt  # the link latency the round trips measured
+        else:
+            c -= self.settings.min_latency_s
+        return self._d0, self._h0, c, s
+
+    def fit_epoch(self) -> tuple[float, float]:
+        """Offline: ``(offset_s, drift_ppm)`` from every bin of the current epoch at once.
+
+        The online estimate uses the last ``window_s``; this uses all of it (best when the
+        drift was constant, e.g. a recording shorter than a few minutes).
+        """
+        d0, h0, c, s = self._epoch_line()
+        return d0 - (h0 + c) / s, (1.0 / s - 1.0) * 1e6
+
+    def epoch_to_host(self, epoch: int, device_s: np.ndarray) -> np.ndarray:
+        """Offline mapping of device times of ``epoch`` with that epoch's whole-epoch fit."""
+        if epoch < len(self.epoch_lines):
+            d0, h0, c, s = self.epoch_lines[epoch]
+        elif epoch == self.state.epoch:
+            d0, h0, c, s = self._epoch_line()
+        else:
+            raise StreamError(f"clock model has epochs 0..{self.state.epoch}, not {epoch}")
+        return h0 + c + s * (np.asarray(device_s, dtype=np.float64) - d0)
