@@ -171,3 +171,12 @@ def test_missing_channels_and_bad_settings_raise_clear_errors():
         Ahrs(INFO.with_(rate_hz=0.0))
     prefixed = INFO.with_(channels=tuple("imu0_" + c for c in INFO.channels))
     assert Ahrs(prefixed).process(_static(np.array([1.0, 0, 0, 0]), 10)).n == 10
+
+
+def test_non_finite_sample_is_refused_with_its_time():
+    c = _static(np.array([1.0, 0, 0, 0]), 20)
+    d = np.array(c.data)
+    d[7, 4] = np.nan
+    ahrs = Ahrs(INFO)
+    with pytest.raises(StreamError, match="non-finite IMU sample at t=0.035000"):
+        ahrs.process(Chunk(d, c.t))

@@ -29,8 +29,46 @@ from wearsense.dsp.emg import (
     zero_phase_envelope,
     zero_phase_notch,
 )
+from wearsense.dsp.ahrs import Ahrs, AhrsSettings, AhrsState
+from wearsense.dsp.features import FEATURES, EmgFeatures, FeatureSettings, feature_labels
+from wearsense.dsp.onset import (
+    BaselineSettings,
+    CusumChangePoint,
+    CusumSettings,
+    DoubleThreshold,
+    DoubleThresholdSettings,
+    OnsetEvent,
+    TkeoSettings,
+    TkeoThreshold,
+    score_onsets,
+)
+from wearsense.dsp.quality import ChannelQuality, QualityMonitor, QualitySettings
+from wearsense.dsp.resample import GridInterpolator, PolyphaseResampler, ResamplerSettings, interpolate_to
 
 __all__ = [
+    "Ahrs",
+    "AhrsSettings",
+    "AhrsState",
+    "FEATURES",
+    "EmgFeatures",
+    "FeatureSettings",
+    "feature_labels",
+    "BaselineSettings",
+    "CusumChangePoint",
+    "CusumSettings",
+    "DoubleThreshold",
+    "DoubleThresholdSettings",
+    "OnsetEvent",
+    "TkeoSettings",
+    "TkeoThreshold",
+    "score_onsets",
+    "ChannelQuality",
+    "QualityMonitor",
+    "QualitySettings",
+    "GridInterpolator",
+    "PolyphaseResampler",
+    "ResamplerSettings",
+    "interpolate_to",
     "REFERENCE_HZ",
     "TKEO",
     "BandPass",

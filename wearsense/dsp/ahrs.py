@@ -76,10 +76,16 @@ def _cross(a0, a1, a2, b0, b1, b2):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _ahrs_run(acc, gyr, mag, dt, prm, st, out, flags):  # pragma: no cover - compiled
-    """Run the filter over a block. ``prm``: see :meth:`Ahrs._params`; ``st``: state (updated)."""
-    n = acc.shape[0]
-    has_mag = mag.shape[0] == n
+def _ahrs_run(data, cols, dt, prm, st, out, flags):  # pragma: no cover - compiled
+    """Run the filter over a block of raw IMU rows (columns ``cols``: acc xyz, gyro xyz,
+    mag xyz or -1). ``prm``: see :meth:`Ahrs._params`; ``st``: state (updated).
+    Returns -1, or the row of the first non-finite value (nothing processed then)."""
+    n = data.shape[0]
+    has_mag = cols[6] >= 0
+    for i in range(n):
+        for j in range(9 if has_mag else 6):
+            if not math.isfinite(data[i, cols[j]]):
+                return i
     d2r = math.pi / 180.0
     method = prm[0]
     kp = prm[1]
@@ -95,12 +101,12 @@ def _ahrs_run(acc, gyr, mag, dt, prm, st, out, flags):  # pragma: no cover - com
     rest_acc_tol = prm[11]
     w, x, y, z = st[0], st[1], st[2], st[3]
     for i in range(n):
-        ax, ay, az = acc[i, 0], acc[i, 1], acc[i, 2]
+        ax, ay, az = data[i, cols[0]], data[i, cols[1]], data[i, cols[2]]
         an = math.sqrt(ax * ax + ay * ay + az * az)
         mx = my = mz = 0.0
         mn = 0.0
         if has_mag:
-            mx, my, mz = mag[i, 0], mag[i, 1], mag[i, 2]
+            mx, my, mz = data[i, cols[6]], data[i, cols[7]], data[i, cols[8]]
             mn = math.sqrt(mx * mx + my * my + mz * mz)
         if st[_S_INIT] == 0.0:
             if an < 1e-6:
@@ -146,9 +152,9 @@ def _ahrs_run(acc, gyr, mag, dt, prm, st, out, flags):  # pragma: no cover - com
             out[i, 0], out[i, 1], out[i, 2], out[i, 3] = w, x, y, z
             continue
         # gyro bias at rest --------------------------------------------------------
-        gx = gyr[i, 0] - st[_S_BIAS]
-        gy = gyr[i, 1] - st[_S_BIAS + 1]
-        gz = gyr[i, 2] - st[_S_BIAS + 2]
+        gx = data[i, cols[3]] - st[_S_BIAS]
+        gy = data[i, cols[4]] - st[_S_BIAS + 1]
+        gz = data[i, cols[5]] - st[_S_BIAS + 2]
         still = (abs(gx) < rest_dps and abs(gy) < rest_dps and abs(gz) < rest_dps
                  and abs(an - 9.80665) < rest_acc_tol)
         if still:
@@ -225,6 +231,7 @@ def _ahrs_run(acc, gyr, mag, dt, prm, st, out, flags):  # pragma: no cover - com
         flags[i, 1] = (1 - mag_used) if has_mag else 1
         flags[i, 2] = 1 if still else 0
     st[0], st[1], st[2], st[3] = w, x, y, z
+    return -1
 
 
 @dataclass(frozen=True)
@@ -369,6 +376,10 @@ class Ahrs:
         self._gyr = _find(info, ("gyro_x", "gyro_y", "gyro_z"), True)
         self._mag = _find(info, ("mag_x", "mag_y", "mag_z"), False) if use_magnetometer else None
         self.rate_hz = info.rate_hz
+        self._n_ch = info.n_channels
+        self._cols = np.array(self._acc + self._gyr + (self._mag or [-1, -1, -1]), np.int64)
+        self._prm = self._params()
+        self._dt = 1.0 / self.rate_hz if self.rate_hz > 0 else 0.0
         self.reset()
 
     def reset(self) -> None:
@@ -386,31 +397,38 @@ class Ahrs:
 
     def process(self, chunk: Chunk) -> Chunk:
         """Update with one IMU chunk; returns orientation quaternions at its timestamps."""
-        self.info.check(chunk)
-        d = chunk.data.astype(np.float64)
-        acc = np.ascontiguousarray(d[:, self._acc])
-        gyr = np.ascontiguousarray(d[:, self._gyr])
-        mag = np.ascontiguousarray(d[:, self._mag]) if self._mag is not None else np.zeros((0, 3))
+        d = chunk.data
+        if d.shape[1] != self._n_ch:
+            self.info.check(chunk)
         q = np.empty((chunk.n, 4))
         flags = np.zeros((chunk.n, 3), np.int8)
-        prm = self._params()
+        st = self.state
         if self.settings.use_timestamps:
-            # one sample at a time only where the step changes: runs of equal dt share a call
+            # runs of equal time step share one kernel call
             t = chunk.t
             prev = self._last_t if self._last_t is not None else (t[0] - 1 / self.rate_hz if self.rate_hz else t[0])
             dts = np.diff(np.r_[prev, t])
             edges = np.r_[0, np.flatnonzero(np.diff(dts)) + 1, chunk.n]
             for a, z in zip(edges[:-1], edges[1:]):
                 if z > a:
-                    _ahrs_run(acc[a:z], gyr[a:z], mag[a:z] if mag.shape[0] else mag, float(dts[a]), prm,
-                              self.state.vector, q[a:z], flags[a:z])
+                    bad = _ahrs_run(d[a:z], self._cols, float(dts[a]), self._prm, st.vector, q[a:z], flags[a:z])
+                    if bad >= 0:
+                        self._raise_bad(chunk, a + bad)
             if chunk.n:
                 self._last_t = float(t[-1])
         else:
-            _ahrs_run(acc, gyr, mag, 1.0 / self.rate_hz, prm, self.state.vector, q, flags)
-        self.state.last_flags = flags
-        self.state.n_samples += chunk.n
-        return Chunk(q.astype(np.float32), chunk.t, chunk.seq, chunk.clock, chunk.received_s)
+            bad = _ahrs_run(d, self._cols, self._dt, self._prm, st.vector, q, flags)
+            if bad >= 0:
+                self._raise_bad(chunk, bad)
+        st.last_flags = flags
+        st.n_samples += chunk.n
+        return chunk.with_data(q)
+
+    def _raise_bad(self, chunk: Chunk, row: int) -> None:
+        raise StreamError(
+            f"Ahrs: non-finite IMU sample at t={chunk.t[row]:.6f} s in stream {self.info.name!r}; "
+            "drop or repair it before the orientation filter (the state was left as before that sample)"
+        )
 
     def output_info(self) -> StreamInfo:
         """StreamInfo of the quaternion output."""
