@@ -218,7 +218,10 @@ class BrainFlowDevice(Device):
         try:
             await asyncio.to_thread(shim.prepare_session)
         except BrainFlowError as e:
-            raise _error(e, "prepare the session", self.uri.raw, self.options) from e
+            err = _error(e, "prepare the session", self.uri.raw, self.options)
+            # no chained traceback: it would keep the BoardShim alive, whose __del__ fails at interpreter exit
+            shim = None
+            raise err from None
         try:
             data_board = shim.get_board_id()  # the master board for playback/streaming boards
             name = BoardIds(data_board).name.lower().removesuffix("_board") if data_board in BoardIds._value2member_map_ else str(data_board)

@@ -1,0 +1,149 @@
+"""Multi-device sessions: several URIs at once, merged as they arrive, one failure does not stop the rest."""
+
+import asyncio
+import os
+import threading
+import time
+
+import numpy as np
+import pylsl
+import pyxdf
+import pytest
+
+from wearsense.devices import Device
+from wearsense.devices.session import DeviceStatus, Session
+from wearsense.errors import DeviceError
+from wearsense.io.xdf import Recorder, RecorderSettings, load
+from wearsense.stream import Chunk, StreamInfo
+
+pytestmark = pytest.mark.timeout(60)
+TAG = f"wss{os.getpid()}"
+
+
+class PoseSender:
+    """A mocap system on LSL: 2 joints x xyz at 60 Hz, pushed from a thread."""
+
+    def __init__(self, name: str) -> None:
+        info = pylsl.StreamInfo(name, "MoCap", 6, 60.0, pylsl.cf_float32, f"{name}-src")
+        chans = info.desc().append_child("channels")
+        for j in ("wrist", "elbow"):
+            for a in "xyz":
+                ch = chans.append_child("channel")
+                ch.append_child_value("label", f"{j}_{a}")
+                ch.append_child_value("unit", "m")
+        self.outlet = pylsl.StreamOutlet(info)
+        self.stop = threading.Event()
+        self.sent = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        rng = np.random.default_rng(0)
+        while not self.stop.wait(1 / 60):
+            self.outlet.push_sample(rng.normal(size=6).astype(np.float32).tolist(), pylsl.local_clock())
+            self.sent += 1
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+class FailsAfterTwoChunks(Device):
+    scheme = "failing"
+
+    async def _open(self) -> None:
+        self.streams = (StreamInfo("flaky", "EMG", ("a",), "V", 100.0),)
+
+    async def _close(self) -> None:
+        pass
+
+    async def _chunks(self):
+        for k in range(2):
+            await asyncio.sleep(0.01)
+            yield self.streams[0], Chunk(np.zeros((5, 1)), np.arange(5) / 100 + k / 20, 5 * k, "device:flaky")
+        raise DeviceError("flaky: cable pulled", self.uri.raw)
+
+
+@pytest.mark.slow
+def test_sim_brainflow_and_lsl_pose_recorded_to_one_xdf(tmp_path):
+    sender = PoseSender(f"{TAG}-mocap")
+    path = tmp_path / "session.xdf"
+    uris = ["sim://mover?seed=2&emg=2&imu=1&pose=0", "brainflow://synthetic", f"lsl://name={TAG}-mocap?type=MoCap&timeout_s=10"]
+
+    async def main():
+        async with Session(uris) as s:
+            assert s.status == [DeviceStatus.OPEN] * 3 and not s.failures
+            names = [i.name for i in s.streams]
+            assert {"sim-emg", "sim-imu0", "bf-synthetic-emg", "bf-synthetic-imu", f"{TAG}-mocap"} <= set(names)
+            with Recorder(path, s.streams, RecorderSettings(expected_duration_s=5)) as rec:
+                seen: set[str] = set()
+                t_end = time.monotonic() + 2.0
+                async for info, chunk in s:
+                    rec.write(info, chunk)
+                    seen.add(info.name)
+                    if time.monotonic() > t_end and len(seen) == len(names):
+                        break
+                return rec.state, names
+
+    try:
+        state, names = asyncio.run(main())
+    finally:
+        sender.close()
+    counts = {st.name: st.samples for st in state.streams}
+    f = load(path)
+    assert f.closed_cleanly
+    streams = f.as_streams()
+    for name in names:
+        info, chunk = streams[name]
+        assert chunk.n == counts[name] > 0
+    pose_info, pose = streams[f"{TAG}-mocap"]
+    assert pose_info.channels[0] == "wrist_x" and pose_info.modality.value == "POSE" and pose.clock == f"lsl:{TAG}-mocap-src"
+    assert streams["bf-synthetic-emg"][1].clock == "host:unix" and streams["sim-emg"][1].clock.startswith("device:")
+    # a stock XDF reader opens it too
+    data, _ = pyxdf.load_xdf(str(path), synchronize_clocks=False, dejitter_timestamps=False)
+    assert {d["info"]["name"][0] for d in data} >= set(names)
+
+
+def test_one_failed_device_is_reported_and_the_others_go_on():
+    reported = []
+    flaky = FailsAfterTwoChunks("failing://x")
+    uris = ["sim://mover?seed=1&emg=1&imu=0&pose=0&realtime=0&duration_s=1", "brainflow://cyton?serial_port=/dev/ttyWS_NONE",
+            f"lsl://name={TAG}-absent?timeout_s=0.2", "nosuch://x", flaky]
+
+    async def main():
+        async with Session(uris, on_failure=reported.append) as s:
+            assert [st.value for st in s.status] == ["open", "failed", "failed", "failed", "open"]
+            got: dict[str, int] = {}
+            async for info, chunk in s:
+                got[info.name] = got.get(info.name, 0) + chunk.n
+            assert s.status[0] is DeviceStatus.ENDED and s.status[4] is DeviceStatus.FAILED
+            return got, s
+
+    got, session = asyncio.run(main())
+    assert got["flaky"] == 10 and got["sim-emg"] == 2000  # the whole simulated second despite the failures
+    assert session.status[0] is DeviceStatus.CLOSED and len(session.failures) == 4
+    stages = sorted((f.uri.split(":")[0], f.stage) for f in reported)
+    assert stages == [("brainflow", "open"), ("failing", "stream"), ("lsl", "open"), ("nosuch", "open")]
+    why = {f.uri.split(":")[0]: str(f) for f in reported}
+    assert "UNABLE_TO_OPEN_PORT_ERROR" in why["brainflow"] and "cable pulled" in why["failing"]
+
+
+def test_duplicate_stream_names_are_made_unique():
+    async def main():
+        uris = ["sim://mover?seed=1&emg=1&imu=0&pose=0&realtime=0&duration_s=0.2"] * 2
+        async with Session(uris) as s:
+            assert [i.name for i in s.streams] == ["sim-emg", "sim-emg@2"]
+            assert s.origin["sim-emg@2"] == (1, "sim-emg")
+            names = {info.name async for info, _ in s}
+        return names
+
+    assert asyncio.run(main()) == {"sim-emg", "sim-emg@2"}
+
+
+def test_session_with_no_device_that_opens_lists_every_failure():
+    async def main():
+        async with Session(["nosuch://a", f"lsl://name={TAG}-none?timeout_s=0.2"]):
+            pass
+
+    with pytest.raises(DeviceError, match=r"no device could be opened:\n  nosuch://a failed to open: unknown device scheme.*\n  lsl://"):
+        asyncio.run(main())
