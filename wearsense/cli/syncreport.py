@@ -1,0 +1,53 @@
+"""``wearsense sync-report session.xdf``: how well the streams of a recording are synchronised.
+
+Fits every device's clock from the stored arrival times, aligns IMUs with pose when
+both are present, prints the table of :func:`wearsense.sync.report.summarize` and,
+with ``--png``, draws the figure.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from wearsense.io.xdf import load
+from wearsense.sync.clock import ClockSettings
+from wearsense.sync.report import build_report, plot, summarize
+from wearsense.sync.session import SessionSettings, StreamSyncSettings, sync_offline
+from wearsense.sync.align import AlignmentError, align_imu_pose
+from wearsense.stream import Modality
+
+NAME = "sync-report"
+HELP = "sync quality of a recording: clock offset/drift/jitter, loss, IMU-pose lag (text, PNG)"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("path", type=Path, help="the .xdf file")
+    parser.add_argument("--png", type=Path, default=None, help="also draw the figure to this PNG")
+    parser.add_argument("--min-latency-ms", type=float, default=0.0,
+                        help="known minimum one-way link latency, subtracted from the offsets (ms)")
+
+
+def run(args) -> int:
+    f = load(args.path, recover=True)
+    settings = SessionSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=args.min_latency_ms * 1e-3)))
+    streams = {n: (s.info, list(s.chunks())) for n, s in f.streams.items()
+               if len(s.received_s) and all(math.isfinite(r) for r in s.received_s)}
+    skipped = sorted(set(f.streams) - set(streams))
+    out, sc = sync_offline(streams, settings)
+    alignment = None
+    imus = [v for v in out.values() if v[0].modality == Modality.IMU]
+    poses = [v for v in out.values() if v[0].modality == Modality.POSE]
+    if imus and poses:
+        try:
+            alignment = align_imu_pose(imus, poses[0])
+        except AlignmentError as e:
+            print(f"  IMU<->pose: not aligned ({e})")
+    report = build_report(sc, alignment)
+    print(f"{f.path}: sync quality")
+    print(summarize(report))
+    if skipped:
+        print("  no arrival times (cannot check sync): " + ", ".join(skipped))
+    if args.png:
+        print(f"  figure: {plot(report, args.png, title=f'sync quality: {Path(f.path).name}')}")
+    return 0

@@ -1,0 +1,172 @@
+"""The sync-quality report: per stream offset, drift, jitter, loss, alignment and lead time.
+
+:func:`build_report` collects what a :class:`~wearsense.sync.session.SessionClock`, an
+:class:`~wearsense.sync.align.Alignment` and :func:`~wearsense.sync.emd.measure_emd`
+found; :func:`summarize` prints it as text (``wearsense info`` and
+``wearsense sync-report`` call it) and :func:`plot` draws the figure a reviewer asks
+for (PNG, matplotlib's Agg backend, no display needed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from wearsense.stream import Chunk, Modality, StreamInfo
+from wearsense.sync.align import Alignment, AlignmentError, align_imu_pose
+from wearsense.sync.emd import MuscleLead
+from wearsense.sync.session import SessionClock, SessionSettings, sync_offline
+
+__all__ = ["SyncReport", "build_report", "summarize", "plot"]
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """Everything the sync layer can say about a session's timing.
+
+    Attributes
+    ----------
+    streams : dict name -> dict
+        ``SessionClock.summary()`` rows: device, offset_s, drift_ppm, jitter_ms,
+        jitter_sd_ms, link_latency_ms, samples, lost, loss, gaps, resets, wraps, span_s.
+    gaps : dict name -> list of (start_s, end_s, n_missing)
+    residuals : dict device -> (device_s, delay_s)
+        Arrival delay above the fitted envelope, per minimum-filter bin.
+    alignment : Alignment or None
+    emd : dict muscle -> MuscleLead
+    """
+
+    streams: dict[str, dict]
+    gaps: dict[str, list[tuple[float, float, int]]]
+    residuals: dict[str, tuple[np.ndarray, np.ndarray]]
+    alignment: Alignment | None = None
+    emd: dict[str, MuscleLead] = field(default_factory=dict)
+
+
+def build_report(clock: SessionClock, alignment: Alignment | None = None,
+                 emd: Mapping[str, MuscleLead] | None = None) -> SyncReport:
+    """A :class:`SyncReport` from a trained session clock and optional alignment / lead results."""
+    return SyncReport(
+        streams=clock.summary(),
+        gaps={n: list(st.gaps) for n, st in clock.streams.items()},
+        residuals={k: m.residuals() for k, m in clock.clocks.items()},
+        alignment=alignment,
+        emd=dict(emd or {}),
+    )
+
+
+def _fmt(x: float, spec: str) -> str:
+    return format(x, spec) if isinstance(x, (int, float)) and math.isfinite(x) else "n/a"
+
+
+def summarize(source: SyncReport | Mapping[str, tuple[StreamInfo, Iterable[Chunk]]],
+              settings: SessionSettings | None = None) -> str:
+    """The report as text.
+
+    ``source`` is a :class:`SyncReport`, or a recording's streams as stored
+    (``{name: (StreamInfo, chunks with received_s)}``, e.g. from
+    ``XDFStream.chunks()``): then the clocks are fitted offline and IMU⇄pose alignment
+    is tried. Streams whose chunks carry no arrival times are listed as such.
+    """
+    if isinstance(source, SyncReport):
+        report = source
+    else:
+        usable, skipped = {}, []
+        for name, (info, chunks) in source.items():
+            chunks = list(chunks)
+            if chunks and all(math.isfinite(c.received_s) for c in chunks):
+                usable[name] = (info, chunks)
+            else:
+                skipped.append(name)
+        out, sc = sync_offline(usable, settings)
+        alignment = None
+        imus = [v for v in out.values() if v[0].modality == Modality.IMU]
+        poses = [v for v in out.values() if v[0].modality == Modality.POSE]
+        if imus and poses:
+            try:
+                alignment = align_imu_pose(imus, poses[0])
+            except AlignmentError:
+                alignment = None
+        report = build_report(sc, alignment)
+        if skipped:
+            return summarize(report) + "\n  no arrival times (cannot check sync): " + ", ".join(skipped)
+    lines = [
+        f"  {'stream':<16} {'device':<18} {'offset s':>12} {'drift ppm':>10} {'jitter ms':>10} "
+        f"{'link ms':>8} {'lost':>7} {'loss %':>7} {'gaps':>5} {'resets':>6}"
+    ]
+    for name, r in report.streams.items():
+        lines.append(
+            f"  {name:<16} {r['device'][:18]:<18} {_fmt(r['offset_s'], '12.6f')} {_fmt(r['drift_ppm'], '10.2f')} "
+            f"{_fmt(r['jitter_ms'], '10.2f')} {_fmt(r['link_latency_ms'], '8.2f')} {r['lost']:>7} "
+            f"{100 * r['loss']:>7.2f} {r['gaps']:>5} {r['resets']:>6}"
+        )
+    a = report.alignment
+    if a is not None:
+        lines.append(
+            f"  IMU<->pose ({a.method}): pose late by {a.lag_s * 1e3:.1f} ms "
+            f"(95% CI {a.ci95_s[0] * 1e3:.1f}..{a.ci95_s[1] * 1e3:.1f} ms), confidence {a.confidence:.2f}, "
+            f"r = {a.peak_corr:.2f}, {a.n_windows} windows"
+        )
+    for m, lead in report.emd.items():
+        if lead.n:
+            lines.append(
+                f"  EMG lead {m:<22} {lead.lead_s * 1e3:6.1f} ms (95% CI {lead.ci95_s[0] * 1e3:.1f}.."
+                f"{lead.ci95_s[1] * 1e3:.1f} ms, n={lead.n}, motion from {lead.imu})"
+            )
+    return "\n".join(lines)
+
+
+def plot(report: SyncReport, path: str | Path, title: str = "wearsense sync quality") -> Path:
+    """Draw the report to a PNG: arrival delays, gaps, IMU⇄pose correlation, EMG lead."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5))
+    ax = axes[0, 0]
+    for dev, (d, r) in report.residuals.items():
+        if d.size:
+            ax.plot(d - d[0], r * 1e3, ".", ms=2, label=dev)
+    ax.set(xlabel="device time since first packet (s)", ylabel="delay above envelope (ms)",
+           title="arrival delay over the lower envelope")
+    ax.legend(fontsize=7, markerscale=4)
+    ax = axes[0, 1]
+    names = list(report.streams)
+    for k, name in enumerate(names):
+        for a0, z0, n in report.gaps.get(name, []):
+            ax.plot([a0, z0], [k, k], lw=6, solid_capstyle="butt", color="C3")
+        ax.text(0.99, k, f"{100 * report.streams[name]['loss']:.2f} % lost", transform=ax.get_yaxis_transform(),
+                ha="right", va="center", fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    ax.set(xlabel="session time (s)", title="gaps (marked, not filled)")
+    ax = axes[1, 0]
+    a = report.alignment
+    if a is not None:
+        ax.plot(a.lags_s * 1e3, a.corr)
+        ax.axvline(a.lag_s * 1e3, color="C3")
+        ax.axvspan(a.ci95_s[0] * 1e3, a.ci95_s[1] * 1e3, color="C3", alpha=0.2)
+        ax.set_title(f"IMU<->pose: pose late by {a.lag_s * 1e3:.1f} ms, confidence {a.confidence:.2f}")
+    else:
+        ax.set_title("IMU<->pose: not measured")
+    ax.set(xlabel="lag of pose (ms)", ylabel="pooled correlation")
+    ax = axes[1, 1]
+    leads = [lead for lead in report.emd.values() if lead.n]
+    if leads:
+        y = np.arange(len(leads))
+        mid = np.array([lead.lead_s for lead in leads]) * 1e3
+        lo = mid - np.array([lead.ci95_s[0] for lead in leads]) * 1e3
+        hi = np.array([lead.ci95_s[1] for lead in leads]) * 1e3 - mid
+        ax.errorbar(mid, y, xerr=[lo, hi], fmt="o", capsize=3)
+        ax.set_yticks(y, [f"{lead.muscle} (n={lead.n})" for lead in leads], fontsize=7)
+    ax.set(xlabel="EMG onset lead over motion onset (ms)", title="electromechanical delay, 95% CI")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
