@@ -133,8 +133,8 @@ def plot(report: SyncReport, path: str | Path, title: str = "wearsense sync qual
     for dev, (d, r) in report.residuals.items():
         if d.size:
             ax.plot(d - d[0], r * 1e3, ".", ms=2, label=dev)
-    ax.set(xlabel="device time since first packet (s)", ylabel="delay above envelope (ms)",
-           title="arrival delay over the lower envelope")
+    ax.set(xlabel="device time since first packet (s)", ylabel="arrival − device time mapped to host (ms)",
+           title="earliest arrival per bin (floor = link latency)")
     ax.legend(fontsize=7, markerscale=4)
     ax = axes[0, 1]
     names = list(report.streams)
