@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from wearsense.devices.ble_common import Found, scan
-from wearsense.devices.ble_profile import load_profile
 
 NAME = "scan"
 HELP = "list nearby BLE wearables (Myo, Polar, profiled boards) with RSSI and the URI that opens each"
@@ -40,6 +39,8 @@ def format_found(found: list[Found]) -> str:
 
 
 def run(args, scanner: Any = None) -> int:
+    from wearsense.devices.ble_profile import load_profile
+
     profiles = [load_profile(p) for p in args.profile]
     matchers = [(p.name, p.advertises) for p in profiles]
     found = asyncio.run(scan(args.timeout, scanner=scanner, include_all=args.all, extra_matchers=matchers))

@@ -14,8 +14,6 @@ import asyncio
 import signal
 import sys
 
-from wearsense.devices.lsl import publish
-
 NAME = "stream"
 HELP = "republish a device (URI) as LSL outlets for LabRecorder and other LSL tools"
 
@@ -29,6 +27,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from wearsense.devices.lsl import publish  # pylsl only when this command runs
+
     async def main():
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
