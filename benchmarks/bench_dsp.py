@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import scipy.signal as sps
 
 from wearsense.dsp.ahrs import GRAVITY, Ahrs
 from wearsense.dsp.emg import EmgChain, EmgChainSettings, NotchSettings
+from wearsense.sim import artefacts
 from wearsense.stream import Chunk, split_every
 
 RATE_HZ = 2000.0
@@ -132,7 +132,7 @@ def _chain_rows(quick: bool) -> list[dict]:
 def _ahrs_rows(quick: bool) -> list[dict]:
     import imufusion
 
-    import wearsense.sim as sim
+    from wearsense import sim
 
     rec = sim.generate(seed=0, duration_s=20.0 if quick else 60.0)
     info, chunk = rec.streams["sim-imu2"]
@@ -176,10 +176,7 @@ def _ahrs_rows(quick: bool) -> list[dict]:
 
 def _onset_rows(quick: bool) -> list[dict]:
     """Median |onset error| per detector and condition on the sim (3 seeds x 60 s; quick: 1 x 30 s)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "dsp"))
-    from conftest import add_motion_artefact, ecg_waveform
-
-    import wearsense.sim as sim
+    from wearsense import sim
     from wearsense.dsp.onset import CusumChangePoint, DoubleThreshold, TkeoThreshold, score_onsets
 
     seeds, dur = ((0,), 30.0) if quick else ((0, 1, 2), 60.0)
@@ -195,9 +192,9 @@ def _onset_rows(quick: bool) -> list[dict]:
             _, c = rec.streams["sim-emg"]
             x = c.data.astype(np.float64)
             if "motion" in cond:
-                x = add_motion_artefact(x, RATE_HZ, seed, amplitude_v=cond["motion"])
+                x = artefacts.motion_artefact(x, RATE_HZ, seed, amplitude_v=cond["motion"])
             if "ecg" in cond:
-                x = x + ecg_waveform(x.shape[0], RATE_HZ, seed, amplitude_v=cond["ecg"])[:, None]
+                x = x + artefacts.ecg(x.shape[0], RATE_HZ, seed, amplitude_v=cond["ecg"])[:, None]
             recs.append((rec, Chunk(x.astype(np.float32), rec.truth.sample_t["sim-emg"], c.seq, "true")))
         for dname, cls in detectors.items():
             errs, n_true, n_matched, n_false = [], 0, 0, 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from wearsense.sim import artefacts
 from wearsense.stream import Chunk
 
 RATE_HZ = 2000.0
@@ -37,42 +38,12 @@ def signal() -> Chunk:
     return synthetic_emg(1, duration_s=1.5, n_channels=3)
 
 
-# --------------------------------------------------------------------------- fault injection
-def add_motion_artefact(x: np.ndarray, rate_hz: float, seed: int, amplitude_v: float = 2e-3,
-                        per_s: float = 0.3, channels: slice | list[int] = slice(None)) -> np.ndarray:
-    """Add cable/electrode movement: smooth bumps of 0.1-0.4 s (content < 20 Hz)."""
-    rng = np.random.default_rng(seed)
-    x = np.array(x, dtype=np.float64)
-    n = x.shape[0]
-    for _ in range(rng.poisson(per_s * n / rate_hz)):
-        dur = rng.uniform(0.1, 0.4)
-        m = int(dur * rate_hz)
-        i = int(rng.integers(0, max(1, n - m)))
-        bump = np.sin(np.linspace(0, np.pi, m)) ** 2 * np.sin(2 * np.pi * rng.uniform(2, 8) * np.arange(m) / rate_hz)
-        x[i:i + m, channels] += amplitude_v * rng.choice([-1, 1]) * bump[:, None]
-    return x
-
-
-def ecg_waveform(n: int, rate_hz: float, seed: int, amplitude_v: float = 0.5e-3, bpm: float = 70.0) -> np.ndarray:
-    """A crude ECG (P, QRS, T as Gaussians) seen on a trunk electrode, in volts."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / rate_hz
-    y = np.zeros(n)
-    beat = rng.uniform(0, 60 / bpm)
-    while beat < t[-1]:
-        for dt, w, a in ((-0.16, 0.025, 0.1), (-0.03, 0.008, -0.12), (0.0, 0.010, 1.0), (0.03, 0.008, -0.25),
-                         (0.25, 0.045, 0.3)):
-            y += a * np.exp(-0.5 * ((t - beat - dt) / w) ** 2)
-        beat += 60 / bpm * rng.uniform(0.95, 1.05)
-    return amplitude_v * y
-
-
 @pytest.fixture
 def inject():
     """The fault injectors: ``inject.motion(x, rate, seed)``, ``inject.ecg(n, rate, seed)``."""
 
     class _Inject:
-        motion = staticmethod(add_motion_artefact)
-        ecg = staticmethod(ecg_waveform)
+        motion = staticmethod(artefacts.motion_artefact)
+        ecg = staticmethod(artefacts.ecg)
 
     return _Inject
