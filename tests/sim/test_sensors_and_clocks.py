@@ -136,3 +136,21 @@ def test_packet_loss_leaves_whole_packet_gaps_at_the_configured_rate(rec60):
         total = lost_packets + chunk.n // p
         if total > 2000:
             assert 0.003 < lost_packets / total < 0.02  # configured 1 %
+
+
+def test_ble_link_delivers_in_connection_events_with_bursts():
+    rec = sim.generate(3, 10.0, ble_interval_ms=30.0, ble_per_event=4, jitter_ms=0.0, loss=0.0)
+    clock = rec.truth.clocks["sim-emg"]
+    arrival = rec.truth.packets["sim-emg"][:, 2]
+    # every packet arrives on a connection event (host grid of 30 ms with the link's phase)
+    k = (arrival - clock.interval_phase_s) / clock.interval_s
+    np.testing.assert_allclose(k, np.round(k), atol=1e-6)
+    # 10 ms packets, 30 ms events: bursts of three, never more than four per event
+    _, counts = np.unique(np.round(k).astype(int), return_counts=True)
+    assert counts.max() <= 4 and np.median(counts) == 3
+    # and never before the packet was ready
+    info, chunk = rec.streams["sim-emg"]
+    stamp_of = dict(zip(chunk.seq.tolist(), rec.truth.sample_t["sim-emg"].tolist()))
+    ready = np.array([stamp_of[int(s)] for s in rec.truth.packets["sim-emg"][:, 1]]) + clock.latency_s
+    assert np.all(arrival >= ready - 1e-9)
+    assert np.all(arrival - ready <= 2 * clock.interval_s)

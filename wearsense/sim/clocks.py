@@ -12,11 +12,17 @@ Sample ``k`` is taken when the device clock reads ``offset_s + phase + k / rate_
 stamped with that reading rounded to 1 µs. A camera-like stream stamps its frames
 when they leave the pipeline, ``latency_s`` after capture.
 
-Transport: samples are sent in packets of ``packet_samples``; packet ``p`` reaches
-the host at ``true time of its last sample + latency_s + Exp(jitter_s)``, never before
-the previous packet (FIFO link); with probability ``loss`` it never arrives, leaving a
-gap of ``packet_samples`` in the sequence numbers. Host arrival times are in the
-host's clock: true time plus ``host_epoch_s`` (the host is the reference, no drift).
+Transport: samples are sent in packets of ``packet_samples``; packet ``p`` is ready
+``latency_s`` after its last sample and reaches the host ``Exp(jitter_s)`` later,
+never before the previous packet (FIFO link); with probability ``loss`` it never
+arrives, leaving a gap of ``packet_samples`` in the sequence numbers. Host arrival
+times are in the host's clock: true time plus ``host_epoch_s`` (the host is the
+reference, no drift).
+
+BLE links (``interval_s > 0``) add the connection-event schedule: the radio only
+talks at connection events every ``interval_s`` (7.5–30 ms in BLE), with a phase of
+its own; a ready packet waits for the next event, and at most ``per_event`` packets
+go out per event (the rest wait for the following one), which makes arrivals bursty.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ClockTruth", "Packets", "packetize"]
+__all__ = ["ClockTruth", "LinkState", "Packets", "packetize"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,12 @@ class ClockTruth:
         Probability that a packet is lost.
     packet_samples : int
         Samples per packet.
+    interval_s : float
+        BLE connection interval (s); 0 for a link without connection events.
+    interval_phase_s : float
+        True time of the first connection event (s).
+    per_event : int
+        Packets delivered per connection event at most.
     """
 
     offset_s: float
@@ -61,6 +73,9 @@ class ClockTruth:
     jitter_s: float
     loss: float
     packet_samples: int
+    interval_s: float = 0.0
+    interval_phase_s: float = 0.0
+    per_event: int = 4
 
     @property
     def rate_factor(self) -> float:
@@ -99,19 +114,41 @@ class Packets:
     lost: np.ndarray
 
 
+@dataclass
+class LinkState:
+    """What a link remembers between blocks: last arrival, last connection event used and its load."""
+
+    arrival: float = -np.inf
+    event: int = -1
+    used: int = 0
+
+
 def packetize(
-    clock: ClockTruth, k0: int, k1: int, true_last: np.ndarray, prev_arrival: float, rng: np.random.Generator
+    clock: ClockTruth, k0: int, k1: int, true_last: np.ndarray, link: LinkState, rng: np.random.Generator
 ) -> Packets:
     """Split samples ``k0..k1`` (whole packets) into packets with arrival times and loss.
 
     ``true_last`` is the true time of each packet's last sample (capture + stamping
-    latency). ``prev_arrival`` is the previous packet's arrival (FIFO ordering).
+    latency). ``link`` carries the FIFO order and connection-event load across blocks
+    and is updated in place.
     """
     p = clock.packet_samples
     n_packets = (k1 - k0) // p
     start = np.arange(n_packets) * p
+    ready = true_last + clock.latency_s
     extra = rng.exponential(clock.jitter_s, n_packets) if clock.jitter_s > 0 else np.zeros(n_packets)
-    arrival = true_last + clock.latency_s + extra
-    arrival = np.maximum.accumulate(np.maximum(arrival, prev_arrival))
     lost = rng.random(n_packets) < clock.loss
+    if clock.interval_s > 0:
+        events = np.ceil((ready - clock.interval_phase_s) / clock.interval_s).astype(np.int64)
+        for i in range(n_packets):  # a few hundred packets a block: capacity needs the running load
+            e = max(int(events[i]), link.event)
+            if e == link.event and link.used >= clock.per_event:
+                e += 1
+            link.used = link.used + 1 if e == link.event else 1
+            link.event = e
+            events[i] = e
+        ready = clock.interval_phase_s + events * clock.interval_s
+    arrival = np.maximum.accumulate(np.maximum(ready + extra, link.arrival))
+    if n_packets:
+        link.arrival = float(arrival[-1])
     return Packets(start, np.full(n_packets, p), arrival, lost)

@@ -19,7 +19,7 @@ from wearsense.errors import StreamError
 from wearsense.sim import muscles as mus
 from wearsense.sim.body import JOINTS, KEYPOINTS
 from wearsense.sim.choreography import KINDS, Choreography, planned, planned_root
-from wearsense.sim.clocks import ClockTruth, Packets, packetize
+from wearsense.sim.clocks import ClockTruth, LinkState, Packets, packetize
 from wearsense.sim.sensors import (
     IMU_SITES,
     POSE_CHANNELS,
@@ -64,6 +64,8 @@ class SimConfig:
     drift_ppm: float = 30.0
     latency_ms: float = 4.0
     jitter_ms: float = 2.0
+    ble_interval_ms: float = 0.0
+    ble_per_event: int = 4
     loss: float = 0.0
     packet_ms: float = 10.0
     pose_latency_ms: float = 50.0
@@ -101,6 +103,10 @@ class SimConfig:
             raise bad("loss", "packet loss probability must be within [0, 1)")
         if not 1 <= self.packet_ms <= 200:
             raise bad("packet_ms", "packet duration must be within 1..200 ms")
+        if not (self.ble_interval_ms == 0 or 7.5 <= self.ble_interval_ms <= 4000):
+            raise bad("ble_interval_ms", "BLE connection interval must be 0 (no BLE link) or 7.5..4000 ms")
+        if self.ble_per_event < 1:
+            raise bad("ble_per_event", "at least one packet per connection event")
         if self.mains_hz not in (0, 0.0, 50, 60):
             raise bad("mains_hz", "mains frequency must be 0 (off), 50 or 60")
         for name in ("offset_s", "drift_ppm", "latency_ms", "jitter_ms", "pose_latency_ms", "pose_noise_m",
@@ -192,11 +198,14 @@ class Mover:
                 jitter_s=cfg.jitter_ms * 1e-3,
                 loss=cfg.loss,
                 packet_samples=packet,
+                interval_s=cfg.ble_interval_ms * 1e-3,
+                interval_phase_s=float(self._rng("ble", name).uniform(0, cfg.ble_interval_ms * 1e-3)),
+                per_event=cfg.ble_per_event,
             )
         self.infos = self._infos()
         # stream state
         self._next_k = {name: 0 for name in self.clocks}
-        self._arrival = {name: -np.inf for name in self.clocks}
+        self._links = {name: LinkState() for name in self.clocks}
         self._carrier = EMGCarrier(cfg.emg_rate_hz, cfg.emg)
         self._occluded_until = np.zeros(len(KEYPOINTS))
         # physics state and buffer (rows i0 .. i0+len)
@@ -317,9 +326,7 @@ class Mover:
         true_t = clock.sample_true_times(k, rate)
         p = clock.packet_samples
         last = true_t[p - 1 :: p] + clock.stamp_latency_s if k1 > k0 else np.zeros(0)
-        packets = packetize(clock, k0, k1, last, self._arrival[name], rng)
-        if packets.arrival_true_s.size:
-            self._arrival[name] = float(packets.arrival_true_s[-1])
+        packets = packetize(clock, k0, k1, last, self._links[name], rng)
         return StreamBlock(data.astype(np.float32), clock.stamps(k, rate), k.astype(np.int64), true_t, packets)
 
     def _emg(self, t_end: float, b: int, truth: dict) -> StreamBlock:
