@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,7 @@ typedef struct {
     wsb_status_t status;
     /* io */
     int master, slave;
+    int tx_hold; /* after a replug: send nothing until the host speaks (like DTR) */
     char pty_path[128];
     wsb_ring_t ring;
     wsb_parser_t parser;
@@ -215,7 +217,7 @@ static void close_pty(void)
 static void flush_ring(void)
 {
     static uint8_t chunk[4096];
-    while (E.master >= 0 && wsb_ring_used(&E.ring) > 0) {
+    while (E.master >= 0 && !E.tx_hold && wsb_ring_used(&E.ring) > 0) {
         uint32_t n = wsb_ring_peek(&E.ring, chunk, sizeof chunk);
         ssize_t w = write(E.master, chunk, n);
         if (w <= 0) {
@@ -663,6 +665,7 @@ static void read_commands(void)
         for (i = 0; i < n; ++i) {
             int res = wsb_parser_feed(&E.parser, buf[i]);
             if (res == WSB_PARSE_FRAME) {
+                E.tx_hold = 0;
                 handle_command(&E.parser.header, E.parser.payload, E.parser.payload_len);
             } else if (res == WSB_PARSE_ERROR) {
                 E.status.rx_errors++;
@@ -702,8 +705,15 @@ static void do_reset(void)
     wsb_header_t h;
     double until = wall_now() + 2.0;
     /* let the ring drain, then cut the next frame of stream 0 in half and reboot */
-    while (wsb_ring_used(&E.ring) > 0 && wall_now() < until && E.master >= 0) {
+    while (wall_now() < until && E.master >= 0) {
+        int waiting = 0;
         flush_ring();
+        if (ioctl(E.slave, FIONREAD, &waiting) != 0) {
+            waiting = 0;
+        }
+        if (wsb_ring_used(&E.ring) == 0 && waiting == 0) {
+            break;
+        }
         usleep(200);
     }
     memset(vi, 0, sizeof vi);
@@ -749,11 +759,18 @@ static void check_faults(void)
         double until;
         E.unplug_done = 1;
         log_line("{\"event\":\"unplug\"}");
-        flush_ring();
-        /* what is still queued is lost with the port */
-        while (wsb_ring_used(&E.ring) > 0) {
-            uint8_t tmp[4096];
-            wsb_ring_read(&E.ring, tmp, sizeof tmp);
+        /* let what is queued reach the host first, so every lost frame is logged */
+        until = wall_now() + 2.0;
+        while (wall_now() < until) {
+            int waiting = 0;
+            flush_ring();
+            if (ioctl(E.slave, FIONREAD, &waiting) != 0) {
+                waiting = 0;
+            }
+            if (wsb_ring_used(&E.ring) == 0 && waiting == 0) {
+                break;
+            }
+            usleep(500);
         }
         close_pty();
         until = wall_now() + E.unplug_for_s;
@@ -768,6 +785,7 @@ static void check_faults(void)
             return;
         }
         log_line("{\"event\":\"replug\"}");
+        E.tx_hold = 1;
         printf("PTY %s\n", E.pty_path);
         fflush(stdout);
         send_hello();
