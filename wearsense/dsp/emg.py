@@ -575,7 +575,11 @@ def detect_mains_hz(x: np.ndarray, rate_hz: float, min_db: float = 10.0) -> floa
 
 
 class _MainsMixin:
-    """Decides 50/60 Hz from the first ``detect_s`` of raw input, then drops the other family."""
+    """Decides 50/60 Hz from the first ``detect_s`` of raw input, then drops the other family.
+
+    A class using it defines ``_keep_family(found)``, which removes the sections of the
+    family not found and keeps the state of the others.
+    """
 
     def _init_mains(self, settings: NotchSettings, rate: float) -> None:
         self._notch_settings = settings
@@ -593,6 +597,33 @@ class _MainsMixin:
         self.mains_pending = s.mains_hz is None
         self._detect_buf: list[np.ndarray] = []
         self._detect_seen = 0
+
+    def process(self, chunk: Chunk) -> Chunk:
+        """Filter one chunk. While mains is being detected the chunk is split at the
+        decision sample, so the switch happens at a fixed sample count whatever the chunking."""
+        if not self.mains_pending:
+            return super().process(chunk)
+        need = self._detect_n - self._detect_seen
+        head = chunk[: min(need, chunk.n)]
+        out_head = super().process(head)
+        self._detect_buf.append(np.array(head.data))
+        self._detect_seen += head.n
+        if self._detect_seen < self._detect_n:
+            return out_head
+        found = detect_mains_hz(np.concatenate(self._detect_buf), self.rate_hz, self._notch_settings.detect_db)
+        self.mains_pending = False
+        self._detect_buf = []
+        if found is None:
+            log.info("%s: no mains peak found in the first %.1f s; keeping 50 and 60 Hz notches",
+                     type(self).__name__, self._notch_settings.detect_s)
+        else:
+            self.mains_hz = found
+            self._keep_family(found)
+            log.info("%s: detected %g Hz mains", type(self).__name__, found)
+        if head.n == chunk.n:
+            return out_head
+        out_tail = super().process(chunk[head.n :])
+        return chunk.with_data(np.concatenate([out_head.data, out_tail.data]))
 
 
 class MainsNotch(_MainsMixin, _KernelStage):
@@ -627,38 +658,12 @@ class MainsNotch(_MainsMixin, _KernelStage):
         self._program = _Program(self._sos_for(self.mains_hz), _NONE, _empty_sos(), 0, False, None)
         super().reset()
 
-    def _decide(self) -> None:
-        raw = np.concatenate(self._detect_buf)
-        found = detect_mains_hz(raw, self.rate_hz, self.settings.detect_db)
-        self.mains_pending = False
-        self._detect_buf = []
-        if found is None:
-            log.info("MainsNotch: no mains peak found in the first %.1f s; keeping 50 and 60 Hz notches",
-                     self.settings.detect_s)
-            return
-        self.mains_hz = found
+    def _keep_family(self, found: float) -> None:
         n50 = self._families[50.0].shape[0]
         keep = slice(0, n50) if found == 50.0 else slice(n50, None)
         self._program = _Program(self._families[found], _NONE, _empty_sos(), 0, False, None)
         self.state.z_a = np.ascontiguousarray(self.state.z_a[:, keep])
         self._bind()
-        log.info("MainsNotch: detected %g Hz mains", found)
-
-    def process(self, chunk: Chunk) -> Chunk:
-        if not self.mains_pending:
-            return super().process(chunk)
-        need = self._detect_n - self._detect_seen
-        head = chunk[: min(need, chunk.n)]
-        out_head = super().process(head)
-        self._detect_buf.append(np.array(head.data))
-        self._detect_seen += head.n
-        if self._detect_seen < self._detect_n:
-            return out_head
-        self._decide()
-        if head.n == chunk.n:
-            return out_head
-        out_tail = super().process(chunk[head.n :])
-        return chunk.with_data(np.concatenate([out_head.data, out_tail.data]))
 
     @property
     def sos(self) -> np.ndarray:
@@ -835,38 +840,13 @@ class EmgChain(_MainsMixin, _KernelStage):
         self._build()
         super().reset()
 
-    def _decide(self, raw: np.ndarray) -> None:
-        found = detect_mains_hz(raw, self.rate_hz, self._notch_settings.detect_db)
-        self.mains_pending = False
-        self._detect_buf = []
-        if found is None:
-            log.info("EmgChain: no mains peak found; keeping 50 and 60 Hz notches")
-            return
+    def _keep_family(self, found: float) -> None:
         nh = self._head.shape[0]
         n50 = self._families[50.0].shape[0]
         keep = np.r_[0:nh, nh:nh + n50] if found == 50.0 else np.r_[0:nh, nh + n50:self._program.sos_a.shape[0]]
-        self.mains_hz = found
         self._build()
         self.state.z_a = np.ascontiguousarray(self.state.z_a[:, keep])
         self._bind()
-        log.info("EmgChain: detected %g Hz mains", found)
-
-    def process(self, chunk: Chunk) -> Chunk:
-        """Run the chain on one chunk; same timestamps out, float32 data."""
-        if not self.mains_pending:
-            return super().process(chunk)
-        need = self._detect_n - self._detect_seen
-        head = chunk[: min(need, chunk.n)]
-        out_head = super().process(head)
-        self._detect_buf.append(np.array(head.data))
-        self._detect_seen += head.n
-        if self._detect_seen < self._detect_n:
-            return out_head
-        self._decide(np.concatenate(self._detect_buf))
-        if head.n == chunk.n:
-            return out_head
-        out_tail = super().process(chunk[head.n :])
-        return chunk.with_data(np.concatenate([out_head.data, out_tail.data]))
 
     @property
     def group_delay_s(self) -> float:
