@@ -20,6 +20,7 @@ Conventions
 from __future__ import annotations
 
 import enum
+import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -64,6 +65,16 @@ class Modality(str, enum.Enum):
         except ValueError:
             known = ", ".join(m.value for m in cls)
             raise StreamError(f"unknown modality {value!r}; expected one of: {known}") from None
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
 
 
 #: Modalities whose samples may be NaN (an occluded marker, a missing keypoint).
@@ -157,6 +168,11 @@ class StreamInfo:
             for i, (c, u) in enumerate(zip(self.channels, self.units))
             if c.startswith(prefix) and (unit is None or u == unit)
         ]
+
+    def metadata_json(self) -> str:
+        """``metadata`` as JSON (keys sorted; arrays as lists, NumPy scalars as numbers,
+        anything else as its ``str``), the form every file format stores it in."""
+        return json.dumps(dict(self.metadata), default=_json_value, sort_keys=True)
 
     def with_(self, **changes: Any) -> "StreamInfo":
         """A copy with some fields changed (``StreamInfo`` is immutable)."""

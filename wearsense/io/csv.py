@@ -33,7 +33,6 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +45,6 @@ __all__ = ["write_csv", "read_csv", "TIME_COLUMNS"]
 
 #: Accepted names of the time column (seconds).
 TIME_COLUMNS = ("t", "time", "time_s", "timestamp")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Mapping):
-        return dict(value)
-    return str(value)
 
 
 def write_csv(path: str | os.PathLike, info: StreamInfo, chunk: Chunk) -> Path:
@@ -72,7 +61,7 @@ def write_csv(path: str | os.PathLike, info: StreamInfo, chunk: Chunk) -> Path:
         f"source_id: {info.source_id}",
         f"clock: {chunk.clock}",
         f"units: {','.join(info.units)}",
-        f"metadata: {json.dumps(dict(info.metadata), default=_json_default, sort_keys=True)}",
+        f"metadata: {info.metadata_json()}",
     ]
     with open(path, "w", newline="\n") as f:
         for line in head:

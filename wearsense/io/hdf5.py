@@ -41,16 +41,6 @@ def _h5py():
     return h5py
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Mapping):
-        return dict(value)
-    return str(value)
-
-
 def write_hdf5(path: str | os.PathLike, streams: Mapping[str, tuple[StreamInfo, Chunk]], *, compress: bool = True) -> Path:
     """Write ``{name: (info, chunk)}`` to one HDF5 file (layout in the module docs)."""
     h5py = _h5py()
@@ -69,7 +59,7 @@ def write_hdf5(path: str | os.PathLike, streams: Mapping[str, tuple[StreamInfo, 
             g.attrs["clock"] = chunk.clock
             g.attrs["channels"] = np.array(info.channels, dtype=h5py.string_dtype())
             g.attrs["units"] = np.array(info.units, dtype=h5py.string_dtype())
-            g.attrs["metadata"] = json.dumps(dict(info.metadata), default=_json_default, sort_keys=True)
+            g.attrs["metadata"] = info.metadata_json()
             opts: dict[str, Any] = {}
             if compress and chunk.data.size > 4096:
                 opts = {"compression": "gzip", "compression_opts": 4, "shuffle": True}

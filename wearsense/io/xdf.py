@@ -122,16 +122,6 @@ def _xml(root: ET.Element) -> bytes:
     return b'<?xml version="1.0"?>' + ET.tostring(root, encoding="utf-8", xml_declaration=False)
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Mapping):
-        return dict(value)
-    return str(value)
-
-
 def _placement(info: StreamInfo, i: int) -> str | None:
     p = info.metadata.get("placement")
     if isinstance(p, Mapping):
@@ -167,7 +157,7 @@ def _header_xml(info: StreamInfo, clock: str, fmt: str, created_at: float) -> by
             _sub(ch, "placement", site)
     ws = _sub(desc, "wearsense")
     _sub(ws, "clock", clock)
-    _sub(ws, "metadata", json.dumps(dict(info.metadata), default=_json_default, sort_keys=True))
+    _sub(ws, "metadata", info.metadata_json())
     return _xml(root)
 
 
