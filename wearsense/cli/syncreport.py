@@ -7,15 +7,12 @@ with ``--png``, draws the figure.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from wearsense.io.xdf import load
 from wearsense.sync.clock import ClockSettings
-from wearsense.sync.report import build_report, plot, summarize
-from wearsense.sync.session import SessionSettings, StreamSyncSettings, sync_offline
-from wearsense.sync.align import AlignmentError, align_imu_pose
-from wearsense.stream import Modality
+from wearsense.sync.report import plot, report_from_recording, summarize
+from wearsense.sync.session import SessionSettings, StreamSyncSettings
 
 NAME = "sync-report"
 HELP = "sync quality of a recording: clock offset/drift/jitter, loss, IMU-pose lag (text, PNG)"
@@ -31,21 +28,12 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     f = load(args.path, recover=True)
     settings = SessionSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=args.min_latency_ms * 1e-3)))
-    streams = {n: (s.info, list(s.chunks())) for n, s in f.streams.items()
-               if len(s.received_s) and all(math.isfinite(r) for r in s.received_s)}
-    skipped = sorted(set(f.streams) - set(streams))
-    out, sc = sync_offline(streams, settings)
-    alignment = None
-    imus = [v for v in out.values() if v[0].modality == Modality.IMU]
-    poses = [v for v in out.values() if v[0].modality == Modality.POSE]
-    if imus and poses:
-        try:
-            alignment = align_imu_pose(imus, poses[0])
-        except AlignmentError as e:
-            print(f"  IMU<->pose: not aligned ({e})")
-    report = build_report(sc, alignment)
+    report, skipped, failed = report_from_recording(
+        {n: (s.info, s.chunks()) for n, s in f.streams.items()}, settings)
     print(f"{f.path}: sync quality")
     print(summarize(report))
+    if failed:
+        print(f"  IMU<->pose: not aligned ({failed})")
     if skipped:
         print("  no arrival times (cannot check sync): " + ", ".join(skipped))
     if args.png:

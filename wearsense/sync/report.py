@@ -63,6 +63,32 @@ def _fmt(x: float, spec: str) -> str:
     return format(x, spec) if isinstance(x, (int, float)) and math.isfinite(x) else "n/a"
 
 
+def report_from_recording(source: Mapping[str, tuple[StreamInfo, Iterable[Chunk]]],
+                          settings: SessionSettings | None = None) -> tuple[SyncReport, list[str], str]:
+    """Fit the clocks of a recording's streams offline and try IMU⇄pose alignment.
+
+    Returns the report, the streams left out because their chunks carry no arrival
+    times, and why alignment failed (``""`` when it worked or there was nothing to align).
+    """
+    usable, skipped = {}, []
+    for name, (info, chunks) in source.items():
+        chunks = list(chunks)
+        if chunks and all(math.isfinite(c.received_s) for c in chunks):
+            usable[name] = (info, chunks)
+        else:
+            skipped.append(name)
+    out, sc = sync_offline(usable, settings)
+    alignment, failed = None, ""
+    imus = [v for v in out.values() if v[0].modality == Modality.IMU]
+    poses = [v for v in out.values() if v[0].modality == Modality.POSE]
+    if imus and poses:
+        try:
+            alignment = align_imu_pose(imus, poses[0])
+        except AlignmentError as e:
+            failed = str(e)
+    return build_report(sc, alignment), sorted(skipped), failed
+
+
 def summarize(source: SyncReport | Mapping[str, tuple[StreamInfo, Iterable[Chunk]]],
               settings: SessionSettings | None = None) -> str:
     """The report as text.
@@ -73,27 +99,12 @@ def summarize(source: SyncReport | Mapping[str, tuple[StreamInfo, Iterable[Chunk
     is tried. Streams whose chunks carry no arrival times are listed as such.
     """
     if isinstance(source, SyncReport):
-        report = source
+        report, note = source, ""
     else:
-        usable, skipped = {}, []
-        for name, (info, chunks) in source.items():
-            chunks = list(chunks)
-            if chunks and all(math.isfinite(c.received_s) for c in chunks):
-                usable[name] = (info, chunks)
-            else:
-                skipped.append(name)
-        out, sc = sync_offline(usable, settings)
-        alignment = None
-        imus = [v for v in out.values() if v[0].modality == Modality.IMU]
-        poses = [v for v in out.values() if v[0].modality == Modality.POSE]
-        if imus and poses:
-            try:
-                alignment = align_imu_pose(imus, poses[0])
-            except AlignmentError:
-                alignment = None
-        report = build_report(sc, alignment)
-        if skipped:
-            return summarize(report) + "\n  no arrival times (cannot check sync): " + ", ".join(skipped)
+        report, skipped, failed = report_from_recording(source, settings)
+        note = "\n  no arrival times (cannot check sync): " + ", ".join(skipped) if skipped else ""
+        if failed:
+            note += f"\n  IMU<->pose: not aligned ({failed})"
     lines = [
         f"  {'stream':<16} {'device':<18} {'offset s':>12} {'drift ppm':>10} {'jitter ms':>10} "
         f"{'link ms':>8} {'lost':>7} {'loss %':>7} {'gaps':>5} {'resets':>6}"
@@ -117,7 +128,7 @@ def summarize(source: SyncReport | Mapping[str, tuple[StreamInfo, Iterable[Chunk
                 f"  EMG lead {m:<22} {lead.lead_s * 1e3:6.1f} ms (95% CI {lead.ci95_s[0] * 1e3:.1f}.."
                 f"{lead.ci95_s[1] * 1e3:.1f} ms, n={lead.n}, motion from {lead.imu})"
             )
-    return "\n".join(lines)
+    return "\n".join(lines) + note
 
 
 def plot(report: SyncReport, path: str | Path, title: str = "wearsense sync quality") -> Path:
