@@ -64,6 +64,12 @@ def test_summarize_a_recorded_file_and_the_cli(tmp_path, capsys):
     assert main(["sync-report", str(path), "--png", str(tmp_path / "f.png"), "--min-latency-ms", "4"]) == 0
     out = capsys.readouterr().out
     assert "sync quality" in out and "sim-pose" in out and (tmp_path / "f.png").exists()
+    # `wearsense info` prints the same sync table under the file summary
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "sync quality" in out and "drift ppm" in out and "IMU<->pose" in out
+    assert main(["info", str(path), "--no-sync"]) == 0
+    assert "drift ppm" not in capsys.readouterr().out
 
 
 def test_streams_without_arrival_times_are_named_not_guessed():

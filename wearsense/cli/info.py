@@ -3,6 +3,9 @@
 Per stream: modality, channels, samples, duration, nominal and effective rate, gaps
 (time steps over 2x the nominal period) and lost samples (from sequence numbers);
 and whether the file closed cleanly (footers present) or needs ``wearsense repair``.
+Then the sync quality (:func:`wearsense.sync.report.summarize`): each device's clock
+offset, drift and jitter fitted from the stored arrival times, and the IMU⇄pose lag
+when both are present (``--no-sync`` skips it).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wearsense.errors import WearsenseError
 from wearsense.io.xdf import XDFFile, load
 
 NAME = "info"
@@ -19,6 +23,7 @@ HELP = "summarise a recorded XDF file: streams, durations, rates, gaps, loss"
 
 def add_arguments(parser) -> None:
     parser.add_argument("path", type=Path, help="the .xdf file")
+    parser.add_argument("--no-sync", action="store_true", help="skip the sync-quality section")
 
 
 def summarise(f: XDFFile) -> list[dict]:
@@ -56,4 +61,12 @@ def run(args) -> int:
     for r in summarise(f):
         print(f"  {r['name']:<20} {r['modality']:<7} {r['channels']:>3} {r['samples']:>9} {r['duration_s']:>8.2f} "
               f"{r['rate_hz']:>8.1f} {r['effective_hz']:>9.2f} {r['gaps']:>5} {r['lost']:>7} {r['loss_pct']:>7.2f}  {r['clock']}")
+    if not args.no_sync:
+        from wearsense.sync.report import summarize
+
+        print("sync quality (clocks fitted from arrival times; 'wearsense sync-report --png' draws it):")
+        try:
+            print(summarize({n: (s.info, s.chunks()) for n, s in f.streams.items()}))
+        except WearsenseError as e:
+            print(f"  not available: {e}")
     return 0
