@@ -88,7 +88,7 @@ class SerialSettings:
     sync_interval_s: float = 1.0
     reconnect_timeout_s: float = 10.0
     hello_timeout_s: float = 3.0
-    batch_s: float = 0.05
+    batch_s: float = 0.1
     start: bool = True
     duration_s: float = 0.0
     name: str = ""
@@ -196,7 +196,7 @@ class SerialDevice(Device):
         Param("sync_interval_s", float, 1.0, "seconds between TIME_SYNC pings; 0 = none", min=0),
         Param("reconnect_timeout_s", float, 10.0, "seconds to keep reopening a lost port; 0 = fail", min=0),
         Param("hello_timeout_s", float, 3.0, "seconds to wait for the device's HELLO", min=0.05),
-        Param("batch_s", float, 0.05, "seconds of data decoded at once (latency vs CPU)", min=0.001, max=1.0),
+        Param("batch_s", float, 0.1, "seconds of data decoded at once (latency vs host CPU)", min=0.001, max=1.0),
         Param("start", bool, True, "send START once the device has said HELLO"),
         Param("duration_s", float, 0.0, "end after this many host seconds; 0 = until closed", min=0),
         Param("name", str, "", "prefix of stream names (default: the device serial number)"),
@@ -236,6 +236,7 @@ class SerialDevice(Device):
         self._acks: dict[int, asyncio.Future] = {}
         self._streaming = False
         self._hello_event: asyncio.Event | None = None
+        self._outbox: list[Any] = []
         self._bytes_read = 0
 
     # ------------------------------------------------------------------ port
@@ -448,12 +449,23 @@ class SerialDevice(Device):
 
     # ------------------------------------------------------------------ the reader thread
     def _emit(self, item: Any) -> None:
+        """Queue an item for the event loop; chunks go out once per batch (one wake-up)."""
+        self._outbox.append(item)
+        if not isinstance(item, tuple):
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._outbox:
+            return
+        items, self._outbox = self._outbox, []
         if self._loop is not None and self._queue is not None:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+            q = self._queue
+            self._loop.call_soon_threadsafe(lambda: [q.put_nowait(i) for i in items])
 
     def _run(self) -> None:
         s = self.settings
-        poll_s = min(0.005, s.batch_s)
+        # a pty buffers 4 KB: at 921600 baud (92 KB/s) that is 44 ms, so read every 20 ms
+        poll_s = min(0.02, s.batch_s)
         next_sync = time.monotonic()
         last_decode = time.monotonic()
         pending = bytearray()
@@ -477,6 +489,7 @@ class SerialDevice(Device):
                 except (pyserial.SerialException, OSError) as e:
                     if pending:
                         self._process(bytes(pending))
+                        self._flush()
                         pending.clear()
                     self._reconnect(e)
                     timeout = None
@@ -487,6 +500,7 @@ class SerialDevice(Device):
                     pending += data
                 if pending and (prompt or time.monotonic() - last_decode >= s.batch_s):
                     self._process(bytes(pending))
+                    self._flush()
                     pending.clear()
                     last_decode = time.monotonic()
                 if not prompt and data:
