@@ -227,6 +227,32 @@ static void flush_ring(void)
     }
 }
 
+/* Wait (up to max_s) until the host has read everything: the ring is empty and the
+ * pty's input queue has stayed empty for 30 ms (bytes may still be on their way
+ * from the master side to the slave's queue for a moment). */
+static void drain(double max_s)
+{
+    double until = wall_now() + max_s;
+    double empty_since = -1.0;
+    while (wall_now() < until && E.master >= 0) {
+        int waiting = 0;
+        flush_ring();
+        if (ioctl(E.slave, FIONREAD, &waiting) != 0) {
+            waiting = 0;
+        }
+        if (wsb_ring_used(&E.ring) == 0 && waiting == 0) {
+            if (empty_since < 0) {
+                empty_since = wall_now();
+            } else if (wall_now() - empty_since > 0.03) {
+                return;
+            }
+        } else {
+            empty_since = -1.0;
+        }
+        usleep(500);
+    }
+}
+
 static uint64_t ts_field(uint64_t t_us)
 {
     long long v = (long long)t_us + E.ts_offset_us;
@@ -703,19 +729,8 @@ static void do_reset(void)
     static float vf[WSB_MAX_PAYLOAD];
     size_t plen = 0, len;
     wsb_header_t h;
-    double until = wall_now() + 2.0;
-    /* let the ring drain, then cut the next frame of stream 0 in half and reboot */
-    while (wall_now() < until && E.master >= 0) {
-        int waiting = 0;
-        flush_ring();
-        if (ioctl(E.slave, FIONREAD, &waiting) != 0) {
-            waiting = 0;
-        }
-        if (wsb_ring_used(&E.ring) == 0 && waiting == 0) {
-            break;
-        }
-        usleep(200);
-    }
+    /* let the host read everything, then cut the next frame of stream 0 in half and reboot */
+    drain(2.0);
     memset(vi, 0, sizeof vi);
     memset(vf, 0, sizeof vf);
     wsb_payload_data(payload, sizeof payload, &plen, s->format, s->spf, s->n_channels, s->period_q8, vi,
@@ -760,18 +775,7 @@ static void check_faults(void)
         E.unplug_done = 1;
         log_line("{\"event\":\"unplug\"}");
         /* let what is queued reach the host first, so every lost frame is logged */
-        until = wall_now() + 2.0;
-        while (wall_now() < until) {
-            int waiting = 0;
-            flush_ring();
-            if (ioctl(E.slave, FIONREAD, &waiting) != 0) {
-                waiting = 0;
-            }
-            if (wsb_ring_used(&E.ring) == 0 && waiting == 0) {
-                break;
-            }
-            usleep(500);
-        }
+        drain(2.0);
         close_pty();
         until = wall_now() + E.unplug_for_s;
         while (wall_now() < until && !stop_flag) {

@@ -478,62 +478,83 @@ def _unstuff(buf, n_end, out, fstart, flen, fend, status, table, table2, max_enc
     Returns ``(n_frames, consumed)``: frames are written back to back into ``out``;
     ``consumed`` is the index after the last delimiter (bytes from there on belong
     to a frame still arriving); ``fend`` receives each frame's delimiter index.
-    Empty segments (runs of zeros) are skipped.
+    Empty segments (runs of zeros) are skipped. Each byte is read once: the code
+    bytes are followed, and the copy of each block stops at a zero.
     """
     nf = 0
     o = 0
-    seg = 0
     consumed = 0
-    for i in range(n_end):
-        if buf[i] != 0:
+    i = 0
+    while i < n_end:
+        if buf[i] == 0:
+            i += 1
+            consumed = i
             continue
-        n = i - seg
-        if n > 0:
-            fstart[nf] = o
-            st = 0
-            if n > max_encoded:
+        seg = i
+        p = i
+        w = o
+        st = 0
+        end = -1
+        while True:
+            code = np.int64(buf[p])
+            lim = p + code
+            q = p + 1
+            stop = lim if lim < n_end else n_end
+            while q < stop and buf[q] != 0:
+                out[w] = buf[q]
+                w += 1
+                q += 1
+            if q < lim:
+                if q >= n_end:
+                    return nf, consumed  # the frame is still arriving
+                st = 1  # a code byte points past the delimiter
+                end = q
+                break
+            if lim >= n_end:
+                return nf, consumed
+            if buf[lim] == 0:
+                end = lim
+                break
+            if lim - seg > max_encoded:
                 st = 4
-                flen[nf] = 0
+                q = lim
+                while q < n_end and buf[q] != 0:
+                    q += 1
+                if q >= n_end:
+                    return nf, consumed
+                end = q
+                break
+            if code != 0xFF:
+                out[w] = 0
+                w += 1
+            p = lim
+        m = w - o
+        if st == 0 and end - seg > max_encoded:
+            st = 4
+        if st == 0:
+            if m < min_frame:
+                st = 2
             else:
-                p = seg
-                w = o
-                while p < i:
-                    code = buf[p]
-                    nxt = p + code
-                    if nxt > i:
-                        st = 1
-                        break
-                    for q in range(p + 1, nxt):
-                        out[w] = buf[q]
-                        w += 1
-                    if code != 0xFF and nxt < i:
-                        out[w] = 0
-                        w += 1
-                    p = nxt
-                m = w - o
-                flen[nf] = m
-                if st == 0:
-                    if m < min_frame:
-                        st = 2
-                    else:
-                        # slicing by 2: two independent table lookups per 2 bytes
-                        crc = 0xFFFF
-                        q = o
-                        while q + 1 < w:
-                            c = crc ^ ((np.int64(out[q]) << 8) | np.int64(out[q + 1]))
-                            crc = table2[c >> 8] ^ table[c & 0xFF]
-                            q += 2
-                        if q < w:
-                            crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ out[q]) & 0xFF]
-                        if crc != 0:
-                            st = 3
-                if st == 0:
-                    o = w
-            status[nf] = st
-            fend[nf] = i
-            nf += 1
-        seg = i + 1
-        consumed = i + 1
+                # slicing by 2: two independent table lookups per 2 bytes
+                crc = np.int64(0xFFFF)
+                q = o
+                while q + 1 < w:
+                    c = crc ^ ((np.int64(out[q]) << 8) | np.int64(out[q + 1]))
+                    crc = table2[c >> 8] ^ table[c & 0xFF]
+                    q += 2
+                if q < w:
+                    crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ out[q]) & 0xFF]
+                if crc != 0:
+                    st = 3
+        fstart[nf] = o
+        flen[nf] = m if st != 4 else 0
+        fend[nf] = end
+        status[nf] = st
+        nf += 1
+        if st == 0:
+            o = w
+        i = end + 1
+        consumed = i
     return nf, consumed
 
 
