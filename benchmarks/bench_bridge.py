@@ -60,8 +60,8 @@ def _vectorised(wire: bytes, piece: int = 1 << 20) -> int:
         batch = dec.feed(mv[a : a + piece])
         data = batch.type == wb.T_DATA
         for sid, layout in layouts.items():
-            block = wb.decode_samples(batch.select(data & (batch.stream == sid)), layout)
-            n += block.values(layout.scale).shape[0]
+            block = wb.decode_samples(batch.select(data & (batch.stream == sid)), layout, physical=True)
+            n += block.raw.shape[0]
     return n
 
 

@@ -748,18 +748,40 @@ def _gather(d, start, count, out_at, size, out):  # pragma: no cover - jit
         p = start[f]
         o = out_at[f]
         for _ in range(count[f]):
-            if size == 2:
-                v = np.int32(d[p]) | (np.int32(d[p + 1]) << 8)
-                out[o] = v - ((v & 0x8000) << 1)
-            elif size == 3:
-                v = np.int32(d[p]) | (np.int32(d[p + 1]) << 8) | (np.int32(d[p + 2]) << 16)
-                out[o] = v - ((v & 0x800000) << 1)
-            else:
-                out[o] = np.int32(
-                    np.uint32(d[p]) | (np.uint32(d[p + 1]) << 8) | (np.uint32(d[p + 2]) << 16) | (np.uint32(d[p + 3]) << 24)
-                )
+            out[o] = _load(d, p, size)
             p += size
             o += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather_scaled(d, start, count, out_at, size, is_float, scale, out):  # pragma: no cover - jit
+    """Like :func:`_gather`, writing float32 ``value * scale[channel]`` (``out`` is flat,
+    sample-major, ``scale.size`` channels)."""
+    n_ch = scale.size
+    for f in range(start.size):
+        p = start[f]
+        o = out_at[f]
+        for k in range(count[f]):
+            v = _load(d, p, size)
+            if is_float:
+                out[o] = np.array([v], np.int32).view(np.float32)[0] * scale[k % n_ch]
+            else:
+                out[o] = np.float32(v) * scale[k % n_ch]
+            p += size
+            o += 1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _load(d, p, size):  # pragma: no cover - jit
+    if size == 2:
+        v = np.int32(d[p]) | (np.int32(d[p + 1]) << 8)
+        return v - ((v & 0x8000) << 1)
+    if size == 3:
+        v = np.int32(d[p]) | (np.int32(d[p + 1]) << 8) | (np.int32(d[p + 2]) << 16)
+        return v - ((v & 0x800000) << 1)
+    return np.int32(
+        np.uint32(d[p]) | (np.uint32(d[p + 1]) << 8) | (np.uint32(d[p + 2]) << 16) | (np.uint32(d[p + 3]) << 24)
+    )
 
 
 @dataclass(frozen=True)
@@ -783,7 +805,8 @@ class SampleBlock:
     Attributes
     ----------
     raw : ndarray, shape (n_samples, n_channels)
-        Values as sent (int32 for the integer formats, float32 otherwise).
+        Values as sent (int32 for the integer formats, float32 otherwise), or float32
+        physical values (value x scale) when decoded with ``physical=True``.
     seq : ndarray of uint32, shape (n_samples,)
         Sequence number of each sample (the frame's seq plus the index in the frame),
         modulo 2**32.
@@ -816,13 +839,16 @@ class SampleBlock:
         return self.raw.astype(np.float32) * np.asarray(scale, np.float32)
 
 
-def decode_samples(batch: FrameBatch, layout: StreamLayout) -> SampleBlock:
+def decode_samples(batch: FrameBatch, layout: StreamLayout, physical: bool = False) -> SampleBlock:
     """Vectorised decoding of the DATA frames of one stream (``batch`` holds only those).
 
     One compiled pass (numba) over all frames at once: no Python loop per frame or per sample.
     Frames whose payload is shorter than ``6 + n_samples * channels * bytes`` are
     dropped and counted in ``bad``; longer payloads are accepted (a newer minor
     version may append fields).
+
+    With ``physical=True``, ``raw`` holds float32 physical values (``raw x
+    layout.scale``, computed in the same pass) instead of the values as sent.
     """
     d = batch.data
     ps = batch.payload_start
@@ -835,7 +861,12 @@ def decode_samples(batch: FrameBatch, layout: StreamLayout) -> SampleBlock:
     first = np.cumsum(n) - n
     total = int(n.sum())
     size = FORMATS[layout.format][1]
-    if layout.format == FMT_FLOAT32:
+    if physical:
+        raw = np.empty((total, layout.n_channels), np.float32)
+        scale = np.ascontiguousarray(np.broadcast_to(np.asarray(layout.scale, np.float32), (layout.n_channels,)))
+        _gather_scaled(d, ps + 6, n * layout.n_channels, first * layout.n_channels, size,
+                       layout.format == FMT_FLOAT32, scale, raw.reshape(-1))
+    elif layout.format == FMT_FLOAT32:
         raw = np.empty((total, layout.n_channels), np.float32)
         _gather(d, ps + 6, n * layout.n_channels, first * layout.n_channels, size, raw.view(np.int32).reshape(-1))
     else:

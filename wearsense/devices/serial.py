@@ -660,7 +660,7 @@ class SerialDevice(Device):
 
     def _data(self, tr: _StreamTrack, batch: wb.FrameBatch, t0_us: np.ndarray, arrival: np.ndarray) -> None:
         name = tr.info.name
-        block = wb.decode_samples(batch, tr.layout)
+        block = wb.decode_samples(batch, tr.layout, physical=True)
         if block.bad:
             self.state.frames_bad["payload"] = self.state.frames_bad.get("payload", 0) + block.bad
         keep = block.frame_n > 0
@@ -706,7 +706,7 @@ class SerialDevice(Device):
         frame = block.frame[smask]
         t_us = t0_us[frame] + block.offset_us[smask] + self._t_offset_us
         seq = fseq[frame] + block.index[smask] + tr.seq_offset
-        values = block.raw[smask].astype(np.float32) * tr.layout.scale
+        values = block.raw[smask] if not smask.all() else block.raw
         self._last_t_us = max(self._last_t_us, float(t_us[-1]))
         self._last_t_host = float(arrival[-1])
         t = t_us * 1e-6
