@@ -228,7 +228,9 @@ def generate(seed: int, duration_s: float, config: SimConfig | None = None, keep
             if name == "sim-pose":
                 pose.append(block.truth[name][keep])
         for k in phys:
-            phys[k].append(block.truth[k])
+            # without keep_truth only what the onsets need is kept (a 1 h run stays ~100 MB)
+            if keep_truth or k in ("phys_t", "drive"):
+                phys[k].append(block.truth[k])
     streams: dict[str, tuple[StreamInfo, Chunk]] = {}
     sample_t: dict[str, np.ndarray] = {}
     packets: dict[str, np.ndarray] = {}
@@ -240,9 +242,10 @@ def generate(seed: int, duration_s: float, config: SimConfig | None = None, keep
         received = packets[name][-1, 2] if packets[name].size else np.nan
         streams[name] = (info, Chunk(data, stamps, seq, f"device:{info.source_id}", received))
         sample_t[name] = np.concatenate([p[3] for p in parts[name]])
-    ph = {k: np.concatenate(v) for k, v in phys.items()}
+    ph = {k: np.concatenate(v) if v else np.zeros((0, len(JOINTS) if k == "joint_angles" else cfg.emg), np.float32)
+          for k, v in phys.items()}
     keep_rows = ph["phys_t"] < duration_s
-    ph = {k: v[keep_rows] for k, v in ph.items()}
+    ph = {k: v[keep_rows] if v.shape[0] else v for k, v in ph.items()}
     rest = mus.rest_activation(cfg.tone)
     onsets = {m.name: burst_times(ph["drive"][:, i], ph["phys_t"], rest[m.actuator] + 0.025, rest[m.actuator] + 0.015)
               for i, m in enumerate(mover.muscles)}
