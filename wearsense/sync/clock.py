@@ -40,16 +40,20 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from wearsense.errors import StreamError
 
-__all__ = ["ClockSettings", "ClockState", "ClockModel", "lower_hull", "envelope_line", "unwrap_counter"]
+__all__ = ["ClockSettings", "ClockState", "ClockModel", "lower_hull", "envelope_line", "band_line", "event_grid_phase",
+           "unwrap_counter"]
 
 log = logging.getLogger("wearsense")
+
+_GRID_SETTLE = 64  # arrivals needed to find the connection-event grid
+_LOWER_RANK = (2, 3)  # per bin, the k-th tightest lower bound is used (one stray packet per bin is ignored)
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,17 @@ class ClockSettings:
     wrap_s : float
         Period (s) after which the device time counter wraps (0: never). A 32-bit µs
         counter wraps after 4294.967296 s.
+    event_interval_s : float
+        Connection interval (s) of a link that only delivers at connection events
+        (BLE: 7.5 ms to 4 s in steps of 1.25 ms); 0: arrivals are not quantised. With
+        it the model learns the event grid from the arrivals and bounds each packet's
+        ready time from both sides (see the module docstring); its exact value on the
+        host clock is learnt, the nominal one is enough.
+    event_capacity : int
+        Packets the link carries per connection event at most (BLE stacks: 4–7
+        notifications); 0: learn it as the largest burst seen in at least two events
+        (at least 2), which is safe but wastes bounds when a device fills every event
+        with the same number of packets.
     """
 
     bin_s: float = 0.5
@@ -84,19 +99,36 @@ class ClockSettings:
     reset_threshold_s: float = 1.0
     backwards_tolerance_s: float = 0.001
     wrap_s: float = 0.0
+    event_interval_s: float = 0.0
+    event_capacity: int = 0
 
     def __post_init__(self) -> None:
         for name in ("bin_s", "window_s", "max_drift_ppm", "reset_threshold_s"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise StreamError(f"ClockSettings.{name} must be a finite number > 0, got {v!r}")
-        for name in ("min_latency_s", "wrap_s", "backwards_tolerance_s"):
+        for name in ("min_latency_s", "wrap_s", "backwards_tolerance_s", "event_interval_s"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise StreamError(f"ClockSettings.{name} must be a finite number >= 0, got {v!r}")
         if self.window_s < 2 * self.bin_s:
             raise StreamError(
                 f"ClockSettings.window_s={self.window_s} must hold at least two bins of bin_s={self.bin_s}"
+            )
+        if not (isinstance(self.event_capacity, int) and self.event_capacity >= 0):
+            raise StreamError(
+                f"ClockSettings.event_capacity must be an integer >= 0 (0: learn it), got {self.event_capacity!r}"
+            )
+        if self.event_interval_s and not 1e-3 <= self.event_interval_s <= 4.0:
+            raise StreamError(
+                f"ClockSettings.event_interval_s={self.event_interval_s} s is not a connection interval; "
+                "give the link's interval in seconds (BLE: 0.0075 to 4.0), or 0 for a link without "
+                "connection events"
+            )
+        if self.event_interval_s and self.event_interval_s > self.bin_s:
+            raise StreamError(
+                f"ClockSettings.bin_s={self.bin_s} s must span at least one connection event of "
+                f"event_interval_s={self.event_interval_s} s"
             )
         if self.wrap_s and self.wrap_s <= 2 * self.reset_threshold_s:
             raise StreamError(
@@ -133,6 +165,16 @@ class ClockState:
         Counter wrap-arounds unwrapped.
     flags : list of str
         Short notes a live view can show (``"offset only: span < 2 bins"``).
+    event_interval_s, event_phase_s : float
+        Connection-event grid learnt from the arrivals (host s): events at
+        ``event_phase_s + k · event_interval_s``; NaN without one.
+    drift_band_ppm : float
+        Width (ppm) of the range of drifts consistent with every two-sided bound
+        (connection-event links only; NaN otherwise). Above a few ppm the drift is not
+        yet determined by the data, whatever the estimator (docs/sync.md).
+    offset_band_s : float
+        Width (s) of the range of host times consistent with the bounds at the newest
+        packet (connection-event links only; NaN otherwise).
     """
 
     epoch: int = 0
@@ -147,6 +189,10 @@ class ClockState:
     resets: list[tuple[float, float]] = field(default_factory=list)
     wraps: int = 0
     flags: list[str] = field(default_factory=list)
+    event_interval_s: float = math.nan
+    event_phase_s: float = math.nan
+    drift_band_ppm: float = math.nan
+    offset_band_s: float = math.nan
 
 
 def lower_hull(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -187,6 +233,95 @@ def envelope_line(x: np.ndarray, y: np.ndarray, slope_bounds: tuple[float, float
     return float(np.min(hy - s * hx)), s
 
 
+def _clip(poly: list[tuple[float, float]], a: float, b: float, r: float) -> list[tuple[float, float]]:
+    """The part of a convex polygon where ``a·u + b·v <= r`` (Sutherland–Hodgman, one edge)."""
+    out = []
+    for i in range(len(poly)):
+        (pu, pv), (qu, qv) = poly[i], poly[(i + 1) % len(poly)]
+        fp, fq = a * pu + b * pv - r, a * qu + b * qv - r
+        if fp <= 0:
+            out.append((pu, pv))
+        if (fp < 0 < fq) or (fq < 0 < fp):
+            w = fp / (fp - fq)
+            out.append((pu + w * (qu - pu), pv + w * (qv - pv)))
+    return out
+
+
+def band_line(
+    xu: np.ndarray, yu: np.ndarray, xl: np.ndarray, yl: np.ndarray, slope_bounds: tuple[float, float],
+    x_eval: float | None = None,
+) -> tuple[float, float, tuple[float, float], tuple[float, float]] | None:
+    """Line ``y = c + s·x`` between two-sided bounds: ``yl <= c + s·xl`` and ``c + s·xu <= yu``.
+
+    The set of lines that satisfy every bound is a convex polygon in ``(c, s)`` (a
+    linear program, as in Moon, Skelly & Towsley 1999, with the second side of the
+    convex-hull approach of Zhang, Liu & Xia 2002); only the lower hull of the upper
+    bounds and the upper hull of the lower bounds cut it. The line returned is the
+    polygon's centroid, the posterior mean for a flat prior over the consistent lines,
+    so the mapping of every ``x`` is the middle of what the data allow. ``xu`` and ``xl``
+    must be sorted.
+
+    Returns
+    -------
+    (c, s, (s_min, s_max), (y_min, y_max)) or None
+        The centroid line, the range of consistent slopes and the range of consistent
+        values of the line at ``x_eval`` (default: the middle of the data); None if no
+        line satisfies every bound.
+    """
+    lo, hi = slope_bounds
+    x_mid = 0.5 * (float(min(xu[0], xl[0] if xl.size else xu[0])) + float(max(xu[-1], xl[-1] if xl.size else xu[-1])))
+    scale = max(float(np.max(np.abs(xu - x_mid))), float(np.max(np.abs(xl - x_mid))) if xl.size else 0.0, 1e-9)
+    # u = intercept at x_mid relative to the slope-1 line, v = (s - 1)·scale: both in seconds
+    xu_n, zu = (xu - x_mid) / scale, yu - xu
+    xl_n, zl = (xl - x_mid) / scale, yl - xl
+    v_lo, v_hi = (lo - 1.0) * scale, (hi - 1.0) * scale
+    big = abs(v_lo) + abs(v_hi) + float(np.ptp(zu)) + (float(np.ptp(zl)) + abs(float(zl[0] - zu[0])) if xl.size else 0) + 1.0
+    u0 = float(zu.min())
+    poly = [(u0 - big, v_lo), (u0 + big, v_lo), (u0 + big, v_hi), (u0 - big, v_hi)]
+    for i in lower_hull(xu_n, zu):
+        poly = _clip(poly, 1.0, float(xu_n[i]), float(zu[i]))
+        if len(poly) < 3:
+            return None
+    if xl.size:
+        for j in lower_hull(xl_n, -zl):
+            poly = _clip(poly, -1.0, -float(xl_n[j]), -float(zl[j]))
+            if len(poly) < 3:
+                return None
+    p = np.asarray(poly)
+    u, v = p[:, 0], p[:, 1]
+    u1, v1 = np.roll(u, -1), np.roll(v, -1)
+    cross = u * v1 - u1 * v
+    area = 0.5 * float(cross.sum())
+    if abs(area) <= 1e-18 * max(1.0, float(np.ptp(u) * np.ptp(v))):
+        uc, vc = float(u.mean()), float(v.mean())
+    else:
+        uc, vc = float(((u + u1) * cross).sum() / (6 * area)), float(((v + v1) * cross).sum() / (6 * area))
+    # z = u + v·(x - x_mid)/scale  ->  y = x + z = (u - v·x_mid/scale) + (1 + v/scale)·x
+    at = x_mid if x_eval is None else float(x_eval)
+    y_at = at + u + v * (at - x_mid) / scale
+    return (uc - vc * x_mid / scale, 1.0 + vc / scale, (1.0 + float(v.min()) / scale, 1.0 + float(v.max()) / scale),
+            (float(y_at.min()), float(y_at.max())))
+
+
+def event_grid_phase(host_s: np.ndarray, interval_s: float, min_gap: float = 0.25) -> float:
+    """Host time (s) of a connection event, from arrivals that come only at events.
+
+    Arrivals land at an event plus a one-sided delay, so their phases modulo the
+    interval cluster just after the events' phase: the phase is where the widest empty
+    arc of the phase circle ends. Returns NaN if that arc is shorter than ``min_gap``
+    intervals (no grid visible: delays as long as the interval, or no connection events).
+    """
+    h = np.asarray(host_s, dtype=np.float64)
+    if h.size < 2:
+        return math.nan
+    ph = np.sort(np.mod(h - h[0], interval_s))
+    gaps = np.diff(np.concatenate([ph, [ph[0] + interval_s]]))
+    k = int(np.argmax(gaps))
+    if gaps[k] < min_gap * interval_s:
+        return math.nan
+    return float(h[0] + ph[(k + 1) % ph.size])
+
+
 def unwrap_counter(raw: np.ndarray, period: float, reference: float) -> tuple[np.ndarray, int]:
     """Unwrap a counter that wraps every ``period``, anchored near ``reference``.
 
@@ -202,6 +337,68 @@ def unwrap_counter(raw: np.ndarray, period: float, reference: float) -> tuple[np
     steps = np.diff(raw)
     wraps = np.concatenate([[0], np.cumsum(steps < -period / 2)])
     return raw + (k0 + wraps) * period, int(wraps[-1])
+
+
+class _EventGrid:
+    """Connection events on the host clock, ``E(n) = c + s·n``: the lower envelope of ``(n, arrival)``.
+
+    The interval is learnt (a BLE controller's clock is not the host's), starting from
+    the nominal one; the event index of an arrival is the grid point at or before it.
+    """
+
+    def __init__(self, interval_s: float, phase_s: float, window_s: float) -> None:
+        self.nominal = interval_s
+        self.c, self.s = phase_s, interval_s
+        self._per_bin = max(1, int(round(0.5 / interval_s)))
+        self._window = max(2, int(window_s / interval_s))
+        self._bins: deque[tuple[int, list[tuple[int, float]]]] = deque()  # (bin, two earliest (n, arrival))
+        self._open: tuple[int, list[tuple[int, float]]] | None = None
+
+    def assign(self, host_s: float, margin: float = 0.05) -> tuple[int, float]:
+        """Event index of an arrival and its delay after that event (in intervals)."""
+        v = (host_s - self.c) / self.s
+        n = math.floor(v + margin)
+        return n, v - n
+
+    def time(self, n: int | np.ndarray) -> float | np.ndarray:
+        """Host time (s) of event ``n``."""
+        return self.c + self.s * n
+
+    def add(self, n: int, host_s: float) -> None:
+        """One arrival assigned to event ``n``."""
+        k = n // self._per_bin
+        op = self._open
+        refit = False
+        if op is None or k > op[0]:
+            if op is not None:
+                self._bins.append(op)
+                while self._bins and self._bins[0][1][0][0] < n - self._window:
+                    self._bins.popleft()
+                refit = True
+            op = self._open = (k, [(n, host_s)])
+        elif k != op[0]:
+            return  # reordered: an older bin
+        else:
+            # the two earliest arrivals relative to the grid; the second enters the fit, so that one
+            # arrival a whole interval late (taken for the next event) does not drag the grid
+            low = op[1]
+            low.append((n, host_s))
+            low.sort(key=lambda p: p[1] - self.s * p[0])
+            del low[2:]
+            refit = refit or (len(low) == 2 and low[1] == (n, host_s) and host_s < self.c + self.s * n)
+        if refit:
+            self._fit()
+
+    def _fit(self) -> None:
+        pts = [b[1][-1] for b in self._bins] + ([self._open[1][-1]] if len(self._open[1]) == 2 else [])
+        if not pts:
+            return
+        n = np.fromiter((p[0] for p in pts), np.float64, len(pts))
+        a = np.fromiter((p[1] for p in pts), np.float64, len(pts))
+        n0, a0 = n[0], a[0]
+        b = 1e-3  # a controller clock within ±1000 ppm of the host's
+        c, s = envelope_line(n - n0, a - a0, (self.nominal * (1 - b), self.nominal * (1 + b)), self.s)
+        self.c, self.s = a0 + c - s * n0, s
 
 
 class ClockModel:
@@ -239,6 +436,15 @@ class ClockModel:
         self._s = self._slope_prior
         self._c_rt = math.nan  # intercept from round trips
         self._last_dev = -math.inf
+        # connection-event links: grid, current burst, two-sided bins
+        self._grid: _EventGrid | None = None
+        self._pending: list[tuple[float, float, bool]] = []  # (x, host_s, after_loss) until the grid is found
+        self._no_grid = False
+        self._burst: tuple[int, int, bool] | None = None  # (event, packets, loss seen) of the newest event
+        self._sizes: Counter[int] = Counter()  # packets per closed event
+        self._ebins: deque[list] = deque()  # closed bins: [index, x_u, n_u, [(x_l, n_l), ...]]
+        self._eopen: list | None = None
+        self._eall: list[list] = []  # every closed bin of the epoch
 
     @property
     def ready(self) -> bool:
@@ -290,8 +496,13 @@ class ClockModel:
         self.state.epoch += 1
         self.state.resets.append((host_s, device_s))
 
-    def add_packet(self, device_s: float, host_s: float) -> None:
-        """One arrival: device time of the newest sample in the packet, host arrival time (s)."""
+    def add_packet(self, device_s: float, host_s: float, after_loss: bool = False) -> None:
+        """One arrival: device time of the newest sample in the packet, host arrival time (s).
+
+        ``after_loss``: packets were lost right before this one (a sequence gap); on a
+        connection-event link the model then does not take this packet as having missed
+        the previous event (the lost packets may have filled it).
+        """
         if not (math.isfinite(device_s) and math.isfinite(host_s)):
             return
         st = self.state
@@ -321,9 +532,124 @@ class ClockModel:
             # keep the earliest arrival of the bin, relative to the current slope
             self._open = (k, x, y)
         # else: an arrival for an older bin (reordered) or later than the bin's earliest
+        if self.settings.event_interval_s:
+            refit = self._add_event_packet(x, host_s, after_loss) or refit
+            if self._grid is not None:
+                if refit:
+                    self._fit()
+                return
         # a point below the line is the only other change that moves the optimum
         if refit or y - (self._c + self._s * x) < 0:
             self._fit()
+
+    # -- connection-event links -----------------------------------------------------
+    def _add_event_packet(self, x: float, host_s: float, after_loss: bool) -> bool:
+        """Feed one arrival to the event grid and the two-sided bins; True if a refit is due."""
+        if self._grid is None:
+            self._pending.append((x, host_s, after_loss))
+            if len(self._pending) < _GRID_SETTLE:
+                return False
+            interval = self.settings.event_interval_s
+            phase = event_grid_phase(np.array([p[1] for p in self._pending]), interval)
+            if not math.isfinite(phase):
+                if not self._no_grid:
+                    log.info("clock: arrivals show no grid of %.2f ms connection events; lower envelope only",
+                             interval * 1e3)
+                self._no_grid = True
+                del self._pending[: len(self._pending) - 4 * _GRID_SETTLE]
+                return False
+            # the grid's origin lies before every arrival seen
+            first = min(p[1] for p in self._pending)
+            phase -= interval * math.ceil((phase - first) / interval)
+            self._grid = _EventGrid(interval, phase, self.settings.window_s)
+            pending, self._pending = self._pending, []
+            for p in pending:
+                self._event_point(*p)
+            return True
+        return self._event_point(x, host_s, after_loss)
+
+    def _capacity(self) -> int:
+        """Packets one event can carry: the most seen often enough not to be a merge of two events, and
+        at least 2 (a link that can carry only the one packet a device sends per event is saturated)."""
+        if self.settings.event_capacity:
+            return self.settings.event_capacity
+        total = sum(self._sizes.values())
+        often = [k for k, v in self._sizes.items() if v >= max(2, 0.005 * total)]
+        return max(often, default=0) if total < _GRID_SETTLE else max(2, *often)
+
+    def _event_point(self, x: float, host_s: float, after_loss: bool) -> bool:
+        g = self._grid
+        n, late = g.assign(host_s)
+        g.add(n, host_s)
+        st = self.state
+        st.event_interval_s, st.event_phase_s = g.s, g.c
+        # a packet that opens a burst was not ready at the previous event, unless that event
+        # was full or lost packets may have filled it
+        lower = False
+        b = self._burst
+        if b is None or n > b[0]:
+            if b is not None:
+                self._sizes[b[1]] += 1
+                prev_count, prev_loss = (b[1], b[2]) if b[0] == n - 1 else (0, False)
+                lower = (not after_loss and not prev_loss and prev_count < self._capacity() and late < 0.5)
+            self._burst = (n, 1, after_loss)
+        elif n == b[0]:
+            self._burst = (n, b[1] + 1, b[2] or after_loss)
+        k = int(math.floor(x / self.settings.bin_s))
+        op = self._eopen
+        refit = False
+        if op is None or k > op[0]:
+            if op is not None:
+                self._eclose(op)
+                refit = True
+            op = self._eopen = [k, x, n, []]
+        elif k == op[0]:
+            if g.s * n - self._s * x < g.s * op[2] - self._s * op[1]:
+                op[1], op[2] = x, n
+        else:
+            return refit  # reordered: an older bin
+        y_u = g.time(n) - self._h0
+        if y_u < self._c + self._s * x:
+            refit = True
+        if lower:
+            lows = op[3]
+            lows.append((x, n - 1))
+            lows.sort(key=lambda p: g.s * p[1] - self._s * p[0], reverse=True)
+            del lows[max(_LOWER_RANK):]
+            r = _LOWER_RANK[0] - 1
+            if len(lows) > r and lows[r] == (x, n - 1) and g.time(n - 1) - self._h0 > self._c + self._s * x:
+                refit = True
+        return refit
+
+    def _eclose(self, b: list) -> None:
+        self._ebins.append(b)
+        self._eall.append(b)
+        horizon = b[1] - self.settings.window_s
+        while self._ebins and self._ebins[0][1] < horizon:
+            self._ebins.popleft()
+
+    def _event_fit(self, bins: list[list], x_now: float) -> tuple[float, float, float, float] | None:
+        """``(c, s, drift band ppm, offset band s)`` of the ready-time line over event bins."""
+        g = self._grid
+        if g is None or not bins:
+            return None
+        bins = sorted(bins, key=lambda b: b[1])
+        xu = np.fromiter((b[1] for b in bins), np.float64, len(bins))
+        yu = g.time(np.fromiter((b[2] for b in bins), np.float64, len(bins))) - self._h0
+        bounds = self._slope_bounds()
+        for rank in _LOWER_RANK:
+            low = sorted((b[3][rank - 1] for b in bins if len(b[3]) >= rank), key=lambda p: p[0])
+            if not low:
+                break
+            xl = np.fromiter((p[0] for p in low), np.float64, len(low))
+            yl = g.time(np.fromiter((p[1] for p in low), np.float64, len(low))) - self._h0
+            res = band_line(xu, yu, xl, yl, bounds, x_now)
+            if res is not None:
+                c, s, (s_lo, s_hi), (y_lo, y_hi) = res
+                return c, s, (1.0 / s_lo - 1.0 / s_hi) * 1e6, y_hi - y_lo
+        # no lower bounds yet, or inconsistent ones: the lower envelope of the event times
+        c, s = envelope_line(xu, yu, bounds, self._slope_prior)
+        return c, s, math.nan, math.nan
 
     def _close(self, b: tuple[int, float, float]) -> None:
         self._bins.append(b)
@@ -366,6 +692,16 @@ class ClockModel:
             c, s = envelope_line(x, y, bounds, self._slope_prior)
             st.span_s = float(x[-1] - x[0])
             st.flags = [] if len(pts) >= 2 else ["offset only: fewer than 2 bins"]
+            ev = self._event_fit(list(self._ebins) + ([self._eopen] if self._eopen else []), self._last_dev - self._d0)
+            if ev is not None:
+                c, s, st.drift_band_ppm, st.offset_band_s = ev
+                if not math.isfinite(st.drift_band_ppm):
+                    st.flags.append("connection events: no consistent lower bounds yet")
+                elif st.drift_band_ppm > 4.0:
+                    st.flags.append(f"connection events: drift known to {st.drift_band_ppm:.0f} ppm only")
+            elif self.settings.event_interval_s and self._grid is None:
+                st.flags.append("connection events: no grid in the arrivals" if self._no_grid
+                                else "connection events: finding the grid")
         elif self._trips:
             tx = np.array([t[0] for t in self._trips])
             ty = np.array([t[2] for t in self._trips])
@@ -437,6 +773,9 @@ class ClockModel:
         x, y = a[:, 0] - self._d0, a[:, 1] - self._h0
         order = np.argsort(x, kind="stable")
         c, s = envelope_line(x[order], y[order], self._slope_bounds(), self._slope_prior)
+        ev = self._event_fit(self._eall + ([self._eopen] if self._eopen else []), self._last_dev - self._d0)
+        if ev is not None:
+            c, s = ev[0], ev[1]
         if math.isfinite(self._c_rt):
             c -= self._c - self._c_rt  # the link latency the round trips measured
         else:

@@ -266,7 +266,8 @@ class SessionClock:
                 dev = seq.astype(np.float64) / info.rate_hz
             else:
                 dev = model.unwrap(chunk.t, host)
-            model.add_packet(float(dev[-1]), host)
+            after_loss = st._last_raw_seq is not None and not restarted and int(seq[0]) > st._last_raw_seq + 1
+            model.add_packet(float(dev[-1]), host, after_loss)
             t = model.to_host(dev) + self.settings.reference_offset_s
         reset = restarted or model.state.epoch != epoch_before or st._epoch != model.state.epoch
         st._epoch = model.state.epoch
