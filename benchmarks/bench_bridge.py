@@ -77,13 +77,13 @@ def _naive(wire: bytes) -> int:
             continue
         if len(frame) < wb.MIN_FRAME or wb.crc16(frame[:-2]) != struct.unpack(">H", frame[-2:])[0]:
             continue
-        _, type_, stream, flags, seq, ts = struct.unpack_from("<BBBBII", frame)
+        _, type_, stream, _flags, seq, ts = struct.unpack_from("<BBBBII", frame)
         if type_ != wb.T_DATA or stream not in layouts:
             continue
         fmt, n_ch = layouts[stream]
         n, period = struct.unpack_from("<HI", frame, 12)
         if fmt == wb.FMT_INT16:
-            vals = struct.unpack_from("<%dh" % (n * n_ch), frame, 18)
+            vals = struct.unpack_from(f"<{n * n_ch}h", frame, 18)
         else:
             pairs = struct.unpack_from("<" + "Bh" * (n * n_ch), frame, 18)
             vals = [lo | (hi << 8) for lo, hi in zip(pairs[::2], pairs[1::2])]

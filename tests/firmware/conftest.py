@@ -35,7 +35,7 @@ def make(build: Path, *targets: str, sanitize: bool = False) -> subprocess.Compl
     cmd = ["make", "-s", "-C", str(FIRMWARE), f"BUILD={build}", *targets]
     if sanitize:
         cmd.append("SANITIZE=1")
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
 
 
 @pytest.fixture(scope="session")

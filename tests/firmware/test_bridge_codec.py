@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 
@@ -166,7 +167,7 @@ def test_splitting_the_byte_stream_anywhere_gives_the_same_frames(cuts):
     dec = wb.FrameDecoder(resync=False)
     seqs = []
     edges = [0, *sorted(c % (len(wire) + 1) for c in cuts), len(wire)]
-    for a, z in zip(edges[:-1], edges[1:]):
+    for a, z in itertools.pairwise(edges):
         seqs += dec.feed(wire[a:z]).seq.tolist()
     assert seqs == [i * 20 for i in range(100)]
     assert dec.frames_bad == 0

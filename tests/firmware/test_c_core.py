@@ -7,9 +7,10 @@ import subprocess
 
 import pytest
 
+
 def test_c_unit_tests_pass_and_committed_vectors_match_the_c_core(build_dir, firmware_dir):
     r = subprocess.run([str(build_dir / "test_core"), str(firmware_dir / "vectors" / "vectors.json")],
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=120, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert " 0 failures" in r.stdout
 
@@ -48,7 +49,7 @@ def test_esp32_firmware_example_builds_against_stub_hal_and_speaks_the_protocol(
     assert r.returncode == 0, r.stdout + r.stderr
     start = wb.build_frame(wb.T_HELLO_REQ, 0xFF, 1, 0) + wb.build_frame(wb.T_START, 0xFF, 2, 0)
     run = subprocess.run([str(build_dir / "firmware_example")], input=start, capture_output=True, timeout=30,
-                         env={"WSB_STUB_RUN_MS": "400"})
+                         env={"WSB_STUB_RUN_MS": "400"}, check=False)
     dec = wb.FrameDecoder()
     batch = dec.feed(run.stdout)
     assert dec.frames_bad == 0

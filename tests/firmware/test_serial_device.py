@@ -58,7 +58,7 @@ def test_streams_10_s_with_every_sample_value_and_timestamp_right(emulator, wave
     assert [s.rate_hz for s, _ in streams.values()] == [2000.0, 200.0, 200.0]
     assert dev.state.corrupt_frames == 0 and dev.state.status["overruns"] == 0
     firsts = []
-    for sid, (info, chunks) in streams.items():
+    for (info, chunks) in streams.values():
         c = concat(chunks)
         n = int(10 * info.rate_hz)
         assert c.n == n, info.name

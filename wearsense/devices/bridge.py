@@ -53,20 +53,20 @@ from wearsense.stream import Chunk, Modality, StreamInfo
 
 __all__ = [
     "VERSION",
-    "FrameError",
-    "cobs_encode",
-    "cobs_decode",
-    "crc16",
-    "build_frame",
-    "parse_frame",
-    "Header",
     "FrameBatch",
     "FrameDecoder",
-    "StreamLayout",
+    "FrameError",
+    "Header",
     "SampleBlock",
+    "StreamLayout",
+    "build_frame",
+    "cobs_decode",
+    "cobs_encode",
+    "crc16",
     "decode_samples",
-    "write_raw",
+    "parse_frame",
     "quantize",
+    "write_raw",
 ]
 
 VERSION_MAJOR = 1
@@ -499,7 +499,7 @@ def _unstuff(buf, n_end, out, fstart, flen, fend, status, table, table2, max_enc
             code = np.int64(buf[p])
             lim = p + code
             q = p + 1
-            stop = lim if lim < n_end else n_end
+            stop = min(n_end, lim)
             while q < stop and buf[q] != 0:
                 out[w] = buf[q]
                 w += 1
@@ -585,7 +585,7 @@ class FrameBatch:
     def __len__(self) -> int:
         return int(self.start.size)
 
-    def select(self, mask: np.ndarray) -> "FrameBatch":
+    def select(self, mask: np.ndarray) -> FrameBatch:
         """The frames where ``mask`` is true (the bytes are shared)."""
         return FrameBatch(
             self.data, *(getattr(self, k)[mask] for k in _BATCH_ARRAYS)  # type: ignore[arg-type]

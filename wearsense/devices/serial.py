@@ -33,6 +33,7 @@ samples missed meanwhile are a seq gap. Corrupted frames are skipped and counted
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import queue
 import threading
@@ -51,7 +52,7 @@ from wearsense.stream import Chunk, StreamInfo
 
 log = logging.getLogger("wearsense")
 
-__all__ = ["SerialDevice", "SerialSettings", "BridgeState"]
+__all__ = ["BridgeState", "SerialDevice", "SerialSettings"]
 
 
 @dataclass(frozen=True)
@@ -507,7 +508,7 @@ class SerialDevice(Device):
                     self._stop.wait(poll_s)
         except DeviceError as e:
             self._emit(e)
-        except Exception as e:  # noqa: BLE001 - the thread must report, never die silently
+        except Exception as e:  # the thread must report, never die silently
             log.exception("%s: reader thread failed", self.uri.raw)
             self._emit(DeviceError(f"{self.uri.raw}: reader failed: {e!r}", self.uri.raw))
         finally:
@@ -575,7 +576,7 @@ class SerialDevice(Device):
         # a device HELLO may announce a reboot: handle the frames before it, then it
         cut = np.flatnonzero((batch.type == wb.T_HELLO) & (batch.stream == wb.STREAM_DEVICE))
         edges = [0, *cut.tolist(), len(batch)]
-        for a, z in zip(edges[:-1], edges[1:]):
+        for a, z in itertools.pairwise(edges):
             if z > a:
                 seg = batch.select(slice(a, z))
                 if a in cut:
@@ -714,7 +715,7 @@ class SerialDevice(Device):
         # a backward clock jump would make t decrease: cut the chunk there
         cuts = np.flatnonzero(np.diff(t) < 0) + 1 if t.size > 1 else np.zeros(0, np.int64)
         bounds = [0, *cuts.tolist(), t.size]
-        for a, z in zip(bounds[:-1], bounds[1:]):
+        for a, z in itertools.pairwise(bounds):
             self._emit((tr.info, Chunk(values[a:z], t[a:z], seq[a:z], clock, float(arrival[frame[z - 1]]))))
 
     # ------------------------------------------------------------------ iteration
