@@ -240,3 +240,13 @@ def test_write_raw_quantizes_and_refuses_non_wearable_streams(tmp_path):
     pose = StreamInfo("pose", "POSE", ("x",), "m", 60.0)
     with pytest.raises(FormatError, match="1..8 wearable streams"):
         wb.write_raw(tmp_path / "y.wsraw", [(pose, Chunk(np.zeros(3), np.arange(3.0)))])
+
+
+def test_tail_of_a_missed_frame_is_not_an_error_but_a_whole_first_frame_is_kept():
+    frame = wb.build_frame(wb.T_STATUS, wb.STREAM_DEVICE, 1, 2, wb.payload_status(1, 2, 3, 4, 5, 6))
+    dec = wb.FrameDecoder()  # as after opening a port
+    assert len(dec.feed(frame[7:] + frame)) == 1
+    assert dec.frames_bad == 0 and dec.resync_bytes == len(frame) - 7
+    dec = wb.FrameDecoder()
+    assert len(dec.feed(frame + frame)) == 2
+    assert dec.resync_bytes == 0

@@ -628,9 +628,9 @@ class FrameDecoder:
     Parameters
     ----------
     resync : bool
-        Discard the bytes before the first delimiter (the tail of a frame whose
-        start was missed when the port was opened). They are counted in
-        :attr:`resync_bytes`, not as errors.
+        The first bytes may be the tail of a frame whose start was missed (the port
+        was just opened): if what comes before the first delimiter is not a valid
+        frame, it is counted in :attr:`resync_bytes`, not as an error.
     """
 
     def __init__(self, resync: bool = True) -> None:
@@ -655,15 +655,13 @@ class FrameDecoder:
         new = np.frombuffer(data, np.uint8) if not isinstance(data, np.ndarray) else data.astype(np.uint8, copy=False)
         self.bytes_in += new.size
         buf = np.concatenate((self._pending, new)) if self._pending.size else new
+        first_may_be_partial = False
         if self._resync:
-            zeros = np.flatnonzero(buf == 0)
-            if zeros.size == 0:
+            if not (buf == 0).any():
                 self._pending = buf[-MAX_ENCODED:].copy() if buf.size > MAX_ENCODED else buf.copy()
-                self.resync_bytes += new.size
                 return _empty_batch()
-            self.resync_bytes += int(zeros[0])
-            buf = buf[zeros[0] :]
             self._resync = False
+            first_may_be_partial = bool(buf[0] != 0)
         n_seg = int(np.count_nonzero(buf == 0))
         out = np.empty(buf.size, np.uint8)
         fstart = np.empty(n_seg, np.int64)
@@ -680,11 +678,16 @@ class FrameDecoder:
             rest = rest[-MAX_ENCODED:]
         self._pending = rest.copy()
         fstart, flen, status = fstart[:nf], flen[:nf], status[:nf]
+        if first_may_be_partial and nf and status[0] != ST_OK:
+            # the tail of a frame whose start was missed: not an error
+            self.resync_bytes += int(fend[0] - (self.bytes_in - buf.size)) + 1
+            status[0] = ST_OK
+            flen[0] = -1
         if nf and status.any():
             codes, counts = np.unique(status[status != 0], return_counts=True)
             for c, k in zip(codes, counts):
                 self.errors[ERROR_NAMES[int(c)]] += int(k)
-        ok = status == 0
+        ok = (status == 0) & (flen >= 0)
         start, length, wire_end = fstart[ok], flen[ok], fend[ok]
         d = out
         version = d[start]
