@@ -305,7 +305,7 @@ class Mover:
         x = t * mus.PHYSICS_RATE_HZ - self._buf_i0
         j = np.floor(x).astype(np.int64)
         if j.size and (j[0] < 0 or j[-1] + 1 >= self._buf[key].shape[0]):
-            raise AssertionError("sim physics buffer does not cover the requested times")
+            raise RuntimeError("internal error: sim physics buffer does not cover the requested times")
         frac = (x - j)[:, None]
         rows = self._buf[key] if cols is None else self._buf[key][:, cols]
         return rows[j] * (1 - frac) + rows[j + 1] * frac
@@ -320,10 +320,10 @@ class Mover:
         self._next_k[name] = k1
         return k0, k1
 
-    def _finish(self, name: str, data: np.ndarray, k0: int, k1: int, rng: np.random.Generator) -> StreamBlock:
+    def _finish(self, name: str, data: np.ndarray, k0: int, k1: int, true_t: np.ndarray,
+                rng: np.random.Generator) -> StreamBlock:
         clock, rate = self.clocks[name], self.rates[name]
         k = np.arange(k0, k1)
-        true_t = clock.sample_true_times(k, rate)
         p = clock.packet_samples
         last = true_t[p - 1 :: p] + clock.stamp_latency_s if k1 > k0 else np.zeros(0)
         packets = packetize(clock, k0, k1, last, self._links[name], rng)
@@ -343,7 +343,7 @@ class Mover:
             emg += (cfg.mains_uv * 1e-6) * np.sin(2 * np.pi * cfg.mains_hz * tt)[:, None]
         if self.keep_truth:
             truth[name] = drive.astype(np.float32)
-        return self._finish(name, emg, k0, k1, rng)
+        return self._finish(name, emg, k0, k1, tt, rng)
 
     def _imus(self, t_end: float, b: int, truth: dict) -> list[tuple[str, StreamBlock]]:
         cfg = self.config
@@ -353,7 +353,7 @@ class Mover:
         times = {n: self.clocks[n].sample_true_times(np.arange(*r), cfg.imu_rate_hz) for n, r in ranges.items()}
         nonempty = [t for t in times.values() if t.size]
         if not nonempty:
-            return [(n, self._finish(n, np.zeros((0, 9)), *ranges[n], self._rng(n, b))) for n in ranges]
+            return [(n, self._finish(n, np.zeros((0, 9)), *ranges[n], times[n], self._rng(n, b))) for n in ranges]
         h = _KIN_DECIMATE * self.dt
         lo = min(t[0] for t in nonempty) - 3 * h
         hi = max(t[-1] for t in nonempty) + 3 * h
@@ -387,7 +387,7 @@ class Mover:
             if self.keep_truth:
                 q = at(kin.quat[idx])
                 truth[name] = q / np.linalg.norm(q, axis=1, keepdims=True) if n else q
-            out.append((name, self._finish(name, np.hstack([acc, gyro, mag]), *ranges[name], rng)))
+            out.append((name, self._finish(name, np.hstack([acc, gyro, mag]), *ranges[name], tt, rng)))
         return out
 
     def _pose(self, t_end: float, b: int, truth: dict) -> StreamBlock:
@@ -416,7 +416,7 @@ class Mover:
                     hidden |= (tt >= s) & (tt < until)
                     self._occluded_until[j] = max(self._occluded_until[j], until)
                 noisy[hidden, j] = np.nan
-        return self._finish(name, noisy.reshape(n, -1), k0, k1, rng)
+        return self._finish(name, noisy.reshape(n, -1), k0, k1, tt, rng)
 
     # -- blocks -------------------------------------------------------------------
     def next_block(self) -> Block:
