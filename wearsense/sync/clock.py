@@ -53,7 +53,10 @@ __all__ = ["ClockSettings", "ClockState", "ClockModel", "lower_hull", "envelope_
 log = logging.getLogger("wearsense")
 
 _GRID_SETTLE = 64  # arrivals needed to find the connection-event grid
-_LOWER_RANK = (2, 3)  # per bin, the k-th tightest lower bound is used (one stray packet per bin is ignored)
+_LOWER_RANK = 2  # per bin, the k-th tightest lower bound is used (one stray packet per bin is ignored)
+_LOWER_KEEP = 4  # lower bounds kept per bin (spares for those dropped as inconsistent)
+_MAX_REPAIRS = 3  # inconsistent bounds dropped per fit at most
+_GRID_PPM = 200.0  # a BLE controller's clock within ±200 ppm of the host's (the spec allows ±50 ppm each)
 
 
 @dataclass(frozen=True)
@@ -168,10 +171,15 @@ class ClockState:
     event_interval_s, event_phase_s : float
         Connection-event grid learnt from the arrivals (host s): events at
         ``event_phase_s + k · event_interval_s``; NaN without one.
+    outliers : int
+        Bounds dropped because they contradicted the others (a packet delayed past a
+        whole connection interval is taken for the next event).
+    drift_bounds_ppm : (float, float)
+        Range of drifts (ppm) consistent with every two-sided bound (connection-event
+        links only; NaN otherwise).
     drift_band_ppm : float
-        Width (ppm) of the range of drifts consistent with every two-sided bound
-        (connection-event links only; NaN otherwise). Above a few ppm the drift is not
-        yet determined by the data, whatever the estimator (docs/sync.md).
+        Its width (ppm). Above a few ppm the drift is not yet determined by the data,
+        whatever the estimator (docs/sync.md).
     offset_band_s : float
         Width (s) of the range of host times consistent with the bounds at the newest
         packet (connection-event links only; NaN otherwise).
@@ -191,6 +199,8 @@ class ClockState:
     flags: list[str] = field(default_factory=list)
     event_interval_s: float = math.nan
     event_phase_s: float = math.nan
+    outliers: int = 0
+    drift_bounds_ppm: tuple[float, float] = (math.nan, math.nan)
     drift_band_ppm: float = math.nan
     offset_band_s: float = math.nan
 
@@ -354,6 +364,14 @@ class _EventGrid:
         self._bins: deque[tuple[int, list[tuple[int, float]]]] = deque()  # (bin, two earliest (n, arrival))
         self._open: tuple[int, list[tuple[int, float]]] | None = None
 
+    def start(self, host_s: list[float]) -> None:
+        """First fit from the arrivals that found the phase (all later than it, none a whole interval late)."""
+        a = np.sort(np.asarray(host_s, dtype=np.float64))
+        n = np.floor((a - self.c) / self.s)
+        b = _GRID_PPM * 1e-6
+        c, s = envelope_line(n - n[0], a - a[0], (self.nominal * (1 - b), self.nominal * (1 + b)), self.s)
+        self.c, self.s = a[0] + c - s * n[0], s
+
     def assign(self, host_s: float, margin: float = 0.05) -> tuple[int, float]:
         """Event index of an arrival and its delay after that event (in intervals)."""
         v = (host_s - self.c) / self.s
@@ -395,8 +413,11 @@ class _EventGrid:
             return
         n = np.fromiter((p[0] for p in pts), np.float64, len(pts))
         a = np.fromiter((p[1] for p in pts), np.float64, len(pts))
+        if len(pts) < 4:  # too short a span for the rate: the phase only
+            self.c = float(np.min(a - self.s * n))
+            return
         n0, a0 = n[0], a[0]
-        b = 1e-3  # a controller clock within ±1000 ppm of the host's
+        b = _GRID_PPM * 1e-6
         c, s = envelope_line(n - n0, a - a0, (self.nominal * (1 - b), self.nominal * (1 + b)), self.s)
         self.c, self.s = a0 + c - s * n0, s
 
@@ -420,6 +441,7 @@ class ClockModel:
         self._r2 = 0.0  # running mean square of the excess delay
         self.epoch_lines: list[tuple[float, float, float, float]] = []  # finished epochs, whole-epoch fits
         self._slope_prior = 1.0
+        self._epoch_cache: tuple[tuple[int, int, int] | None, tuple[float, float, float, float]] = (None, (0, 0, 0, 0))
         self._new_epoch(math.nan, math.nan)
         self.state.resets.clear()
         self.state.epoch = 0
@@ -562,6 +584,7 @@ class ClockModel:
             first = min(p[1] for p in self._pending)
             phase -= interval * math.ceil((phase - first) / interval)
             self._grid = _EventGrid(interval, phase, self.settings.window_s)
+            self._grid.start([p[1] for p in self._pending])
             pending, self._pending = self._pending, []
             for p in pending:
                 self._event_point(*p)
@@ -604,7 +627,7 @@ class ClockModel:
                 refit = True
             op = self._eopen = [k, x, n, []]
         elif k == op[0]:
-            if g.s * n - self._s * x < g.s * op[2] - self._s * op[1]:
+            if op[2] is None or g.s * n - self._s * x < g.s * op[2] - self._s * op[1]:
                 op[1], op[2] = x, n
         else:
             return refit  # reordered: an older bin
@@ -615,8 +638,8 @@ class ClockModel:
             lows = op[3]
             lows.append((x, n - 1))
             lows.sort(key=lambda p: g.s * p[1] - self._s * p[0], reverse=True)
-            del lows[max(_LOWER_RANK):]
-            r = _LOWER_RANK[0] - 1
+            del lows[_LOWER_KEEP:]
+            r = _LOWER_RANK - 1
             if len(lows) > r and lows[r] == (x, n - 1) and g.time(n - 1) - self._h0 > self._c + self._s * x:
                 refit = True
         return refit
@@ -628,28 +651,58 @@ class ClockModel:
         while self._ebins and self._ebins[0][1] < horizon:
             self._ebins.popleft()
 
-    def _event_fit(self, bins: list[list], x_now: float) -> tuple[float, float, float, float] | None:
-        """``(c, s, drift band ppm, offset band s)`` of the ready-time line over event bins."""
+    def _event_fit(self, bins: list[list], x_now: float) -> tuple[float, float, tuple[float, float], float] | None:
+        """``(c, s, (drift_lo, drift_hi) ppm, offset band s)`` of the ready-time line over event bins.
+
+        Bounds that contradict the others (a packet taken for the wrong event) are found by
+        leaving out, one at a time, the hull points that cut the polygon; the first whose
+        removal makes the bounds consistent is dropped for good (``state.outliers``).
+        """
         g = self._grid
-        if g is None or not bins:
+        ups = sorted((b for b in bins if b[2] is not None), key=lambda b: b[1])
+        if g is None or not ups:
             return None
-        bins = sorted(bins, key=lambda b: b[1])
-        xu = np.fromiter((b[1] for b in bins), np.float64, len(bins))
-        yu = g.time(np.fromiter((b[2] for b in bins), np.float64, len(bins))) - self._h0
         bounds = self._slope_bounds()
-        for rank in _LOWER_RANK:
-            low = sorted((b[3][rank - 1] for b in bins if len(b[3]) >= rank), key=lambda p: p[0])
-            if not low:
+        for _ in range(_MAX_REPAIRS + 1):
+            xu = np.fromiter((b[1] for b in ups), np.float64, len(ups))
+            yu = g.time(np.fromiter((b[2] for b in ups), np.float64, len(ups))) - self._h0
+            rank = _LOWER_RANK
+            lows = sorted(((b, b[3][rank - 1]) for b in bins if len(b[3]) >= rank), key=lambda q: q[1][0])
+            if not lows:
                 break
-            xl = np.fromiter((p[0] for p in low), np.float64, len(low))
-            yl = g.time(np.fromiter((p[1] for p in low), np.float64, len(low))) - self._h0
+            xl = np.fromiter((q[1][0] for q in lows), np.float64, len(lows))
+            yl = g.time(np.fromiter((q[1][1] for q in lows), np.float64, len(lows))) - self._h0
             res = band_line(xu, yu, xl, yl, bounds, x_now)
             if res is not None:
                 c, s, (s_lo, s_hi), (y_lo, y_hi) = res
-                return c, s, (1.0 / s_lo - 1.0 / s_hi) * 1e6, y_hi - y_lo
+                return c, s, ((1.0 / s_hi - 1.0) * 1e6, (1.0 / s_lo - 1.0) * 1e6), y_hi - y_lo
+            drop = None
+            for i in lower_hull(xu, yu):
+                keep = np.arange(xu.size) != i
+                if band_line(xu[keep], yu[keep], xl, yl, bounds) is not None:
+                    drop = ("upper", ups[i], float(xu[i]))
+                    break
+            if drop is None:
+                for j in lower_hull(xl, -yl):
+                    keep = np.arange(xl.size) != j
+                    if band_line(xu, yu, xl[keep], yl[keep], bounds) is not None:
+                        drop = ("lower", lows[j], float(xl[j]))
+                        break
+            if drop is None:
+                break
+            kind, item, x_bad = drop
+            log.info("clock: dropped an inconsistent %s bound at device time %+.3f s", kind, x_bad + self._d0)
+            self.state.outliers += 1
+            if kind == "upper":
+                item[2] = None
+                ups = [b for b in ups if b is not item]
+            else:
+                item[0][3].remove(item[1])
         # no lower bounds yet, or inconsistent ones: the lower envelope of the event times
+        xu = np.fromiter((b[1] for b in ups), np.float64, len(ups))
+        yu = g.time(np.fromiter((b[2] for b in ups), np.float64, len(ups))) - self._h0
         c, s = envelope_line(xu, yu, bounds, self._slope_prior)
-        return c, s, math.nan, math.nan
+        return c, s, (math.nan, math.nan), math.nan
 
     def _close(self, b: tuple[int, float, float]) -> None:
         self._bins.append(b)
@@ -694,7 +747,8 @@ class ClockModel:
             st.flags = [] if len(pts) >= 2 else ["offset only: fewer than 2 bins"]
             ev = self._event_fit(list(self._ebins) + ([self._eopen] if self._eopen else []), self._last_dev - self._d0)
             if ev is not None:
-                c, s, st.drift_band_ppm, st.offset_band_s = ev
+                c, s, st.drift_bounds_ppm, st.offset_band_s = ev
+                st.drift_band_ppm = st.drift_bounds_ppm[1] - st.drift_bounds_ppm[0]
                 if not math.isfinite(st.drift_band_ppm):
                     st.flags.append("connection events: no consistent lower bounds yet")
                 elif st.drift_band_ppm > 4.0:
@@ -796,7 +850,11 @@ class ClockModel:
         if epoch < len(self.epoch_lines):
             d0, h0, c, s = self.epoch_lines[epoch]
         elif epoch == self.state.epoch:
-            d0, h0, c, s = self._epoch_line()
+            # the whole-epoch fit changes only with new observations: fit once per state
+            key = (epoch, self.state.packets, self.state.round_trips)
+            if self._epoch_cache[0] != key:
+                self._epoch_cache = (key, self._epoch_line())
+            d0, h0, c, s = self._epoch_cache[1]
         else:
             raise StreamError(f"clock model has epochs 0..{self.state.epoch}, not {epoch}")
         return h0 + c + s * (np.asarray(device_s, dtype=np.float64) - d0)
