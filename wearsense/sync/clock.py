@@ -29,6 +29,16 @@ Method
 - Device resets: a device time that goes backwards, or lies further than
   ``reset_threshold_s`` from that prediction, starts a new *epoch*: the drift of the
   crystal is kept, the offset is estimated afresh. Host times stay continuous.
+- Connection-event links (BLE, ``event_interval_s``): packets leave only at events on
+  the host's side, so an arrival bounds the packet's ready time from both sides: not
+  after its event, and, for a packet that opens a burst when the previous event had
+  room, after the previous event. The event grid (phase by :func:`event_grid_phase`,
+  then the lower envelope of event index against arrival) turns arrivals into event
+  times; the line is the centroid of the polygon of lines that satisfy every bound
+  (:func:`band_line`), and the polygon's extent is reported (``drift_bounds_ppm``,
+  ``offset_band_s``). The bounds only tighten as the slow beat between the device's
+  packet lattice and the events sweeps the interval; until it has, the drift is not
+  determined by the data at all (docs/sync.md, "BLE links").
 
 Which clock, which way: the model maps **device seconds → host seconds**,
 ``host = (device − offset_s) / (1 + drift_ppm·1e-6)``. ``offset_s`` is the device clock's
@@ -359,7 +369,7 @@ class _EventGrid:
     def __init__(self, interval_s: float, phase_s: float, window_s: float) -> None:
         self.nominal = interval_s
         self.c, self.s = phase_s, interval_s
-        self._per_bin = max(1, int(round(0.5 / interval_s)))
+        self._per_bin = max(1, round(0.5 / interval_s))
         self._window = max(2, int(window_s / interval_s))
         self._bins: deque[tuple[int, list[tuple[int, float]]]] = deque()  # (bin, two earliest (n, arrival))
         self._open: tuple[int, list[tuple[int, float]]] | None = None
@@ -618,7 +628,7 @@ class ClockModel:
             self._burst = (n, 1, after_loss)
         elif n == b[0]:
             self._burst = (n, b[1] + 1, b[2] or after_loss)
-        k = int(math.floor(x / self.settings.bin_s))
+        k = math.floor(x / self.settings.bin_s)
         op = self._eopen
         refit = False
         if op is None or k > op[0]:
@@ -676,17 +686,19 @@ class ClockModel:
             if res is not None:
                 c, s, (s_lo, s_hi), (y_lo, y_hi) = res
                 return c, s, ((1.0 / s_hi - 1.0) * 1e6, (1.0 / s_lo - 1.0) * 1e6), y_hi - y_lo
+            # a lower bound is the one that can be wrong (a packet held back past an event looks
+            # like one that just missed it); an upper bound only if its event was misread
             drop = None
-            for i in lower_hull(xu, yu):
-                keep = np.arange(xu.size) != i
-                if band_line(xu[keep], yu[keep], xl, yl, bounds) is not None:
-                    drop = ("upper", ups[i], float(xu[i]))
+            for j in lower_hull(xl, -yl):
+                keep = np.arange(xl.size) != j
+                if band_line(xu, yu, xl[keep], yl[keep], bounds) is not None:
+                    drop = ("lower", lows[j], float(xl[j]))
                     break
             if drop is None:
-                for j in lower_hull(xl, -yl):
-                    keep = np.arange(xl.size) != j
-                    if band_line(xu, yu, xl[keep], yl[keep], bounds) is not None:
-                        drop = ("lower", lows[j], float(xl[j]))
+                for i in lower_hull(xu, yu):
+                    keep = np.arange(xu.size) != i
+                    if band_line(xu[keep], yu[keep], xl, yl, bounds) is not None:
+                        drop = ("upper", ups[i], float(xu[i]))
                         break
             if drop is None:
                 break
