@@ -168,13 +168,14 @@ def _synthetic_ble(rng, drift_ppm, n_packets, period_s, interval_s, phase_s, per
     return dev, np.maximum.accumulate(arrival), ready - 0.004
 
 
-def test_packets_held_back_past_the_next_event_are_dropped_as_inconsistent():
+@pytest.mark.parametrize("capacity", [4, 0])  # 0: learnt from the bursts
+def test_packets_held_back_past_the_next_event_are_dropped_as_inconsistent(capacity):
     """Bursts of host stalls: three packets within 0.2 s each come 1.2 intervals late, eight times.
     Each looks exactly like a packet that just missed an event; together they contradict the rest."""
     spikes = [i + k for i in range(500, 6000, 700) for k in (0, 7, 13)]
     dev, arrival, true_host = _synthetic_ble(np.random.default_rng(11), 73.0, 6000, 0.010, 0.0075, 0.0031, 4,
                                              0.0005, spikes)
-    model = ClockModel(ClockSettings(min_latency_s=0.004, event_interval_s=0.0075, event_capacity=4))
+    model = ClockModel(ClockSettings(min_latency_s=0.004, event_interval_s=0.0075, event_capacity=capacity))
     for d, a in zip(dev, arrival):
         model.add_packet(d, a)
     st = model.state

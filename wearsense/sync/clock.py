@@ -579,8 +579,8 @@ class ClockModel:
         """Feed one arrival to the event grid and the two-sided bins; True if a refit is due."""
         if self._grid is None:
             self._pending.append((x, host_s, after_loss))
-            if len(self._pending) < _GRID_SETTLE:
-                return False
+            if len(self._pending) % _GRID_SETTLE:
+                return False  # look for the grid every _GRID_SETTLE arrivals
             interval = self.settings.event_interval_s
             phase = event_grid_phase(np.array([p[1] for p in self._pending]), interval)
             if not math.isfinite(phase):
@@ -588,7 +588,7 @@ class ClockModel:
                     log.info("clock: arrivals show no grid of %.2f ms connection events; lower envelope only",
                              interval * 1e3)
                 self._no_grid = True
-                del self._pending[: len(self._pending) - 4 * _GRID_SETTLE]
+                del self._pending[: len(self._pending) - 3 * _GRID_SETTLE]
                 return False
             # the grid's origin lies before every arrival seen
             first = min(p[1] for p in self._pending)
@@ -608,7 +608,7 @@ class ClockModel:
             return self.settings.event_capacity
         total = sum(self._sizes.values())
         often = [k for k, v in self._sizes.items() if v >= max(2, 0.005 * total)]
-        return max(often, default=0) if total < _GRID_SETTLE else max(2, *often)
+        return max(often, default=0) if total < _GRID_SETTLE else max([2, *often])
 
     def _event_point(self, x: float, host_s: float, after_loss: bool) -> bool:
         g = self._grid
