@@ -217,3 +217,13 @@ def test_event_grid_phase_is_the_edge_of_the_arrival_cluster():
 def test_bad_connection_event_settings_name_the_parameter(kwargs, match):
     with pytest.raises(StreamError, match=match):
         ClockSettings(**kwargs)
+
+
+def test_session_clock_takes_the_connection_interval_from_stream_metadata():
+    rec = sim.generate(1, 5.0, ble_interval_ms=15.0, keep_truth=False)
+    info = rec.streams["sim-imu0"][0]
+    assert info.metadata["ble_interval_s"] == 0.015
+    sc = SessionClock()
+    assert sc.clock_for(info).settings.event_interval_s == 0.015
+    plain = sim.generate(1, 2.0, keep_truth=False).streams["sim-imu0"][0]
+    assert SessionClock().clock_for(plain).settings.event_interval_s == 0.0

@@ -263,6 +263,10 @@ class Mover:
                 {"keypoints": [k[0] for k in KEYPOINTS], "frame": "world ENU z-up, metres",
                  "device": "wearsense virtual mover, camera keypoints"},
             )
+        if cfg.ble_interval_ms:
+            # what a BLE driver reports of its link: the sync layer bounds arrivals with it
+            infos = {n: i.with_(metadata={**i.metadata, "ble_interval_s": cfg.ble_interval_ms * 1e-3})
+                     for n, i in infos.items()}
         return infos
 
     # -- physics ------------------------------------------------------------------

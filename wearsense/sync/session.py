@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 import numpy as np
@@ -180,7 +180,12 @@ class SessionClock:
         """The clock model of the device that produces ``info`` (created on first use)."""
         key = info.source_id or info.name
         if key not in self.clocks:
-            self.clocks[key] = ClockModel(self.settings.for_stream(info.name).clock)
+            settings = self.settings.for_stream(info.name).clock
+            link = info.metadata.get("ble_interval_s")
+            if link and not settings.event_interval_s:
+                # the driver knows the link's connection interval: use the event-bound estimator
+                settings = replace(settings, event_interval_s=float(link))
+            self.clocks[key] = ClockModel(settings)
         return self.clocks[key]
 
     def add_round_trips(self, info: StreamInfo, triples: Iterable[tuple[float, float, float]]) -> None:
