@@ -10,6 +10,7 @@ group (``myboard = "mylab.wearsense_driver:MyBoard"``) or at run time with
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import time
 from collections.abc import Iterator
@@ -45,7 +46,9 @@ def register(scheme: str, driver: type[Device] | str, requires: str = "") -> Non
     _RUNTIME[scheme.lower()] = driver if not isinstance(driver, str) else _Entry(driver, requires)
 
 
+@functools.lru_cache(maxsize=1)
 def _plugin_entries() -> dict[str, _Entry]:
+    """Schemes that installed packages declare (read once per process)."""
     return {ep.name.lower(): _Entry(ep.value) for ep in entry_points(group="wearsense.devices")}
 
 
