@@ -32,6 +32,7 @@ class StreamStats:
     lost: int = 0
     last_seq: int | None = None
     first_host_s: float = float("nan")
+    first_samples: int = 0  # samples of the first chunk, which arrived at first_host_s
     last_host_s: float = float("nan")
     level: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per channel, latest
     envelope: EmgChain | None = None
@@ -39,9 +40,9 @@ class StreamStats:
 
     @property
     def rate_hz(self) -> float:
-        """Samples per second of host time, over the whole view."""
+        """Samples per second of host time since the first chunk arrived."""
         span = self.last_host_s - self.first_host_s
-        return self.samples / span if span > 0 else float("nan")
+        return (self.samples - self.first_samples) / span if span > 0 else float("nan")
 
     @property
     def loss_fraction(self) -> float:
@@ -72,9 +73,10 @@ class LiveStats:
                     EmgChainSettings(notch=None, envelope=EnvelopeSettings(method="rms", window_s=0.1)),
                 )
                 st.quality = QualityMonitor(info)
-            st.first_host_s = chunk.received_s
         if chunk.n == 0:
             return
+        if st.chunks == 0:
+            st.first_host_s, st.first_samples = chunk.received_s, chunk.n
         st.chunks += 1
         st.samples += chunk.n
         st.lost += count_lost(chunk.seq, st.last_seq)
