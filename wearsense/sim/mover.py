@@ -367,7 +367,7 @@ class Mover:
         rows = np.maximum(np.arange(g0, g1 + 1) * _KIN_DECIMATE, 0) - self._buf_i0
         angles = self._buf["theta"][rows]
         root = planned_root(self.choreography.active(grid[0], grid[-1]), grid)
-        kin = imu_kinematics(grid, angles, root, self.imu_sites, self.mounts)
+        kin = imu_kinematics(grid, angles, root, self.imu_sites, self.mounts, with_quat=self.keep_truth)
         out = []
         dt = 1.0 / cfg.imu_rate_hz
         for idx, i in enumerate(self.imu_sites):

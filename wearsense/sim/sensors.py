@@ -112,12 +112,14 @@ class IMUKinematics:
 
 
 def imu_kinematics(
-    t: np.ndarray, angles_deg: np.ndarray, root: np.ndarray, sites: list[int], mounts: np.ndarray
+    t: np.ndarray, angles_deg: np.ndarray, root: np.ndarray, sites: list[int], mounts: np.ndarray,
+    with_quat: bool = True,
 ) -> IMUKinematics:
     """IMU signals on a uniform grid ``t`` from joint angles and root motion.
 
     Derivatives are central differences (``np.gradient``), second-order accurate; the
-    first and last grid points are one-sided, so callers keep a margin.
+    first and last grid points are one-sided, so callers keep a margin. The true
+    orientation (``quat``) is only for ground truth; ``with_quat=False`` leaves it NaN.
     """
     rot, pos = forward_kinematics(angles_deg, root[:, :2], root[:, 2])
     h = t[1] - t[0]
@@ -139,7 +141,7 @@ def imu_kinematics(
         w = rt @ rdot  # skew-symmetric: body angular velocity
         g[i] = np.rad2deg(0.5 * np.stack([w[:, 2, 1] - w[:, 1, 2], w[:, 0, 2] - w[:, 2, 0], w[:, 1, 0] - w[:, 0, 1]], 1))
         m[i] = rt @ EARTH_FIELD_UT
-        q[i] = quat_from_matrix(r)
+        q[i] = quat_from_matrix(r) if with_quat else np.nan
     return IMUKinematics(t, f, g, m, q)
 
 
