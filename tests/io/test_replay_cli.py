@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from wearsense.cli import main
-from wearsense.devices import SyncDevice, acquire
+from wearsense.devices import BlockingDevice, acquire
 from wearsense.errors import DeviceError, DeviceURIError
 from wearsense.io import xdf
 from wearsense.recording import Recording
@@ -16,7 +16,7 @@ from wearsense.recording import Recording
 
 def test_replay_yields_the_original_chunks_in_order(session_file):
     path, pairs = session_file
-    with SyncDevice(f"replay://{path}?speed=0") as dev:
+    with BlockingDevice(f"replay://{path}?speed=0") as dev:
         assert [s.name for s in dev.streams] == ["emg", "imu0", "pose"]
         got = list(dev)
     assert [i.name for i, _ in got] == [i.name for i, _ in pairs]
