@@ -4,11 +4,12 @@ One module per scheme; see :mod:`wearsense.devices.registry` for the list and fo
 adding a lab's own driver.
 """
 
-from wearsense.devices.base import Device, DeviceURI, Param, parse_uri
+from wearsense.devices.base import Device, DeviceEvent, DeviceURI, Param, parse_uri
 from wearsense.devices.registry import SyncDevice, acquire, driver_class, open_device, register, schemes
 
 __all__ = [
     "Device",
+    "DeviceEvent",
     "DeviceURI",
     "Param",
     "SyncDevice",
