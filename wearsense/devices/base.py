@@ -39,7 +39,7 @@ from wearsense.stream import Chunk, StreamInfo
 
 log = logging.getLogger("wearsense")
 
-__all__ = ["DeviceURI", "Param", "Device", "DeviceEvent", "parse_uri"]
+__all__ = ["Device", "DeviceEvent", "DeviceURI", "Param", "parse_uri"]
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ import numpy as np
 
 from wearsense.stream import Chunk, Modality, StreamInfo
 
-__all__ = ["EVENTS_STREAM", "events_stream_info", "encode_event", "decode_event", "ClockGuard", "Segment"]
+__all__ = ["EVENTS_STREAM", "ClockGuard", "Segment", "decode_event", "encode_event", "events_stream_info"]
 
 #: Name of the marker stream that holds the session's events.
 EVENTS_STREAM = "wearsense-events"
@@ -105,62 +105,61 @@ def decode_event(text: str, host_s: float = math.nan) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Segment:
-    """A clock segment started by :class:`ClockGuard`: the stream, where, and the offset."""
+    """A clock segment started by :class:`ClockGuard`: the stream, where, and the offsets."""
 
     stream: str
     t: float  # file time (s) of the first sample of the segment
-    seq: int
-    offset_s: float  # file time - chunk time from here on
-    step_s: float  # how far the incoming time jumped back (s, negative)
+    seq: int  # its sequence number as written
+    offset_s: float  # file time - chunk time, from here on (s)
+    step_s: float  # how far the incoming time jumped (s; negative: back)
+    seq_offset: int  # written seq - chunk seq, from here on
 
 
 class ClockGuard:
-    """Keeps every stream's times monotonic: a chunk that goes back in time starts a segment.
+    """Keeps every stream's times and sequence numbers increasing: what goes back starts a segment.
 
     A driver that knows its device's clock (``serial://``) starts segments itself and
     says so with a :class:`~wearsense.devices.base.DeviceEvent`; this guard is the
-    recorder's safety net for every other source. The chunk that goes back, and all
-    later chunks of that stream, are shifted by ``offset_s`` so that the first sample
-    lands one nominal period (or 1 µs, irregular streams) after the last one written.
+    recorder's safety net for every other source. A chunk whose first time lies before
+    the last one written, or whose first sequence number is not after the last one,
+    and all later chunks of that stream, are shifted: times so that the first sample
+    lands one nominal period (1 µs for irregular streams) after the last one written,
+    sequence numbers so that they continue by one.
     """
 
     def __init__(self) -> None:
         self._offset: dict[str, float] = {}
-        self._last: dict[str, float] = {}
+        self._seq_offset: dict[str, int] = {}
+        self._last: dict[str, tuple[float, int]] = {}
 
-    def offset(self, name: str) -> float:
-        """Current shift (s) applied to the stream's incoming times."""
-        return self._offset.get(name, 0.0)
+    def apply(self, info: StreamInfo, chunk: Chunk) -> tuple[Chunk, Segment | None]:
+        """The chunk as it must be written, and the segment it starts (or None).
 
-    def apply(self, info: StreamInfo, chunk: Chunk) -> list[tuple[Chunk, Segment | None]]:
-        """The pieces of the chunk as they must be written, each with the segment it starts.
-
-        A chunk is cut wherever its own times go back; usually it comes back whole.
+        (A :class:`~wearsense.stream.Chunk` is monotonic inside by construction; only
+        the step from one chunk to the next can go back.)
         """
-        if chunk.n > 1 and (np.diff(chunk.t) < 0).any():
-            cuts = np.flatnonzero(np.diff(chunk.t) < 0) + 1
-            bounds = [0, *cuts.tolist(), chunk.n]
-            pieces = [chunk[a:z] for a, z in zip(bounds[:-1], bounds[1:])]
-            # only the last piece keeps the arrival time (the earlier ones arrived with it)
-            pieces = [Chunk(p.data, p.t, p.seq, p.clock, math.nan) for p in pieces[:-1]] + [pieces[-1]]
-            return [self._one(info, p) for p in pieces]
-        return [self._one(info, chunk)]
-
-    def _one(self, info: StreamInfo, chunk: Chunk) -> tuple[Chunk, Segment | None]:
         name = info.name
         off = self._offset.get(name, 0.0)
-        last = self._last.get(name)
-        seg = None
+        soff = self._seq_offset.get(name, 0)
         t = chunk.t + off if off else chunk.t
-        if chunk.n and last is not None and t[0] < last:
-            step = 1.0 / info.rate_hz if info.rate_hz > 0 else 1e-6
-            add = last + step - float(t[0])
-            off += add
-            self._offset[name] = off
-            t = chunk.t + off
-            seg = Segment(name, float(t[0]), int(chunk.seq[0]), off, -add)
+        seq = chunk.seq + soff if soff else chunk.seq
+        seg = None
+        last = self._last.get(name)
+        if chunk.n and last is not None and (t[0] < last[0] or seq[0] <= last[1]):
+            step = 0.0
+            if t[0] < last[0]:
+                period = 1.0 / info.rate_hz if info.rate_hz > 0 else 1e-6
+                step = float(t[0]) - (last[0] + period)
+                off -= step
+                self._offset[name] = off
+                t = chunk.t + off
+            if seq[0] <= last[1]:
+                soff += last[1] + 1 - int(seq[0])
+                self._seq_offset[name] = soff
+                seq = chunk.seq + soff
+            seg = Segment(name, float(t[0]), int(seq[0]), off, step, soff)
         if chunk.n:
-            self._last[name] = float(t[-1])
-        if t is chunk.t:
+            self._last[name] = (float(t[-1]), int(seq[-1]))
+        if t is chunk.t and seq is chunk.seq:
             return chunk, seg
-        return Chunk(chunk.data, t, chunk.seq, chunk.clock, chunk.received_s), seg
+        return Chunk(chunk.data, t, seq, chunk.clock, chunk.received_s), seg
