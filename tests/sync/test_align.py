@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import packet_chunks
 from wearsense import sim
 from wearsense.stream import Chunk
 from wearsense.sync import ClockSettings, SessionSettings, StreamSyncSettings, sync_offline
@@ -51,7 +50,7 @@ def test_sync_gesture_finds_the_claps_and_recovers_the_offset(gestures):
 
 
 @pytest.mark.slow
-def test_end_to_end_camera_latency_is_found_after_clock_sync():
+def test_end_to_end_camera_latency_is_found_after_clock_sync(packet_chunks):
     """Both devices through their clock models (jitter, drift, offsets of seconds), then alignment:
     what is left between IMU and camera is the camera pipeline latency (80 ms)."""
     rec = sim.generate(9, 60.0, pose_latency_ms=80.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=10.0,

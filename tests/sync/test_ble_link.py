@@ -17,7 +17,6 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import arrival_order, packet_chunks
 
 from wearsense import sim
 from wearsense.errors import StreamError
@@ -40,7 +39,7 @@ def ble_settings(rec: sim.SimRecording, capacity: int = 0) -> SessionSettings:
     return SessionSettings(default=StreamSyncSettings(clock=clock))
 
 
-def ble_session(rec: sim.SimRecording, capacity: int = 0) -> tuple[SessionClock, dict[str, Chunk]]:
+def ble_session(arrival_order, rec: sim.SimRecording, capacity: int = 0) -> tuple[SessionClock, dict[str, Chunk]]:
     """A live session over the recording in arrival order, told the connection interval."""
     sc = SessionClock(ble_settings(rec, capacity))
     out: dict[str, list[Chunk]] = {}
@@ -68,9 +67,9 @@ CASES = [(7.5, 7.5, 1), (7.5, 20.0, 8), (15.0, 15.0, 2), (30.0, 10.0, 3), (30.0,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("interval_ms, packet_ms, seed", CASES)
-def test_within_half_a_millisecond_and_2_ppm_at_60_s_wherever_the_beat_has_swept(interval_ms, packet_ms, seed):
+def test_within_half_a_millisecond_and_2_ppm_at_60_s_wherever_the_beat_has_swept(arrival_order, interval_ms, packet_ms, seed):
     rec = ble_recording(seed, interval_ms, packet_ms)
-    sc, out = ble_session(rec, capacity=rec.config.ble_per_event)
+    sc, out = ble_session(arrival_order, rec, capacity=rec.config.ble_per_event)
     assert max(abs(c.offset_s) for c in rec.truth.clocks.values()) > 1.0  # offsets of seconds
     judged = 0
     for name, chunk in out.items():
@@ -101,11 +100,11 @@ def test_within_half_a_millisecond_and_2_ppm_at_60_s_wherever_the_beat_has_swept
 
 
 @pytest.mark.slow
-def test_event_bounds_beat_the_arrival_envelope_on_the_same_packets():
+def test_event_bounds_beat_the_arrival_envelope_on_the_same_packets(arrival_order):
     """The estimator without the connection interval (lower envelope of arrivals) on the same data:
     it places each packet at its event, up to an interval after it was ready."""
     rec = ble_recording(1, 7.5, 7.5)
-    _, out = ble_session(rec, capacity=4)
+    _, out = ble_session(arrival_order, rec, capacity=4)
     plain = SessionClock(SessionSettings(default=StreamSyncSettings(
         clock=ClockSettings(min_latency_s=rec.truth.clocks["sim-pose"].latency_s))))
     plain_out: dict[str, list[Chunk]] = {}
@@ -126,7 +125,7 @@ def test_event_bounds_beat_the_arrival_envelope_on_the_same_packets():
 
 
 @pytest.mark.slow
-def test_offline_sync_on_a_ble_link_maps_every_sample_of_a_swept_device():
+def test_offline_sync_on_a_ble_link_maps_every_sample_of_a_swept_device(packet_chunks):
     rec = ble_recording(8, 7.5, 20.0)
     streams = {n: (rec.streams[n][0], packet_chunks(rec, n)) for n in rec.streams}
     out, _ = sync_offline(streams, ble_settings(rec, capacity=4))
@@ -138,7 +137,7 @@ def test_offline_sync_on_a_ble_link_maps_every_sample_of_a_swept_device():
         assert np.percentile(np.abs(err), 99) < 0.5e-3, name
 
 
-def test_a_link_without_connection_events_falls_back_to_the_envelope(ble_rec):
+def test_a_link_without_connection_events_falls_back_to_the_envelope(packet_chunks, ble_rec):
     """The interval given, but arrivals spread by 15 ms jitter show no grid: same result as without."""
     name = "sim-imu0"
     info = ble_rec.streams[name][0]

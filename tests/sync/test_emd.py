@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import packet_chunks
 from wearsense import sim
 from wearsense.errors import WearsenseError
 from wearsense.stream import Chunk
@@ -30,7 +29,7 @@ def test_lead_matches_the_true_emd_within_10_ms(emd_ms):
     assert d.ci95_s[1] - d.ci95_s[0] < 0.02
 
 
-def test_lead_after_clock_sync_of_drifting_jittery_devices():
+def test_lead_after_clock_sync_of_drifting_jittery_devices(packet_chunks):
     """EMG and IMU on different clocks (offsets of seconds, drift, jitter, loss), synced, then measured."""
     rec = sim.generate(7, 90.0, moves=("reach",), emd_ms=50.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=10.0,
                        packet_ms=15.0, loss=0.01, keep_truth=False)
