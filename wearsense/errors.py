@@ -82,3 +82,17 @@ class RecordingError(WearsenseError, OSError):
     def __init__(self, message: str, path: str = "") -> None:
         super().__init__(message)
         self.path = path
+
+
+class ConfigError(WearsenseError, ValueError):
+    """A setting is out of range or of the wrong kind (checked when the settings are made).
+
+    Attributes
+    ----------
+    parameter : str
+        The setting's name (e.g. ``flush_interval_s``).
+    """
+
+    def __init__(self, message: str, parameter: str = "") -> None:
+        super().__init__(message)
+        self.parameter = parameter
