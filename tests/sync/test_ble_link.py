@@ -21,7 +21,7 @@ import pytest
 from wearsense import sim
 from wearsense.errors import StreamError
 from wearsense.stream import Chunk, concat
-from wearsense.sync import SessionClock, SessionSettings, StreamSyncSettings, sync_offline
+from wearsense.sync import Timeline, TimelineSettings, StreamSyncSettings, sync_offline
 from wearsense.sync.clock import ClockModel, ClockSettings, band_line, event_grid_phase
 
 SWEPT = 1.5  # lattice spacings the beat must cross for 2 ppm / 0.5 ms at 60 s (docs/sync.md)
@@ -33,15 +33,15 @@ def ble_recording(seed: int, interval_ms: float, packet_ms: float, duration_s: f
                         packet_ms=packet_ms, loss=0.02, keep_truth=False)
 
 
-def ble_settings(rec: sim.SimRecording, capacity: int = 0) -> SessionSettings:
+def ble_settings(rec: sim.SimRecording, capacity: int = 0) -> TimelineSettings:
     truth = next(iter(rec.truth.clocks.values()))
     clock = ClockSettings(min_latency_s=truth.latency_s, event_interval_s=truth.interval_s, event_capacity=capacity)
-    return SessionSettings(default=StreamSyncSettings(clock=clock))
+    return TimelineSettings(default=StreamSyncSettings(clock=clock))
 
 
-def ble_session(arrival_order, rec: sim.SimRecording, capacity: int = 0) -> tuple[SessionClock, dict[str, Chunk]]:
+def ble_session(arrival_order, rec: sim.SimRecording, capacity: int = 0) -> tuple[Timeline, dict[str, Chunk]]:
     """A live session over the recording in arrival order, told the connection interval."""
-    sc = SessionClock(ble_settings(rec, capacity))
+    sc = Timeline(ble_settings(rec, capacity))
     out: dict[str, list[Chunk]] = {}
     for info, chunk in arrival_order(rec):
         out.setdefault(info.name, []).append(sc.process(info, chunk))
@@ -105,7 +105,7 @@ def test_event_bounds_beat_the_arrival_envelope_on_the_same_packets(arrival_orde
     it places each packet at its event, up to an interval after it was ready."""
     rec = ble_recording(1, 7.5, 7.5)
     _, out = ble_session(arrival_order, rec, capacity=4)
-    plain = SessionClock(SessionSettings(default=StreamSyncSettings(
+    plain = Timeline(TimelineSettings(default=StreamSyncSettings(
         clock=ClockSettings(min_latency_s=rec.truth.clocks["sim-pose"].latency_s))))
     plain_out: dict[str, list[Chunk]] = {}
     for info, chunk in arrival_order(rec):
@@ -145,7 +145,7 @@ def test_a_link_without_connection_events_falls_back_to_the_envelope(packet_chun
     results = []
     for interval in (0.0, 0.0075):
         model_settings = ClockSettings(min_latency_s=latency, event_interval_s=interval)
-        sc = SessionClock(SessionSettings(default=StreamSyncSettings(clock=model_settings)))
+        sc = Timeline(TimelineSettings(default=StreamSyncSettings(clock=model_settings)))
         results.append(concat([o for c in packet_chunks(ble_rec, name) if (o := sc.process(info, c)).n]))
     np.testing.assert_array_equal(results[0].t, results[1].t)
     assert "connection events: no grid in the arrivals" in sc.clock_for(info).state.flags
@@ -224,7 +224,7 @@ def test_session_clock_takes_the_connection_interval_from_stream_metadata():
     rec = sim.generate(1, 5.0, ble_interval_ms=15.0, keep_truth=False)
     info = rec.streams["sim-imu0"][0]
     assert info.metadata["ble_interval_s"] == 0.015
-    sc = SessionClock()
+    sc = Timeline()
     assert sc.clock_for(info).settings.event_interval_s == 0.015
     plain = sim.generate(1, 2.0, keep_truth=False).streams["sim-imu0"][0]
-    assert SessionClock().clock_for(plain).settings.event_interval_s == 0.0
+    assert Timeline().clock_for(plain).settings.event_interval_s == 0.0

@@ -11,8 +11,8 @@ from wearsense.stream import Chunk, concat
 from wearsense.sync import (
     ClockModel,
     ClockSettings,
-    SessionClock,
-    SessionSettings,
+    Timeline,
+    TimelineSettings,
     StreamSyncSettings,
     envelope_line,
     sync_offline,
@@ -20,11 +20,11 @@ from wearsense.sync import (
 )
 
 
-def live_session(arrival_order, rec: sim.SimRecording, **stream_settings) -> tuple[SessionClock, dict[str, Chunk]]:
-    """Run a SessionClock over the recording in arrival order (minimum link latency known)."""
+def live_session(arrival_order, rec: sim.SimRecording, **stream_settings) -> tuple[Timeline, dict[str, Chunk]]:
+    """Run a Timeline over the recording in arrival order (minimum link latency known)."""
     latency = next(iter(rec.truth.clocks.values())).latency_s
-    settings = SessionSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=latency), **stream_settings))
-    sc = SessionClock(settings)
+    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=latency), **stream_settings))
+    sc = Timeline(settings)
     out: dict[str, list[Chunk]] = {}
     for info, chunk in arrival_order(rec):
         out.setdefault(info.name, []).append(sc.process(info, chunk))
@@ -94,7 +94,7 @@ def test_lower_envelope_is_unbiased_where_least_squares_is_not(ble_rec):
 def test_offline_sync_maps_every_sample_within_a_tenth_of_a_millisecond(packet_chunks, ble_rec):
     latency = ble_rec.truth.clocks["sim-emg"].latency_s
     streams = {n: (ble_rec.streams[n][0], packet_chunks(ble_rec, n)) for n in ble_rec.streams}
-    settings = SessionSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=latency)))
+    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=latency)))
     out, sc = sync_offline(streams, settings)
     for name, (info, chunk) in out.items():
         err = chunk.t - true_host_time(ble_rec, name)
@@ -166,7 +166,7 @@ def test_counter_wraparound_is_unwrapped_without_a_time_jump(packet_chunks, ble_
     wrap_s, modulus = 16.777216, 256  # 24-bit µs timestamps, 8-bit sequence numbers
     latency = ble_rec.truth.clocks[name].latency_s
     ss = StreamSyncSettings(clock=ClockSettings(min_latency_s=latency, wrap_s=wrap_s), seq_modulus=modulus)
-    sc = SessionClock(SessionSettings(default=ss))
+    sc = Timeline(TimelineSettings(default=ss))
     out = concat([o for c in _wrapped_chunks(packet_chunks, ble_rec, name, wrap_s, modulus) if (o := sc.process(info, c)).n])
     whole = ble_rec.streams[name][1]
     np.testing.assert_array_equal(out.seq, whole.seq)  # lost packets stay gaps across seq wraps
@@ -185,7 +185,7 @@ def test_device_reset_continues_time_and_sequence_without_a_jump(packet_chunks, 
     info, whole = ble_rec.streams[name]
     truth = true_host_time(ble_rec, name)
     latency = ble_rec.truth.clocks[name].latency_s
-    sc = SessionClock(SessionSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=latency))))
+    sc = Timeline(TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=latency))))
     reboot_at, away_s = 30.0, 0.4
     first_after = None
     outs = []
@@ -217,7 +217,7 @@ def test_stream_without_timestamps_is_dejittered_from_its_counter(packet_chunks,
     info = ble_rec.streams[name][0]
     latency = ble_rec.truth.clocks[name].latency_s
     ss = StreamSyncSettings(clock=ClockSettings(min_latency_s=latency), timestamps="counter")
-    sc = SessionClock(SessionSettings(default=ss))
+    sc = Timeline(TimelineSettings(default=ss))
     # a BLE notification stream: no device time, only arrival; t holds the arrival time
     outs = [sc.process(info, Chunk(c.data, np.full(c.n, c.received_s), c.seq, "host", c.received_s))
             for c in packet_chunks(ble_rec, name)]
@@ -232,7 +232,7 @@ def test_chunk_without_arrival_time_is_refused_with_the_fix():
     info = sim.generate(0, 2.0, keep_truth=False).streams["sim-imu0"][0]
     chunk = Chunk(np.zeros((4, 9)), np.arange(4) / 200.0, 0, "device:x")
     with pytest.raises(StreamError, match="received_s is NaN.*timestamps='host'"):
-        SessionClock().process(info, chunk)
+        Timeline().process(info, chunk)
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -8,7 +8,7 @@ import pytest
 from wearsense import sim
 from wearsense.errors import WearsenseError
 from wearsense.stream import Chunk
-from wearsense.sync import ClockSettings, SessionSettings, StreamSyncSettings, sync_offline
+from wearsense.sync import ClockSettings, TimelineSettings, StreamSyncSettings, sync_offline
 from wearsense.sync.emd import EMDSettings, measure_emd, segment_of
 
 
@@ -34,7 +34,7 @@ def test_lead_after_clock_sync_of_drifting_jittery_devices(packet_chunks):
     rec = sim.generate(7, 90.0, moves=("reach",), emd_ms=50.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=10.0,
                        packet_ms=15.0, loss=0.01, keep_truth=False)
     lat = rec.truth.clocks["sim-emg"].latency_s
-    settings = SessionSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
+    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
     names = ["sim-emg", "sim-imu1"]
     out, _ = sync_offline({n: (rec.streams[n][0], packet_chunks(rec, n)) for n in names}, settings)
     d = measure_emd(out["sim-emg"], [out["sim-imu1"]], muscles=["deltoid_anterior_r"])["deltoid_anterior_r"]

@@ -9,7 +9,7 @@ from wearsense import sim
 from wearsense.cli import main
 from wearsense.io.xdf import Recorder
 from wearsense.stream import Chunk
-from wearsense.sync import ClockSettings, SessionSettings, StreamSyncSettings, sync_offline
+from wearsense.sync import ClockSettings, TimelineSettings, StreamSyncSettings, sync_offline
 from wearsense.sync.align import align_imu_pose
 from wearsense.sync.emd import measure_emd
 from wearsense.sync.report import build_report, plot, summarize
@@ -20,7 +20,7 @@ def session(packet_chunks):
     rec = sim.generate(3, 40.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=10.0, packet_ms=15.0, loss=0.02,
                        pose_latency_ms=60.0, keep_truth=False)
     lat = rec.truth.clocks["sim-emg"].latency_s
-    settings = SessionSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
+    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
     out, sc = sync_offline({n: (rec.streams[n][0], packet_chunks(rec, n)) for n in rec.streams}, settings)
     alignment = align_imu_pose([out[f"sim-imu{i}"] for i in range(4)], out["sim-pose"])
     emd = measure_emd(out["sim-emg"], [out[f"sim-imu{i}"] for i in range(4)])
