@@ -53,6 +53,52 @@ class MissingDependencyError(DeviceError, ImportError):
     """
 
 
+class MalformedNotification(DeviceError):
+    """A BLE notification whose bytes do not fit the protocol (wrong length, unknown type).
+
+    BLE drivers raise it from their decoders; the BLE lifecycle counts it per
+    characteristic and goes on.
+
+    Attributes
+    ----------
+    characteristic : str
+        UUID of the characteristic that sent it.
+    payload : bytes
+        The bytes received.
+    """
+
+    def __init__(self, message: str, characteristic: str = "", payload: bytes = b"") -> None:
+        super().__init__(message)
+        self.characteristic = characteristic
+        self.payload = bytes(payload)
+
+
+class PolarControlError(DeviceError):
+    """A Polar sensor refused a PMD control-point command.
+
+    Attributes
+    ----------
+    status : int
+        PMD status code (see ``wearsense.devices.ble_polar.STATUS``).
+    """
+
+    def __init__(self, message: str, status: int, uri: str = "") -> None:
+        super().__init__(message, uri)
+        self.status = status
+
+
+class FrameError(WearsenseError, ValueError):
+    """One firmware_bridge frame or payload could not be built or decoded.
+
+    Raised by the per-frame API of :mod:`wearsense.bridge` only; the stream decoder
+    counts bad frames instead of raising.
+    """
+
+
+class AlignmentError(WearsenseError):
+    """IMU and pose cannot be aligned (nothing in common, or no movement to align on)."""
+
+
 class FormatError(WearsenseError, ValueError):
     """A file is truncated, corrupted, or not in the format expected.
 

@@ -9,14 +9,14 @@ import pytest
 
 from wearsense.cli import main
 from wearsense.cli.record import record_uris
-from wearsense.devices import SyncDevice, acquire
+from wearsense.devices import BlockingDevice, acquire
 from wearsense.errors import DeviceError, DeviceURIError
 from wearsense.io import xdf
 
 
 def test_replay_yields_the_original_chunks_in_order(session_file):
     path, pairs = session_file
-    with SyncDevice(f"replay://{path}?speed=0") as dev:
+    with BlockingDevice(f"replay://{path}?speed=0") as dev:
         assert [s.name for s in dev.streams] == ["emg", "imu0", "pose"]
         got = list(dev)
     assert [i.name for i, _ in got] == [i.name for i, _ in pairs]

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from wearsense.devices.base import Device, DeviceURI, Param, parse_uri
-from wearsense.errors import DeviceError, DeviceURIError, MissingDependencyError
+from wearsense.errors import DeviceError, DeviceURIError, MalformedNotification, MissingDependencyError
 from wearsense.stream import Chunk, StreamInfo
 
 log = logging.getLogger("wearsense")
@@ -74,26 +74,6 @@ _BLUEZ_HINT = (
     "(/run/dbus/system_bus_socket): install bluez, run 'sudo systemctl start bluetooth', "
     "check 'bluetoothctl show' lists a powered controller; in a container, share the host's D-Bus socket"
 )
-
-
-class MalformedNotification(DeviceError):
-    """A notification whose bytes do not fit the protocol (wrong length, unknown type).
-
-    Drivers raise it from their decoders; the BLE lifecycle counts it per
-    characteristic and goes on.
-
-    Attributes
-    ----------
-    characteristic : str
-        UUID of the characteristic that sent it.
-    payload : bytes
-        The bytes received.
-    """
-
-    def __init__(self, message: str, characteristic: str = "", payload: bytes = b"") -> None:
-        super().__init__(message)
-        self.characteristic = characteristic
-        self.payload = bytes(payload)
 
 
 def bluetooth_unavailable(exc: BaseException) -> bool:

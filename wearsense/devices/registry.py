@@ -1,4 +1,4 @@
-"""Scheme → driver registry, :func:`open_device`, and a synchronous wrapper for scripts.
+"""Scheme → driver registry and :func:`open_device`.
 
 Built-in drivers are named here as ``"module:Class"`` strings and imported only when
 their scheme is used, so a missing optional package (bleak, pylsl) matters only then.
@@ -9,19 +9,15 @@ group (``myboard = "mylab.wearsense_driver:MyBoard"``) or at run time with
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import importlib
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from wearsense.devices.base import Device, DeviceURI, parse_uri
-from wearsense.errors import DeviceError, DeviceURIError, MissingDependencyError
-from wearsense.stream import Chunk, StreamInfo, concat
+from wearsense.errors import DeviceURIError, MissingDependencyError
 
-__all__ = ["open_device", "register", "schemes", "driver_class", "SyncDevice", "acquire"]
+__all__ = ["open_device", "register", "schemes", "driver_class"]
 
 
 @dataclass(frozen=True)
@@ -95,83 +91,3 @@ def open_device(uri: str) -> Device:
     """
     parsed: DeviceURI = parse_uri(uri)
     return driver_class(parsed.scheme, uri)(parsed)
-
-
-class SyncDevice:
-    """A blocking wrapper over an async device, for scripts and notebooks.
-
-    >>> with SyncDevice("sim://mover?realtime=0&duration_s=2") as dev:   # doctest: +SKIP
-    ...     for info, chunk in dev:
-    ...         print(info.name, chunk)
-
-    Runs its own event loop in the calling thread; do not use it from inside a
-    running event loop (use ``async with open_device(...)`` there).
-    """
-
-    def __init__(self, uri: str) -> None:
-        self.device = open_device(uri)
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def streams(self) -> tuple[StreamInfo, ...]:
-        return self.device.streams
-
-    def __enter__(self) -> "SyncDevice":
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            raise DeviceError(
-                "SyncDevice cannot run inside an event loop; use 'async with open_device(uri)'",
-                self.device.uri.raw,
-            )
-        self._loop = asyncio.new_event_loop()
-        try:
-            self._loop.run_until_complete(self.device.open())
-        except BaseException:
-            self._loop.close()
-            self._loop = None
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None:
-            try:
-                self._loop.run_until_complete(self.device.close())
-            finally:
-                self._loop.close()
-                self._loop = None
-
-    def __iter__(self) -> Iterator[tuple[StreamInfo, Chunk]]:
-        if self._loop is None:
-            raise DeviceError("use SyncDevice inside a 'with' block", self.device.uri.raw)
-        it = self.device.__aiter__()
-        try:
-            while True:
-                try:
-                    yield self._loop.run_until_complete(it.__anext__())
-                except StopAsyncIteration:
-                    return
-        finally:
-            aclose = getattr(it, "aclose", None)
-            if aclose is not None and self._loop is not None:
-                self._loop.run_until_complete(aclose())
-
-
-def acquire(uri: str, duration_s: float | None = None) -> dict[str, tuple[StreamInfo, Chunk]]:
-    """Read a device into memory: ``{stream name: (info, one chunk of everything)}``.
-
-    Stops after ``duration_s`` seconds of host time, or when the device ends (a
-    finite sim or a recording). Streams that delivered nothing are left out.
-    """
-    parts: dict[str, list[Chunk]] = {}
-    infos: dict[str, StreamInfo] = {}
-    deadline = None if duration_s is None else time.monotonic() + duration_s
-    with SyncDevice(uri) as dev:
-        for info, chunk in dev:
-            infos[info.name] = info
-            parts.setdefault(info.name, []).append(chunk)
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-    return {name: (infos[name], concat(chunks)) for name, chunks in parts.items()}

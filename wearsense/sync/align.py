@@ -36,7 +36,7 @@ import numpy as np
 from scipy import signal
 
 from wearsense.dsp.resample import interpolate_to
-from wearsense.errors import StreamError, WearsenseError
+from wearsense.errors import AlignmentError, StreamError
 from wearsense.stream import Chunk, Modality, StreamInfo
 
 __all__ = ["AlignSettings", "Alignment", "AlignmentError", "SEGMENT_KEYPOINTS", "align_imu_pose",
@@ -56,10 +56,6 @@ SEGMENT_KEYPOINTS: dict[str, tuple[str, str]] = {
     "head": ("neck", "head"),
     "pelvis": ("hip_r", "hip_l"),
 }
-
-
-class AlignmentError(WearsenseError):
-    """IMU and pose cannot be aligned (nothing in common, or no movement to align on)."""
 
 
 @dataclass(frozen=True)
