@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from wearsense.cli import main
-from wearsense.cli.record import record_uris
 from wearsense.devices import BlockingDevice, acquire
 from wearsense.errors import DeviceError, DeviceURIError
 from wearsense.io import xdf
+from wearsense.recording import Recording
 
 
 def test_replay_yields_the_original_chunks_in_order(session_file):
@@ -28,7 +28,7 @@ def test_replay_yields_the_original_chunks_in_order(session_file):
 def test_replay_then_record_reproduces_the_session(session_file, tmp_path):
     path, _ = session_file
     out = tmp_path / "again.xdf"
-    state = asyncio.run(record_uris([f"replay://{path}?speed=0"], out))
+    state = asyncio.run(Recording([f"replay://{path}?speed=0"], out).run()).state
     assert {s.name: s.lost for s in state.streams} == {"emg": 60, "imu0": 0, "pose": 0}
     a, b = xdf.load(path), xdf.load(out)
     for name in a.streams:
@@ -39,7 +39,7 @@ def test_replay_then_record_reproduces_the_session(session_file, tmp_path):
 def test_two_devices_with_the_same_stream_names_are_kept_apart(session_file, tmp_path):
     path, _ = session_file
     out = tmp_path / "two.xdf"
-    asyncio.run(record_uris([f"replay://{path}?speed=0", f"replay://{path}?speed=0"], out))
+    asyncio.run(Recording([f"replay://{path}?speed=0", f"replay://{path}?speed=0"], out).run())
     f = xdf.load(out)
     assert set(f.streams) == {"emg", "imu0", "pose", "emg@2", "imu0@2", "pose@2"}
     assert f.streams["emg@2"].chunk.equals(f.streams["emg"].chunk)
@@ -58,8 +58,8 @@ def test_replay_bad_uris_and_files_give_device_errors(tmp_path):
 def test_record_from_sim_until_duration(tmp_path):
     out = tmp_path / "sim.xdf"
     states = []
-    state = asyncio.run(record_uris(["sim://mover?seed=4&emg=4&imu=1&realtime=0&duration_s=3"], out,
-                                    duration_s=30, on_status=states.append))
+    state = asyncio.run(Recording(["sim://mover?seed=4&emg=4&imu=1&realtime=0&duration_s=3"], out,
+                                  duration_s=30).run(on_status=states.append)).state
     f = xdf.load(out)
     assert f.closed_cleanly and set(f.streams) == {"sim-emg", "sim-imu0", "sim-pose"}
     assert f.streams["sim-emg"].chunk.n == next(s.samples for s in state.streams if s.name == "sim-emg") > 5000

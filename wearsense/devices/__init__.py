@@ -4,13 +4,14 @@ One module per scheme; see :mod:`wearsense.devices.registry` for the list and fo
 adding a lab's own driver.
 """
 
-from wearsense.devices.base import Device, DeviceURI, Param, parse_uri
+from wearsense.devices.base import Device, DeviceEvent, DeviceURI, Param, parse_uri
 from wearsense.devices.blocking import BlockingDevice, acquire
 from wearsense.devices.registry import driver_class, open_device, register, schemes
 
 __all__ = [
     "BlockingDevice",
     "Device",
+    "DeviceEvent",
     "DeviceURI",
     "Param",
     "acquire",

@@ -15,15 +15,22 @@ Use::
 Drivers decode; they do not filter. Chunks carry device timestamps (clock
 ``"device:<source>"``) and sequence numbers untouched, plus the host arrival time in
 ``Chunk.received_s``.
+
+What the data alone does not say (the device's clock jumped and a new clock segment
+starts, the link dropped and came back, the device rebooted) a driver reports as a
+:class:`DeviceEvent`; :meth:`Device.take_events` hands them over (the recording
+session writes them into the file, docs/recording.md "Faults during a session").
 """
 
 from __future__ import annotations
 
 import abc
+import collections
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -32,7 +39,7 @@ from wearsense.stream import Chunk, StreamInfo
 
 log = logging.getLogger("wearsense")
 
-__all__ = ["DeviceURI", "Param", "Device", "parse_uri"]
+__all__ = ["Device", "DeviceEvent", "DeviceURI", "Param", "parse_uri"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,39 @@ def parse_uri(uri: str) -> DeviceURI:
     # urlsplit is only used to reject characters that make the URI ambiguous.
     urlsplit(uri)
     return DeviceURI(uri, scheme.lower(), target, query)
+
+
+@dataclass(frozen=True)
+class DeviceEvent:
+    """Something a device did that its samples alone do not tell.
+
+    Attributes
+    ----------
+    kind : str
+        ``"clock_segment"`` (the device clock jumped or restarted; the samples from
+        ``t`` on are a new clock segment), ``"reset"`` (the device rebooted),
+        ``"disconnect"`` / ``"reconnect"`` (the link was lost / is back).
+    message : str
+        One line for people: what happened and what the driver did about it.
+    stream : str
+        The device's own name of the stream concerned; ``""`` for the whole device.
+    t : float
+        Time (s, in the stream's clock, as the chunks carry it) of the first sample
+        concerned; NaN when the event is not tied to a sample.
+    host_s : float
+        Host ``time.monotonic()`` (s) when the driver noticed.
+    detail : dict
+        JSON-able numbers and strings, e.g. for ``clock_segment``: ``offset_s`` (chunk
+        time − device clock reading, s, from ``t`` on), ``step_s`` (how far the device
+        clock jumped, s), ``seq`` (first sequence number of the segment), ``reason``.
+    """
+
+    kind: str
+    message: str
+    stream: str = ""
+    t: float = math.nan
+    host_s: float = field(default_factory=time.monotonic)
+    detail: Mapping[str, Any] = field(default_factory=dict)
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -185,6 +225,7 @@ class Device(abc.ABC):
         self.options: dict[str, Any] = self.parse_params(self.uri)
         self.streams: tuple[StreamInfo, ...] = ()
         self._opened = False
+        self._events: collections.deque[DeviceEvent] = collections.deque()
 
     @classmethod
     def parse_params(cls, uri: DeviceURI) -> dict[str, Any]:
@@ -245,7 +286,19 @@ class Device(abc.ABC):
             self.uri.raw,
         )
 
+    def take_events(self) -> list[DeviceEvent]:
+        """The :class:`DeviceEvent` reported since the last call (oldest first)."""
+        out = []
+        while self._events:
+            out.append(self._events.popleft())
+        return out
+
     # -- for subclasses -------------------------------------------------------------
+    def _report(self, event: DeviceEvent) -> None:
+        """Queue an event for :meth:`take_events` (safe from a reader thread) and log it."""
+        self._events.append(event)
+        log.warning("%s: %s", self.uri.raw, event.message)
+
     @abc.abstractmethod
     async def _open(self) -> None:
         """Connect, read the device's self-description, set ``self.streams``."""

@@ -11,8 +11,11 @@ LabRecorder writes it and pyxdf, MNE, EEGLAB and MoBILAB read it. One module per
 - :mod:`~wearsense.io.xdf.scan`: the numba chunk scanner and sample decoder.
 - :mod:`~wearsense.io.xdf.reader`: :func:`load` (and :func:`load_pyxdf`, through pyxdf).
 - :mod:`~wearsense.io.xdf.repair`: :func:`repair` of crashed or damaged files.
+- :mod:`~wearsense.io.xdf.events`: the ``wearsense-events`` stream (what happened
+  during a take) and the clock-segment guard that keeps stream times monotonic.
 """
 
+from wearsense.io.xdf.events import EVENTS_STREAM
 from wearsense.io.xdf.format import SEQ_STREAM, estimate_bytes_per_s
 from wearsense.io.xdf.reader import XDFFile, XDFStream, iter_chunks, load, load_pyxdf, read_xdf
 from wearsense.io.xdf.repair import RepairReport, repair
@@ -25,6 +28,7 @@ from wearsense.io.xdf.writer import (
 )
 
 __all__ = [
+    "EVENTS_STREAM",
     "SEQ_STREAM",
     "Recorder",
     "RecorderSettings",

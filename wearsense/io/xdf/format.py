@@ -130,6 +130,15 @@ def samples_content(stream_id: int, t: np.ndarray, data: np.ndarray, dtype: np.d
     return struct.pack("<I", stream_id) + varlen(n) + rec.tobytes()
 
 
+def string_samples_content(stream_id: int, t: np.ndarray, values: Sequence[str]) -> bytes:
+    """Samples chunk content of a one-channel ``string`` stream (a marker stream)."""
+    out = bytearray(struct.pack("<I", stream_id) + varlen(len(values)))
+    for ti, v in zip(t, values):
+        b = v.encode("utf-8")
+        out += b"\x08" + struct.pack("<d", float(ti)) + varlen(len(b)) + b
+    return bytes(out)
+
+
 def seq_stream_info() -> StreamInfo:
     return StreamInfo(
         SEQ_STREAM,

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from wearsense.errors import FormatError, StreamError
+from wearsense.io.xdf.events import EVENTS_STREAM, decode_event
 from wearsense.io.xdf.format import (
     CHANNEL_FORMATS,
     SEQ_STREAM,
@@ -112,6 +113,11 @@ class XDFFile:
         Byte ranges that could not be read (``recover=True`` only).
     truncated : bool
         The file ends inside a chunk.
+    events : tuple of dict
+        The ``wearsense-events`` rows (device failed, silent, reset, clock segment ...),
+        oldest first, each a dict with ``kind``, ``device``, ``stream``, ``t``,
+        ``message``, ``host_s`` and details (:mod:`~wearsense.io.xdf.events`); that
+        stream is not among :attr:`streams`.
     """
 
     path: str
@@ -122,6 +128,7 @@ class XDFFile:
     valid_bytes: int
     bad_regions: tuple[tuple[int, int], ...]
     truncated: bool
+    events: tuple[dict, ...] = ()
 
     @property
     def writer(self) -> str:
@@ -326,6 +333,12 @@ def load(path: str | os.PathLike, *, recover: bool = False) -> XDFFile:
     seq_sid = next((sid for sid, h in headers.items() if ours and h[0].name == SEQ_STREAM), None)
     seq_rows = decoded.pop(seq_sid).values.astype(np.int64) if seq_sid is not None else np.empty((0, 3), np.int64)
 
+    ev_sid = next((sid for sid, h in headers.items() if ours and h[0].name == EVENTS_STREAM), None)
+    events: tuple[dict, ...] = ()
+    if ev_sid is not None:
+        ev = decoded.pop(ev_sid)
+        events = tuple(decode_event(row[0] if row else "", float(t)) for t, row in zip(ev.t, ev.strings or []))
+
     streams: dict[str, XDFStream] = {}
     for sid, d in decoded.items():
         info, clock, fmt, xml = headers[sid]
@@ -342,7 +355,7 @@ def load(path: str | os.PathLike, *, recover: bool = False) -> XDFFile:
         )
     order = _file_order([ch[d.rows, 0] for d in decoded.values()])
     return XDFFile(path, file_header, streams, order, len(buf), found.valid_bytes, tuple(sorted(set(damage.regions))),
-                   found.truncated)
+                   found.truncated, events)
 
 
 def load_pyxdf(path: str | os.PathLike) -> dict[str, tuple[StreamInfo, Chunk]]:
@@ -371,6 +384,9 @@ def load_pyxdf(path: str | os.PathLike) -> dict[str, tuple[StreamInfo, Chunk]]:
     seq_sid = next((sid for sid, (info, _clock, _s) in by_id.items() if ours and info.name == SEQ_STREAM), None)
     seq_rows = (np.asarray(by_id.pop(seq_sid)[2]["time_series"], np.int64).reshape(-1, 3) if seq_sid is not None
                 else np.empty((0, 3), np.int64))
+    ev_sid = next((sid for sid, (info, _clock, _s) in by_id.items() if ours and info.name == EVENTS_STREAM), None)
+    if ev_sid is not None:  # the take's events are not data (XDFFile.events has them)
+        by_id.pop(ev_sid)
     out = {}
     for sid, (info, clock, s) in by_id.items():
         ts = s["time_series"]

@@ -24,6 +24,14 @@ How the recorder writes (the encoding itself is in :mod:`.format`):
   :meth:`Recorder.close`. Channel labels, units and placement sit in the usual
   ``<desc><channels><channel><label/><unit/><type/>`` layout; the full
   ``StreamInfo.metadata`` is kept as JSON in ``<desc><wearsense><metadata>``.
+- Events of the take (a device failed, went silent, rebooted; a clock segment
+  started): one JSON row each in the ``wearsense-events`` marker stream, timestamped in
+  host ``time.monotonic()`` seconds (:meth:`Recorder.write_event`,
+  :mod:`~wearsense.io.xdf.events`).
+- A stream's times never go back in the file: a chunk that goes back in time (a
+  device clock that jumped or restarted) starts a new clock segment, its times
+  shifted to continue after the last ones written and the shift recorded as a
+  ``clock_segment`` event; the recording goes on.
 - The file is written append-only from a buffer that is written and fsync'd at
   least every ``flush_interval_s`` (0.5 s by default) by a background thread, with a
   Boundary chunk at each flush. A killed process loses at most the unflushed buffer;
@@ -47,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from wearsense.errors import ConfigError, RecordingError, StreamError
+from wearsense.io.xdf.events import EVENTS_STREAM, ClockGuard, encode_event, events_stream_info
 from wearsense.io.xdf.format import (
     BOUNDARY_UUID,
     MAGIC,
@@ -64,6 +73,7 @@ from wearsense.io.xdf.format import (
     seq_stream_info,
     stream_footer_xml,
     stream_header_xml,
+    string_samples_content,
 )
 from wearsense.stream import Chunk, StreamInfo, count_lost
 
@@ -157,6 +167,8 @@ class RecorderState:
     flushes: int
     elapsed_s: float
     streams: tuple[StreamCounters, ...]
+    #: the rows written to the ``wearsense-events`` stream, as JSON text
+    events: tuple[str, ...] = ()
 
     @property
     def recorded_s(self) -> float:
@@ -283,6 +295,9 @@ class Recorder:
         self._buf += MAGIC + encode_chunk(TAG_FILE_HEADER, file_header_xml())
         self._seq = self._add(seq_stream_info())
         self._write_header(self._seq, "mixed: each row is in the clock of the stream it describes", "int64")
+        self._events: _Stream | None = None
+        self._event_rows: list[str] = []
+        self._guard = ClockGuard()
         for s in streams:
             self.add_stream(s)
         try:
@@ -304,8 +319,8 @@ class Recorder:
     def add_stream(self, info: StreamInfo) -> None:
         """Declare a stream; its header is written with its first chunk."""
         with self._lock:
-            if info.name == SEQ_STREAM:
-                raise StreamError(f"stream name {SEQ_STREAM!r} is reserved by the recorder; rename the stream")
+            if info.name in (SEQ_STREAM, EVENTS_STREAM):
+                raise StreamError(f"stream name {info.name!r} is reserved by the recorder; rename the stream")
             known = self._streams.get(info.name)
             if known is not None:
                 if known.info.channels != info.channels:
@@ -330,7 +345,7 @@ class Recorder:
             raise RecordingError(f"recorder for {str(self.path)!r} is closed", str(self.path))
         with self._lock:
             st = self._streams.get(info.name)
-            if st is None or st is self._seq:
+            if st is None or st is self._seq or st is self._events:
                 self.add_stream(info)
                 st = self._streams[info.name]
             if chunk.n_channels != st.info.n_channels:
@@ -347,41 +362,85 @@ class Recorder:
                     f"recorder: stream {info.name!r} changed clock from {st.clock!r} to {chunk.clock!r}; "
                     "record re-timed data as a new stream"
                 )
-            if st.samples and chunk.t[0] < st.last_t:
-                raise StreamError(
-                    f"recorder: stream {info.name!r} goes back in time ({chunk.t[0]:.6f} s after {st.last_t:.6f} s)"
+            chunk, seg = self._guard.apply(st.info, chunk)
+            if seg is not None:
+                what = f"went back {-seg.step_s * 1e3:.3f} ms in time" if seg.step_s < 0 else "restarted its sequence numbers"
+                self.write_event(
+                    "clock_segment",
+                    f"stream {info.name!r} {what} after {st.last_t:.6f} s; the samples from "
+                    f"{seg.t:.6f} s on are a new clock segment (times shifted by {seg.offset_s:+.6f} s)",
+                    stream=info.name, t=seg.t, seq=seg.seq, offset_s=seg.offset_s, step_s=seg.step_s,
+                    seq_offset=seg.seq_offset, found_by="recorder",
                 )
-            seq = chunk.seq
-            expected = np.empty_like(seq)
-            expected[1:] = seq[:-1] + 1
-            expected[0] = -1 if st.last_seq is None else st.last_seq + 1
-            breaks = np.flatnonzero(seq != expected)
-            if breaks.size:
-                if st.last_seq is not None and seq[0] <= st.last_seq:
-                    raise StreamError(
-                        f"recorder: stream {info.name!r} sequence numbers go back ({st.last_seq} then {int(seq[0])})"
-                    )
-                rows = np.stack(
-                    [np.full(breaks.size, st.stream_id), st.samples + breaks, seq[breaks]], axis=1
-                ).astype(np.int64)
-                self._buf += encode_chunk(TAG_SAMPLES, samples_content(self._seq.stream_id, chunk.t[breaks], rows, np.dtype("<i8")))
-                self._seq.samples += breaks.size
-                st.lost += count_lost(seq, st.last_seq)
-            self._buf += encode_chunk(TAG_SAMPLES, samples_content(st.stream_id, chunk.t, chunk.data, np.dtype("<f4")))
-            if math.isfinite(chunk.received_s):
-                self._buf += encode_chunk(
-                    TAG_CLOCK_OFFSET,
-                    struct.pack("<Idd", st.stream_id, float(chunk.t[-1]), chunk.received_s - float(chunk.t[-1])),
-                )
-            if not st.samples:
-                st.first_t = float(chunk.t[0])
-            st.samples += chunk.n
-            st.chunks += 1
-            st.last_seq = int(seq[-1])
-            st.last_t = float(chunk.t[-1])
+            self._write_samples(st, chunk)
         # a new stream's header and first samples go to disk at once
         if first or time.monotonic() - self._last_flush >= self.settings.flush_interval_s:
             self.flush()
+
+    def _write_samples(self, st: _Stream, chunk: Chunk) -> None:
+        seq = chunk.seq
+        expected = np.empty_like(seq)
+        expected[1:] = seq[:-1] + 1
+        expected[0] = -1 if st.last_seq is None else st.last_seq + 1
+        breaks = np.flatnonzero(seq != expected)
+        if breaks.size:
+            rows = np.stack(
+                [np.full(breaks.size, st.stream_id), st.samples + breaks, seq[breaks]], axis=1
+            ).astype(np.int64)
+            self._buf += encode_chunk(TAG_SAMPLES, samples_content(self._seq.stream_id, chunk.t[breaks], rows, np.dtype("<i8")))
+            self._seq.samples += breaks.size
+            st.lost += count_lost(seq, st.last_seq)
+        self._buf += encode_chunk(TAG_SAMPLES, samples_content(st.stream_id, chunk.t, chunk.data, np.dtype("<f4")))
+        if math.isfinite(chunk.received_s):
+            self._buf += encode_chunk(
+                TAG_CLOCK_OFFSET,
+                struct.pack("<Idd", st.stream_id, float(chunk.t[-1]), chunk.received_s - float(chunk.t[-1])),
+            )
+        if not st.samples:
+            st.first_t = float(chunk.t[0])
+        st.samples += chunk.n
+        st.chunks += 1
+        st.last_seq = int(seq[-1])
+        st.last_t = float(chunk.t[-1])
+
+    def write_event(self, kind: str, message: str, *, device: str = "", stream: str = "", t: float = math.nan,
+                    host_s: float | None = None, **detail: object) -> str:
+        """Append one row to the ``wearsense-events`` stream; returns the JSON text written.
+
+        Parameters
+        ----------
+        kind : str
+            ``device_failed``, ``device_silent``, ``device_resumed``, ``clock_segment``,
+            ``reset``, ``disconnect``, ``reconnect``, ... (:mod:`~wearsense.io.xdf.events`).
+        message : str
+            One line for people.
+        device, stream : str
+            The device URI and the recorded stream concerned (``""``: not one).
+        t : float
+            Stream-clock time (s) of the first sample concerned, NaN if none.
+        host_s : float, optional
+            Host ``time.monotonic()`` (s) of the event (the row's timestamp); default now.
+        **detail
+            JSON-able extra fields.
+        """
+        self._raise_pending()
+        text = encode_event(kind, message, device=device, stream=stream, t=t, **detail)
+        with self._lock:
+            if self._closed:
+                raise RecordingError(f"recorder for {str(self.path)!r} is closed", str(self.path))
+            if self._events is None:
+                self._events = self._add(events_stream_info())
+                self._write_header(self._events, "host:monotonic", "string")
+            when = time.monotonic() if host_s is None else float(host_s)
+            self._buf += encode_chunk(TAG_SAMPLES, string_samples_content(self._events.stream_id, [when], [text]))
+            self._events.samples += 1
+            self._events.chunks += 1
+            if not math.isfinite(self._events.first_t):
+                self._events.first_t = when
+            self._events.last_t = when
+            self._event_rows.append(text)
+        log.warning("recording %s: %s", self.path.name, message)
+        return text
 
     def flush(self) -> None:
         """Write the buffer (with a Boundary chunk) and fsync it now."""
@@ -434,10 +493,11 @@ class Recorder:
             stats = tuple(
                 StreamCounters(s.info.name, s.stream_id, s.samples, s.chunks, s.lost, s.first_t, s.last_t, s.info.rate_hz)
                 for s in self._streams.values()
-                if s is not self._seq
+                if s is not self._seq and s is not self._events
             )
             return RecorderState(
-                str(self.path), self._bytes_written, len(self._buf), self._flushes, time.monotonic() - self._t0, stats
+                str(self.path), self._bytes_written, len(self._buf), self._flushes, time.monotonic() - self._t0, stats,
+                tuple(self._event_rows),
             )
 
     # -- closing ------------------------------------------------------------------------
