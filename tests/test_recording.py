@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 import pylsl
-import pyxdf
 import pytest
+import pyxdf
 
 from wearsense.cli import main
 from wearsense.devices import Device

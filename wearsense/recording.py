@@ -55,7 +55,7 @@ from wearsense.stream import Chunk, StreamInfo
 
 log = logging.getLogger("wearsense")
 
-__all__ = ["Recording", "RecordingResult", "DeviceFailure", "DeviceStatus", "record"]
+__all__ = ["DeviceFailure", "DeviceStatus", "Recording", "RecordingResult", "record"]
 
 
 class DeviceStatus(str, enum.Enum):
@@ -313,7 +313,7 @@ class Recording:
         while self._active and self._open:
             try:
                 info, item = await asyncio.wait_for(self._queue.get(), timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return None
             if info is _END:
                 self._active -= 1

@@ -372,7 +372,7 @@ def test_repair_in_place_on_a_full_disk_keeps_the_original_and_leaves_no_debris(
 def test_a_stream_whose_first_chunk_comes_late_keeps_its_clock(tmp_path, io_kit, monkeypatch):
     # while a driver is still slow to deliver (decoders compiling), the recorder goes on
     # flushing; the stream header must wait for the first chunk, which names the clock
-    import wearsense.io.xdf.writer as writer
+    from wearsense.io.xdf import writer
 
     clock = [0.0]
     monkeypatch.setattr(writer.time, "monotonic", lambda: clock[0])
