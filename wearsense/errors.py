@@ -116,7 +116,22 @@ class FormatError(WearsenseError, ValueError):
         self.offset = offset
 
 
-class RecordingError(WearsenseError, OSError):
+class OutputError(WearsenseError, OSError):
+    """An output cannot be written: the file exists (pass overwrite), its folder cannot be
+    created, the disk is full, the folder is read-only.
+
+    Attributes
+    ----------
+    path : str
+        The file or folder that could not be written.
+    """
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class RecordingError(OutputError):
     """A recording cannot start or continue: unwritable path, disk full, file exists.
 
     Attributes
@@ -124,10 +139,6 @@ class RecordingError(WearsenseError, OSError):
     path : str
         The file being recorded.
     """
-
-    def __init__(self, message: str, path: str = "") -> None:
-        super().__init__(message)
-        self.path = path
 
 
 class ConfigError(WearsenseError, ValueError):
