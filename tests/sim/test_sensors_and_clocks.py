@@ -8,7 +8,8 @@ from wearsense.sim.sensors import EARTH_FIELD_UT, GRAVITY
 from wearsense.stream import count_lost
 
 QUIET = dict(gyro_noise_dps_rthz=0.0, gyro_bias_dps=0.0, gyro_bias_walk_dps_rts=0.0, accel_noise_ug_rthz=0.0,
-             accel_bias_mg=0.0, mag_noise_ut=0.0, mag_hard_iron_ut=0.0, pose_noise_m=0.0)
+             accel_bias_mg=0.0, mag_noise_ut=0.0, mag_hard_iron_ut=0.0, pose_noise_m=0.0,
+             tremor=0.0)  # no physiological tremor: a body that stands perfectly still between movements
 
 
 def qmul(a, b):

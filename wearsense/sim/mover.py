@@ -18,6 +18,7 @@ import numpy as np
 from wearsense.errors import StreamError
 from wearsense.sim import muscles as mus
 from wearsense.sim.body import JOINTS, KEYPOINTS
+from wearsense.sim.emg import EMGModel, crosstalk_matrix
 from wearsense.sim.choreography import KINDS, Choreography, planned, planned_root
 from wearsense.sim.population import PopulationConfig, draw_traits, reference_traits
 from wearsense.sim.clocks import ClockTruth, LinkState, Packets, packetize
@@ -82,6 +83,9 @@ class SimConfig:
     mount_misalign_deg: float = 8.0
     moves: tuple[str, ...] = tuple(KINDS)
     person: str = "reference"
+    emg_model: str = "realistic"
+    session: int = 0
+    tremor: float = 0.05
     population: PopulationConfig = field(default_factory=PopulationConfig)
 
     def __post_init__(self) -> None:
@@ -119,6 +123,13 @@ class SimConfig:
         if self.person not in ("reference", "drawn"):
             raise bad("person", "must be 'reference' (the lab reference body, one EMD: emd_ms) or 'drawn' "
                                 "(a person drawn from the seed and `population`)")
+        if self.emg_model not in ("realistic", "simple"):
+            raise bad("emg_model", "must be 'realistic' (spectra by muscle, recruitment, fatigue, crosstalk, "
+                                   "sessions) or 'simple' (amplitude-modulated noise, one spectrum)")
+        if not (isinstance(self.session, int) and self.session >= 0):
+            raise bad("session", "electrode session must be an integer >= 0")
+        if not 0 <= self.tremor <= 0.5:
+            raise bad("tremor", "physiological tremor (fraction of drive modulated at 8-12 Hz) must be 0..0.5")
         if not isinstance(self.population, PopulationConfig):
             raise bad("population", "must be a wearsense.sim.population.PopulationConfig")
         unknown = [m for m in self.moves if m not in KINDS]
@@ -206,7 +217,23 @@ class Mover:
         )
         self._emd_max = int(self.actuator_emd.max())
         self.emd_samples = int(round(median * 1e-3 * mus.PHYSICS_RATE_HZ))
-        self.mvc_v = tr.mvc_v[: cfg.emg]
+        # the electrodes of this session: re-applying them shifts gain, spectrum, crosstalk, noise floor
+        srng = self._rng("session", cfg.session)
+        ne = cfg.emg
+        self.session_gain = np.exp(srng.normal(0.0, 0.2, ne)) if cfg.emg_model == "realistic" else np.ones(ne)
+        self.mvc_v = tr.mvc_v[:ne] * self.session_gain
+        names = [m.name for m in self.muscles]
+        if cfg.emg_model == "realistic":
+            median = tr.median_frequency_hz[:ne] + srng.normal(0.0, 5.0, ne)
+            xt = crosstalk_matrix(names) * np.exp(srng.normal(0.0, 0.3, (ne, ne)))
+            self.emg_noise_scale = np.exp(np.abs(srng.normal(0.0, 0.4, ne)))
+            self._emg_model: EMGModel | None = EMGModel(cfg.emg_rate_hz, names, median, tr.amplitude_exponent[:ne],
+                                                        np.ones(ne), xt)
+        else:
+            self.emg_noise_scale = np.ones(ne)
+            self._emg_model = None
+        self._tremor_phase = self._rng("tremor").uniform(0, 2 * np.pi, len(JOINTS))
+        self._tremor_amp = np.ones(len(JOINTS))
         self.choreography = Choreography(
             self.seed, {k: KINDS[k] for k in cfg.moves}, tempo=tr.tempo, tempo_jitter=tr.tempo_jitter,
             pause=tr.pause, right_handed=tr.right_handed,
@@ -236,7 +263,7 @@ class Mover:
         # stream state
         self._next_k = {name: 0 for name in self.clocks}
         self._links = {name: LinkState() for name in self.clocks}
-        self._carrier = EMGCarrier(cfg.emg_rate_hz, cfg.emg)
+        self._carrier = EMGCarrier(cfg.emg_rate_hz, cfg.emg) if self._emg_model is None else None
         self._occluded_until = np.zeros(len(KEYPOINTS))
         # physics state and buffer (rows i0 .. i0+len)
         self.rest_activation = mus.rest_activation(cfg.tone, self.joint_params)
@@ -308,6 +335,8 @@ class Mover:
         angles, cc = planned(moves, g, len(JOINTS))
         tau_a, tau_d = self.traits.tau_act_ms * 1e-3, self.traits.tau_deact_ms * 1e-3
         drive, gravity = mus.plan_drive(angles, cc, self.actuator_emd, self.config.tone, tau_a, tau_d, self.joint_params)
+        if self.config.tremor:
+            drive = self._with_tremor(drive)
         act, force, theta = mus.simulate(drive, gravity, self._state, self.actuator_emd, tau_a, tau_d, self.joint_params)
         self._i_next = i_end
         keep_from = max(0, i_end - int((_KEEP_S + BLOCK_S + 2 * _PHYS_MARGIN_S) * mus.PHYSICS_RATE_HZ))
@@ -327,6 +356,22 @@ class Mover:
                 "force": force[:, cols].astype(np.float32),
                 "joint_angles": theta.astype(np.float32),
             }
+
+    def _with_tremor(self, drive: np.ndarray) -> np.ndarray:
+        """Physiological tremor: the drive of each joint (agonist and antagonist alike)
+        modulated by ``tremor`` × an 8–12 Hz oscillation whose frequency and amplitude
+        wander from block to block (phase and amplitude continuous)."""
+        rng = self._rng("tremor", self.block_index)
+        n, nj = drive.shape[0], len(JOINTS)
+        f = rng.uniform(8.0, 12.0, nj)
+        amp_end = np.abs(rng.normal(1.0, 0.3, nj))
+        k = np.arange(1, n + 1)[:, None]
+        phase = self._tremor_phase + 2 * np.pi * f * self.dt * k
+        amp = self._tremor_amp + (amp_end - self._tremor_amp) * (k / n)
+        self._tremor_phase = phase[-1] % (2 * np.pi)
+        self._tremor_amp = amp_end
+        mod = 1.0 + self.config.tremor * amp * np.sin(phase)
+        return np.clip(drive * np.repeat(mod, 2, axis=1), 0.0, 1.0)
 
     def _interp_rows(self, key: str, t: np.ndarray, cols: list[int] | None = None) -> np.ndarray:
         """Linear interpolation of buffered physics rows at true times ``t``."""
@@ -364,9 +409,14 @@ class Mover:
         rng = self._rng(name, b)
         tt = self.clocks[name].sample_true_times(np.arange(k0, k1), cfg.emg_rate_hz)
         drive = self._interp_rows("drive", tt, [m.actuator for m in self.muscles])
-        carrier = self._carrier.next(rng.standard_normal((k1 - k0, cfg.emg), dtype=np.float32))
-        emg = (self.mvc_v * drive) * carrier
-        emg += rng.standard_normal(emg.shape, dtype=np.float32) * np.float32(cfg.emg_noise_uv * 1e-6)
+        if self._emg_model is None:
+            carrier = self._carrier.next(rng.standard_normal((k1 - k0, cfg.emg), dtype=np.float32))
+            emg = (self.mvc_v * drive) * carrier
+        else:
+            src, _ = self._emg_model.next(drive, rng)
+            emg = self.mvc_v * src
+        noise = (cfg.emg_noise_uv * 1e-6 * self.emg_noise_scale).astype(np.float32)
+        emg += rng.standard_normal(emg.shape, dtype=np.float32) * noise
         if cfg.mains_hz and cfg.mains_uv:
             emg += (cfg.mains_uv * 1e-6) * np.sin(2 * np.pi * cfg.mains_hz * tt)[:, None]
         if self.keep_truth:
