@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from wearsense import io
-from wearsense.devices import SyncDevice, acquire
+from wearsense.devices import BlockingDevice, acquire
 from wearsense.io.xdf import Recorder, RecorderSettings
 from wearsense.stream import count_lost
 
@@ -24,7 +24,7 @@ def main() -> None:
     args = parser.parse_args()
 
     uri = f"{args.uri}&duration_s={args.seconds}" if args.uri.startswith("sim://") else args.uri
-    with SyncDevice(uri) as dev, Recorder(args.out, dev.streams,
+    with BlockingDevice(uri) as dev, Recorder(args.out, dev.streams,
                                           RecorderSettings(expected_duration_s=args.seconds)) as rec:
         for info, chunk in dev:
             rec.write(info, chunk)

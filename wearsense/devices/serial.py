@@ -6,9 +6,12 @@
         async for info, chunk in dev:
             ...
 
-The port is read by one background thread (pyserial), so the event loop never
-blocks. Bytes are decoded many frames at a time (:mod:`wearsense.devices.bridge`:
-one compiled COBS+CRC pass, then numpy gathers; no Python loop per sample).
+This module is the protocol session: HELLO, commands and their ACKs, TIME_SYNC,
+and turning DATA frames into chunks. The bytes come from
+:class:`~wearsense.devices.serial_transport.SerialTransport` (the port, its reader
+thread and reopening it), so the event loop never blocks. Bytes are decoded many
+frames at a time (:mod:`wearsense.bridge`: one compiled COBS+CRC pass, then numpy
+gathers; no Python loop per sample).
 
 What the chunks carry
 ---------------------
@@ -35,18 +38,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import queue
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import serial as pyserial
 
-from wearsense.devices import bridge as wb
+from wearsense import bridge as wb
 from wearsense.devices.base import Device, Param
+from wearsense.devices.serial_transport import SerialTransport
 from wearsense.errors import DeviceError
 from wearsense.stream import Chunk, StreamInfo
 
@@ -215,18 +216,17 @@ class SerialDevice(Device):
         self.settings = SerialSettings(port=self.uri.target, **self.options)
         self.state = BridgeState()
         self.device_info: dict[str, Any] = {}
-        self._port: pyserial.Serial | None = None
+        s = self.settings
+        self._transport = SerialTransport(self.uri.raw, s.port, s.baud, s.batch_s, s.reconnect_timeout_s)
         self._decoder = wb.FrameDecoder()
         self._tracks: dict[int, _StreamTrack] = {}
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._commands: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._queue: asyncio.Queue | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cmd_seq = 0
         self._boot_id: int | None = None
         self._hello = _Hello()
         self._pings: dict[int, float] = {}
+        self._next_sync: float | None = None
         self._token = 0
         self._ts_last_raw: int | None = None
         self._ts_last = 0
@@ -238,55 +238,30 @@ class SerialDevice(Device):
         self._streaming = False
         self._hello_event: asyncio.Event | None = None
         self._outbox: list[Any] = []
-        self._bytes_read = 0
 
-    # ------------------------------------------------------------------ port
-    def _open_port(self) -> pyserial.Serial:
-        s = self.settings
-        try:
-            port = pyserial.Serial(s.port, s.baud, timeout=s.batch_s, write_timeout=1.0)
-        except (pyserial.SerialException, OSError, ValueError) as e:
-            raise DeviceError(
-                f"{self.uri.raw}: cannot open serial port {s.port!r} ({e}); check that the device is "
-                "plugged in and the path is right (list ports: python -m serial.tools.list_ports), "
-                "and that no other program holds it",
-                self.uri.raw,
-            ) from e
-        return port
-
+    # ------------------------------------------------------------------ commands
     def _command(self, type_: int, stream: int = wb.STREAM_DEVICE, payload: bytes = b"") -> int:
         self._cmd_seq += 1
         frame = wb.build_frame(type_, stream, self._cmd_seq, int(time.monotonic() * 1e6), payload, ts64=True)
-        self._commands.put(frame)
+        self._transport.write(frame)
         return self._cmd_seq
-
-    def _write_pending(self) -> None:
-        while True:
-            try:
-                frame = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            if self._port is not None:
-                self._port.write(frame)
 
     # ------------------------------------------------------------------ lifecycle
     async def _open(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
         await self._loop.run_in_executor(None, self._open_blocking)
-        self._thread = threading.Thread(target=self._run, name=f"wearsense-serial:{self.settings.port}", daemon=True)
-        self._thread.start()
+        self._transport.start(self)
 
     def _open_blocking(self) -> None:
-        self._port = self._open_port()
+        self._transport.open()
         self._command(wb.T_STOP)
         self._command(wb.T_HELLO_REQ)
-        self._write_pending()
+        self._transport.flush()
         deadline = time.monotonic() + self.settings.hello_timeout_s
         while not self._hello.complete:
             if time.monotonic() > deadline:
-                self._port.close()
-                self._port = None
+                self._transport.close()
                 got = "an incomplete HELLO" if self._hello.device else "no HELLO"
                 raise DeviceError(
                     f"{self.uri.raw}: {got} from {self.settings.port!r} within "
@@ -295,8 +270,7 @@ class SerialDevice(Device):
                     "Raise hello_timeout_s for slow boots.",
                     self.uri.raw,
                 )
-            data = self._port.read(max(1, self._port.in_waiting))
-            self._bytes_read += len(data)
+            data = self._transport.read_now()
             batch = self._decoder.feed(data)
             for i in np.flatnonzero(batch.type == wb.T_HELLO):
                 self._take_hello(batch, int(i))
@@ -304,7 +278,7 @@ class SerialDevice(Device):
         if self.settings.start:
             self._command(wb.T_START)
             self._streaming = True
-        self._write_pending()
+        self._transport.flush()
 
     def _take_hello(self, batch: wb.FrameBatch, i: int) -> None:
         version = int(batch.version[i])
@@ -396,17 +370,8 @@ class SerialDevice(Device):
             self._command(wb.T_START)
 
     async def _close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 5.0)
-            self._thread = None
-        if self._port is not None:
-            try:
-                self._port.write(wb.build_frame(wb.T_STOP, wb.STREAM_DEVICE, self._cmd_seq + 1, 0))
-            except (pyserial.SerialException, OSError):
-                pass
-            self._port.close()
-            self._port = None
+        farewell = wb.build_frame(wb.T_STOP, wb.STREAM_DEVICE, self._cmd_seq + 1, 0)
+        await asyncio.get_running_loop().run_in_executor(None, self._transport.close, farewell)
 
     # ------------------------------------------------------------------ commands from the loop
     async def send(self, type_: int, stream: int = wb.STREAM_DEVICE, payload: bytes = b"", timeout_s: float = 2.0) -> dict:
@@ -463,56 +428,40 @@ class SerialDevice(Device):
             q = self._queue
             self._loop.call_soon_threadsafe(lambda: [q.put_nowait(i) for i in items])
 
-    def _run(self) -> None:
-        s = self.settings
-        # a pty buffers 4 KB: at 921600 baud (92 KB/s) that is 44 ms, so read every 20 ms
-        poll_s = min(0.02, s.batch_s)
-        next_sync = time.monotonic()
-        last_decode = time.monotonic()
-        pending = bytearray()
-        timeout = None
-        try:
-            while not self._stop.is_set():
-                now = time.monotonic()
-                if s.sync_interval_s > 0 and now >= next_sync:
-                    self._ping()
-                    next_sync = now + s.sync_interval_s
-                prompt = bool(self._pings) or bool(self._acks)
-                try:
-                    self._write_pending()
-                    port = self._port
-                    if port is None:
-                        raise pyserial.SerialException("port closed")
-                    want = 0.001 if prompt else poll_s
-                    if timeout != want:
-                        port.timeout = timeout = want
-                    data = port.read(port.in_waiting or 1)
-                except (pyserial.SerialException, OSError) as e:
-                    if pending:
-                        self._process(bytes(pending))
-                        self._flush()
-                        pending.clear()
-                    self._reconnect(e)
-                    timeout = None
-                    continue
-                if data:
-                    self._bytes_read += len(data)
-                    self._reads.append((self._bytes_read, time.monotonic()))
-                    pending += data
-                if pending and (prompt or time.monotonic() - last_decode >= s.batch_s):
-                    self._process(bytes(pending))
-                    self._flush()
-                    pending.clear()
-                    last_decode = time.monotonic()
-                if not prompt and data:
-                    self._stop.wait(poll_s)
-        except DeviceError as e:
-            self._emit(e)
-        except Exception as e:  # the thread must report, never die silently
-            log.exception("%s: reader thread failed", self.uri.raw)
-            self._emit(DeviceError(f"{self.uri.raw}: reader failed: {e!r}", self.uri.raw))
-        finally:
-            self._emit(None)
+    # called by the transport's reader thread (see serial_transport.Listener)
+    def tick(self, now: float) -> None:
+        if self.settings.sync_interval_s > 0 and (self._next_sync is None or now >= self._next_sync):
+            self._ping()
+            self._next_sync = now + self.settings.sync_interval_s
+
+    def awaiting_reply(self) -> bool:
+        return bool(self._pings) or bool(self._acks)
+
+    def received(self, data: bytes, reads: list[tuple[int, float]]) -> None:
+        end = self._decoder.bytes_in
+        for n, t in reads:
+            end += n
+            self._reads.append((end, t))
+        self._process(data)
+        self._flush()
+
+    def disconnected(self, error: BaseException) -> None:
+        self.state.disconnects += 1
+
+    def reconnected(self) -> None:
+        self.state.reconnects += 1
+        self._decoder.reset()
+        self._reads.clear()
+        self._pings.clear()
+        self._command(wb.T_HELLO_REQ)
+        if self._streaming:
+            self._command(wb.T_START)
+
+    def failed(self, error: DeviceError) -> None:
+        self._emit(error)
+
+    def ended(self) -> None:
+        self._emit(None)
 
     def _ping(self) -> None:
         self._token = (self._token + 1) & 0xFFFFFFFF
@@ -521,41 +470,6 @@ class SerialDevice(Device):
         self._command(wb.T_TIME_SYNC_REQ, payload=wb.payload_time_sync_req(self._token, int(t * 1e6)))
         if len(self._pings) > 16:  # answers lost: forget the oldest
             self._pings.pop(next(iter(self._pings)))
-
-    def _reconnect(self, error: BaseException) -> None:
-        s = self.settings
-        self.state.disconnects += 1
-        log.warning("%s: port lost (%s); reopening for up to %g s", self.uri.raw, error, s.reconnect_timeout_s)
-        if self._port is not None:
-            try:
-                self._port.close()
-            except (pyserial.SerialException, OSError):
-                pass
-            self._port = None
-        deadline = time.monotonic() + s.reconnect_timeout_s
-        while not self._stop.is_set():
-            try:
-                self._port = pyserial.Serial(s.port, s.baud, timeout=s.batch_s, write_timeout=1.0)
-                break
-            except (pyserial.SerialException, OSError, ValueError):
-                if time.monotonic() >= deadline:
-                    raise DeviceError(
-                        f"{self.uri.raw}: serial port {s.port!r} disappeared ({error}) and did not come "
-                        f"back within {s.reconnect_timeout_s:g} s; check the cable and power, then reopen "
-                        "(raise reconnect_timeout_s to wait longer)",
-                        self.uri.raw,
-                    ) from None
-                self._stop.wait(0.05)
-        if self._port is None:
-            return
-        self.state.reconnects += 1
-        self._decoder.reset()
-        self._reads.clear()
-        self._pings.clear()
-        self._command(wb.T_HELLO_REQ)
-        if self._streaming:
-            self._command(wb.T_START)
-        log.info("%s: port reopened", self.uri.raw)
 
     # ------------------------------------------------------------------ decoding
     def _process(self, data: bytes) -> None:

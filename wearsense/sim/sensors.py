@@ -114,15 +114,16 @@ class IMUKinematics:
 
 def imu_kinematics(
     t: np.ndarray, angles_deg: np.ndarray, root: np.ndarray, sites: list[int], mounts: np.ndarray,
-    with_quat: bool = True,
+    with_quat: bool = True, segment_scale: np.ndarray | None = None,
 ) -> IMUKinematics:
     """IMU signals on a uniform grid ``t`` from joint angles and root motion.
 
     Derivatives are central differences (``np.gradient``), second-order accurate; the
     first and last grid points are one-sided, so callers keep a margin. The true
     orientation (``quat``) is only for ground truth; ``with_quat=False`` leaves it NaN.
+    ``segment_scale``: the mover's segment lengths relative to the reference.
     """
-    rot, pos = forward_kinematics(angles_deg, root[:, :2], root[:, 2])
+    rot, pos = forward_kinematics(angles_deg, root[:, :2], root[:, 2], segment_scale)
     h = t[1] - t[0]
     n = t.shape[0]
     f = np.empty((len(sites), n, 3))
@@ -134,7 +135,8 @@ def imu_kinematics(
         seg, offset = IMU_SITES[site]
         s = SEGMENT_INDEX[seg]
         r = rot[:, s] @ mount  # sensor -> world
-        p = pos[:, s] + rot[:, s] @ np.asarray(offset)
+        off = np.asarray(offset) * (1.0 if segment_scale is None else segment_scale[s])
+        p = pos[:, s] + rot[:, s] @ off
         acc = np.gradient(np.gradient(p, h, axis=0), h, axis=0)
         rt = np.swapaxes(r, 1, 2)
         f[i] = np.einsum("nij,nj->ni", rt, acc - gvec)
@@ -146,10 +148,10 @@ def imu_kinematics(
     return IMUKinematics(t, f, g, m, q)
 
 
-def pose_keypoints(angles_deg: np.ndarray, root: np.ndarray) -> np.ndarray:
+def pose_keypoints(angles_deg: np.ndarray, root: np.ndarray, segment_scale: np.ndarray | None = None) -> np.ndarray:
     """True keypoints (n, n_keypoints, 3) in metres."""
-    rot, pos = forward_kinematics(angles_deg, root[:, :2], root[:, 2])
-    return keypoints(rot, pos)
+    rot, pos = forward_kinematics(angles_deg, root[:, :2], root[:, 2], segment_scale)
+    return keypoints(rot, pos, segment_scale)
 
 
 POSE_CHANNELS = tuple(f"{name}_{ax}" for name, _, _ in KEYPOINTS for ax in "xyz")
