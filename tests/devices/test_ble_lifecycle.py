@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from wearsense.devices import open_device
+from wearsense.devices import driver_class, open_device
 from wearsense.devices.ble_common import BleDevice
 from wearsense.devices.ble_myo import (
     COMMAND_CHARACTERISTIC,
@@ -147,7 +147,9 @@ async def take(it, n: int, timeout: float = 5.0):
 def test_ble_uri_dispatches_on_the_device_kind():
     assert isinstance(open_device(f"ble://myo/{MYO}"), MyoDevice)
     assert isinstance(open_device(f"ble://polar/{POLAR}"), PolarDevice)
-    assert type(BleDevice(f"ble://myo/{MYO}")) is MyoDevice
+    assert driver_class("ble", f"ble://myo/{MYO}") is MyoDevice  # the registry picks the kind
+    with pytest.raises(DeviceURIError, match="say which kind of BLE device.*ble://polar/<address>"):
+        BleDevice(f"ble://{MYO}")
     with pytest.raises(DeviceURIError, match="unknown BLE device kind 'fitbit'.*ble://myo/<address>.*wearsense scan"):
         open_device(f"ble://fitbit/{MYO}")
     with pytest.raises(DeviceURIError, match="not a BLE address"):

@@ -5,23 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import arrival_order, packet_chunks
 from wearsense import sim
 from wearsense.cli import main
 from wearsense.io.xdf import Recorder
 from wearsense.stream import Chunk
-from wearsense.sync import ClockSettings, SessionSettings, StreamSyncSettings, sync_offline
+from wearsense.sync import ClockSettings, TimelineSettings, StreamSyncSettings, sync_offline
 from wearsense.sync.align import align_imu_pose
 from wearsense.sync.emd import measure_emd
 from wearsense.sync.report import build_report, plot, summarize
 
 
 @pytest.fixture(scope="module")
-def session():
+def session(packet_chunks):
     rec = sim.generate(3, 40.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=10.0, packet_ms=15.0, loss=0.02,
                        pose_latency_ms=60.0, keep_truth=False)
     lat = rec.truth.clocks["sim-emg"].latency_s
-    settings = SessionSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
+    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
     out, sc = sync_offline({n: (rec.streams[n][0], packet_chunks(rec, n)) for n in rec.streams}, settings)
     alignment = align_imu_pose([out[f"sim-imu{i}"] for i in range(4)], out["sim-pose"])
     emd = measure_emd(out["sim-emg"], [out[f"sim-imu{i}"] for i in range(4)])
@@ -50,7 +49,7 @@ def test_figure_is_written_as_png(session, tmp_path):
     assert path.stat().st_size > 20_000
 
 
-def test_summarize_a_recorded_file_and_the_cli(tmp_path, capsys):
+def test_summarize_a_recorded_file_and_the_cli(arrival_order, tmp_path, capsys):
     rec = sim.generate(2, 20.0, jitter_ms=5.0, loss=0.01, keep_truth=False)
     path = tmp_path / "s.xdf"
     with Recorder(path, [i for i, _ in rec.streams.values()]) as r:

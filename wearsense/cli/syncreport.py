@@ -12,7 +12,7 @@ from pathlib import Path
 from wearsense.io.xdf import load
 from wearsense.sync.clock import ClockSettings
 from wearsense.sync.report import plot, report_from_recording, summarize
-from wearsense.sync.session import SessionSettings, StreamSyncSettings
+from wearsense.sync.timeline import TimelineSettings, StreamSyncSettings
 
 NAME = "sync-report"
 HELP = "sync quality of a recording: clock offset/drift/jitter, loss, IMU-pose lag (text, PNG)"
@@ -27,7 +27,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     f = load(args.path, recover=True)
-    settings = SessionSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=args.min_latency_ms * 1e-3)))
+    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=args.min_latency_ms * 1e-3)))
     report, skipped, failed = report_from_recording(
         {n: (s.info, s.chunks()) for n, s in f.streams.items()}, settings)
     print(f"{f.path}: sync quality")

@@ -77,21 +77,27 @@ def parse_uri(uri: str) -> DeviceURI:
     if not scheme or not scheme.replace("+", "").replace("-", "").isalnum():
         raise DeviceURIError(f"device URI {uri!r}: invalid scheme {scheme!r}", uri=uri)
     target, _, qs = rest.partition("?")
-    try:
-        pairs = parse_qsl(qs, keep_blank_values=True, strict_parsing=bool(qs))
-    except ValueError:
-        raise DeviceURIError(
-            f"device URI {uri!r}: cannot parse query {qs!r}; use key=value pairs joined by &",
-            uri=uri,
-        ) from None
-    query: dict[str, str] = {}
-    for k, v in pairs:
-        if k in query:
-            raise DeviceURIError(f"device URI {uri!r}: parameter {k!r} given twice", uri=uri, parameter=k)
-        query[k] = v
+    query = _parse_pairs(qs, uri, "query")
     # urlsplit is only used to reject characters that make the URI ambiguous.
     urlsplit(uri)
     return DeviceURI(uri, scheme.lower(), target, query)
+
+
+def _parse_pairs(text: str, uri: str, what: str) -> dict[str, str]:
+    """``k=v&k=v`` -> dict; malformed text or a key given twice is an error."""
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+    except ValueError:
+        raise DeviceURIError(
+            f"device URI {uri!r}: cannot parse {what} {text!r}; use key=value pairs joined by &",
+            uri=uri,
+        ) from None
+    out: dict[str, str] = {}
+    for k, v in pairs:
+        if k in out:
+            raise DeviceURIError(f"device URI {uri!r}: parameter {k!r} given twice", uri=uri, parameter=k)
+        out[k] = v
+    return out
 
 
 @dataclass(frozen=True)
@@ -219,6 +225,9 @@ class Device(abc.ABC):
     scheme: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
+    #: The target is itself ``key=value`` pairs (``lsl://type=MoCap&timeout_s=2``):
+    #: they are parsed exactly like the query, against the same :attr:`params`.
+    target_is_query: ClassVar[bool] = False
 
     def __init__(self, uri: DeviceURI | str) -> None:
         self.uri = uri if isinstance(uri, DeviceURI) else parse_uri(uri)
@@ -229,9 +238,34 @@ class Device(abc.ABC):
 
     @classmethod
     def parse_params(cls, uri: DeviceURI) -> dict[str, Any]:
-        """Typed values for every declared parameter; unknown keys are an error listing the valid ones."""
+        """Typed values for every declared parameter, parsed the same way for every scheme.
+
+        Unknown keys are an error listing the valid ones. With :attr:`target_is_query`
+        the target's ``key=value`` pairs count as parameters too; otherwise a declared
+        parameter written into the target (``serial:///dev/ttyUSB0&baud=9600``, no
+        ``?``) is an error that shows where it goes.
+        """
         known = {p.name: p for p in cls.params}
-        unknown = [k for k in uri.query if k not in known]
+        given = dict(uri.query)
+        target = uri.target.strip("/")
+        if cls.target_is_query:
+            for k, v in _parse_pairs(target, uri.raw, "target").items():
+                if given.get(k, v) != v:
+                    raise DeviceURIError(
+                        f"device URI {uri.raw!r}: {k} given twice with different values", uri=uri.raw, parameter=k
+                    )
+                given[k] = v
+        else:
+            head, *tail = target.split("&")
+            misplaced = [part for part in tail if part.partition("=")[0] in known]
+            if misplaced and "?" not in uri.raw:
+                fixed = f"{cls.scheme}://{uri.raw.split('://', 1)[1].split('&', 1)[0]}?{'&'.join(tail)}"
+                raise DeviceURIError(
+                    f"device URI {uri.raw!r}: parameters go after '?', not '&': write {fixed!r}",
+                    uri=uri.raw,
+                    parameter=misplaced[0].partition("=")[0],
+                )
+        unknown = [k for k in given if k not in known]
         if unknown:
             listing = "\n  ".join(p.describe() for p in cls.params) or "(none)"
             raise DeviceURIError(
@@ -241,7 +275,7 @@ class Device(abc.ABC):
                 parameter=unknown[0],
             )
         return {
-            name: (p.convert(uri.query[name], uri.raw) if name in uri.query else p.default)
+            name: (p.convert(given[name], uri.raw) if name in given else p.default)
             for name, p in known.items()
         }
 

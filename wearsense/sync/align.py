@@ -1,6 +1,6 @@
 """IMU ⇄ pose alignment: the offset left between inside-out and camera streams.
 
-Once every device is on the session clock (:mod:`wearsense.sync.session`), a camera or
+Once every device is on the session clock (:mod:`wearsense.sync.timeline`), a camera or
 mocap pose stream is still late by its pipeline latency (30–100 ms for camera
 keypoints), which no clock model can see: the camera stamps frames when they leave the
 pipeline. This module measures that offset from the movement itself:
@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal
 
+from wearsense.dsp.resample import interpolate_to
 from wearsense.errors import AlignmentError, StreamError
 from wearsense.stream import Chunk, Modality, StreamInfo
 
@@ -234,13 +235,9 @@ def find_claps(info: StreamInfo, chunk: Chunk, drop_m: float = 0.1, hands: tuple
 
 def _on_grid(t: np.ndarray, x: np.ndarray, grid: np.ndarray, max_gap_s: float) -> np.ndarray:
     ok = np.isfinite(x)
-    t, x = t[ok], x[ok]
-    if t.size < 2:
+    if np.count_nonzero(ok) < 2:
         return np.full(grid.size, np.nan)
-    y = np.interp(grid, t, x, left=np.nan, right=np.nan)
-    i = np.clip(np.searchsorted(t, grid), 1, t.size - 1)
-    y[(t[i] - t[i - 1]) > max_gap_s] = np.nan
-    return y
+    return interpolate_to(t[ok], x[ok], grid, max_gap_s=max_gap_s)[:, 0]
 
 
 def _lag_sums(x: np.ndarray, y: np.ndarray, lags: np.ndarray, edges: np.ndarray) -> np.ndarray:

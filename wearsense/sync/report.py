@@ -1,6 +1,6 @@
 """The sync-quality report: per stream offset, drift, jitter, loss, alignment and lead time.
 
-:func:`build_report` collects what a :class:`~wearsense.sync.session.SessionClock`, an
+:func:`build_report` collects what a :class:`~wearsense.sync.timeline.Timeline`, an
 :class:`~wearsense.sync.align.Alignment` and :func:`~wearsense.sync.emd.measure_emd`
 found; :func:`summarize` prints it as text (``wearsense info`` and
 ``wearsense sync-report`` call it) and :func:`plot` draws the figure a reviewer asks
@@ -19,7 +19,7 @@ import numpy as np
 from wearsense.stream import Chunk, Modality, StreamInfo
 from wearsense.sync.align import Alignment, AlignmentError, align_imu_pose
 from wearsense.sync.emd import MuscleLead
-from wearsense.sync.session import SessionClock, SessionSettings, sync_offline
+from wearsense.sync.timeline import Timeline, TimelineSettings, sync_offline
 
 __all__ = ["SyncReport", "build_report", "summarize", "plot"]
 
@@ -31,7 +31,7 @@ class SyncReport:
     Attributes
     ----------
     streams : dict name -> dict
-        ``SessionClock.summary()`` rows: device, offset_s, drift_ppm, jitter_ms,
+        ``Timeline.summary()`` rows: device, offset_s, drift_ppm, jitter_ms,
         jitter_sd_ms, link_latency_ms, samples, lost, loss, gaps, resets, wraps, span_s.
     gaps : dict name -> list of (start_s, end_s, n_missing)
     residuals : dict device -> (device_s, delay_s)
@@ -47,7 +47,7 @@ class SyncReport:
     emd: dict[str, MuscleLead] = field(default_factory=dict)
 
 
-def build_report(clock: SessionClock, alignment: Alignment | None = None,
+def build_report(clock: Timeline, alignment: Alignment | None = None,
                  emd: Mapping[str, MuscleLead] | None = None) -> SyncReport:
     """A :class:`SyncReport` from a trained session clock and optional alignment / lead results."""
     return SyncReport(
@@ -64,7 +64,7 @@ def _fmt(x: float, spec: str) -> str:
 
 
 def report_from_recording(source: Mapping[str, tuple[StreamInfo, Iterable[Chunk]]],
-                          settings: SessionSettings | None = None) -> tuple[SyncReport, list[str], str]:
+                          settings: TimelineSettings | None = None) -> tuple[SyncReport, list[str], str]:
     """Fit the clocks of a recording's streams offline and try IMU⇄pose alignment.
 
     Returns the report, the streams left out because their chunks carry no arrival
@@ -90,7 +90,7 @@ def report_from_recording(source: Mapping[str, tuple[StreamInfo, Iterable[Chunk]
 
 
 def summarize(source: SyncReport | Mapping[str, tuple[StreamInfo, Iterable[Chunk]]],
-              settings: SessionSettings | None = None) -> str:
+              settings: TimelineSettings | None = None) -> str:
     """The report as text.
 
     ``source`` is a :class:`SyncReport`, or a recording's streams as stored
