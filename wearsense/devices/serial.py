@@ -595,7 +595,8 @@ class SerialDevice(Device):
                         dev_us = t_us - (back if back < 2**31 else back - 2**32)
                     if not self._rebase:  # (in a new boot, only once its clock offset is known)
                         jump = next(iter(self._tracks.values())).jump_us if self._tracks else 0.0
-                        self.state.time_sync.append((sent, (dev_us + self._t_offset_us - jump) * 1e-6, arrival))
+                        dev_s = (dev_us + self._t_offset_us - jump) * 1e-6
+                        self.state.time_sync.append((sent, dev_s, arrival))
             elif ty == wb.T_ACK:
                 ack = wb.parse_ack(payload)
                 fut = self._acks.get(ack["command_seq"])
@@ -618,7 +619,8 @@ class SerialDevice(Device):
             i = int(np.argmax(keep))
             if fseq[i] < tr.next_seq and t0_us[i] < tr.last_t0_us:
                 # a HELLO, then counter and clock start over: a reboot the boot id did not announce
-                self._new_epoch(self._boot_id or 0, "it kept its boot id, but its counters and clock started over")
+                why = "it kept its boot id, but its counters and clock started over"
+                self._new_epoch(self._boot_id or 0, why)
                 fseq = wb.unwrap(batch.seq, None, 0)
         tr.hello_since_data = False
         tr.last_seq_raw = int(batch.seq[-1])
