@@ -87,19 +87,6 @@ def test_demo_figure_reads_as_a_figure_in_a_paper(demo15):
     assert legend_bottom >= angle_ax.transData.transform((0, highest))[1]
 
 
-def test_library_never_chooses_the_plotting_backend():
-    """Plot functions return a Figure; only an application (the CLI) may pick a backend."""
-    import pathlib
-
-    import wearsense
-
-    package = pathlib.Path(wearsense.__file__).parent
-    offenders = [str(p.relative_to(package)) for p in package.rglob("*.py")
-                 if "cli" not in p.relative_to(package).parts
-                 and ("matplotlib.use(" in p.read_text() or "import matplotlib.pyplot" in p.read_text())]
-    assert offenders == []
-
-
 def test_demo_refuses_a_missing_output_folder(tmp_path):
     """Before anything streams, so no minute is spent on a figure that cannot be written."""
     with pytest.raises(WearsenseError, match="does not exist"):
