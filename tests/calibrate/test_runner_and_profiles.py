@@ -20,7 +20,7 @@ from wearsense.calibrate.profile import (
     profiles_dir,
     update_profile,
 )
-from wearsense.calibrate.protocol import find_protocol
+from wearsense.calibrate.protocol import find_protocol, protocol_dir
 from wearsense.calibrate.runner import Event, SimSource, run_protocol
 from wearsense.dsp.ahrs import Ahrs, angle_between_deg
 from wearsense.errors import CalibrationError
@@ -169,3 +169,44 @@ def test_too_little_turning_in_the_figure_eight_is_retried(tmp_path):
     run_protocol(find_protocol("mag_figure8"), src, events.append, tmp_path, sleep=no_sleep)
     failed = [e for e in events if e.kind == "failed"]
     assert len(failed) == 1 and "directions were covered" in failed[0].message
+
+
+def test_live_check_reports_each_second_while_recording(tmp_path):
+    events: list[Event] = []
+    src = SimSource(CalibrationSubject(0, config=sim.SimConfig(imu=1)), {"still": {1: "move"}})
+    run_protocol(find_protocol("imu_still"), src, events.append, tmp_path, sleep=no_sleep)
+    live = [e for e in events if e.kind == "live" and e.attempt == 1]
+    assert [e.seconds for e in live] == [float(k) for k in range(1, 10)]
+    # still before the sensor is picked up (4 s), over the limit from then on
+    assert live[2].data["gyro_std_dps"]["ok"] and not live[-1].data["gyro_std_dps"]["ok"]
+    assert live[-1].data["gyro_std_dps"]["max"] == 0.5 and live[-1].data["gyro_std_dps"]["where"] == "sim-imu0"
+
+
+def test_a_failing_fit_check_raises_naming_the_metric_and_saves_nothing(tmp_path):
+    text = (protocol_dir() / "imu_six_face.toml").read_text()
+    strict = tmp_path / "imu_six_face.toml"
+    strict.write_text(text.replace("max = 0.05", "max = 0.00001"))
+    with pytest.raises(CalibrationError, match="do not fit one linear model") as e:
+        run_protocol(find_protocol(strict), SimSource(CalibrationSubject(0)), None, tmp_path / "p", sleep=no_sleep)
+    assert e.value.metric == "residual_ms2"
+    assert list_profiles(tmp_path / "p") == []
+
+
+def test_device_source_reads_each_stream_for_the_step_duration():
+    from wearsense.calibrate.runner import DeviceSource
+
+    step = find_protocol("imu_still").step("still")
+    seen = []
+    streams = DeviceSource("sim://mover?seed=1&imu=2&realtime=0").capture(step, 1, lambda p, s: seen.append(s))
+    assert set(streams) == {"sim-imu0", "sim-imu1"}  # the step uses IMU streams only
+    for info, chunk in streams.values():
+        assert chunk.n == int(info.rate_hz * step.duration_s)
+    assert seen[:3] == [1.0, 2.0, 3.0]
+
+
+def test_device_source_says_when_the_device_ends_too_soon():
+    from wearsense.calibrate.runner import DeviceSource
+
+    step = find_protocol("imu_still").step("still")
+    with pytest.raises(CalibrationError, match="needs 10 s of .*delivered 4"):
+        DeviceSource("sim://mover?seed=1&imu=1&realtime=0&duration_s=4").capture(step, 1)
