@@ -93,3 +93,32 @@ def test_info_export_and_repair_commands(session_file, tmp_path, capsys):
     assert main(["repair", str(cut)]) == 0
     assert (tmp_path / "cut.xdf.bak").exists()
     assert xdf.load(cut).closed_cleanly
+
+
+def test_export_refuses_to_replace_another_recordings_files(session_file, tmp_path, capsys):
+    path, _ = session_file
+    out = tmp_path / "csv"
+    assert main(["export", str(path), "--format", "csv", "-o", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (out / "emg.csv").write_text("another recording's EMG\n")
+    capsys.readouterr()
+    assert main(["export", str(path), "--format", "csv", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds" in err and "emg.csv" in err and "--overwrite" in err and "Traceback" not in err
+    assert (out / "emg.csv").read_text() == "another recording's EMG\n"
+    assert main(["export", str(path), "--format", "csv", "-o", str(out), "--overwrite"]) == 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_export_to_an_existing_file_or_an_uncreatable_folder_is_one_line(session_file, tmp_path, capsys):
+    path, _ = session_file
+    other = tmp_path / "s2.xdf"
+    other.write_bytes(b"keep me")
+    assert main(["export", str(path), "--format", "csv", "-o", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert other.read_bytes() == b"keep me"
+    # a folder below a file cannot be created, whoever runs the test
+    assert main(["export", str(path), "--format", "hdf5", "-o", str(other / "sub" / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot export into" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import pyxdf
 
-from wearsense.errors import ConfigError, FormatError, RecordingError, StreamError, WearsenseError
+from wearsense.errors import ConfigError, FormatError, OutputError, RecordingError, StreamError, WearsenseError
 from wearsense.io import xdf
 from wearsense.io.xdf import Recorder, RecorderSettings
 from wearsense.io.xdf.scan import scan as scan_chunks
@@ -342,7 +342,8 @@ def test_sim_round_trip_bit_identical(tmp_path):
         assert back[name][1].equals(chunk)
 
 
-def test_repair_in_place_on_a_full_disk_keeps_the_original_and_leaves_no_debris(session_file, tmp_path, monkeypatch):
+def test_repair_in_place_on_a_full_disk_keeps_the_original_and_leaves_no_debris(session_file, tmp_path, monkeypatch,
+                                                                                 capsys):
     import errno
     import importlib
 
@@ -358,10 +359,16 @@ def test_repair_in_place_on_a_full_disk_keeps_the_original_and_leaves_no_debris(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(repair_module.os, "fsync", disk_full)
-    with pytest.raises(RecordingError, match="No space left on device.*original is unchanged.*free some space") as e:
+    with pytest.raises(OutputError, match="No space left on device.*original is unchanged.*free some space") as e:
         xdf.repair(p)
     assert isinstance(e.value, WearsenseError) and e.value.path == str(p)
     assert p.read_bytes() == raw[: len(raw) - 7]
+    assert sorted(f.name for f in folder.iterdir()) == ["crashed.xdf"]
+    from wearsense.cli import main
+
+    assert main(["repair", str(p)]) == 2  # the command: one line, no traceback, nothing left behind
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "No space left on device" in err and "Traceback" not in err
     assert sorted(f.name for f in folder.iterdir()) == ["crashed.xdf"]
     monkeypatch.undo()
     report = xdf.repair(p)  # with room again: the backup holds the original bytes

@@ -17,12 +17,13 @@ Every public name of the three modules is importable from here
 (``from wearsense import bridge as wb; wb.build_frame(...)``).
 """
 
+from wearsense.bridge import codec, decoder, payloads
 from wearsense.bridge.codec import *  # noqa: F403
-from wearsense.bridge.codec import __all__ as _codec_all
 from wearsense.bridge.decoder import *  # noqa: F403
-from wearsense.bridge.decoder import __all__ as _decoder_all
 from wearsense.bridge.payloads import *  # noqa: F403
-from wearsense.bridge.payloads import __all__ as _payloads_all
 from wearsense.errors import FrameError
 
-__all__ = ["FrameError", *_codec_all, *_payloads_all, *_decoder_all]
+__all__ = ["FrameError"]
+__all__ += codec.__all__
+__all__ += payloads.__all__
+__all__ += decoder.__all__

@@ -4,5 +4,7 @@ This name stays importable for code written against it; new code imports
 ``wearsense.bridge``.
 """
 
+from wearsense import bridge as _bridge
 from wearsense.bridge import *  # noqa: F403
-from wearsense.bridge import __all__  # noqa: F401
+
+__all__ = _bridge.__all__

@@ -3,8 +3,9 @@
 Inlet
 -----
 ``lsl://type=MoCap``, ``lsl://name=Kinect-pose``, ``lsl://source_id=abc``: the target is
-one ``property=value``; more can be added as query parameters (``?name=...&type=...``),
-and every stream matching them all at open time becomes a stream of the device
+``key=value`` pairs, parsed exactly like a query (``lsl://type=MoCap&timeout_s=2`` is
+``lsl://type=MoCap?timeout_s=2``; an unknown key is an error listing the valid ones),
+and every stream matching all the properties given at open time becomes a stream of the device
 (resolved with ``pylsl.resolve_bypred`` within ``timeout_s``). Channel labels and
 units are read from the stream's ``<desc><channels><channel><label/><unit/>``.
 
@@ -132,24 +133,11 @@ class LslDevice(Device):
         Param("poll_s", float, 0.005, "wait between reads when no data is pending, s", min=0.0005, max=1.0),
     )
 
+    target_is_query = True
+
     def __init__(self, uri) -> None:
         super().__init__(uri)
-        props: dict[str, str] = {}
-        target = self.uri.target.strip("/")
-        if target:
-            key, eq, value = target.partition("=")
-            if not eq or key not in _PROPS or not value:
-                raise DeviceURIError(
-                    f"device URI {self.uri.raw!r}: the target must be one property=value with property one of "
-                    f"{', '.join(_PROPS)}, e.g. lsl://type=MoCap or lsl://name=Kinect",
-                    uri=self.uri.raw,
-                )
-            props[key] = value
-        for p in _PROPS:
-            if self.options[p]:
-                if p in props and props[p] != self.options[p]:
-                    raise DeviceURIError(f"device URI {self.uri.raw!r}: {p} given twice with different values", uri=self.uri.raw, parameter=p)
-                props[p] = self.options[p]
+        props = {p: self.options[p] for p in _PROPS if self.options[p]}
         if not props:
             raise DeviceURIError(
                 f"device URI {self.uri.raw!r}: say which streams, e.g. lsl://type=MoCap or lsl://name=<stream name>",

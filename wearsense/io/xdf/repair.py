@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wearsense.errors import RecordingError
+from wearsense.errors import OutputError
 from wearsense.io.xdf.format import TAG_STREAM_FOOTER, TAG_STREAM_HEADER, encode_chunk, stream_footer_xml
 from wearsense.io.xdf.reader import load
 from wearsense.io.xdf.scan import read_bytes, scan
@@ -81,7 +81,7 @@ def repair(path: str | os.PathLike, out: str | os.PathLike | None = None, *, bac
     ------
     FormatError
         ``path`` is missing or not XDF.
-    RecordingError
+    OutputError
         The repaired file cannot be written (full disk, read-only folder). The original
         is then unchanged and nothing is left behind.
     """
@@ -118,7 +118,7 @@ def repair(path: str | os.PathLike, out: str | os.PathLike | None = None, *, bac
 def _replace_atomically(target: Path, parts: list[bytes], backup: str) -> None:
     """Write ``parts`` to a temporary file beside ``target``, keep the old ``target`` as ``backup``
     (if given), then swap the new file in. On any failure remove what was made here and raise
-    RecordingError: the original stays as it was."""
+    OutputError: the original stays as it was."""
     tmp = target.with_name(f".{target.name}.repair.tmp")
     made: list[str] = []
     try:
@@ -143,7 +143,7 @@ def _replace_atomically(target: Path, parts: list[bytes], backup: str) -> None:
                 os.unlink(p)
         hint = ("free some space, or write the repaired file to another disk with -o"
                 if e.errno in (errno.ENOSPC, errno.EDQUOT) else "choose another place with -o")
-        raise RecordingError(
+        raise OutputError(
             f"cannot repair {str(target)!r}: {e.strerror or e} ({e.filename or tmp}); the original is "
             f"unchanged; {hint}", str(target),
         ) from None
