@@ -148,3 +148,24 @@ def test_dumps_toml_round_trips_nested_tables_arrays_and_special_floats():
     assert back["rows"] == [{"k": 1, "sub": [{"z": 2}]}, {"k": 2}]
     assert back["t"] == {"x": True, "u v": {"deep": "yes"}} and back["s"] == 'q"uote\n'
     assert back["m"] == data["m"] and back["b"][0] == 1.5 and np.isnan(back["b"][1])
+
+
+def test_sync_gesture_finds_the_camera_lag_and_timid_claps_are_retried(tmp_path):
+    events: list[Event] = []
+    subject = CalibrationSubject(0)
+    src = SimSource(subject, {"claps": {1: "small"}})
+    result = run_protocol(find_protocol("sync_gesture"), src, events.append, tmp_path, sleep=no_sleep)
+    failed = [e for e in events if e.kind == "failed"]
+    assert [e.step for e in failed] == ["claps"] and "claps" in failed[0].message
+    sync = result.sections["sim:0:camera"]["sync"]
+    # the camera stamps frames 50 ms after capture (SimConfig.pose_latency_ms): within a pose frame
+    assert abs(sync["pose_lag_s"] - subject.config.pose_latency_ms * 1e-3) < 1 / 60
+    assert sync["gestures"] >= 3 and sync["quality"]["confidence"] >= 0.8
+
+
+def test_too_little_turning_in_the_figure_eight_is_retried(tmp_path):
+    events: list[Event] = []
+    src = SimSource(CalibrationSubject(0, config=sim.SimConfig(imu=1)), {"figure8": {1: "small"}})
+    run_protocol(find_protocol("mag_figure8"), src, events.append, tmp_path, sleep=no_sleep)
+    failed = [e for e in events if e.kind == "failed"]
+    assert len(failed) == 1 and "directions were covered" in failed[0].message
