@@ -210,3 +210,13 @@ def test_device_source_says_when_the_device_ends_too_soon():
     step = find_protocol("imu_still").step("still")
     with pytest.raises(CalibrationError, match="needs 10 s of .*delivered 4"):
         DeviceSource("sim://mover?seed=1&imu=1&realtime=0&duration_s=4").capture(step, 1)
+
+
+def test_npose_run_rejects_a_device_with_mirrored_axes(tmp_path):
+    from wearsense.sim.sensors import SensorErrors
+
+    mirrored = {0: SensorErrors(axes=np.diag([1.0, -1.0, 1.0]))}
+    src = SimSource(CalibrationSubject(2, config=sim.SimConfig(imu=1), errors=mirrored))
+    with pytest.raises(CalibrationError, match="forearm_r.*left-handed"):
+        run_protocol(find_protocol("npose"), src, None, tmp_path, sleep=no_sleep)
+    assert list_profiles(tmp_path) == []
