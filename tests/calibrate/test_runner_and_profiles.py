@@ -220,3 +220,13 @@ def test_npose_run_rejects_a_device_with_mirrored_axes(tmp_path):
     with pytest.raises(CalibrationError, match="forearm_r.*left-handed"):
         run_protocol(find_protocol("npose"), src, None, tmp_path, sleep=no_sleep)
     assert list_profiles(tmp_path) == []
+
+
+def test_npose_warns_about_an_imu_on_a_segment_no_step_moves(tmp_path):
+    events: list[Event] = []
+    subject = CalibrationSubject(3, config=sim.SimConfig(imu=7))  # imu6 sits on the pelvis
+    result = run_protocol(find_protocol("npose"), SimSource(subject), events.append, tmp_path, sleep=no_sleep)
+    warnings = [e.message for e in events if e.kind == "warning"]
+    assert warnings == ["sim-imu6 (pelvis): no functional step of this protocol moves its segment; "
+                        "it was not calibrated"]
+    assert "sim:3:imu6" not in result.sections and "sim:3:imu5" in result.sections

@@ -406,6 +406,15 @@ def solve(protocol: Protocol, captures: Mapping[str, Streams], existing: Mapping
 
 
 # --------------------------------------------------------------------------- the run
+def _uncalibrated(protocol: Protocol, captures: Mapping[str, Streams], quality: Mapping[str, Any]
+                  ) -> list[tuple[str, StreamInfo]]:
+    """IMU streams a sensor-to-segment run captured but could not align (no functional step)."""
+    if protocol.solver != "sensor_to_segment":
+        return []
+    static = next(s for s in protocol.steps if s.action == "npose")
+    return [(n, info) for n, (info, _) in _by(captures.get(static.id, {}), Modality.IMU).items() if n not in quality]
+
+
 def worst_by_check(checks: tuple[Check, ...], metrics: Mapping[str, Mapping[str, float]]
                    ) -> list[tuple[Check, float, str, bool]]:
     """Per check: the worst value over streams/channels, where it was, and whether it passes."""
@@ -476,6 +485,9 @@ def run_protocol(protocol: Protocol, source: Source, report: Callable[[Event], N
     existing = {s: p for s in serials if (p := load_profile(s, profiles_folder)) is not None}
     sections, quality = solve(protocol, result.captures, existing)
     emit(Event("fit", protocol.solver, data=quality))
+    for name, info in _uncalibrated(protocol, result.captures, quality):
+        emit(Event("warning", f"{name} ({info.metadata.get('segment') or 'no segment in its metadata'}): "
+                              "no functional step of this protocol moves its segment; it was not calibrated"))
     fit_failures = _evaluate(protocol.checks, quality)
     if fit_failures:
         metric, msg = fit_failures[0]
