@@ -264,6 +264,8 @@ class Recording:
                 self.status[i] = DeviceStatus.OPEN
         opened = [i for i, s in enumerate(self.status) if s is DeviceStatus.OPEN]
         if not opened:
+            if len(self.failures) == 1:  # one device: its own error, first line first
+                raise DeviceError(str(self.failures[0]))
             raise DeviceError("no device could be opened:\n  " + "\n  ".join(map(str, self.failures)))
         self.streams = self._unique_names(opened)
         if self.path is not None:
