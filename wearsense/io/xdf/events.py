@@ -118,7 +118,8 @@ def clock_segments(events: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[
     for e in events:
         if e.get("kind") == "clock_segment" and e.get("stream"):
             reason = str(e.get("reason") or e.get("found_by") or "")
-            out.setdefault(str(e["stream"]), []).append((float(e["t"]), float(e.get("offset_s") or 0.0), reason))
+            row = (float(e["t"]), float(e.get("offset_s") or 0.0), reason)
+            out.setdefault(str(e["stream"]), []).append(row)
     for rows in out.values():
         rows.sort()
     return out
