@@ -167,6 +167,28 @@ def _error(e: BrainFlowError, what: str, uri: str, params: dict[str, Any]) -> De
     return DeviceError(f"{uri}: BrainFlow could not {what}: {code}; {hint}", uri)
 
 
+class _OwnedShim(BoardShim):
+    """A BoardShim whose garbage collection never ends a session it no longer owns.
+
+    BrainFlow keys sessions by (board id, input parameters), and ``BoardShim.__del__``
+    releases the session of its key whenever one is prepared. Once this shim has
+    released its own session, a later one with the same key (``brainflow://synthetic``
+    opened again, or by another program part) belongs to someone else; if the garbage
+    collector reached this shim only then, BrainFlow would release that session under
+    its owner's feet (its next read fails with "unable to obtain buffer size").
+    """
+
+    released = False
+
+    def release_session(self) -> None:
+        super().release_session()
+        self.released = True
+
+    def __del__(self) -> None:
+        if not self.released:
+            super().__del__()
+
+
 class BrainFlowDevice(Device):
     """A BrainFlow board as a wearsense device (see the module docstring)."""
 
@@ -214,7 +236,7 @@ class BrainFlowDevice(Device):
                 uri=self.uri.raw, parameter="file",
             )
         BoardShim.disable_board_logger()
-        shim = BoardShim(self.board_id, self.input_params)
+        shim = _OwnedShim(self.board_id, self.input_params)
         try:
             await asyncio.to_thread(shim.prepare_session)
         except BrainFlowError as e:
