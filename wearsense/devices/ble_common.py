@@ -46,7 +46,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from wearsense.devices.base import Device, DeviceURI, Param
+from wearsense.devices.base import Device, DeviceEvent, DeviceURI, Param
 from wearsense.devices.registry import driver_class, kinds, missing_dependency
 from wearsense.errors import DeviceError, DeviceURIError, MalformedNotification
 from wearsense.stream import Chunk, StreamInfo
@@ -480,7 +480,8 @@ class BleDevice(Device):
         if old is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(old.disconnect(), 2.0)
-        log.warning("%s: link lost; reconnecting", self.uri.raw)
+        msg = "BLE link lost; reconnecting (the samples missed are a seq gap)"
+        self._report(DeviceEvent("disconnect", msg, host_s=dropped.at_s))
         delay = o["backoff_s"]
         failures = 0
         while True:
@@ -505,7 +506,8 @@ class BleDevice(Device):
             restored = time.monotonic()
             self.state.gaps.append((dropped.at_s, restored))
             self._link_restored(dropped.at_s, restored)
-            log.warning("%s: reconnected after %.2f s", self.uri.raw, restored - dropped.at_s)
+            self._report(DeviceEvent("reconnect", f"BLE link back after {restored - dropped.at_s:.2f} s",
+                                     host_s=restored, detail={"lost_s": restored - dropped.at_s}))
             return True
 
     async def _chunks(self) -> AsyncIterator[tuple[StreamInfo, Chunk]]:
