@@ -153,3 +153,43 @@ class ConfigError(WearsenseError, ValueError):
     def __init__(self, message: str, parameter: str = "") -> None:
         super().__init__(message)
         self.parameter = parameter
+
+
+class ProtocolError(WearsenseError, ValueError):
+    """A calibration protocol file (``calibration/*.toml``) is malformed.
+
+    Attributes
+    ----------
+    path : str
+        The protocol file.
+    step : str
+        The step id (or ``"#n"``) holding the problem, ``""`` for the protocol header.
+    field : str
+        The offending field, e.g. ``"duration_s"`` or ``"checks[0].max"``.
+    """
+
+    def __init__(self, message: str, path: str = "", step: str = "", field: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.step = step
+        self.field = field
+
+
+class CalibrationError(WearsenseError):
+    """A calibration step or fit failed its acceptance check, or its result is unusable.
+
+    The message says what was measured, the limit, and what to do (retry the step,
+    move differently, check the sensor's axes).
+
+    Attributes
+    ----------
+    step : str
+        The step id, ``""`` for a fit over the whole protocol.
+    metric : str
+        The quantity that failed, e.g. ``"gyro_std_dps"``.
+    """
+
+    def __init__(self, message: str, step: str = "", metric: str = "") -> None:
+        super().__init__(message)
+        self.step = step
+        self.metric = metric

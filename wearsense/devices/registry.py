@@ -1,7 +1,11 @@
 """Scheme → driver registry and :func:`open_device`.
 
 Built-in drivers are named here as ``"module:Class"`` strings and imported only when
-their scheme is used, so a missing optional package (bleak, pylsl) matters only then.
+their scheme is used, so a missing optional package matters only then, and the error
+says what to install: ``ble://`` needs the ``ble`` extra (bleak), ``brainflow://`` the
+``brainflow`` extra, ``lsl://`` the ``lsl`` extra (pylsl); ``pip install
+"wearsense[devices]"`` installs all three. ``sim://``, ``serial://`` (pyserial, small
+and pure Python, is a core dependency) and ``replay://`` need nothing more.
 A lab's own package can add schemes through the ``wearsense.devices`` entry-point
 group (``myboard = "mylab.wearsense_driver:MyBoard"``) or at run time with
 :func:`register`.
@@ -34,7 +38,7 @@ class _Entry:
 _BUILTIN: dict[str, _Entry] = {
     "sim": _Entry("wearsense.devices.sim:SimDevice"),
     "serial": _Entry("wearsense.devices.serial:SerialDevice", "pyserial"),
-    "replay": _Entry("wearsense.devices.replay:ReplayDevice", "pyxdf", "io"),
+    "replay": _Entry("wearsense.devices.replay:ReplayDevice"),
     "ble": _Entry("wearsense.devices.ble_common:BleDevice", "bleak", "ble"),
     "ble/myo": _Entry("wearsense.devices.ble_myo:MyoDevice", "bleak", "ble"),
     "ble/polar": _Entry("wearsense.devices.ble_polar:PolarDevice", "bleak", "ble"),
@@ -67,9 +71,12 @@ def schemes() -> list[str]:
 
 
 def kinds(scheme: str) -> list[str]:
-    """The driver kinds of a scheme that has several (``kinds("ble") == ["myo", "polar", "profile"]``), else []."""
+    """The driver kinds of a scheme that has several, else [].
+
+    ``kinds("ble") == ["myo", "polar", "profile"]``.
+    """
     prefix = scheme.lower() + "/"
-    return sorted(name[len(prefix):] for name in _names() if name.startswith(prefix))
+    return sorted(name[len(prefix) :] for name in _names() if name.startswith(prefix))
 
 
 def _lookup(name: str) -> _Entry | type[Device] | None:
@@ -101,7 +108,9 @@ def driver_class(scheme: str, uri: str = "") -> type[Device]:
             raise DeviceURIError(
                 f"device URI {uri!r}: unknown {scheme.upper()} device kind {kind!r}; write "
                 + ", ".join(f"{scheme}://{k}/<address>" for k in family)
-                + (" (run 'wearsense scan' to list nearby devices and their URIs)" if scheme == "ble" else ""),
+                + (
+                    " (run 'wearsense scan' to list nearby devices and their URIs)" if scheme == "ble" else ""
+                ),
                 uri=uri,
             )
         if kind:
@@ -119,15 +128,22 @@ def driver_class(scheme: str, uri: str = "") -> type[Device]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise missing_dependency(scheme, entry.requires or (e.name or module_name).split(".")[0], entry.extra, uri, e) from e
+        raise missing_dependency(
+            scheme, entry.requires or (e.name or module_name).split(".")[0], entry.extra, uri, e
+        ) from e
     return getattr(module, cls_name)
 
 
-def missing_dependency(scheme: str, package: str, extra: str, uri: str, error: BaseException) -> MissingDependencyError:
+def missing_dependency(
+    scheme: str, package: str, extra: str, uri: str, error: BaseException
+) -> MissingDependencyError:
     """The error for a driver whose package is not installed: what to pip install."""
-    fix = f"pip install \"wearsense[{extra}]\" (or: pip install {package})" if extra else f"pip install {package}"
+    fix = (
+        f'pip install "wearsense[{extra}]" (or: pip install {package})' if extra else f"pip install {package}"
+    )
     return MissingDependencyError(
-        f"{scheme}:// needs the package {package!r}, which is not installed ({error}); install it with: {fix}",
+        f"{scheme}:// needs the package {package!r}, which is not installed ({error}); install it with: "
+        f"{fix}",
         uri=uri,
     )
 

@@ -18,14 +18,15 @@ own device clock (:mod:`wearsense.sim.clocks`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import signal
 
 from wearsense.sim.body import KEYPOINTS, SEGMENT_INDEX, forward_kinematics, keypoints
 
-__all__ = ["IMU_SITES", "EARTH_FIELD_UT", "GRAVITY", "EMGCarrier", "imu_kinematics", "quat_from_matrix"]
+__all__ = ["IMU_SITES", "EARTH_FIELD_UT", "GRAVITY", "EMGCarrier", "imu_kinematics", "quat_from_matrix",
+           "SensorErrors", "apply_sensor_errors", "imu_from_trajectory"]
 
 GRAVITY = 9.80665
 #: Earth's field in the ENU world frame (µT): 48 µT, 60° inclination (mid-latitude).
@@ -155,3 +156,60 @@ def pose_keypoints(angles_deg: np.ndarray, root: np.ndarray, segment_scale: np.n
 
 POSE_CHANNELS = tuple(f"{name}_{ax}" for name, _, _ in KEYPOINTS for ax in "xyz")
 SEGMENT_NAMES = tuple(SEGMENT_INDEX)
+
+
+@dataclass(frozen=True)
+class SensorErrors:
+    """Known errors of one simulated IMU (what calibration must recover).
+
+    Raw readings are ``gyro = true + gyro_bias_dps + noise``,
+    ``acc = accel_matrix @ true + accel_bias_ms2 + noise`` (scale on the diagonal,
+    misalignment off it), ``mag = soft_iron @ true + hard_iron_ut + noise`` (soft iron
+    symmetric). Noise densities as in :class:`~wearsense.sim.SimConfig`. ``axes`` maps
+    the physical axes onto the device's labelled ones for all three sensors (identity;
+    ``diag(1, -1, 1)`` is a device whose axes are left-handed, a wiring mistake).
+    """
+
+    gyro_bias_dps: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    accel_bias_ms2: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    accel_matrix: np.ndarray = field(default_factory=lambda: np.eye(3))
+    hard_iron_ut: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    soft_iron: np.ndarray = field(default_factory=lambda: np.eye(3))
+    gyro_noise_dps_rthz: float = 0.007
+    accel_noise_ug_rthz: float = 150.0
+    mag_noise_ut: float = 0.3
+    axes: np.ndarray = field(default_factory=lambda: np.eye(3))
+
+    @staticmethod
+    def scale_misalignment(scale: np.ndarray, misalign_rad: np.ndarray) -> np.ndarray:
+        """``accel_matrix`` from per-axis scale factors (3,) and small misalignments
+        (3,: yz, xz, xy pairs, radians; upper-triangular, the usual convention)."""
+        s = np.asarray(scale, dtype=np.float64)
+        a, b, c = np.asarray(misalign_rad, dtype=np.float64)
+        return np.array([[1.0, -c, b], [0.0, 1.0, -a], [0.0, 0.0, 1.0]]) * s[:, None]
+
+
+def apply_sensor_errors(acc: np.ndarray, gyro: np.ndarray, mag: np.ndarray, errors: SensorErrors,
+                        rate_hz: float, rng: np.random.Generator) -> np.ndarray:
+    """Raw IMU samples (n, 9: acc m/s^2, gyro deg/s, mag µT) from true ones, with ``errors``."""
+    n = acc.shape[0]
+    white = np.sqrt(rate_hz / 2)
+    g = gyro + errors.gyro_bias_dps + rng.standard_normal((n, 3)) * errors.gyro_noise_dps_rthz * white
+    a = acc @ np.asarray(errors.accel_matrix).T + errors.accel_bias_ms2
+    a += rng.standard_normal((n, 3)) * errors.accel_noise_ug_rthz * 1e-6 * GRAVITY * white
+    m = mag @ np.asarray(errors.soft_iron).T + errors.hard_iron_ut + rng.standard_normal((n, 3)) * errors.mag_noise_ut
+    p = np.asarray(errors.axes, dtype=np.float64)
+    return np.hstack([a @ p.T, g @ p.T, m @ p.T])
+
+
+def imu_from_trajectory(t: np.ndarray, rot: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True specific force (m/s^2), angular rate (deg/s) and field (µT) in sensor axes from a
+    sensor trajectory on a uniform grid: ``rot`` (n, 3, 3) sensor -> world, ``pos`` (n, 3) m.
+    Central differences, as :func:`imu_kinematics`."""
+    h = t[1] - t[0]
+    acc = np.gradient(np.gradient(pos, h, axis=0), h, axis=0)
+    rt = np.swapaxes(rot, 1, 2)
+    f = np.einsum("nij,nj->ni", rt, acc - np.array([0.0, 0.0, -GRAVITY]))
+    w = rt @ np.gradient(rot, h, axis=0)
+    g = np.rad2deg(0.5 * np.stack([w[:, 2, 1] - w[:, 1, 2], w[:, 0, 2] - w[:, 2, 0], w[:, 1, 0] - w[:, 0, 1]], 1))
+    return f, g, rt @ EARTH_FIELD_UT
