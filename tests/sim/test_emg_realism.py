@@ -14,8 +14,11 @@ FS = 2000.0
 def median_frequency(x, fs=FS):
     f, p = signal.welch(x, fs=fs, nperseg=1024, axis=0)
     c = np.cumsum(p, axis=0) / p.sum(axis=0)
-    return np.array([f[np.searchsorted(c[:, i], 0.5)] for i in range(c.shape[1])]) if x.ndim > 1 else \
-        f[np.searchsorted(c, 0.5)]
+    return (
+        np.array([f[np.searchsorted(c[:, i], 0.5)] for i in range(c.shape[1])])
+        if x.ndim > 1
+        else f[np.searchsorted(c, 0.5)]
+    )
 
 
 def model(muscles=("biceps_brachii_r",), median=(80.0,), exponent=(1.0,), crosstalk=None):
@@ -28,7 +31,7 @@ def run(m, drive, seed=0, block=4000):
     rng = np.random.default_rng(seed)
     out, fat = [], []
     for i in range(0, drive.shape[0], block):
-        x, f = m.next(drive[i:i + block], rng)
+        x, f = m.next(drive[i : i + block], rng)
         out.append(x)
         fat.append(f)
     return np.concatenate(out), np.concatenate(fat)
@@ -77,12 +80,12 @@ def test_fatigue_lowers_the_median_frequency_over_a_sustained_contraction_and_re
     drive = np.r_[np.full(n, 0.5), np.zeros(int(FS * 120)), np.full(int(FS * 5), 0.5)][:, None]
     x, fat = run(model(median=(90.0,)), drive)
     first = median_frequency(x[: int(5 * FS), 0])
-    last = median_frequency(x[n - int(5 * FS): n, 0])
-    again = median_frequency(x[-int(5 * FS):, 0])
+    last = median_frequency(x[n - int(5 * FS) : n, 0])
+    again = median_frequency(x[-int(5 * FS) :, 0])
     assert last < 0.9 * first  # ~20 % in a minute at half of maximum
     assert again > last and fat[-1, 0] < fat[n - 1, 0]
     # and the amplitude grows a little as the muscle tires
-    assert np.std(x[n - int(5 * FS): n]) > np.std(x[: int(5 * FS)])
+    assert np.std(x[n - int(5 * FS) : n]) > np.std(x[: int(5 * FS)])
 
 
 def test_crosstalk_falls_with_electrode_distance_and_is_low_passed():

@@ -117,9 +117,16 @@ class SimDevice(Device):
             choices=("realistic", "simple"),
         ),
         Param(
-            "session", int, 0, "electrode session of the same mover (gain, spectrum, crosstalk, noise differ)", min=0
+            "session",
+            int,
+            0,
+            "electrode session of the same mover (gain, spectrum, crosstalk, noise differ)",
+            min=0,
         ),
-        Param("tremor", float, 0.05, "physiological tremor: fraction of drive modulated at 8-12 Hz", min=0, max=0.5),
+        Param(
+            "tremor", float, 0.05, "physiological tremor: fraction of drive modulated at 8-12 Hz", min=0,
+            max=0.5,
+        ),
         Param(
             "moves", str, "", "comma-separated movement kinds to draw from (default all): " + ",".join(KINDS)
         ),

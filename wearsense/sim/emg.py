@@ -73,7 +73,9 @@ def _side(name: str) -> str:
     return name.rsplit("_", 1)[1]
 
 
-def crosstalk_matrix(muscles: list[str] | tuple[str, ...], length_cm: float = CROSSTALK_LENGTH_CM) -> np.ndarray:
+def crosstalk_matrix(
+    muscles: list[str] | tuple[str, ...], length_cm: float = CROSSTALK_LENGTH_CM
+) -> np.ndarray:
     """Weight of muscle j's signal in electrode i (zero diagonal), shape (n, n)."""
     n = len(muscles)
     c = np.zeros((n, n))
@@ -130,8 +132,15 @@ class EMGModel:
         Weights of neighbours (zero diagonal).
     """
 
-    def __init__(self, rate_hz: float, muscles, median_hz: np.ndarray, exponent: np.ndarray, gain: np.ndarray,
-                 crosstalk: np.ndarray) -> None:
+    def __init__(
+        self,
+        rate_hz: float,
+        muscles,
+        median_hz: np.ndarray,
+        exponent: np.ndarray,
+        gain: np.ndarray,
+        crosstalk: np.ndarray,
+    ) -> None:
         n = len(muscles)
         self.n = n
         self.rate_hz = rate_hz
@@ -186,9 +195,11 @@ class EMGModel:
         w = np.clip(fatigue, 0.0, 1.0)
         c = np.sqrt(1.0 - w) * carrier[:, :n] + np.sqrt(w) * carrier[:, n:]
         # recruitment: log-normal variance mixture, spread sigma(u) falling with drive
-        s, self.rec_zi = signal.lfilter(self.rec_b, self.rec_a, rng.standard_normal((m, n)), axis=0, zi=self.rec_zi)
+        s, self.rec_zi = signal.lfilter(
+            self.rec_b, self.rec_a, rng.standard_normal((m, n)), axis=0, zi=self.rec_zi
+        )
         sigma = np.clip(0.45 - 0.3 * np.sqrt(np.clip(u, 0.0, 1.0)), 0.15, 0.45)
-        # amplitude × √g with g = exp(2σs − 2σ²): E[g] = 1, kurtosis 3·exp(4σ²) (≈ 5.5 at σ = 0.4, 3.3 at 0.15)
+        # amplitude × √g, g = exp(2σs − 2σ²): E[g] = 1, kurtosis 3·exp(4σ²) (≈ 5.5 at σ = 0.4, 3.3 at 0.15)
         c *= np.exp(sigma * (s * self.rec_scale) - sigma * sigma)
         amp = np.power(np.clip(u, 0.0, None), self.exponent) * (1.0 + 0.3 * w) * self.gain
         src = amp * c

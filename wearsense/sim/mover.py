@@ -116,20 +116,37 @@ class SimConfig:
             raise bad("ble_per_event", "at least one packet per connection event")
         if self.mains_hz not in (0, 0.0, 50, 60):
             raise bad("mains_hz", "mains frequency must be 0 (off), 50 or 60")
-        for name in ("offset_s", "drift_ppm", "latency_ms", "jitter_ms", "pose_latency_ms", "pose_noise_m",
-                     "occlusion_per_min", "emg_noise_uv", "mains_uv"):
+        for name in (
+            "offset_s",
+            "drift_ppm",
+            "latency_ms",
+            "jitter_ms",
+            "pose_latency_ms",
+            "pose_noise_m",
+            "occlusion_per_min",
+            "emg_noise_uv",
+            "mains_uv",
+        ):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise bad(name, "must be finite and >= 0")
         if self.person not in ("reference", "drawn"):
-            raise bad("person", "must be 'reference' (the lab reference body, one EMD: emd_ms) or 'drawn' "
-                                "(a person drawn from the seed and `population`)")
+            raise bad(
+                "person",
+                "must be 'reference' (the lab reference body, one EMD: emd_ms) or 'drawn' "
+                "(a person drawn from the seed and `population`)",
+            )
         if self.emg_model not in ("realistic", "simple"):
-            raise bad("emg_model", "must be 'realistic' (spectra by muscle, recruitment, fatigue, crosstalk, "
-                                   "sessions) or 'simple' (amplitude-modulated noise, one spectrum)")
+            raise bad(
+                "emg_model",
+                "must be 'realistic' (spectra by muscle, recruitment, fatigue, crosstalk, "
+                "sessions) or 'simple' (amplitude-modulated noise, one spectrum)",
+            )
         if not (isinstance(self.session, int) and self.session >= 0):
             raise bad("session", "electrode session must be an integer >= 0")
         if not 0 <= self.tremor <= 0.5:
-            raise bad("tremor", "physiological tremor (fraction of drive modulated at 8-12 Hz) must be 0..0.5")
+            raise bad(
+                "tremor", "physiological tremor (fraction of drive modulated at 8-12 Hz) must be 0..0.5"
+            )
         if not isinstance(self.population, PopulationConfig):
             raise bad("population", "must be a wearsense.sim.population.PopulationConfig")
         unknown = [m for m in self.moves if m not in KINDS]
@@ -190,19 +207,26 @@ class Mover:
         self.dt = 1.0 / mus.PHYSICS_RATE_HZ
         rng = self._rng("setup")
         # mounting of each IMU on its segment: a small random misalignment
-        self.mounts = np.stack(
-            [
-                _rotation_from_axis_angle(rng.normal(size=3), np.deg2rad(rng.uniform(0, cfg.mount_misalign_deg)))
-                for _ in self.imu_sites
-            ]
-        ) if self.imu_sites else np.zeros((0, 3, 3))
+        self.mounts = (
+            np.stack(
+                [
+                    _rotation_from_axis_angle(
+                        rng.normal(size=3), np.deg2rad(rng.uniform(0, cfg.mount_misalign_deg))
+                    )
+                    for _ in self.imu_sites
+                ]
+            )
+            if self.imu_sites
+            else np.zeros((0, 3, 3))
+        )
         if cfg.person == "drawn":
             self.traits = draw_traits(self._rng("person"), cfg.population)
         else:
             self.traits = reference_traits(cfg.emd_ms, cfg.tau_act_ms, cfg.tau_deact_ms, cfg.emg_mvc_mv)
             lo, hi = cfg.emg_mvc_mv
-            self.traits = replace(self.traits, mvc_v=np.r_[rng.uniform(lo, hi, cfg.emg) * 1e-3,
-                                                           self.traits.mvc_v[cfg.emg:]])
+            self.traits = replace(
+                self.traits, mvc_v=np.r_[rng.uniform(lo, hi, cfg.emg) * 1e-3, self.traits.mvc_v[cfg.emg :]]
+            )
         tr = self.traits
         self._segment_scale = None if cfg.person == "reference" else tr.segment_scale
         self.joint_params = mus.JointParams.of(tr.height_m, tr.mass_kg, tr.strength)
@@ -212,7 +236,10 @@ class Mover:
             emd_of.setdefault(m.actuator, []).append(tr.emd_ms[k])
         median = float(np.median(tr.emd_ms))
         self.actuator_emd = np.array(
-            [int(round(np.mean(emd_of.get(a, [median])) * 1e-3 * mus.PHYSICS_RATE_HZ)) for a in range(2 * len(JOINTS))],
+            [
+                int(round(np.mean(emd_of.get(a, [median])) * 1e-3 * mus.PHYSICS_RATE_HZ))
+                for a in range(2 * len(JOINTS))
+            ],
             dtype=np.int64,
         )
         self._emd_max = int(self.actuator_emd.max())
@@ -227,16 +254,21 @@ class Mover:
             median = tr.median_frequency_hz[:ne] + srng.normal(0.0, 5.0, ne)
             xt = crosstalk_matrix(names) * np.exp(srng.normal(0.0, 0.3, (ne, ne)))
             self.emg_noise_scale = np.exp(np.abs(srng.normal(0.0, 0.4, ne)))
-            self._emg_model: EMGModel | None = EMGModel(cfg.emg_rate_hz, names, median, tr.amplitude_exponent[:ne],
-                                                        np.ones(ne), xt)
+            self._emg_model: EMGModel | None = EMGModel(
+                cfg.emg_rate_hz, names, median, tr.amplitude_exponent[:ne], np.ones(ne), xt
+            )
         else:
             self.emg_noise_scale = np.ones(ne)
             self._emg_model = None
         self._tremor_phase = self._rng("tremor").uniform(0, 2 * np.pi, len(JOINTS))
         self._tremor_amp = np.ones(len(JOINTS))
         self.choreography = Choreography(
-            self.seed, {k: KINDS[k] for k in cfg.moves}, tempo=tr.tempo, tempo_jitter=tr.tempo_jitter,
-            pause=tr.pause, right_handed=tr.right_handed,
+            self.seed,
+            {k: KINDS[k] for k in cfg.moves},
+            tempo=tr.tempo,
+            tempo_jitter=tr.tempo_jitter,
+            pause=tr.pause,
+            right_handed=tr.right_handed,
         )
         self.gyro_bias = rng.uniform(-1, 1, (cfg.imu, 3)) * cfg.gyro_bias_dps
         self.accel_bias = rng.uniform(-1, 1, (cfg.imu, 3)) * cfg.accel_bias_mg * 1e-3 * 9.80665
@@ -293,7 +325,12 @@ class Mover:
         src = f"sim:{self.seed}"
         infos = {
             "sim-emg": StreamInfo(
-                "sim-emg", Modality.EMG, [m.name for m in self.muscles], "V", cfg.emg_rate_hz, f"{src}:emg",
+                "sim-emg",
+                Modality.EMG,
+                [m.name for m in self.muscles],
+                "V",
+                cfg.emg_rate_hz,
+                f"{src}:emg",
                 {
                     "placement": [m.placement for m in self.muscles],
                     "device": "wearsense virtual mover, EMG amplifier",
@@ -304,23 +341,38 @@ class Mover:
         for i in self.imu_sites:
             seg = IMU_SITES[i][0]
             infos[f"sim-imu{i}"] = StreamInfo(
-                f"sim-imu{i}", Modality.IMU,
+                f"sim-imu{i}",
+                Modality.IMU,
                 [f"{q}_{a}" for q in ("acc", "gyro", "mag") for a in "xyz"],
                 ["m/s^2"] * 3 + ["deg/s"] * 3 + ["uT"] * 3,
-                cfg.imu_rate_hz, f"{src}:imu{i}",
-                {"segment": seg, "placement": f"{seg}, position {IMU_SITES[i][1]} m in the segment frame",
-                 "frame": "sensor axes; world ENU z-up; acc is specific force (+9.81 z when flat at rest)"},
+                cfg.imu_rate_hz,
+                f"{src}:imu{i}",
+                {
+                    "segment": seg,
+                    "placement": f"{seg}, position {IMU_SITES[i][1]} m in the segment frame",
+                    "frame": "sensor axes; world ENU z-up; acc is specific force (+9.81 z when flat at rest)",
+                },
             )
         if cfg.pose:
             infos["sim-pose"] = StreamInfo(
-                "sim-pose", Modality.POSE, list(POSE_CHANNELS), "m", cfg.pose_rate_hz, f"{src}:camera",
-                {"keypoints": [k[0] for k in KEYPOINTS], "frame": "world ENU z-up, metres",
-                 "device": "wearsense virtual mover, camera keypoints"},
+                "sim-pose",
+                Modality.POSE,
+                list(POSE_CHANNELS),
+                "m",
+                cfg.pose_rate_hz,
+                f"{src}:camera",
+                {
+                    "keypoints": [k[0] for k in KEYPOINTS],
+                    "frame": "world ENU z-up, metres",
+                    "device": "wearsense virtual mover, camera keypoints",
+                },
             )
         if cfg.ble_interval_ms:
             # what a BLE driver reports of its link: the sync layer bounds arrivals with it
-            infos = {n: i.with_(metadata={**i.metadata, "ble_interval_s": cfg.ble_interval_ms * 1e-3})
-                     for n, i in infos.items()}
+            infos = {
+                n: i.with_(metadata={**i.metadata, "ble_interval_s": cfg.ble_interval_ms * 1e-3})
+                for n, i in infos.items()
+            }
         return infos
 
     # -- physics ------------------------------------------------------------------
@@ -334,10 +386,14 @@ class Mover:
         moves = self.choreography.active(g[0], g[-1])
         angles, cc = planned(moves, g, len(JOINTS))
         tau_a, tau_d = self.traits.tau_act_ms * 1e-3, self.traits.tau_deact_ms * 1e-3
-        drive, gravity = mus.plan_drive(angles, cc, self.actuator_emd, self.config.tone, tau_a, tau_d, self.joint_params)
+        drive, gravity = mus.plan_drive(
+            angles, cc, self.actuator_emd, self.config.tone, tau_a, tau_d, self.joint_params
+        )
         if self.config.tremor:
             drive = self._with_tremor(drive)
-        act, force, theta = mus.simulate(drive, gravity, self._state, self.actuator_emd, tau_a, tau_d, self.joint_params)
+        act, force, theta = mus.simulate(
+            drive, gravity, self._state, self.actuator_emd, tau_a, tau_d, self.joint_params
+        )
         self._i_next = i_end
         keep_from = max(0, i_end - int((_KEEP_S + BLOCK_S + 2 * _PHYS_MARGIN_S) * mus.PHYSICS_RATE_HZ))
         cut = keep_from - self._buf_i0
@@ -393,14 +449,17 @@ class Mover:
         self._next_k[name] = k1
         return k0, k1
 
-    def _finish(self, name: str, data: np.ndarray, k0: int, k1: int, true_t: np.ndarray,
-                rng: np.random.Generator) -> StreamBlock:
+    def _finish(
+        self, name: str, data: np.ndarray, k0: int, k1: int, true_t: np.ndarray, rng: np.random.Generator
+    ) -> StreamBlock:
         clock, rate = self.clocks[name], self.rates[name]
         k = np.arange(k0, k1)
         p = clock.packet_samples
         last = true_t[p - 1 :: p] + clock.stamp_latency_s if k1 > k0 else np.zeros(0)
         packets = packetize(clock, k0, k1, last, self._links[name], rng)
-        return StreamBlock(data.astype(np.float32), clock.stamps(k, rate), k.astype(np.int64), true_t, packets)
+        return StreamBlock(
+            data.astype(np.float32), clock.stamps(k, rate), k.astype(np.int64), true_t, packets
+        )
 
     def _emg(self, t_end: float, b: int, truth: dict) -> StreamBlock:
         cfg = self.config
@@ -428,10 +487,14 @@ class Mover:
         if not self.imu_sites:
             return []
         ranges = {f"sim-imu{i}": self._samples(f"sim-imu{i}", t_end) for i in self.imu_sites}
-        times = {n: self.clocks[n].sample_true_times(np.arange(*r), cfg.imu_rate_hz) for n, r in ranges.items()}
+        times = {
+            n: self.clocks[n].sample_true_times(np.arange(*r), cfg.imu_rate_hz) for n, r in ranges.items()
+        }
         nonempty = [t for t in times.values() if t.size]
         if not nonempty:
-            return [(n, self._finish(n, np.zeros((0, 9)), *ranges[n], times[n], self._rng(n, b))) for n in ranges]
+            return [
+                (n, self._finish(n, np.zeros((0, 9)), *ranges[n], times[n], self._rng(n, b))) for n in ranges
+            ]
         h = _KIN_DECIMATE * self.dt
         lo = min(t[0] for t in nonempty) - 3 * h
         hi = max(t[-1] for t in nonempty) + 3 * h
@@ -441,8 +504,15 @@ class Mover:
         rows = np.maximum(np.arange(g0, g1 + 1) * _KIN_DECIMATE, 0) - self._buf_i0
         angles = self._buf["theta"][rows]
         root = planned_root(self.choreography.active(grid[0], grid[-1]), grid)
-        kin = imu_kinematics(grid, angles, root, self.imu_sites, self.mounts, with_quat=self.keep_truth,
-                             segment_scale=self._segment_scale)
+        kin = imu_kinematics(
+            grid,
+            angles,
+            root,
+            self.imu_sites,
+            self.mounts,
+            with_quat=self.keep_truth,
+            segment_scale=self._segment_scale,
+        )
         out = []
         dt = 1.0 / cfg.imu_rate_hz
         for idx, i in enumerate(self.imu_sites):
@@ -459,7 +529,9 @@ class Mover:
             gyro_bias = self.gyro_bias[idx] + walk
             if n:
                 self.gyro_bias[idx] = gyro_bias[-1]
-            gyro += gyro_bias + rng.standard_normal((n, 3)) * cfg.gyro_noise_dps_rthz * np.sqrt(cfg.imu_rate_hz / 2)
+            gyro += gyro_bias + rng.standard_normal((n, 3)) * cfg.gyro_noise_dps_rthz * np.sqrt(
+                cfg.imu_rate_hz / 2
+            )
             acc_noise = cfg.accel_noise_ug_rthz * 1e-6 * 9.80665 * np.sqrt(cfg.imu_rate_hz / 2)
             acc += self.accel_bias[idx] + rng.standard_normal((n, 3)) * acc_noise
             mag += self.hard_iron[idx] + rng.standard_normal((n, 3)) * cfg.mag_noise_ut
@@ -488,7 +560,9 @@ class Mover:
         if cfg.occlusion_per_min > 0 and n:
             span = BLOCK_S
             for j in range(len(KEYPOINTS)):
-                starts = np.sort(rng.uniform(t_end - span, t_end, rng.poisson(cfg.occlusion_per_min * span / 60)))
+                starts = np.sort(
+                    rng.uniform(t_end - span, t_end, rng.poisson(cfg.occlusion_per_min * span / 60))
+                )
                 hidden = tt < self._occluded_until[j]
                 for s in starts:
                     until = s + rng.uniform(0.2, 1.0)
