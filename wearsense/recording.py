@@ -22,7 +22,8 @@ What it guarantees
 - Stream names are made unique across devices (a second ``sim-emg`` becomes
   ``sim-emg@2``); :attr:`Recording.streams` lists the final names and
   :attr:`Recording.origin` says which device each came from.
-- A device that fails to open or fails while streaming never stops the others. Each
+- A device that fails to open or fails while streaming (or sends a chunk the file
+  cannot take: another channel count or clock name) never stops the others. Each
   failure becomes a :class:`DeviceFailure` (device URI, host time, reason) in
   :attr:`Recording.failures`, a warning on the ``wearsense`` logger and a call of
   ``on_failure``; the result says the take is incomplete. Only when no device opens
@@ -49,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wearsense.devices import Device, open_device
-from wearsense.errors import ConfigError, DeviceError, WearsenseError
+from wearsense.errors import ConfigError, DeviceError, StreamError, WearsenseError
 from wearsense.io.xdf import Recorder, RecorderSettings, RecorderState, check_destination
 from wearsense.stream import Chunk, StreamInfo
 
@@ -189,8 +190,8 @@ class Recording:
         self._rename: dict[tuple[int, str], StreamInfo] = {}
         self._on_failure = on_failure
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
-        self._tasks: list[asyncio.Task] = []
-        self._active = 0
+        self._tasks: dict[int, asyncio.Task] = {}
+        self._done: set[int] = set()  # devices whose chunks are over (ended, failed)
         self._open = False
         self._t0 = math.nan
 
@@ -222,14 +223,17 @@ class Recording:
                 self._fail(i, "open", e)
         live = [i for i, d in enumerate(self.devices) if d is not None]
         results = await asyncio.gather(*(self.devices[i].open() for i in live), return_exceptions=True)
+        interrupted = next((r for r in results if isinstance(r, BaseException) and not isinstance(r, Exception)), None)
         for i, r in zip(live, results):
             if isinstance(r, BaseException):
-                if not isinstance(r, Exception):
-                    raise r
-                self._fail(i, "open", r)
+                if interrupted is None:
+                    self._fail(i, "open", r)
                 self.devices[i] = None
             else:
                 self.status[i] = DeviceStatus.OPEN
+        if interrupted is not None:  # Ctrl-C while opening: close what did open
+            await self._close_devices()
+            raise interrupted
         opened = [i for i, s in enumerate(self.status) if s is DeviceStatus.OPEN]
         if not opened:
             raise DeviceError("no device could be opened:\n  " + "\n  ".join(map(str, self.failures)))
@@ -241,8 +245,7 @@ class Recording:
                 await self._close_devices()
                 raise
         self._open = True
-        self._active = len(opened)
-        self._tasks = [asyncio.create_task(self._pump(i)) for i in opened]
+        self._tasks = {i: asyncio.create_task(self._pump(i)) for i in opened}
 
     def _unique_names(self, opened: list[int]) -> tuple[StreamInfo, ...]:
         taken: set[str] = set()
@@ -264,14 +267,14 @@ class Recording:
         if not self._open:
             return
         self._open = False
-        for t in self._tasks:
+        for t in self._tasks.values():
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         try:
             while self.recorder is not None and not self._queue.empty():
-                info, item = self._queue.get_nowait()
+                i, info, chunk = self._queue.get_nowait()
                 if info is not _END:
-                    self.recorder.write(info, item)
+                    self._write(i, info, chunk)
         finally:
             await self._close_devices()
             if self.recorder is not None:
@@ -300,27 +303,46 @@ class Recording:
         dev = self.devices[i]
         try:
             async for info, chunk in dev:
-                await self._queue.put((self._rename.get((i, info.name), info), chunk))
+                await self._queue.put((i, self._rename.get((i, info.name), info), chunk))
         except Exception as e:  # noqa: BLE001 - reported, and the other devices go on
             self._fail(i, "stream", e)
         else:
             if self.status[i] is DeviceStatus.OPEN:
                 self.status[i] = DeviceStatus.ENDED
-        await self._queue.put((_END, i))
+        await self._queue.put((i, _END, None))
+
+    @property
+    def _active(self) -> int:
+        return len(self._tasks) - len(self._done)
+
+    def _write(self, i: int, info: StreamInfo, chunk: Chunk) -> bool:
+        """Write one chunk of device ``i``; a chunk the file cannot take (its stream changed
+        shape or clock name) fails that device only. False when device ``i`` has failed."""
+        if i in self._done and self.status[i] is DeviceStatus.FAILED:
+            return False
+        if self.recorder is None:
+            return True
+        try:
+            self.recorder.write(info, chunk)
+        except StreamError as e:
+            self._fail(i, "stream", e)
+            self._done.add(i)
+            self._tasks[i].cancel()
+            return False
+        return True
 
     async def _next(self, timeout_s: float | None = None) -> tuple[StreamInfo, Chunk] | None:
         """The next chunk (already written to the file), or None on timeout or when every device has ended."""
         while self._active and self._open:
             try:
-                info, item = await asyncio.wait_for(self._queue.get(), timeout_s)
+                i, info, chunk = await asyncio.wait_for(self._queue.get(), timeout_s)
             except TimeoutError:
                 return None
             if info is _END:
-                self._active -= 1
+                self._done.add(i)
                 continue
-            if self.recorder is not None:
-                self.recorder.write(info, item)
-            return info, item
+            if self._write(i, info, chunk):
+                return info, chunk
         return None
 
     def __aiter__(self) -> AsyncIterator[tuple[StreamInfo, Chunk]]:
