@@ -47,8 +47,8 @@ class Board:
     def start(self, *extra: str) -> None:
         log = self.link.with_name(f"board{len(self.logs)}.jsonl")
         self.logs.append(log)
-        self.proc = subprocess.Popen([str(self.binary), "--link", str(self.link), "--log", str(log),
-                                      *self.args, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cmd = [str(self.binary), "--link", str(self.link), "--log", str(log), *self.args, *extra]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("PTY "):
             self.proc.kill()
@@ -108,8 +108,8 @@ class Take:
         self.out = out
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wearsense", "record", *uris, "-o", str(out), "--duration", str(duration_s),
-             "--quiet", *extra],
+            [sys.executable, "-m", "wearsense", "record", *uris, "-o", str(out),
+             "--duration", str(duration_s), "--quiet", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(out.parent),
         )
 

@@ -53,7 +53,7 @@ def record(path, chunks):
 
 @pytest.mark.parametrize("jump_s", [-0.2, -5.0])
 def test_a_clock_that_jumps_back_starts_a_segment_and_keeps_every_sample(tmp_path, jump_s):
-    chunks, host = device_take(jump_s)
+    chunks, _ = device_take(jump_s)
     state = record(tmp_path / "a.xdf", chunks)
     f = load(tmp_path / "a.xdf")
     c = f.streams["emg"].chunk
@@ -66,7 +66,8 @@ def test_a_clock_that_jumps_back_starts_a_segment_and_keeps_every_sample(tmp_pat
     assert seg["step_s"] == pytest.approx(jump_s, abs=1e-9)
     # the file time continues by one period; the device's own reading is t - offset_s
     assert seg["t"] == pytest.approx(c.t[JUMP_AT - 1] + 1 / RATE, abs=1e-9)
-    np.testing.assert_allclose(c.t[JUMP_AT:] - seg["offset_s"], 100.0 + np.arange(JUMP_AT, N) / RATE + jump_s, atol=1e-9)
+    device_reading = 100.0 + np.arange(JUMP_AT, N) / RATE + jump_s
+    np.testing.assert_allclose(c.t[JUMP_AT:] - seg["offset_s"], device_reading, atol=1e-9)
     assert len(state.events) == 1
 
 
@@ -110,5 +111,6 @@ def test_events_are_json_rows_on_the_host_clock_readable_by_any_xdf_reader(tmp_p
 def test_the_events_stream_name_is_reserved(tmp_path):
     from wearsense.errors import StreamError
 
-    with Recorder(tmp_path / "a.xdf", [], RecorderSettings(fsync=False)) as rec, pytest.raises(StreamError, match="reserved"):
-        rec.add_stream(StreamInfo(EVENTS_STREAM, Modality.MARKER, ("x",), "", 0.0))
+    with Recorder(tmp_path / "a.xdf", [], RecorderSettings(fsync=False)) as rec:
+        with pytest.raises(StreamError, match="reserved"):
+            rec.add_stream(StreamInfo(EVENTS_STREAM, Modality.MARKER, ("x",), "", 0.0))

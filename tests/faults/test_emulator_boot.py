@@ -8,8 +8,8 @@ import subprocess
 
 def boot_ids(binary, tmp_path, *args: str) -> list[int]:
     log = tmp_path / "boot.jsonl"
-    subprocess.run([str(binary), "--log", str(log), "--exit-after", "0.2", *args], capture_output=True, check=True,
-                   timeout=30)
+    cmd = [str(binary), "--log", str(log), "--exit-after", "0.2", *args]
+    subprocess.run(cmd, capture_output=True, check=True, timeout=30)
     return [e["boot_id"] for e in map(json.loads, log.read_text().splitlines()) if e["event"] == "boot"]
 
 
@@ -32,5 +32,6 @@ def test_a_reset_gets_a_new_boot_id(emulator_binary, tmp_path):
 
 
 def test_a_bad_boot_id_is_refused(emulator_binary):
-    r = subprocess.run([str(emulator_binary), "--boot-id", "0x1ffffffff"], capture_output=True, text=True, timeout=30)
+    cmd = [str(emulator_binary), "--boot-id", "0x1ffffffff"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
     assert r.returncode == 2 and "32-bit" in r.stderr

@@ -127,19 +127,23 @@ def test_injected_corruption_is_counted_and_no_good_frame_is_lost(emulator):
         assert dev.state.lost_samples[info.name] == int(bad[:received_last].sum())
 
 
-def test_clock_jumps_are_counted_and_timestamps_left_as_sent(emulator):
+def test_clock_jumps_are_counted_and_start_clock_segments(emulator):
     emu = emulator("--speed", "8", "--duration", "6", "--clock-jump", "2:250000", "--clock-jump", "4:-400000")
     dev, got = asyncio.run(collect(emu.uri(sync_interval_s=0), until=every_stream_has(6)))
+    events = [e for e in dev.take_events() if e.kind == "clock_segment"]
     for info, chunks in by_id(dev, got).values():
         assert dev.state.clock_jumps[info.name] == 2, info.name
         seq = seqs(chunks)
         t = np.concatenate([c.t for c in chunks])
         np.testing.assert_array_equal(seq, np.arange(int(6 * info.rate_hz)))
-        step = np.diff(t) - 1.0 / info.rate_hz
-        jumps = np.flatnonzero(np.abs(step) > 1e-6)
-        # each jump shows once, at a frame boundary, with the size injected (to 1 us rounding)
-        assert len(jumps) == 2
-        np.testing.assert_allclose(step[jumps], [0.25, -0.4], atol=2e-6)
+        # t continues by the sampling clock across both jumps (docs: "Faults during a session")
+        np.testing.assert_allclose(np.diff(t), 1.0 / info.rate_hz, atol=2e-6)
+        mine = [e for e in events if e.stream == info.name]
+        np.testing.assert_allclose([e.detail["step_s"] for e in mine], [0.25, -0.4], atol=2e-6)
+        np.testing.assert_allclose([e.detail["offset_s"] for e in mine], [-0.25, 0.15], atol=2e-6)
+        # the device's own reading is t - offset_s: the jumps are there, with the size injected
+        at = [int(np.searchsorted(seq, e.detail["seq"])) for e in mine]
+        assert [t[i] for i in at] == pytest.approx([e.t for e in mine], abs=1e-9)
 
 
 def test_device_reset_mid_stream_is_survived(emulator):

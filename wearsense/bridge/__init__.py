@@ -18,9 +18,9 @@ Every public name of the three modules is importable from here
 """
 
 from wearsense.bridge import codec, decoder, payloads
-from wearsense.bridge.codec import *
-from wearsense.bridge.decoder import *
-from wearsense.bridge.payloads import *
+from wearsense.bridge.codec import *  # noqa: F403
+from wearsense.bridge.decoder import *  # noqa: F403
+from wearsense.bridge.payloads import *  # noqa: F403
 from wearsense.errors import FrameError
 
 __all__ = ["FrameError"]

@@ -103,7 +103,7 @@ class DeviceSource:
         self.uri = uri
 
     def capture(self, step: Step, attempt: int) -> Streams:
-        from wearsense.devices.registry import acquire
+        from wearsense.devices import acquire
 
         return acquire(self.uri, step.duration_s)
 

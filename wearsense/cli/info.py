@@ -61,6 +61,12 @@ def run(args) -> int:
     for r in summarise(f):
         print(f"  {r['name']:<20} {r['modality']:<7} {r['channels']:>3} {r['samples']:>9} {r['duration_s']:>8.2f} "
               f"{r['rate_hz']:>8.1f} {r['effective_hz']:>9.2f} {r['gaps']:>5} {r['lost']:>7} {r['loss_pct']:>7.2f}  {r['clock']}")
+    for name, s in f.streams.items():
+        cal = s.info.metadata.get("calibration")
+        if isinstance(cal, dict):
+            kinds = [k for k in ("gyro", "accel", "mag", "emg", "segment", "sync") if k in cal]
+            print(f"  {name}: recorded with calibration profile of {cal.get('serial')} "
+                  f"(updated {cal.get('updated')}: {', '.join(kinds)}); the samples are raw")
     if not args.no_sync:
         from wearsense.sync.report import summarize
 

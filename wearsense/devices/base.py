@@ -39,6 +39,31 @@ from wearsense.stream import Chunk, StreamInfo
 
 log = logging.getLogger("wearsense")
 
+#: Functions applied to every StreamInfo a device declares when it opens, in order
+#: (``info -> info``; e.g. attaching the device's calibration profile to its metadata).
+#: Named as ``"module:function"`` and imported on the first open, like the registry's
+#: drivers, so this layer imports none of them; :func:`add_stream_hook` adds more.
+STREAM_HOOKS: list[str | Callable[[StreamInfo], StreamInfo]] = ["wearsense.calibrate.profile:attach_profile"]
+
+
+def add_stream_hook(hook: Callable[[StreamInfo], StreamInfo]) -> None:
+    """Apply ``hook`` to the streams of every device opened from now on."""
+    STREAM_HOOKS.append(hook)
+
+
+def _apply_stream_hooks(infos: tuple[StreamInfo, ...], uri: str) -> tuple[StreamInfo, ...]:
+    import importlib
+
+    for i, hook in enumerate(STREAM_HOOKS):
+        if isinstance(hook, str):
+            module, _, name = hook.partition(":")
+            hook = STREAM_HOOKS[i] = getattr(importlib.import_module(module), name)
+        try:
+            infos = tuple(hook(s) for s in infos)
+        except Exception as e:  # a hook never stops a device from opening
+            log.warning("%s: stream hook %s failed: %s", uri, getattr(hook, "__name__", hook), e)
+    return infos
+
 __all__ = ["Device", "DeviceEvent", "DeviceURI", "Param", "parse_uri"]
 
 
@@ -293,6 +318,10 @@ class Device(abc.ABC):
         await self._open()
         if not self.streams:
             raise DeviceError(f"{self.uri.raw}: driver opened but declared no streams", self.uri.raw)
+        hooked = _apply_stream_hooks(self.streams, self.uri.raw)
+        # chunks then carry the hooked infos too (drivers yield their own objects)
+        self._hooked = {h.name: h for s, h in zip(self.streams, hooked) if s is not h}
+        self.streams = hooked
         self._opened = True
         log.info("opened %s: %s", self.uri.raw, ", ".join(s.name for s in self.streams))
 
@@ -308,7 +337,18 @@ class Device(abc.ABC):
                 f"{self.uri.raw}: iterate inside 'async with open_device(...)', the device is not open",
                 self.uri.raw,
             )
-        return self._chunks()
+        hooked = getattr(self, "_hooked", None)
+        return self._with_hooked(hooked) if hooked else self._chunks()
+
+    async def _with_hooked(self, hooked: dict[str, StreamInfo]) -> AsyncIterator[tuple[StreamInfo, Chunk]]:
+        inner = self._chunks()
+        try:
+            async for info, chunk in inner:
+                yield hooked.get(info.name, info), chunk
+        finally:
+            aclose = getattr(inner, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     def stream(self, name: str) -> StreamInfo:
         """The open stream called ``name``; the error lists those that exist."""

@@ -5,6 +5,6 @@ This name stays importable for code written against it; new code imports
 """
 
 from wearsense import bridge as _bridge
-from wearsense.bridge import *
+from wearsense.bridge import *  # noqa: F403
 
 __all__ = _bridge.__all__

@@ -1,7 +1,11 @@
 """Scheme → driver registry and :func:`open_device`.
 
 Built-in drivers are named here as ``"module:Class"`` strings and imported only when
-their scheme is used, so a missing optional package (bleak, pylsl) matters only then.
+their scheme is used, so a missing optional package matters only then, and the error
+says what to install: ``ble://`` needs the ``ble`` extra (bleak), ``brainflow://`` the
+``brainflow`` extra, ``lsl://`` the ``lsl`` extra (pylsl); ``pip install
+"wearsense[devices]"`` installs all three. ``sim://``, ``serial://`` (pyserial, small
+and pure Python, is a core dependency) and ``replay://`` need nothing more.
 A lab's own package can add schemes through the ``wearsense.devices`` entry-point
 group (``myboard = "mylab.wearsense_driver:MyBoard"``) or at run time with
 :func:`register`.
@@ -34,7 +38,7 @@ class _Entry:
 _BUILTIN: dict[str, _Entry] = {
     "sim": _Entry("wearsense.devices.sim:SimDevice"),
     "serial": _Entry("wearsense.devices.serial:SerialDevice", "pyserial"),
-    "replay": _Entry("wearsense.devices.replay:ReplayDevice", "pyxdf", "io"),
+    "replay": _Entry("wearsense.devices.replay:ReplayDevice"),
     "ble": _Entry("wearsense.devices.ble_common:BleDevice", "bleak", "ble"),
     "ble/myo": _Entry("wearsense.devices.ble_myo:MyoDevice", "bleak", "ble"),
     "ble/polar": _Entry("wearsense.devices.ble_polar:PolarDevice", "bleak", "ble"),

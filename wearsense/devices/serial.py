@@ -17,20 +17,31 @@ What the chunks carry
 ---------------------
 - ``t``: the device's own clock in seconds (clock ``"device:<serial>"``): the frame
   timestamp (µs, 32-bit counters unwrapped) plus ``index x period`` for the samples
-  after the first. Nothing is corrected; the sync layer maps this clock to the host
-  with the ``(host_send_s, device_s, host_recv_s)`` triples in
+  after the first, plus the offset of the current clock segment (below; 0 until the
+  device's clock jumps or restarts). Nothing else is corrected; the sync layer maps
+  this clock to the host with the ``(host_send_s, device_s, host_recv_s)`` triples in
   :attr:`SerialDevice.state` ``.time_sync``.
 - ``seq``: the device's sample counter (32-bit, unwrapped); a gap is lost samples
   (counted in ``state.lost_samples``).
 - ``received_s``: host ``time.monotonic()`` when the bytes of the chunk's last frame
   were read.
 
-When the device resets (a HELLO with a new boot id), its clock and counters start
-over; the driver continues ``t`` and ``seq`` from where they were (the offsets are
-listed in ``state.epochs``) so both stay monotonic, and sends START again. When the
-port disappears the driver reopens it (same path) until ``reconnect_timeout_s``; the
-samples missed meanwhile are a seq gap. Corrupted frames are skipped and counted in
-``state.frames_bad``; they never end the stream.
+Clock segments: a device clock never ends the stream. When the device resets (a
+HELLO with a new boot id, or a board that reuses its boot id: a HELLO and then
+sequence numbers and time that start over), its clock and counters start over; the
+driver continues ``seq`` after the last one and ``t`` after the last sample by the
+host time that passed between their arrivals (the offsets are listed in
+``state.epochs``), and sends START again. When a frame's timestamp is off from the
+previous frame's plus ``seq`` difference x period by more than ``jump_tolerance_us``
+(a clock that jumped back or forward), the samples from that frame on are shifted by
+the jump, so ``t`` continues by the sampling clock. Each new segment is reported as
+a ``clock_segment`` :class:`~wearsense.devices.base.DeviceEvent` (stream, first
+sample's ``t``, ``offset_s`` = ``t`` minus the device's reading, ``step_s``), resets as
+``reset``, lost and reopened ports as ``disconnect``/``reconnect``; the recording
+writes them into the file. When the port disappears the driver reopens it (same
+path) until ``reconnect_timeout_s``; the samples missed meanwhile are a seq gap.
+Corrupted frames are skipped and counted in ``state.frames_bad``; they never end the
+stream.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -46,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from wearsense import bridge as wb
-from wearsense.devices.base import Device, Param
+from wearsense.devices.base import Device, DeviceEvent, Param
 from wearsense.devices.serial_transport import SerialTransport
 from wearsense.errors import DeviceError
 from wearsense.stream import Chunk, StreamInfo
@@ -165,6 +177,9 @@ class _StreamTrack:
     last_t0_seq: int = 0
     last_period_us: float = 0.0
     seq_offset: int = 0
+    jump_us: float = 0.0  # clock jumps absorbed in this boot (subtracted from the device's times)
+    hello_since_data: bool = False  # a device HELLO came after this stream's last DATA
+    segment: str = ""  # why the next DATA starts a clock segment ("" = it does not)
 
 
 class _Hello:
@@ -231,6 +246,8 @@ class SerialDevice(Device):
         self._ts_last_raw: int | None = None
         self._ts_last = 0
         self._t_offset_us = 0.0
+        self._rebase = False  # a new boot: the next DATA sets _t_offset_us from its arrival
+        self._hellos_asked = 0  # HELLO sets asked for (HELLO_REQ, SET_RATE) and not yet complete
         self._last_t_us = 0.0
         self._last_t_host = 0.0
         self._reads: deque[tuple[int, float]] = deque()
@@ -338,8 +355,9 @@ class SerialDevice(Device):
             track = _StreamTrack(info, layout)
             if old is not None:
                 for k in ("last_seq_raw", "last_seq", "next_seq", "last_t0_us", "last_t0_seq",
-                          "last_period_us", "seq_offset"):  # fmt: skip
+                          "last_period_us", "seq_offset", "jump_us", "segment"):  # fmt: skip
                     setattr(track, k, getattr(old, k))
+            track.hello_since_data = not first
             tracks[sid] = track
         self._tracks = tracks
         self.streams = tuple(t.info for t in tracks.values())
@@ -347,25 +365,28 @@ class SerialDevice(Device):
         if self._boot_id is None:
             self.state.epochs.append({"boot_id": boot, "t_offset_s": 0.0, "seq_offset": 0})
         elif boot != self._boot_id:
-            self._new_epoch(boot)
+            self._new_epoch(boot, "it announced a new boot id")
         self._boot_id = boot
 
-    def _new_epoch(self, boot: int) -> None:
-        """The device rebooted: continue t and seq from where they were."""
+    def _new_epoch(self, boot: int, why: str) -> None:
+        """The device rebooted: continue seq after the last one, and t once its first DATA arrives."""
         self.state.resets += 1
-        elapsed_us = (time.monotonic() - self._last_t_host) * 1e6 if self._last_t_host else 0.0
-        # the new boot's clock starts near 0; place it after the last time seen
-        self._t_offset_us = self._last_t_us + elapsed_us
+        self._rebase = True
         for tr in self._tracks.values():
             tr.seq_offset = tr.next_seq if tr.next_seq is not None else tr.last_seq
             tr.last_seq_raw = None
             tr.next_seq = None
             tr.last_t0_us = None
+            tr.jump_us = 0.0
+            tr.hello_since_data = False
+            tr.segment = "reset"
         self.state.epochs.append(
-            {"boot_id": boot, "t_offset_s": self._t_offset_us * 1e-6, "seq_offset": {
+            {"boot_id": boot, "t_offset_s": math.nan, "seq_offset": {
                 t.info.name: t.seq_offset for t in self._tracks.values()}}
         )  # fmt: skip
-        log.warning("%s: device reset (boot id %08x); continuing t and seq after the last sample", self.uri.raw, boot)
+        self._report(DeviceEvent(
+            "reset", f"device rebooted ({why}, boot id {boot:08x}); its clock and counters restarted, "
+            "t and seq continue after the last sample", detail={"boot_id": boot, "reason": why}))
         if self._streaming:
             self._command(wb.T_START)
 
@@ -407,8 +428,11 @@ class SerialDevice(Device):
         sid = info.metadata["stream_id"]
         await self.send(wb.T_STOP)
         self._hello_event = asyncio.Event()
+        self._hellos_asked += 1
         await self.send(wb.T_SET_RATE, sid, wb.payload_set_rate(rate_hz), timeout_s)
         await asyncio.wait_for(self._hello_event.wait(), timeout_s)
+        for tr in self._tracks.values():  # the pause is real time, not a clock jump
+            tr.last_t0_us = None
         if self._streaming:
             await self.send(wb.T_START)
         return self.stream(stream)
@@ -447,12 +471,16 @@ class SerialDevice(Device):
 
     def disconnected(self, error: BaseException) -> None:
         self.state.disconnects += 1
+        self._report(DeviceEvent("disconnect", f"serial port lost ({error}); reopening for up to "
+                                 f"{self.settings.reconnect_timeout_s:g} s", detail={"error": str(error)}))
 
     def reconnected(self) -> None:
         self.state.reconnects += 1
+        self._report(DeviceEvent("reconnect", "serial port reopened; samples missed meanwhile are a seq gap"))
         self._decoder.reset()
         self._reads.clear()
         self._pings.clear()
+        self._hellos_asked += 1
         self._command(wb.T_HELLO_REQ)
         if self._streaming:
             self._command(wb.T_START)
@@ -543,6 +571,10 @@ class SerialDevice(Device):
                 self._take_hello(batch, i)
                 if self._hello.complete:
                     self._apply_hello(first=False)
+                    if self._hellos_asked:
+                        self._hellos_asked -= 1
+                    elif self._streaming:  # a HELLO nobody asked for: the device booted, stopped
+                        self._command(wb.T_START)
                     self._hello = _Hello()
                     if self._hello_event is not None and self._loop is not None:
                         self._loop.call_soon_threadsafe(self._hello_event.set)
@@ -561,7 +593,10 @@ class SerialDevice(Device):
                     else:  # 32-bit device: unwrap against this frame's (unwrapped) timestamp
                         back = (int(batch.timestamp_us[i]) - r["device_rx_us"]) & 0xFFFFFFFF
                         dev_us = t_us - (back if back < 2**31 else back - 2**32)
-                    self.state.time_sync.append((sent, (dev_us + self._t_offset_us) * 1e-6, arrival))
+                    if not self._rebase:  # (in a new boot, only once its clock offset is known)
+                        jump = next(iter(self._tracks.values())).jump_us if self._tracks else 0.0
+                        dev_s = (dev_us + self._t_offset_us - jump) * 1e-6
+                        self.state.time_sync.append((sent, dev_s, arrival))
             elif ty == wb.T_ACK:
                 ack = wb.parse_ack(payload)
                 fut = self._acks.get(ack["command_seq"])
@@ -580,6 +615,14 @@ class SerialDevice(Device):
             self.state.frames_bad["payload"] = self.state.frames_bad.get("payload", 0) + block.bad
         keep = block.frame_n > 0
         fseq = wb.unwrap(batch.seq, tr.last_seq_raw, tr.last_seq)
+        if tr.hello_since_data and keep.any() and tr.next_seq is not None and tr.last_t0_us is not None:
+            i = int(np.argmax(keep))
+            if fseq[i] < tr.next_seq and t0_us[i] < tr.last_t0_us:
+                # a HELLO, then counter and clock start over: a reboot the boot id did not announce
+                why = "it kept its boot id, but its counters and clock started over"
+                self._new_epoch(self._boot_id or 0, why)
+                fseq = wb.unwrap(batch.seq, None, 0)
+        tr.hello_since_data = False
         tr.last_seq_raw = int(batch.seq[-1])
         tr.last_seq = int(fseq[-1])
         n = block.frame_n
@@ -606,21 +649,52 @@ class SerialDevice(Device):
         t0 = t0_us[kf]
         s0 = fseq[kf]
         per = block.frame_period_us[kf]
+        if self._rebase:
+            # a new boot: its first frame's last sample goes after the last sample seen, by the
+            # host time between their arrivals (the device's clock says nothing about the gap)
+            j = int(kf[0])
+            last_raw = float(t0[0] + (n[j] - 1) * per[0])
+            gap_us = (float(arrival[j]) - self._last_t_host) * 1e6 if self._last_t_host else 0.0
+            self._t_offset_us = self._last_t_us + max(gap_us, float(n[j] * per[0])) - last_raw
+            self._rebase = False
+            self.state.epochs[-1]["t_offset_s"] = self._t_offset_us * 1e-6
         prev_t = np.concatenate(([tr.last_t0_us if tr.last_t0_us is not None else t0[0]], t0[:-1]))
         prev_s = np.concatenate(([tr.last_t0_seq if tr.last_t0_us is not None else s0[0]], s0[:-1]))
         prev_p = np.concatenate(([tr.last_period_us if tr.last_t0_us is not None else per[0]], per[:-1]))
         expect = (s0 - prev_s) * prev_p
-        jump = np.abs(t0 - prev_t - expect) > self.settings.jump_tolerance_us + 2e-4 * np.abs(expect)
+        off_us = t0 - prev_t - expect
+        jump = np.abs(off_us) > self.settings.jump_tolerance_us + 2e-4 * np.abs(expect)
         if jump.any():
             self.state.clock_jumps[name] = self.state.clock_jumps.get(name, 0) + int(np.count_nonzero(jump))
         self.state.clock_jumps.setdefault(name, 0)
+        # a jump starts a clock segment: from that frame on its size is taken off, so t
+        # continues by the sampling clock (seq x period)
+        absorbed = tr.jump_us + np.cumsum(np.where(jump, off_us, 0.0))
+        per_frame = np.zeros(len(keep))
+        per_frame[kf] = absorbed
+        starts = [(int(kf[0]), tr.segment)] if tr.segment else []
+        starts += [(int(kf[i]), "clock_jump") for i in np.flatnonzero(jump)]
+        tr.segment = ""
+        tr.jump_us = float(absorbed[-1])
         tr.last_t0_us, tr.last_t0_seq, tr.last_period_us = float(t0[-1]), int(s0[-1]), float(per[-1])
         tr.next_seq = int(ends[kf].max())
         # samples of the kept frames
         smask = keep[block.frame]
         frame = block.frame[smask]
-        t_us = t0_us[frame] + block.offset_us[smask] + self._t_offset_us
+        t_us = t0_us[frame] + block.offset_us[smask] + self._t_offset_us - per_frame[frame]
         seq = fseq[frame] + block.index[smask] + tr.seq_offset
+        for j, why in starts:
+            off = self._t_offset_us - per_frame[j]
+            detail = {"seq": int(fseq[j] + tr.seq_offset), "offset_s": off * 1e-6, "reason": why}
+            if why == "clock_jump":
+                detail["step_s"] = float(off_us[np.searchsorted(kf, j)]) * 1e-6
+                what = f"device clock jumped {detail['step_s'] * 1e3:+.3f} ms"
+            else:
+                what = "device restarted its clock"
+            self._report(DeviceEvent(
+                "clock_segment", f"{name}: {what}; the samples from here on are a new clock segment, their t "
+                f"continued by the sampling clock (t = device time {off * 1e-6:+.6f} s)",
+                stream=name, t=(float(t0_us[j]) + off) * 1e-6, detail=detail))
         values = block.raw[smask] if not smask.all() else block.raw
         self._last_t_us = max(self._last_t_us, float(t_us[-1]))
         self._last_t_host = float(arrival[-1])

@@ -364,7 +364,8 @@ class Recorder:
                 )
             chunk, seg = self._guard.apply(st.info, chunk)
             if seg is not None:
-                what = f"went back {-seg.step_s * 1e3:.3f} ms in time" if seg.step_s < 0 else "restarted its sequence numbers"
+                what = (f"went back {-seg.step_s * 1e3:.3f} ms in time" if seg.step_s < 0
+                        else "restarted its sequence numbers")
                 self.write_event(
                     "clock_segment",
                     f"stream {info.name!r} {what} after {st.last_t:.6f} s; the samples from "
@@ -387,10 +388,12 @@ class Recorder:
             rows = np.stack(
                 [np.full(breaks.size, st.stream_id), st.samples + breaks, seq[breaks]], axis=1
             ).astype(np.int64)
-            self._buf += encode_chunk(TAG_SAMPLES, samples_content(self._seq.stream_id, chunk.t[breaks], rows, np.dtype("<i8")))
+            runs = samples_content(self._seq.stream_id, chunk.t[breaks], rows, np.dtype("<i8"))
+            self._buf += encode_chunk(TAG_SAMPLES, runs)
             self._seq.samples += breaks.size
             st.lost += count_lost(seq, st.last_seq)
-        self._buf += encode_chunk(TAG_SAMPLES, samples_content(st.stream_id, chunk.t, chunk.data, np.dtype("<f4")))
+        self._buf += encode_chunk(TAG_SAMPLES,
+                                  samples_content(st.stream_id, chunk.t, chunk.data, np.dtype("<f4")))
         if math.isfinite(chunk.received_s):
             self._buf += encode_chunk(
                 TAG_CLOCK_OFFSET,
@@ -432,7 +435,8 @@ class Recorder:
                 self._events = self._add(events_stream_info())
                 self._write_header(self._events, "host:monotonic", "string")
             when = time.monotonic() if host_s is None else float(host_s)
-            self._buf += encode_chunk(TAG_SAMPLES, string_samples_content(self._events.stream_id, [when], [text]))
+            row = string_samples_content(self._events.stream_id, [when], [text])
+            self._buf += encode_chunk(TAG_SAMPLES, row)
             self._events.samples += 1
             self._events.chunks += 1
             if not math.isfinite(self._events.first_t):
