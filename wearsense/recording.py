@@ -189,7 +189,8 @@ class Recording:
         self.recorder: Recorder | None = None
         self._rename: dict[tuple[int, str], StreamInfo] = {}
         self._on_failure = on_failure
-        self._queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
+        self._queue_size = queue_size
+        self._queue: asyncio.Queue | None = None  # made in open(), inside the event loop that runs it
         self._tasks: dict[int, asyncio.Task] = {}
         self._done: set[int] = set()  # devices whose chunks are over (ended, failed)
         self._open = False
@@ -245,6 +246,7 @@ class Recording:
                 await self._close_devices()
                 raise
         self._open = True
+        self._queue = asyncio.Queue(maxsize=self._queue_size)
         self._tasks = {i: asyncio.create_task(self._pump(i)) for i in opened}
 
     def _unique_names(self, opened: list[int]) -> tuple[StreamInfo, ...]:
@@ -334,10 +336,13 @@ class Recording:
     async def _next(self, timeout_s: float | None = None) -> tuple[StreamInfo, Chunk] | None:
         """The next chunk (already written to the file), or None on timeout or when every device has ended."""
         while self._active and self._open:
-            try:
-                i, info, chunk = await asyncio.wait_for(self._queue.get(), timeout_s)
-            except TimeoutError:
-                return None
+            if not self._queue.empty():
+                i, info, chunk = self._queue.get_nowait()
+            else:
+                try:
+                    i, info, chunk = await asyncio.wait_for(self._queue.get(), timeout_s)
+                except TimeoutError:
+                    return None
             if info is _END:
                 self._done.add(i)
                 continue
@@ -377,15 +382,17 @@ class Recording:
                 await stack.enter_async_context(self)
             loop = asyncio.get_running_loop()
             deadline = math.inf if self.duration_s is None else loop.time() + self.duration_s
-            next_status = loop.time() + status_interval_s
+            reporting = on_status is not None and self.recorder is not None
+            next_status = loop.time() + status_interval_s if reporting else math.inf
             while self._active and not (stop is not None and stop.is_set()):
                 now = loop.time()
                 if now >= deadline:
                     break
-                if on_status is not None and self.recorder is not None and now >= next_status:
+                if now >= next_status:
                     on_status(self.recorder.state)
                     next_status = now + status_interval_s
-                await self._next(max(0.0, min(deadline, next_status, now + 0.1) - now))
+                # wake for the deadline, the next status, and every 0.1 s to see ``stop``
+                await self._next(max(1e-3, min(deadline, next_status, now + 0.1) - now))
         result = RecordingResult(
             str(self.recorder.path) if self.recorder is not None else "", self.state, tuple(self.failures),
             time.monotonic() - self._t0,
