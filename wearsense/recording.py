@@ -22,12 +22,17 @@ What it guarantees
 - Stream names are made unique across devices (a second ``sim-emg`` becomes
   ``sim-emg@2``); :attr:`Recording.streams` lists the final names and
   :attr:`Recording.origin` says which device each came from.
-- A device that fails to open or fails while streaming (or sends a chunk the file
-  cannot take: another channel count or clock name) never stops the others. Each
+- A device that fails to open or fails while streaming never stops the others. Each
   failure becomes a :class:`DeviceFailure` (device URI, host time, reason) in
   :attr:`Recording.failures`, a warning on the ``wearsense`` logger and a call of
   ``on_failure``; the result says the take is incomplete. Only when no device opens
   does opening fail.
+- The file says what happened (the ``wearsense-events`` stream,
+  :mod:`wearsense.io.xdf.events`): every failure (``device_failed``: device, stage,
+  reason), every event a driver reports (a clock segment, a reset, a lost and
+  reopened link), and a device that delivers nothing for ``silent_after_s``
+  (``device_silent``; ``device_resumed`` when data comes again). A device still silent
+  when the recording ends makes the take incomplete too.
 - Chunks pass untouched (device timestamps, sequence numbers, arrival times). A full
   queue makes the fastest device wait (back-pressure); nothing is dropped. Chunks
   still queued when the recording stops are written before the file is closed.
@@ -49,7 +54,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from wearsense.devices import Device, open_device
+from wearsense.devices import Device, DeviceEvent, open_device
 from wearsense.errors import ConfigError, DeviceError, StreamError, WearsenseError
 from wearsense.io.xdf import Recorder, RecorderSettings, RecorderState, check_destination
 from wearsense.stream import Chunk, StreamInfo
@@ -113,17 +118,21 @@ class RecordingResult:
         Devices that failed to open or failed while streaming.
     wall_s : float
         Host time the recording ran (s).
+    silent : tuple of str
+        URIs of devices that had delivered nothing for ``silent_after_s`` when the
+        recording ended (an LSL sender that vanished, a link that hangs).
     """
 
     path: str
     state: RecorderState | None
     failures: tuple[DeviceFailure, ...]
     wall_s: float
+    silent: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
-        """No device failed."""
-        return not self.failures
+        """No device failed, and none was silent at the end."""
+        return not self.failures and not self.silent
 
     @property
     def recorded_s(self) -> float:
@@ -133,6 +142,7 @@ class RecordingResult:
 
 
 _END = object()
+_EVENT = object()
 
 
 class Recording:
@@ -154,6 +164,10 @@ class Recording:
         Called with a :class:`DeviceFailure` whenever a device fails.
     queue_size : int
         Chunks buffered between the devices and the consumer.
+    silent_after_s : float or None
+        A device that delivers no chunk for this long (s, host time) is reported as
+        silent (a ``device_silent`` event in the file); None: never. Devices whose
+        streams are all irregular (markers) are not watched.
     """
 
     def __init__(
@@ -166,6 +180,7 @@ class Recording:
         settings: RecorderSettings | None = None,
         on_failure: Callable[[DeviceFailure], None] | None = None,
         queue_size: int = 4096,
+        silent_after_s: float | None = 2.0,
     ) -> None:
         if isinstance(devices, (str, Device)) or not devices:
             raise ConfigError("give a list of device URIs, e.g. ['sim://mover']", "devices")
@@ -195,6 +210,12 @@ class Recording:
         self._done: set[int] = set()  # devices whose chunks are over (ended, failed)
         self._open = False
         self._t0 = math.nan
+        if silent_after_s is not None and not silent_after_s > 0:
+            raise ConfigError(f"silent_after_s must be > 0 s (or None: never), got {silent_after_s!r}",
+                              "silent_after_s")
+        self.silent_after_s = silent_after_s
+        self._last_chunk_s: dict[int, float] = {}  # device index -> host time of its last chunk
+        self._silent_since: dict[int, float] = {}  # devices reported silent -> since when
 
     # -- failures -----------------------------------------------------------------------
     def _fail(self, i: int, stage: str, error: BaseException) -> None:
@@ -202,8 +223,18 @@ class Recording:
         self.failures.append(f)
         self.status[i] = DeviceStatus.FAILED
         log.warning("recording: %s", f)
+        if self.recorder is not None:
+            self._write_failure(f)
         if self._on_failure is not None:
             self._on_failure(f)
+
+    def _write_failure(self, f: DeviceFailure) -> None:
+        assert self.recorder is not None
+        self.recorder.write_event(
+            "device_failed", f"{f.uri} failed to {f.stage}: {f.reason}", device=f.uri, stage=f.stage,
+            error=type(f.error).__name__, reason=str(f.error), wall_time_s=f.time_s,
+            host_s=time.monotonic() - (time.time() - f.time_s),
+        )
 
     # -- opening and closing ------------------------------------------------------------
     async def open(self) -> None:
@@ -237,6 +268,8 @@ class Recording:
             raise interrupted
         opened = [i for i, s in enumerate(self.status) if s is DeviceStatus.OPEN]
         if not opened:
+            if len(self.failures) == 1:  # one device: its own error, first line first
+                raise DeviceError(str(self.failures[0]))
             raise DeviceError("no device could be opened:\n  " + "\n  ".join(map(str, self.failures)))
         self.streams = self._unique_names(opened)
         if self.path is not None:
@@ -245,6 +278,11 @@ class Recording:
             except BaseException:
                 await self._close_devices()
                 raise
+            for f in self.failures:  # those that failed to open, before the file existed
+                self._write_failure(f)
+        now = time.monotonic()
+        watched = [i for i in opened if any(s.rate_hz > 0 for s in self.devices[i].streams)]
+        self._last_chunk_s = {i: now for i in watched}
         self._open = True
         self._queue = asyncio.Queue(maxsize=self._queue_size)
         self._tasks = {i: asyncio.create_task(self._pump(i)) for i in opened}
@@ -274,12 +312,17 @@ class Recording:
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         try:
             while self.recorder is not None and not self._queue.empty():
-                i, info, chunk = self._queue.get_nowait()
-                if info is not _END:
-                    self._write(i, info, chunk)
+                i, info, item = self._queue.get_nowait()
+                if info is _EVENT:
+                    self._write_device_event(i, item)
+                elif info is not _END:
+                    self._write(i, info, item)
         finally:
             await self._close_devices()
             if self.recorder is not None:
+                for i, d in enumerate(self.devices):  # what the drivers reported last
+                    for ev in d.take_events() if d is not None else ():
+                        self._write_device_event(i, ev)
                 self.recorder.close()
 
     async def _close_devices(self) -> None:
@@ -305,12 +348,18 @@ class Recording:
         dev = self.devices[i]
         try:
             async for info, chunk in dev:
+                for ev in dev.take_events():
+                    await self._queue.put((i, _EVENT, ev))
                 await self._queue.put((i, self._rename.get((i, info.name), info), chunk))
         except Exception as e:  # noqa: BLE001 - reported, and the other devices go on
+            for ev in dev.take_events():
+                await self._queue.put((i, _EVENT, ev))
             self._fail(i, "stream", e)
         else:
             if self.status[i] is DeviceStatus.OPEN:
                 self.status[i] = DeviceStatus.ENDED
+        self._last_chunk_s.pop(i, None)
+        self._silent_since.pop(i, None)
         await self._queue.put((i, _END, None))
 
     @property
@@ -330,24 +379,59 @@ class Recording:
             self._fail(i, "stream", e)
             self._done.add(i)
             self._tasks[i].cancel()
+            self._last_chunk_s.pop(i, None)
             return False
         return True
+
+    def _write_device_event(self, i: int, ev: DeviceEvent) -> None:
+        if self.recorder is None:
+            return
+        stream = self._rename[(i, ev.stream)].name if (i, ev.stream) in self._rename else ev.stream
+        self.recorder.write_event(ev.kind, ev.message, device=self.uris[i], stream=stream, t=ev.t,
+                                  host_s=ev.host_s, **dict(ev.detail))
+
+    def _watch(self, now: float) -> None:
+        """Report devices that went silent, and those that came back."""
+        if self.silent_after_s is None:
+            return
+        for i, last in self._last_chunk_s.items():
+            if i not in self._silent_since and now - last > self.silent_after_s:
+                self._silent_since[i] = last
+                msg = f"{self.uris[i]} delivered nothing for {now - last:.1f} s (since host {last:.3f} s)"
+                log.warning("recording: %s", msg)
+                if self.recorder is not None:
+                    self.recorder.write_event("device_silent", msg, device=self.uris[i], host_s=last,
+                                              silent_after_s=self.silent_after_s)
+
+    def _heard(self, i: int, now: float) -> None:
+        if i in self._last_chunk_s:
+            self._last_chunk_s[i] = now
+        since = self._silent_since.pop(i, None)
+        if since is not None and self.recorder is not None:
+            msg = f"{self.uris[i]} delivers again after {now - since:.1f} s"
+            self.recorder.write_event("device_resumed", msg, device=self.uris[i], silent_s=now - since)
 
     async def _next(self, timeout_s: float | None = None) -> tuple[StreamInfo, Chunk] | None:
         """The next chunk (already written to the file), or None on timeout or when every device has ended."""
         while self._active and self._open:
-            if not self._queue.empty():
-                i, info, chunk = self._queue.get_nowait()
-            else:
-                try:
-                    i, info, chunk = await asyncio.wait_for(self._queue.get(), timeout_s)
-                except TimeoutError:
-                    return None
+            self._watch(time.monotonic())
+            try:
+                # a queued item is taken at once (wait_for(get(), 0) would never get it)
+                if not self._queue.empty() or (timeout_s is not None and timeout_s <= 0):
+                    i, info, item = self._queue.get_nowait()
+                else:
+                    i, info, item = await asyncio.wait_for(self._queue.get(), timeout_s)
+            except (TimeoutError, asyncio.QueueEmpty):
+                return None
             if info is _END:
                 self._done.add(i)
                 continue
-            if self._write(i, info, chunk):
-                return info, chunk
+            if info is _EVENT:
+                self._write_device_event(i, item)
+                continue
+            self._heard(i, time.monotonic())
+            if self._write(i, info, item):
+                return info, item
         return None
 
     def __aiter__(self) -> AsyncIterator[tuple[StreamInfo, Chunk]]:
@@ -356,8 +440,10 @@ class Recording:
         return self._merged()
 
     async def _merged(self) -> AsyncIterator[tuple[StreamInfo, Chunk]]:
-        while (item := await self._next()) is not None:
-            yield item
+        while self._active and self._open:
+            item = await self._next(0.25)  # (a timeout now and then lets the silence watch run)
+            if item is not None:
+                yield item
 
     # -- running ------------------------------------------------------------------------
     @property
@@ -382,20 +468,21 @@ class Recording:
                 await stack.enter_async_context(self)
             loop = asyncio.get_running_loop()
             deadline = math.inf if self.duration_s is None else loop.time() + self.duration_s
-            reporting = on_status is not None and self.recorder is not None
-            next_status = loop.time() + status_interval_s if reporting else math.inf
+            next_status = loop.time() + status_interval_s
             while self._active and not (stop is not None and stop.is_set()):
                 now = loop.time()
                 if now >= deadline:
                     break
-                if now >= next_status:
+                if on_status is not None and self.recorder is not None and now >= next_status:
                     on_status(self.recorder.state)
                     next_status = now + status_interval_s
-                # wake for the deadline, the next status, and every 0.1 s to see ``stop``
-                await self._next(max(1e-3, min(deadline, next_status, now + 0.1) - now))
+                wake = min(deadline, now + 0.1, next_status if on_status is not None else math.inf)
+                await self._next(max(0.0, wake - now))
+            self._watch(time.monotonic())
+            silent = tuple(self.uris[i] for i in self._silent_since)
         result = RecordingResult(
             str(self.recorder.path) if self.recorder is not None else "", self.state, tuple(self.failures),
-            time.monotonic() - self._t0,
+            time.monotonic() - self._t0, silent,
         )
         if on_status is not None and result.state is not None:
             on_status(result.state)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import wearsense
-from wearsense.calibrate.profile import load_profile, profile_of
+from wearsense.calibrate.profile import ImuCorrection, load_profile, profile_of
 from wearsense.cli import main
 
 
@@ -68,8 +68,12 @@ def test_profile_is_attached_on_reopen_and_kept_by_a_recording(profiles, tmp_pat
     streams = wearsense.read(path)
     stored = profile_of(streams["sim-imu0"][0])
     assert stored == load_profile("sim:5:imu0", profiles)
-    # raw data stay raw: the gyro still carries the bias the profile holds
+    # raw data stay raw, and the stored profile re-applies: the correction moves the gyro by its bias
+    info, chunk = streams["sim-imu0"]
     bias = np.array(stored.sections["gyro"]["bias_dps"])
+    fixed = ImuCorrection(info).process(chunk)
+    gyro = [info.index(f"gyro_{a}") for a in "xyz"]
+    np.testing.assert_allclose((chunk.data[:, gyro] - fixed.data[:, gyro]).mean(axis=0), bias, atol=1e-4)
     assert np.abs(bias).max() > 0.2
     capsys.readouterr()
     assert main(["info", str(path), "--no-sync"]) == 0

@@ -79,8 +79,8 @@ def test_accelerometer_six_face_scale_within_0_5_percent_and_bias(subject):
         true = subject.errors[k]
         assert np.abs(cal.scale / np.diag(true.accel_matrix) - 1).max() < 0.005
         assert np.abs(cal.bias_ms2 - true.accel_bias_ms2).max() < 0.03  # 3 mg
-        # the whole correction undoes scale and misalignment to < 0.5 %
-        assert np.abs(cal.matrix @ true.accel_matrix - np.eye(3)).max() < 0.005
+        # the whole correction undoes scale and misalignment (the table is 0.3 deg off level)
+        assert np.abs(cal.matrix @ true.accel_matrix - np.eye(3)).max() < 0.01  # misalignment < 0.6 deg
         assert cal.residual_ms2 < 0.05
         # corrected faces read g on the right axis
         fixed = cal.apply(np.array(means[name]))

@@ -97,7 +97,7 @@ def test_missing_protocol_field_and_wrong_types(tmp_path):
     assert (err.step, err.field) == ("", "solver") and "[protocol]" in str(err)
     data = _base()
     data["protocol"]["version"] = "one"
-    assert "must be a int" in str(_error(data, tmp_path))
+    assert "must be an integer, got 'one'" in str(_error(data, tmp_path))
     data = _base()
     data["step"][0]["streams"] = ["EMG"]
     assert _error(data, tmp_path).field == "streams"

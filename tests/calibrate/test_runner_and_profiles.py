@@ -20,7 +20,7 @@ from wearsense.calibrate.profile import (
     profiles_dir,
     update_profile,
 )
-from wearsense.calibrate.protocol import find_protocol
+from wearsense.calibrate.protocol import find_protocol, protocol_dir
 from wearsense.calibrate.runner import Event, SimSource, run_protocol
 from wearsense.dsp.ahrs import Ahrs, angle_between_deg
 from wearsense.errors import CalibrationError
@@ -148,3 +148,85 @@ def test_dumps_toml_round_trips_nested_tables_arrays_and_special_floats():
     assert back["rows"] == [{"k": 1, "sub": [{"z": 2}]}, {"k": 2}]
     assert back["t"] == {"x": True, "u v": {"deep": "yes"}} and back["s"] == 'q"uote\n'
     assert back["m"] == data["m"] and back["b"][0] == 1.5 and np.isnan(back["b"][1])
+
+
+def test_sync_gesture_finds_the_camera_lag_and_timid_claps_are_retried(tmp_path):
+    events: list[Event] = []
+    subject = CalibrationSubject(0)
+    src = SimSource(subject, {"claps": {1: "small"}})
+    result = run_protocol(find_protocol("sync_gesture"), src, events.append, tmp_path, sleep=no_sleep)
+    failed = [e for e in events if e.kind == "failed"]
+    assert [e.step for e in failed] == ["claps"] and "claps" in failed[0].message
+    sync = result.sections["sim:0:camera"]["sync"]
+    # the camera stamps frames 50 ms after capture (SimConfig.pose_latency_ms): within a pose frame
+    assert abs(sync["pose_lag_s"] - subject.config.pose_latency_ms * 1e-3) < 1 / 60
+    assert sync["gestures"] >= 3 and sync["quality"]["confidence"] >= 0.8
+
+
+def test_too_little_turning_in_the_figure_eight_is_retried(tmp_path):
+    events: list[Event] = []
+    src = SimSource(CalibrationSubject(0, config=sim.SimConfig(imu=1)), {"figure8": {1: "small"}})
+    run_protocol(find_protocol("mag_figure8"), src, events.append, tmp_path, sleep=no_sleep)
+    failed = [e for e in events if e.kind == "failed"]
+    assert len(failed) == 1 and "directions were covered" in failed[0].message
+
+
+def test_live_check_reports_each_second_while_recording(tmp_path):
+    events: list[Event] = []
+    src = SimSource(CalibrationSubject(0, config=sim.SimConfig(imu=1)), {"still": {1: "move"}})
+    run_protocol(find_protocol("imu_still"), src, events.append, tmp_path, sleep=no_sleep)
+    live = [e for e in events if e.kind == "live" and e.attempt == 1]
+    assert [e.seconds for e in live] == [float(k) for k in range(1, 10)]
+    # still before the sensor is picked up (4 s), over the limit from then on
+    assert live[2].data["gyro_std_dps"]["ok"] and not live[-1].data["gyro_std_dps"]["ok"]
+    assert live[-1].data["gyro_std_dps"]["max"] == 0.5 and live[-1].data["gyro_std_dps"]["where"] == "sim-imu0"
+
+
+def test_a_failing_fit_check_raises_naming_the_metric_and_saves_nothing(tmp_path):
+    text = (protocol_dir() / "imu_six_face.toml").read_text()
+    strict = tmp_path / "imu_six_face.toml"
+    strict.write_text(text.replace("max = 0.05", "max = 0.00001"))
+    with pytest.raises(CalibrationError, match="do not fit one linear model") as e:
+        run_protocol(find_protocol(strict), SimSource(CalibrationSubject(0)), None, tmp_path / "p", sleep=no_sleep)
+    assert e.value.metric == "residual_ms2"
+    assert list_profiles(tmp_path / "p") == []
+
+
+def test_device_source_reads_each_stream_for_the_step_duration():
+    from wearsense.calibrate.runner import DeviceSource
+
+    step = find_protocol("imu_still").step("still")
+    seen = []
+    streams = DeviceSource("sim://mover?seed=1&imu=2&realtime=0").capture(step, 1, lambda p, s: seen.append(s))
+    assert set(streams) == {"sim-imu0", "sim-imu1"}  # the step uses IMU streams only
+    for info, chunk in streams.values():
+        assert chunk.n == int(info.rate_hz * step.duration_s)
+    assert seen[:3] == [1.0, 2.0, 3.0]
+
+
+def test_device_source_says_when_the_device_ends_too_soon():
+    from wearsense.calibrate.runner import DeviceSource
+
+    step = find_protocol("imu_still").step("still")
+    with pytest.raises(CalibrationError, match="needs 10 s of .*delivered 4"):
+        DeviceSource("sim://mover?seed=1&imu=1&realtime=0&duration_s=4").capture(step, 1)
+
+
+def test_npose_run_rejects_a_device_with_mirrored_axes(tmp_path):
+    from wearsense.sim.sensors import SensorErrors
+
+    mirrored = {0: SensorErrors(axes=np.diag([1.0, -1.0, 1.0]))}
+    src = SimSource(CalibrationSubject(2, config=sim.SimConfig(imu=1), errors=mirrored))
+    with pytest.raises(CalibrationError, match="forearm_r.*left-handed"):
+        run_protocol(find_protocol("npose"), src, None, tmp_path, sleep=no_sleep)
+    assert list_profiles(tmp_path) == []
+
+
+def test_npose_warns_about_an_imu_on_a_segment_no_step_moves(tmp_path):
+    events: list[Event] = []
+    subject = CalibrationSubject(3, config=sim.SimConfig(imu=7))  # imu6 sits on the pelvis
+    result = run_protocol(find_protocol("npose"), SimSource(subject), events.append, tmp_path, sleep=no_sleep)
+    warnings = [e.message for e in events if e.kind == "warning"]
+    assert warnings == ["sim-imu6 (pelvis): no functional step of this protocol moves its segment; "
+                        "it was not calibrated"]
+    assert "sim:3:imu6" not in result.sections and "sim:3:imu5" in result.sections

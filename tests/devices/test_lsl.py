@@ -9,7 +9,8 @@ import pylsl
 import pytest
 
 from wearsense.devices import acquire, open_device
-from wearsense.devices.lsl import HostClockMap, publish
+from wearsense.cli.stream import lsl_timeline
+from wearsense.devices.lsl import publish
 from wearsense.errors import DeviceError, DeviceURIError
 from wearsense.stream import Modality
 
@@ -35,7 +36,11 @@ def test_inlet_reads_labels_units_modality_and_exposes_lsl_clock_offsets():
     async def main():
         async with open_device(f"lsl://name={name}?type=MoCap&timeout_s=10") as dev:
             info = dev.streams[0]
-            assert info.modality is Modality.POSE and info.channels[:3] == ("joint0_x", "joint0_y", "joint0_z")
+            assert info.modality is Modality.POSE and info.channels[:3] == (
+                "joint0_x",
+                "joint0_y",
+                "joint0_z",
+            )
             assert info.units == ("m",) * 6 and info.rate_hz == 100.0 and info.source_id == f"{name}-src"
             await asyncio.sleep(0.3)
             stamps = pylsl.local_clock() + np.arange(20) / 100.0
@@ -49,23 +54,32 @@ def test_inlet_reads_labels_units_modality_and_exposes_lsl_clock_offsets():
             data = np.concatenate([c.data for c in got])
             t = np.concatenate([c.t for c in got])
             assert np.array_equal(data, values) and np.allclose(t, stamps, atol=1e-9)
-            assert got[0].clock == f"lsl:{name}-src" and np.concatenate([c.seq for c in got]).tolist() == list(range(20))
+            assert got[0].clock == f"lsl:{name}-src" and np.concatenate(
+                [c.seq for c in got]
+            ).tolist() == list(range(20))
             offsets = dev.clock_offsets(info.name)
             assert offsets and abs(offsets[0].offset_s) < 0.01  # same host: sender clock == local clock
 
     asyncio.run(main())
-    del outlet
 
 
 def roundtrip(timestamps: str):
-    uri = f"sim://mover?seed=5&emg=1&imu=1&pose=1&duration_s=2.5&packet_ms=20"
+    uri = "sim://mover?seed=5&emg=1&imu=1&pose=1&duration_s=2.5&packet_ms=20"
     expected = acquire(uri + "&realtime=0")
 
     async def main():
         ready = asyncio.Event()
         stop = asyncio.Event()
-        pub = asyncio.create_task(publish(uri, stop=stop, prefix=f"{TAG}-{timestamps}-", timestamps=timestamps,
-                                          on_ready=lambda names: ready.set()))
+        pub = asyncio.create_task(
+            publish(
+                uri,
+                stop=stop,
+                prefix=f"{TAG}-{timestamps}-",
+                timestamps=timestamps,
+                on_ready=lambda names: ready.set(),
+                host_clock=lsl_timeline() if timestamps == "host" else None,
+            )
+        )
         await asyncio.wait_for(ready.wait(), 20)
         got: dict[str, list] = {}
         async with open_device(f"lsl://name={TAG}-{timestamps}-sim-imu0?timeout_s=10") as dev:
@@ -123,11 +137,3 @@ def test_no_matching_stream_is_a_clear_error():
 def test_bad_lsl_uris(uri):
     with pytest.raises(DeviceURIError):
         open_device(uri)
-
-
-def test_min_delay_clock_map_follows_the_fastest_packet_within_its_window():
-    m = HostClockMap(window_s=1.0)
-    assert m.update(0.0, 10.005) == pytest.approx(10.005)
-    assert m.update(0.1, 10.101) == pytest.approx(10.001)  # faster packet: smaller offset
-    assert m.update(0.2, 10.209) == pytest.approx(10.001)
-    assert m.update(1.5, 11.504) == pytest.approx(10.004)  # the fast one left the window

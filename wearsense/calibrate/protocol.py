@@ -184,8 +184,10 @@ def _get(table: Mapping, key: str, kind: type | tuple, where: _Where, required: 
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
-        want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise where.error(name, f"must be a {want}, got {value!r}")
+        names = {"str": "a string", "int": "an integer", "float": "a number", "list": "a list", "bool": "true or false"}
+        kinds = (kind,) if isinstance(kind, type) else kind
+        want = " or ".join(names.get(k.__name__, k.__name__) for k in kinds)
+        raise where.error(name, f"must be {want}, got {value!r}")
     return value
 
 

@@ -43,7 +43,7 @@ from wearsense.errors import CalibrationError, WearsenseError
 from wearsense.stream import Chunk, Modality, StreamInfo
 
 __all__ = ["Event", "StepResult", "RunResult", "Source", "DeviceSource", "SimSource", "run_protocol",
-           "step_metrics", "solve"]
+           "step_metrics", "solve", "worst_by_check"]
 
 Streams = dict[str, tuple[StreamInfo, Chunk]]
 
@@ -53,7 +53,9 @@ class Event:
     """Something the person should see.
 
     ``kind``: ``"protocol"`` (title), ``"step"`` (instruction, attempt), ``"countdown"``
-    (``seconds`` left), ``"recording"`` (capture started, ``seconds`` long),
+    (``seconds`` left), ``"recording"`` (capture started, ``seconds`` long), ``"live"``
+    (about once a second while recording: ``seconds`` so far, ``data[metric]`` = worst
+    ``value`` so far, ``where``, ``ok``, ``min``, ``max`` per check),
     ``"accepted"``, ``"failed"`` (``messages``), ``"fit"`` (solver results),
     ``"saved"`` (profile ``path``), ``"warning"``.
     """
@@ -90,22 +92,72 @@ class RunResult:
     profiles: dict[str, tuple[Profile, Path]] = field(default_factory=dict)
 
 
-class Source(TypingProtocol):
-    """Where a step's data come from."""
+Progress = Callable[[Streams, float], None]
 
-    def capture(self, step: Step, attempt: int) -> Streams: ...
+
+class Source(TypingProtocol):
+    """Where a step's data come from. ``progress(streams so far, seconds so far)`` is
+    called about once a second while capturing (the live check)."""
+
+    def capture(self, step: Step, attempt: int, progress: Progress | None = None) -> Streams: ...
 
 
 class DeviceSource:
-    """Reads the device ``uri`` for each step's duration (opened per step; host time)."""
+    """Reads the device ``uri`` for each step (opened per step) until every stream the step
+    uses holds ``duration_s`` of samples (by count at its nominal rate).
 
-    def __init__(self, uri: str) -> None:
+    Parameters
+    ----------
+    uri : str
+    timeout_s : float
+        Give up when the data have not arrived ``timeout_s`` after the step's duration
+        (host monotonic time).
+    """
+
+    def __init__(self, uri: str, timeout_s: float = 10.0) -> None:
         self.uri = uri
+        self.timeout_s = timeout_s
 
-    def capture(self, step: Step, attempt: int) -> Streams:
-        from wearsense.devices import acquire
+    def capture(self, step: Step, attempt: int, progress: Progress | None = None) -> Streams:
+        from wearsense.devices import BlockingDevice
+        from wearsense.stream import concat
 
-        return acquire(self.uri, step.duration_s)
+        wanted = {Modality.parse(s) for s in step.streams}
+        parts: dict[str, list[Chunk]] = {}
+        infos: dict[str, StreamInfo] = {}
+        counts: dict[str, int] = {}
+        with BlockingDevice(self.uri) as dev:
+            need = {i.name: int(round(i.rate_hz * step.duration_s)) for i in dev.streams
+                    if i.modality in wanted and i.rate_hz > 0}
+            if not need:
+                raise CalibrationError(f"{self.uri}: no stream with a nominal rate of the kind step {step.id!r} "
+                                       f"needs ({', '.join(step.streams)})", step.id)
+            start = time.monotonic()
+            next_report = 1.0
+
+            def done_s() -> float:
+                return min(counts.get(n, 0) / (k / step.duration_s) for n, k in need.items())
+
+            for info, chunk in dev:
+                if info.name in need:
+                    infos[info.name] = info
+                    parts.setdefault(info.name, []).append(chunk)
+                    counts[info.name] = counts.get(info.name, 0) + chunk.n
+                got = done_s()
+                if got >= step.duration_s:
+                    break
+                if progress is not None and got >= next_report and len(infos) == len(need):
+                    progress({n: (infos[n], concat(parts[n])) for n in infos}, got)
+                    next_report = float(np.floor(got)) + 1.0
+                if time.monotonic() - start > step.duration_s + self.timeout_s:
+                    break
+        missing = [n for n, k in need.items() if counts.get(n, 0) < k]
+        if missing:
+            raise CalibrationError(
+                f"{self.uri}: step {step.id!r} needs {step.duration_s:g} s of {', '.join(missing)}, the device "
+                f"delivered {done_s():.1f} s (it ended, or stalled for {self.timeout_s:g} s); check the "
+                "connection and retry", step.id)
+        return {n: (infos[n], concat(parts[n])[: need[n]]) for n in need}
 
 
 class SimSource:
@@ -123,11 +175,20 @@ class SimSource:
         self.subject = subject
         self.mistakes = {k: dict(v) for k, v in (mistakes or {}).items()}
 
-    def capture(self, step: Step, attempt: int) -> Streams:
+    def capture(self, step: Step, attempt: int, progress: Progress | None = None) -> Streams:
         mistake = self.mistakes.get(step.id, {}).get(attempt)
         streams = self.subject.perform(step.action, step.duration_s, step.options, mistake=mistake)
         wanted = {Modality.parse(s) for s in step.streams}
-        return {k: v for k, v in streams.items() if v[0].modality in wanted}
+        streams = {k: v for k, v in streams.items() if v[0].modality in wanted}
+        if progress is not None:  # the sim has it all at once: replay it second by second (fast clock)
+            for sec in range(1, int(np.ceil(step.duration_s))):
+                part = {}
+                for k, (info, chunk) in streams.items():
+                    n = int(np.searchsorted(chunk.t, chunk.t[0] + sec)) if chunk.n else 0
+                    if n > 1:
+                        part[k] = (info, chunk[:n])
+                progress(part, float(sec))
+        return streams
 
 
 # --------------------------------------------------------------------------- helpers
@@ -345,6 +406,41 @@ def solve(protocol: Protocol, captures: Mapping[str, Streams], existing: Mapping
 
 
 # --------------------------------------------------------------------------- the run
+def _uncalibrated(protocol: Protocol, captures: Mapping[str, Streams], quality: Mapping[str, Any]
+                  ) -> list[tuple[str, StreamInfo]]:
+    """IMU streams a sensor-to-segment run captured but could not align (no functional step)."""
+    if protocol.solver != "sensor_to_segment":
+        return []
+    static = next(s for s in protocol.steps if s.action == "npose")
+    return [(n, info) for n, (info, _) in _by(captures.get(static.id, {}), Modality.IMU).items() if n not in quality]
+
+
+def worst_by_check(checks: tuple[Check, ...], metrics: Mapping[str, Mapping[str, float]]
+                   ) -> list[tuple[Check, float, str, bool]]:
+    """Per check: the worst value over streams/channels, where it was, and whether it passes."""
+    rows = []
+    for check in checks:
+        values = [(m[check.metric], where) for where, m in metrics.items() if check.metric in m]
+        if not values:
+            continue
+        value, where = (max if check.max is not None else min)(values, key=lambda v: v[0])
+        rows.append((check, float(value), where, check.failure(value, where) is None))
+    return rows
+
+
+def _live(step: Step, attempt: int, emit: Callable[[Event], None], context: Mapping[str, Any]) -> Progress:
+    def progress(partial: Streams, seconds: float) -> None:
+        try:
+            metrics = step_metrics(step, partial, context)
+        except CalibrationError:
+            return  # too little data yet for this metric
+        rows = worst_by_check(step.checks, metrics)
+        emit(Event("live", "", step.id, attempt, seconds,
+                   data={c.metric: {"value": v, "where": w, "ok": ok, "min": c.min, "max": c.max}
+                         for c, v, w, ok in rows}))
+    return progress
+
+
 def run_protocol(protocol: Protocol, source: Source, report: Callable[[Event], None] | None = None,
                  profiles_folder: str | Path | None = None, countdown_s: int = 3,
                  sleep: Callable[[float], None] = time.sleep, save: bool = True) -> RunResult:
@@ -365,7 +461,7 @@ def run_protocol(protocol: Protocol, source: Source, report: Callable[[Event], N
                 emit(Event("countdown", "", step.id, attempt, float(k)))
                 sleep(1.0)
             emit(Event("recording", "", step.id, attempt, step.duration_s))
-            streams = source.capture(step, attempt)
+            streams = source.capture(step, attempt, _live(step, attempt, emit, context))
             wanted = {Modality.parse(s) for s in step.streams}
             if not any(info.modality in wanted for info, _ in streams.values()):
                 raise CalibrationError(f"step {step.id!r} needs {', '.join(step.streams)} data; the device "
@@ -389,6 +485,9 @@ def run_protocol(protocol: Protocol, source: Source, report: Callable[[Event], N
     existing = {s: p for s in serials if (p := load_profile(s, profiles_folder)) is not None}
     sections, quality = solve(protocol, result.captures, existing)
     emit(Event("fit", protocol.solver, data=quality))
+    for name, info in _uncalibrated(protocol, result.captures, quality):
+        emit(Event("warning", f"{name} ({info.metadata.get('segment') or 'no segment in its metadata'}): "
+                              "no functional step of this protocol moves its segment; it was not calibrated"))
     fit_failures = _evaluate(protocol.checks, quality)
     if fit_failures:
         metric, msg = fit_failures[0]

@@ -66,6 +66,14 @@ def _printer(interactive: bool):
             print(f"   {e.seconds:.0f} ...", flush=True)
         elif e.kind == "recording":
             print(f"   recording {e.seconds:.0f} s ...", flush=True)
+        elif e.kind == "live":
+            parts = []
+            for metric, r in e.data.items():
+                limit = f"<= {r['max']:g}" if r["max"] is not None else f">= {r['min']:g}"
+                state = "ok" if r["ok"] else ("TOO HIGH" if r["max"] is not None else "not yet")
+                parts.append(f"{metric} {r['value']:.3g} ({limit}) {state}")
+            if parts:
+                print(f"   {e.seconds:4.0f} s  " + "; ".join(parts), flush=True)
         elif e.kind == "accepted":
             print("   ok")
         elif e.kind == "failed":

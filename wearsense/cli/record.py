@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from wearsense.io.xdf import RecorderState
+from wearsense.io.xdf.events import decode_event
 from wearsense.recording import record
 
 NAME = "record"
@@ -18,8 +19,11 @@ HELP = "record devices (URIs) into one crash-safe XDF file, e.g. record sim://mo
 _DESCRIPTION = (
     "Record every stream of the given devices into one XDF file that a crash cannot corrupt. "
     "A device that cannot be opened, or fails while recording, does not stop the others: the failure "
-    "is reported and the exit status is 1 (an incomplete take). Nothing is recorded, exit status 2, "
-    "when no device can be opened or the file cannot be written. Ctrl-C ends the recording cleanly."
+    "is reported, written into the file (the wearsense-events stream, shown by 'wearsense info') and "
+    "the exit status is 1 (an incomplete take); so is a device that delivers nothing for 2 s at the end. "
+    "A device clock that jumps or restarts never ends the take: the samples after it are a new clock "
+    "segment, noted in the file. Nothing is recorded, exit status 2, when no device can be opened or "
+    "the file cannot be written. Ctrl-C ends the recording cleanly (exit status 0 when complete)."
 )
 
 __all__ = ["format_status"]
@@ -69,4 +73,10 @@ def run(args) -> int:
         print(f"  {s.name}: {s.samples} samples in {s.chunks} chunks, {s.lost} lost ({100 * s.loss_fraction:.2f}%)")
     for f in result.failures:
         print(f"incomplete: {f.uri} failed to {f.stage}: {f.reason}", file=sys.stderr)
+    for uri in result.silent:
+        print(f"incomplete: {uri} delivered nothing at the end of the take", file=sys.stderr)
+    for row in state.events:
+        event = decode_event(row)
+        if event["kind"] != "device_failed":  # (printed above)
+            print(f"event: {event['kind']}: {event['message']}", file=sys.stderr)
     return 0 if result.complete else 1

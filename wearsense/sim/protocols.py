@@ -21,7 +21,8 @@ the table is tilted by ``table_tilt_deg``, the N-pose is off by up to
 Mistakes: ``"move"`` (still/face/npose/rest: the sensor is picked up half-way),
 ``"wrong_face"`` (face: lies on the next face), ``"small"`` (figure8: only a small
 wrist roll; functional: 10 deg), ``"wobble"`` (functional: about two axes at once),
-``"weak"`` (mvc: 3 % of maximum), ``"noisy"`` (rest: a loose electrode, 40 µV noise).
+``"weak"`` (mvc: 3 % of maximum), ``"noisy"`` (rest: a loose electrode, 40 µV noise),
+``"small"`` (gesture: timid claps, the hands do not meet).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ __all__ = ["CalibrationSubject", "ACTIONS", "MISTAKES", "SensorErrors"]
 ACTIONS = ("still", "face", "figure8", "rest", "mvc", "npose", "functional", "gesture")
 MISTAKES = {
     "still": ("move",), "face": ("move", "wrong_face"), "npose": ("move",), "rest": ("move", "noisy"),
-    "figure8": ("small",), "functional": ("small", "wobble"), "mvc": ("weak",), "gesture": (),
+    "figure8": ("small",), "functional": ("small", "wobble"), "mvc": ("weak",), "gesture": ("small",),
 }
 _AXES = {"x": 0, "y": 1, "z": 2}
 
@@ -192,7 +193,7 @@ class CalibrationSubject:
         self._calls += 1
         rng = np.random.default_rng([self.seed, self._calls])
         if action == "gesture":
-            out = self._gesture(duration_s, rng)
+            out = self._gesture(duration_s, options, rng, 0.15 if mistake == "small" else 1.0)
         elif action in ("rest", "mvc"):
             out = self._emg(action, duration_s, options, mistake, rng)
         else:
@@ -284,15 +285,64 @@ class CalibrationSubject:
         self.last_truth = _Truth(self.last_truth.rot if self.last_truth else {}, drive)
         return out
 
-    def _gesture(self, duration_s: float, rng: np.random.Generator) -> dict[str, tuple[StreamInfo, Chunk]]:
-        from wearsense.sim import generate
+    def _gesture(self, duration_s: float, options: Mapping[str, Any], rng: np.random.Generator,
+                 scale: float = 1.0) -> dict[str, tuple[StreamInfo, Chunk]]:
+        """Claps on demand: the mover's body (joint dynamics, IMUs on their segments, the
+        camera with its latency) performing ``count`` claps, one every ~1.5 s from 1 s."""
+        from wearsense.sim.mover import BLOCK_S
 
-        rec = generate(self.seed * 7919 + self._calls, duration_s,
-                       replace(self.config, moves=("gesture",), offset_s=0.0, drift_ppm=0.0), keep_truth=False)
+        cfg = replace(self.config, offset_s=0.0, drift_ppm=0.0, jitter_ms=0.0, loss=0.0)
+        mover = Mover(self.seed, cfg, keep_truth=False)
+        count = int(options.get("count", 5))
+        period = max(1.2, (duration_s - 2.0) / max(count, 1))
+        mover.choreography = _Claps(self.seed, {"gesture": 1.0}, times=[1.0 + k * period for k in range(count)],
+                                    rng=rng, scale=scale)
+        parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        for _ in range(int(np.ceil(duration_s / BLOCK_S))):
+            for name, sb in mover.next_block().streams.items():
+                parts.setdefault(name, []).append((sb.data, sb.true_t))
         out = {}
-        for name, (info, chunk) in rec.streams.items():
-            if name.startswith("sim-imu") or name == "sim-pose":
-                t = rec.truth.sample_t[name] + self._t + self.config.pose_latency_ms * 1e-3 * (name == "sim-pose")
-                out[name] = (self.infos.get(name, info), Chunk(chunk.data, t, chunk.seq, f"device:{info.source_id}"))
+        for name, pieces in parts.items():
+            if not (name.startswith("sim-imu") or name == "sim-pose"):
+                continue
+            rate = mover.rates[name]
+            true_t = np.concatenate([p[1] for p in pieces])
+            keep = true_t < duration_s
+            data, true_t = np.concatenate([p[0] for p in pieces])[keep], true_t[keep]
+            if name.startswith("sim-imu"):  # the calibration subject's own sensor errors
+                idx = int(name.removeprefix("sim-imu"))
+                e, m = self.errors[idx], mover
+                data = data.astype(np.float64)
+                data[:, 0:3] += e.accel_bias_ms2 - m.accel_bias[idx]
+                data[:, 3:6] += e.gyro_bias_dps - m.gyro_bias[idx]
+                data[:, 6:9] += e.hard_iron_ut - m.hard_iron[idx]
+            info, chunk = self._emit(name, data, rate)
+            # true capture times; the camera stamps frames after its pipeline's latency
+            t = self._t + true_t + (cfg.pose_latency_ms * 1e-3 if name == "sim-pose" else 0.0)
+            out[name] = (info, Chunk(chunk.data, t, chunk.seq, chunk.clock))
         self.last_truth = None
         return out
+
+
+class _Claps:
+    """A choreography of claps at given times (the sync gesture), in the mover's clap form:
+    both arms flex forward and adduct until the hands meet in front of the chest."""
+
+    def __init__(self, seed: int, kinds: Mapping[str, float], times: list[float], rng: np.random.Generator,
+                 scale: float = 1.0) -> None:
+        from wearsense.sim.body import JOINTS
+        from wearsense.sim.choreography import Movement, Ramp
+
+        index = {j.name: i for i, j in enumerate(JOINTS)}
+        self.movements = []
+        for t in times:
+            rise, hold, fall = float(rng.uniform(0.25, 0.4)), 0.05, float(rng.uniform(0.4, 0.6))
+            ramps = tuple(Ramp(index[f"{j}_{sd}"], t, rise, hold, fall, a * scale) for sd in "rl"
+                          for j, a in (("shoulder_flex", 80.0), ("elbow_flex", 25.0), ("shoulder_abd", -8.0)))
+            self.movements.append(Movement("gesture", t, t + rise + hold + fall, ramps, detail="clap"))
+
+    def until(self, t_end: float) -> list:
+        return self.movements
+
+    def active(self, t0: float, t1: float) -> list:
+        return [m for m in self.movements if m.end + 0.5 >= t0 and m.start - 0.5 <= t1]

@@ -82,6 +82,12 @@ class AlignSettings:
         a frame at 60 Hz.
     n_boot : int
         Bootstrap replicates.
+    min_windows : int
+        Fewest tiles of ``window_s`` with movement for a continuous (xcorr) estimate: a
+        bootstrap over fewer has no spread to measure, and would report a one-window lag
+        with a zero-width interval and full confidence. Below it the recording is too
+        short: :class:`AlignmentError` says how long it must be. The gesture method needs
+        two claps (each clap is a sharp event of its own).
     seed : int
         Seed of the bootstrap.
     segment_keypoints : mapping
@@ -97,6 +103,7 @@ class AlignSettings:
     clap_drop_m: float = 0.1
     tolerance_s: float = 1.0 / 120.0
     n_boot: int = 300
+    min_windows: int = 3
     seed: int = 0
     segment_keypoints: Mapping[str, tuple[str, str]] = field(default_factory=lambda: dict(SEGMENT_KEYPOINTS))
 
@@ -105,6 +112,8 @@ class AlignSettings:
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise StreamError(f"AlignSettings.{name} must be a finite number > 0, got {v!r}")
+        if not (isinstance(self.min_windows, int) and self.min_windows >= 2):
+            raise StreamError(f"AlignSettings.min_windows must be an integer >= 2, got {self.min_windows!r}")
         if self.lowpass_hz >= self.rate_hz / 2:
             raise StreamError(
                 f"AlignSettings.lowpass_hz={self.lowpass_hz} must be below half of rate_hz={self.rate_hz}"
@@ -369,6 +378,17 @@ def align_imu_pose(
     moving = np.flatnonzero(np.nan_to_num(sd) > 2.0)  # deg/s
     if moving.size == 0:
         raise AlignmentError("no movement in the recording to align IMU and pose on (IMU speed SD < 2 deg/s)")
+    if method == "gesture" and moving.size < 2:
+        raise AlignmentError(
+            "one sync gesture gives no interval for the IMU-pose lag: record the sync gesture (a clap) at "
+            "least twice, or use method='xcorr' on a recording with movement"
+        )
+    if method == "xcorr" and moving.size < s.min_windows:
+        raise AlignmentError(
+            f"recording too short to estimate the IMU-pose lag: {moving.size} window(s) of {s.window_s:g} s "
+            f"with movement, need at least {s.min_windows} (at least {s.min_windows * s.window_s:g} s of "
+            "movement seen by both IMU and pose)"
+        )
     r = _ncc(total[:, moving].sum(axis=1))
     lag, peak = _peak(lags_s, r)
     rng = np.random.default_rng(s.seed)

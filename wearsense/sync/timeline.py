@@ -133,8 +133,10 @@ class StreamSyncState:
     clamped : int
         Samples whose mapped time was held at the previous one so that time never runs
         backwards (the clock estimate moved back a little between chunks).
-    last_t, last_seq : float, int
-        Session time and sequence number of the newest sample.
+    first_t, last_t : float
+        Session time of the first and of the newest sample (s).
+    last_seq : int
+        Sequence number of the newest sample.
     """
 
     device: str
@@ -145,6 +147,7 @@ class StreamSyncState:
     resets: int = 0
     seq_wraps: int = 0
     clamped: int = 0
+    first_t: float = math.nan
     last_t: float = -math.inf
     last_seq: int | None = None
     _last_raw_seq: int | None = None
@@ -303,6 +306,8 @@ class Timeline:
         # time never runs backwards: hold at the previous sample where the estimate moved back
         lo = np.maximum.accumulate(np.maximum(t, st.last_t))
         st.clamped += int(np.count_nonzero(lo > t))
+        if st.samples == 0:
+            st.first_t = float(lo[0])
         st.samples += chunk.n
         st.chunks += 1
         st.last_t = float(lo[-1])
@@ -311,16 +316,33 @@ class Timeline:
         st._last_host = host
         return Chunk(chunk.data, lo, out_seq, self.settings.clock_name, host), dev
 
+    @property
+    def start_s(self) -> float:
+        """Session time of the first sample of any stream (s); NaN before any."""
+        firsts = [st.first_t for st in self.streams.values() if math.isfinite(st.first_t)]
+        return min(firsts) if firsts else math.nan
+
     def summary(self) -> dict[str, dict]:
-        """Per stream: device, offset_s, drift_ppm, jitter_ms, link latency, loss, gaps, resets."""
+        """Per stream: device, clock (offset_s, drift_ppm, jitter_ms, link latency), loss, gaps, resets.
+
+        ``offset_s`` is the device clock's reading at host time 0 (the model's convention,
+        :mod:`wearsense.sync.clock`); on a live host that origin is arbitrary (boot), so
+        ``start_offset_s`` gives the reading at the session start (:attr:`start_s`), a
+        moment a user knows. ``first_s`` / ``last_s``: session time of the first and
+        newest sample.
+        """
         out = {}
+        start = self.start_s
+        host_start = start - self.settings.reference_offset_s
         for name, st in self.streams.items():
             cs = self.clocks[st.device].state
+            at_start = cs.offset_s + (1.0 + cs.drift_ppm * 1e-6) * host_start
             out[name] = dict(
-                device=st.device, offset_s=cs.offset_s, drift_ppm=cs.drift_ppm, jitter_ms=cs.jitter_s * 1e3,
-                jitter_sd_ms=cs.jitter_sd_s * 1e3, link_latency_ms=cs.link_latency_s * 1e3,
-                samples=st.samples, lost=st.lost, loss=st.loss, gaps=len(st.gaps), resets=st.resets,
-                wraps=cs.wraps + st.seq_wraps, clamped=st.clamped, span_s=cs.span_s,
+                device=st.device, offset_s=cs.offset_s, start_offset_s=at_start, drift_ppm=cs.drift_ppm,
+                jitter_ms=cs.jitter_s * 1e3, jitter_sd_ms=cs.jitter_sd_s * 1e3,
+                link_latency_ms=cs.link_latency_s * 1e3, samples=st.samples, lost=st.lost, loss=st.loss,
+                gaps=len(st.gaps), resets=st.resets, wraps=cs.wraps + st.seq_wraps, clamped=st.clamped,
+                span_s=cs.span_s, first_s=st.first_t, last_s=st.last_t,
             )
         return out
 
