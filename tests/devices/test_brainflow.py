@@ -25,7 +25,9 @@ def read_until(uri: str, samples: int, limit_s: float = 30.0) -> dict:
     with BlockingDevice(uri) as dev:
         for info, chunk in dev:
             parts.setdefault(info.name, (info, []))[1].append(chunk)
-            full = len(parts) == len(dev.streams) and all(sum(c.n for c in cs) > samples for _, cs in parts.values())
+            full = len(parts) == len(dev.streams) and all(
+                sum(c.n for c in cs) > samples for _, cs in parts.values()
+            )
             if full or time.monotonic() > deadline:
                 break
     return {name: (info, concat(chunks)) for name, (info, chunks) in parts.items()}
@@ -77,6 +79,7 @@ def test_playback_file_board_replays_a_recorded_file(tmp_path):
     assert np.allclose(data, in_file[rows, :100].T * 1e-6, rtol=1e-6, atol=1e-13)
     assert np.allclose(in_file[rows, :100], recorded[rows, :100], atol=1e-6)
     assert seq.tolist() == recorded[BoardShim.get_package_num_channel(SYNTH), :100].astype(int).tolist()
+
 
 def test_a_closed_device_never_ends_a_later_session_of_the_same_board():
     """BrainFlow's BoardShim.__del__ releases whatever session of its (board, parameters)

@@ -234,7 +234,7 @@ def test_an_lsl_sender_that_vanishes_is_reported_silent(take):
     assert "device_silent" in info_events(tk.out)
     table_row("LSL sender vanishes (+ sim)", r.returncode, lsl.chunk.n, f.streams["sim-emg"].chunk.n,
               lsl.lost,
-              list(f.events), "before = LSL samples (all it sent), after = sim samples")
+              list(f.events), "before = LSL samples received (no gap), after = sim samples")
 
 
 # --------------------------------------------------------------------------- BLE (bleak replaced)
