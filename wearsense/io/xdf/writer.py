@@ -436,21 +436,23 @@ class Recorder:
             JSON-able extra fields.
         """
         self._raise_pending()
-        text = encode_event(kind, message, device=device, stream=stream, t=t, **detail)
+        when = time.monotonic() if host_s is None else float(host_s)
+        text = encode_event(kind, message, device=device, stream=stream, t=t, host_s=when, **detail)
         with self._lock:
             if self._closed:
                 raise RecordingError(f"recorder for {str(self.path)!r} is closed", str(self.path))
             if self._events is None:
                 self._events = self._add(events_stream_info())
                 self._write_header(self._events, "host:monotonic", "string")
-            when = time.monotonic() if host_s is None else float(host_s)
-            row = string_samples_content(self._events.stream_id, [when], [text])
+            # rows are stamped in file order (an event noticed late keeps its host_s in the JSON)
+            stamp = max(when, self._events.last_t) if math.isfinite(self._events.last_t) else when
+            row = string_samples_content(self._events.stream_id, [stamp], [text])
             self._buf += encode_chunk(TAG_SAMPLES, row)
             self._events.samples += 1
             self._events.chunks += 1
             if not math.isfinite(self._events.first_t):
-                self._events.first_t = when
-            self._events.last_t = when
+                self._events.first_t = stamp
+            self._events.last_t = stamp
             self._event_rows.append(text)
         log.info("recording %s: %s", self.path.name, message)
         return text
