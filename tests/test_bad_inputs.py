@@ -85,6 +85,13 @@ CATALOGUE = [
     Case(("bench", "--dir", "{nodir}"), "benchmarks folder"),
     Case(("demo", "--duration", "1"), "at least 3 s"),
     Case(("demo", "-o", "{nodir}/d.png"), "{nodir}"),
+    # calibrate, profiles
+    Case(("calibrate", "nosuch", "sim://mover"), "no calibration protocol 'nosuch'"),
+    Case(("calibrate", "{text}", "sim://mover"), "not valid TOML"),
+    Case(("calibrate", "{nodir}/p.toml", "sim://mover"), "cannot read the protocol file"),
+    Case(("calibrate", "imu_still", "nope://x", "--yes", "--fast"), "unknown device scheme"),
+    Case(("calibrate", "imu_still", "sim://mover", "--yes", "--fast", "--profiles-dir", "{text}"), "{text}"),
+    Case(("profiles", "nosuchserial", "--dir", "{folder}"), "no profile for device"),
     # no subcommand or an unknown one
     Case(("nosuchcommand",), "invalid choice", usage=True),
 ]

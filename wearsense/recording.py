@@ -264,6 +264,8 @@ class Recording:
                 self.status[i] = DeviceStatus.OPEN
         opened = [i for i, s in enumerate(self.status) if s is DeviceStatus.OPEN]
         if not opened:
+            if len(self.failures) == 1:  # one device: its own error, first line first
+                raise DeviceError(str(self.failures[0]))
             raise DeviceError("no device could be opened:\n  " + "\n  ".join(map(str, self.failures)))
         self.streams = self._unique_names(opened)
         if self.path is not None:
@@ -381,16 +383,19 @@ class Recording:
             self._last_chunk_s[i] = now
         since = self._silent_since.pop(i, None)
         if since is not None and self.recorder is not None:
-            self.recorder.write_event("device_resumed", f"{self.uris[i]} delivers again after {now - since:.1f} s",
-                                      device=self.uris[i], silent_s=now - since)
+            msg = f"{self.uris[i]} delivers again after {now - since:.1f} s"
+            self.recorder.write_event("device_resumed", msg, device=self.uris[i], silent_s=now - since)
 
     async def _next(self, timeout_s: float | None = None) -> tuple[StreamInfo, Chunk] | None:
         """The next chunk (already written to the file), or None on timeout or when every device has ended."""
         while self._active and self._open:
             self._watch(time.monotonic())
             try:
-                info, item = await asyncio.wait_for(self._queue.get(), timeout_s)
-            except TimeoutError:
+                if timeout_s is not None and timeout_s <= 0:  # (wait_for(get(), 0) never gets a queued item)
+                    info, item = self._queue.get_nowait()
+                else:
+                    info, item = await asyncio.wait_for(self._queue.get(), timeout_s)
+            except (TimeoutError, asyncio.QueueEmpty):
                 return None
             if info is _END:
                 self._active -= 1
@@ -448,7 +453,8 @@ class Recording:
                 if on_status is not None and self.recorder is not None and now >= next_status:
                     on_status(self.recorder.state)
                     next_status = now + status_interval_s
-                await self._next(max(0.0, min(deadline, next_status, now + 0.1) - now))
+                wake = min(deadline, now + 0.1, next_status if on_status is not None else math.inf)
+                await self._next(max(0.0, wake - now))
             self._watch(time.monotonic())
             silent = tuple(self.uris[i] for i in self._silent_since)
         result = RecordingResult(

@@ -44,7 +44,7 @@ EXIT_BROKEN_PIPE = 141
 
 _FIXES = {
     errno.ENOENT: "check the path; a folder to write into must exist",
-    errno.EEXIST: "choose another name, or remove it first (or pass --overwrite where the command has it)",
+    errno.EEXIST: "something is in the way: choose another name or remove it; some commands take --overwrite",
     errno.EACCES: "choose a place you may write to, or change its permissions",
     errno.EPERM: "choose a place you may write to, or change its permissions",
     errno.EROFS: "the file system is read-only; write somewhere else",

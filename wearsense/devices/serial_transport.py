@@ -32,7 +32,7 @@ class Listener(Protocol):
     """What the transport tells the protocol session (called from the reader thread)."""
 
     def tick(self, now: float) -> None:
-        """Once per loop turn, before writing: a chance to queue periodic commands (``now``: host monotonic s)."""
+        """Once per loop turn, before writing: queue periodic commands (``now``: host monotonic s)."""
 
     def awaiting_reply(self) -> bool:
         """Whether an answer is expected soon: the port is then polled every millisecond."""

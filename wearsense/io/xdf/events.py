@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,8 @@ import numpy as np
 
 from wearsense.stream import Chunk, Modality, StreamInfo
 
-__all__ = ["EVENTS_STREAM", "ClockGuard", "Segment", "decode_event", "encode_event", "events_stream_info"]
+__all__ = ["EVENTS_STREAM", "ClockGuard", "Segment", "clock_segments", "decode_event", "encode_event",
+           "events_stream_info"]
 
 #: Name of the marker stream that holds the session's events.
 EVENTS_STREAM = "wearsense-events"
@@ -101,6 +102,27 @@ def decode_event(text: str, host_s: float = math.nan) -> dict[str, Any]:
     row["t"] = float(t) if isinstance(t, (int, float)) else math.nan
     row["host_s"] = host_s
     return row
+
+
+def clock_segments(events: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[float, float, str]]]:
+    """Where each stream's clock segments start: ``{stream: [(t, offset_s, reason), ...]}``.
+
+    ``t`` is the first sample of the segment (s, the stream's clock as stored),
+    ``offset_s`` what was added to the device's readings from there on, ``reason``
+    ``clock_jump`` (continued exactly by the sampling clock), ``reset`` (continued by
+    the host time between arrivals: a clock model should start a new epoch there) or
+    ``recorder`` (a time that went back, caught by the recorder). ``events`` are
+    :attr:`~wearsense.io.xdf.XDFFile.events`.
+    """
+    out: dict[str, list[tuple[float, float, str]]] = {}
+    for e in events:
+        if e.get("kind") == "clock_segment" and e.get("stream"):
+            reason = str(e.get("reason") or e.get("found_by") or "")
+            row = (float(e["t"]), float(e.get("offset_s") or 0.0), reason)
+            out.setdefault(str(e["stream"]), []).append(row)
+    for rows in out.values():
+        rows.sort()
+    return out
 
 
 @dataclass(frozen=True)

@@ -443,7 +443,7 @@ class Recorder:
                 self._events.first_t = when
             self._events.last_t = when
             self._event_rows.append(text)
-        log.warning("recording %s: %s", self.path.name, message)
+        log.info("recording %s: %s", self.path.name, message)
         return text
 
     def flush(self) -> None:
