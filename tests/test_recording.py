@@ -199,3 +199,54 @@ def test_record_command_prints_the_recorded_span_not_the_wall_time(tmp_path, cap
     assert main(["record", "sim://mover?seed=1&emg=1&imu=0&pose=0&realtime=0&duration_s=3", "-o", str(out), "--quiet"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert "3.0 s of signal" in first, first
+
+
+class ChangesShape(Device):
+    """A device whose third chunk has another channel count than its stream declares."""
+
+    scheme = "shapeshift"
+
+    async def _open(self) -> None:
+        self.streams = (StreamInfo("shifty", "EMG", ("a", "b"), "V", 100.0),)
+
+    async def _chunks(self):
+        for k in range(5):
+            await asyncio.sleep(0.01)
+            nch = 3 if k == 2 else 2
+            yield self.streams[0], Chunk(np.zeros((5, nch)), np.arange(5) / 100 + k / 20, 5 * k, "device:shifty")
+
+    async def _close(self) -> None:
+        pass
+
+
+def test_a_chunk_the_file_cannot_take_fails_its_device_only(tmp_path):
+    out = tmp_path / "shape.xdf"
+    sim = "sim://mover?seed=1&emg=1&imu=0&pose=0&realtime=0&duration_s=1"
+    result = asyncio.run(Recording([sim, ChangesShape("shapeshift://x")], out).run())
+    assert not result.complete and [(f.uri, f.stage) for f in result.failures] == [("shapeshift://x", "stream")]
+    assert "has 2 channels, chunk has 3" in result.failures[0].reason
+    f = load(out)
+    assert f.closed_cleanly and f.streams["shifty"].chunk.n == 10 and f.streams["sim-emg"].chunk.n == 2000
+
+
+class Slow(Device):
+    """Eight chunks, 0.1 s apart: a take that lasts longer than the status interval."""
+
+    scheme = "slow"
+
+    async def _open(self) -> None:
+        self.streams = (StreamInfo("slow", "EMG", ("a",), "V", 100.0),)
+
+    async def _chunks(self):
+        for k in range(8):
+            await asyncio.sleep(0.1)
+            yield self.streams[0], Chunk(np.zeros((5, 1)), np.arange(5) / 100 + k / 20, 5 * k, "device:slow")
+
+    async def _close(self) -> None:
+        pass
+
+
+def test_run_without_a_status_callback_records_a_take_longer_than_the_status_interval(tmp_path):
+    # run() once waited with a zero timeout after the first status interval and never read again
+    result = asyncio.run(Recording([Slow("slow://x")], tmp_path / "slow.xdf").run())
+    assert result.complete and load(tmp_path / "slow.xdf").streams["slow"].chunk.n == 40

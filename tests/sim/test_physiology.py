@@ -44,7 +44,9 @@ def test_emg_onset_precedes_motion_onset_by_the_emd(emd_ms):
         if t_emg is not None and t_mot is not None:
             leads.append((t_mot - t_emg) * 1e3)
     assert len(leads) >= 8
-    assert abs(np.median(leads) - emd_ms) <= 10.0, leads
+    # EMG onset -> visible motion = EMD (activation -> force) + the time force takes to
+    # build up enough to move the limb past 5 deg/s (~10 ms with tau_act = 15 ms)
+    assert 0.0 <= np.median(leads) - emd_ms <= 20.0, leads
 
 
 def test_true_drive_onset_leads_force_by_the_emd(reaches):

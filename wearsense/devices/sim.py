@@ -50,6 +50,9 @@ _CONFIG_PARAMS = {
     "mains_uv": "mains_uv",
     "emg_noise_uv": "emg_noise_uv",
     "person": "person",
+    "emg_model": "emg_model",
+    "session": "session",
+    "tremor": "tremor",
 }
 
 
@@ -104,6 +107,25 @@ class SimDevice(Device):
             "who moves: 'reference' (1.75 m lab reference, one EMD: emd_ms) or "
             "'drawn' (a person drawn from the seed: body, strength, EMD per muscle, timing)",
             choices=("reference", "drawn"),
+        ),
+        Param(
+            "emg_model",
+            str,
+            "realistic",
+            "EMG model: 'realistic' (spectra by muscle, recruitment, fatigue, crosstalk, rest bursts) "
+            "or 'simple' (one amplitude-modulated spectrum)",
+            choices=("realistic", "simple"),
+        ),
+        Param(
+            "session",
+            int,
+            0,
+            "electrode session of the same mover (gain, spectrum, crosstalk, noise differ)",
+            min=0,
+        ),
+        Param(
+            "tremor", float, 0.05, "physiological tremor: fraction of drive modulated at 8-12 Hz", min=0,
+            max=0.5,
         ),
         Param(
             "moves", str, "", "comma-separated movement kinds to draw from (default all): " + ",".join(KINDS)

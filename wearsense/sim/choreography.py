@@ -26,7 +26,17 @@ import numpy as np
 
 from wearsense.sim.body import JOINT_INDEX, JOINTS
 
-__all__ = ["planned", "planned_root", "Movement", "Ramp", "Oscillation", "CoContraction", "RootMove", "Choreography", "KINDS"]
+__all__ = [
+    "planned",
+    "planned_root",
+    "Movement",
+    "Ramp",
+    "Oscillation",
+    "CoContraction",
+    "RootMove",
+    "Choreography",
+    "KINDS",
+]
 
 #: Movement kinds and their default relative frequency in the repertoire.
 KINDS: dict[str, float] = {
@@ -184,7 +194,9 @@ class Choreography:
         while self._t < t_end + 10.0:
             kind = self._names[self._rng.choice(len(self._names), p=self._p)]
             mv = getattr(self, f"_{kind}")(self._t)
-            k = self.tempo * (float(np.exp(self._rng.normal(0.0, self.tempo_jitter))) if self.tempo_jitter else 1.0)
+            k = self.tempo * (
+                float(np.exp(self._rng.normal(0.0, self.tempo_jitter))) if self.tempo_jitter else 1.0
+            )
             if k != 1.0:
                 mv = time_scaled(mv, k)
             mv = replace(mv, root_base=tuple(self._root))
@@ -268,8 +280,16 @@ class Choreography:
             dur = self._r(1.5, 3.0)
             ramps = (
                 Ramp(JOINT_INDEX[f"shoulder_abd_{side}"], t, 0.5, dur - 1.0, 0.5, self._r(80, 120)),
-                Oscillation(JOINT_INDEX[f"elbow_flex_{side}"], t + 0.3, dur - 0.6, self._r(1.5, 2.5),
-                            self._r(20, 35), 0.0, 0.25, offset_deg=60.0),
+                Oscillation(
+                    JOINT_INDEX[f"elbow_flex_{side}"],
+                    t + 0.3,
+                    dur - 0.6,
+                    self._r(1.5, 2.5),
+                    self._r(20, 35),
+                    0.0,
+                    0.25,
+                    offset_deg=60.0,
+                ),
             )
             end = t + dur
         elif kind == "clap":
@@ -298,15 +318,32 @@ class Choreography:
             replace=False,
         )
         rise, hold, fall = self._r(0.15, 0.4), self._r(0.8, 2.0), self._r(0.2, 0.5)
-        cc = tuple(CoContraction(JOINT_INDEX[str(j)], t, rise, hold, fall, self._r(0.15, 0.4)) for j in joints)
-        return Movement("brace", t, t + rise + hold + fall, cocontractions=cc, detail=",".join(map(str, joints)))
+        cc = tuple(
+            CoContraction(JOINT_INDEX[str(j)], t, rise, hold, fall, self._r(0.15, 0.4)) for j in joints
+        )
+        return Movement(
+            "brace", t, t + rise + hold + fall, cocontractions=cc, detail=",".join(map(str, joints))
+        )
 
     def _improvise(self, t: float) -> Movement:
         dur = self._r(3.0, 7.0)
         pool = [
-            "trunk_flex", "trunk_lat", "trunk_rot", "neck_flex", "shoulder_flex_r", "shoulder_abd_r",
-            "elbow_flex_r", "wrist_flex_r", "shoulder_flex_l", "shoulder_abd_l", "elbow_flex_l",
-            "wrist_flex_l", "hip_flex_r", "knee_flex_r", "hip_flex_l", "knee_flex_l",
+            "trunk_flex",
+            "trunk_lat",
+            "trunk_rot",
+            "neck_flex",
+            "shoulder_flex_r",
+            "shoulder_abd_r",
+            "elbow_flex_r",
+            "wrist_flex_r",
+            "shoulder_flex_l",
+            "shoulder_abd_l",
+            "elbow_flex_l",
+            "wrist_flex_l",
+            "hip_flex_r",
+            "knee_flex_r",
+            "hip_flex_l",
+            "knee_flex_l",
         ]
         chosen = self._rng.choice(pool, size=int(self._rng.integers(4, 9)), replace=False)
         ramps = []
@@ -316,9 +353,22 @@ class Choreography:
             lo = max(j.limits_deg[0], j.rest_deg - 0.5 * span)
             amp = self._r(0.04, 0.15) * span
             # keep rest + offset ± amp inside the joint's range
-            offset = float(np.clip(self._r(0, 0.25) * span, lo - j.rest_deg + amp, j.limits_deg[1] - j.rest_deg - 2 * amp))
+            offset = float(
+                np.clip(
+                    self._r(0, 0.25) * span, lo - j.rest_deg + amp, j.limits_deg[1] - j.rest_deg - 2 * amp
+                )
+            )
             ramps.append(
-                Oscillation(JOINT_INDEX[str(name)], t, dur, self._r(0.25, 1.2), amp, self._r(0, 2 * np.pi), 0.8, offset)
+                Oscillation(
+                    JOINT_INDEX[str(name)],
+                    t,
+                    dur,
+                    self._r(0.25, 1.2),
+                    amp,
+                    self._r(0, 2 * np.pi),
+                    0.8,
+                    offset,
+                )
             )
         return Movement("improvise", t, t + dur, tuple(ramps), detail=",".join(map(str, chosen)))
 
@@ -333,10 +383,14 @@ def time_scaled(mv: Movement, k: float) -> Movement:
     ramps = []
     for p in mv.ramps:
         if isinstance(p, Oscillation):
-            ramps.append(replace(p, t0=at(p.t0), duration=p.duration * k, freq_hz=p.freq_hz / k, fade=p.fade * k))
+            ramps.append(
+                replace(p, t0=at(p.t0), duration=p.duration * k, freq_hz=p.freq_hz / k, fade=p.fade * k)
+            )
         else:
             ramps.append(replace(p, t0=at(p.t0), rise=p.rise * k, hold=p.hold * k, fall=p.fall * k))
-    cc = tuple(replace(c, t0=at(c.t0), rise=c.rise * k, hold=c.hold * k, fall=c.fall * k) for c in mv.cocontractions)
+    cc = tuple(
+        replace(c, t0=at(c.t0), rise=c.rise * k, hold=c.hold * k, fall=c.fall * k) for c in mv.cocontractions
+    )
     root = tuple(replace(r, t0=at(r.t0), duration=r.duration * k) for r in mv.root)
     return replace(mv, end=at(mv.end), ramps=tuple(ramps), cocontractions=cc, root=root)
 
