@@ -75,7 +75,9 @@ def test_sim_brainflow_and_lsl_pose_recorded_to_one_xdf(tmp_path):
         async with Recording(uris) as s:
             assert s.status == [DeviceStatus.OPEN] * 3 and not s.failures
             names = [i.name for i in s.streams]
-            assert {"sim-emg", "sim-imu0", "bf-synthetic-emg", "bf-synthetic-imu", f"{TAG}-mocap"} <= set(names)
+            assert {"sim-emg", "sim-imu0", "bf-synthetic-emg", "bf-synthetic-imu", f"{TAG}-mocap"} <= set(
+                names
+            )
             with Recorder(path, s.streams, RecorderSettings(expected_duration_s=5)) as rec:
                 seen: set[str] = set()
                 t_end = time.monotonic() + 2.0
@@ -98,8 +100,14 @@ def test_sim_brainflow_and_lsl_pose_recorded_to_one_xdf(tmp_path):
         info, chunk = streams[name]
         assert chunk.n == counts[name] > 0
     pose_info, pose = streams[f"{TAG}-mocap"]
-    assert pose_info.channels[0] == "wrist_x" and pose_info.modality.value == "POSE" and pose.clock == f"lsl:{TAG}-mocap-src"
-    assert streams["bf-synthetic-emg"][1].clock == "host:unix" and streams["sim-emg"][1].clock.startswith("device:")
+    assert (
+        pose_info.channels[0] == "wrist_x"
+        and pose_info.modality.value == "POSE"
+        and pose.clock == f"lsl:{TAG}-mocap-src"
+    )
+    assert streams["bf-synthetic-emg"][1].clock == "host:unix" and streams["sim-emg"][1].clock.startswith(
+        "device:"
+    )
     # a stock XDF reader opens it too
     data, _ = pyxdf.load_xdf(str(path), synchronize_clocks=False, dejitter_timestamps=False)
     assert {d["info"]["name"][0] for d in data} >= set(names)
@@ -146,7 +154,10 @@ def test_session_with_no_device_that_opens_lists_every_failure():
         async with Recording(["nosuch://a", f"lsl://name={TAG}-none?timeout_s=0.2"]):
             pass
 
-    with pytest.raises(DeviceError, match=r"no device could be opened:\n  nosuch://a failed to open: unknown device scheme.*\n  lsl://"):
+    with pytest.raises(
+        DeviceError,
+        match=r"no device could be opened:\n  nosuch://a failed to open: unknown device scheme.*\n  lsl://",
+    ):
         asyncio.run(main())
 
 
@@ -164,7 +175,10 @@ class FirstChunkLate(Device):
     async def _chunks(self):
         await asyncio.sleep(1.5)
         for k in range(3):
-            yield self.streams[0], Chunk(np.ones((10, 1)), 7.0 + (np.arange(10) + 10 * k) / 100, 10 * k, "device:late:42")
+            yield (
+                self.streams[0],
+                Chunk(np.ones((10, 1)), 7.0 + (np.arange(10) + 10 * k) / 100, 10 * k, "device:late:42"),
+            )
 
 
 @pytest.fixture
@@ -177,17 +191,38 @@ def test_schemes(monkeypatch):
 
 def test_record_command_keeps_recording_when_one_device_fails_and_exits_1(tmp_path, capsys, test_schemes):
     out = tmp_path / "two.xdf"
-    rc = main(["record", "sim://mover?seed=1&emg=1&imu=0&pose=0&realtime=0&duration_s=1", "failing://x", "-o", str(out), "--quiet"])
+    rc = main(
+        [
+            "record",
+            "sim://mover?seed=1&emg=1&imu=0&pose=0&realtime=0&duration_s=1",
+            "failing://x",
+            "-o",
+            str(out),
+            "--quiet",
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 1
-    assert "incomplete: failing://x failed to stream: flaky: cable pulled" in captured.err and "Traceback" not in captured.err
+    assert (
+        "incomplete: failing://x failed to stream: flaky: cable pulled" in captured.err
+        and "Traceback" not in captured.err
+    )
     f = load(out)
     assert f.closed_cleanly and f.streams["sim-emg"].chunk.n == 2000 and f.streams["flaky"].chunk.n == 10
 
 
 def test_a_device_whose_first_chunk_comes_late_is_recorded_whole(tmp_path, capsys, test_schemes):
     out = tmp_path / "late.xdf"
-    rc = main(["record", "sim://mover?seed=1&emg=1&imu=1&pose=0&realtime=0&duration_s=1", "late://x", "-o", str(out), "--quiet"])
+    rc = main(
+        [
+            "record",
+            "sim://mover?seed=1&emg=1&imu=1&pose=0&realtime=0&duration_s=1",
+            "late://x",
+            "-o",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     f = load(out)
     late = f.streams["late-imu"].chunk
@@ -196,7 +231,18 @@ def test_a_device_whose_first_chunk_comes_late_is_recorded_whole(tmp_path, capsy
 
 def test_record_command_prints_the_recorded_span_not_the_wall_time(tmp_path, capsys):
     out = tmp_path / "fast.xdf"
-    assert main(["record", "sim://mover?seed=1&emg=1&imu=0&pose=0&realtime=0&duration_s=3", "-o", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "record",
+                "sim://mover?seed=1&emg=1&imu=0&pose=0&realtime=0&duration_s=3",
+                "-o",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     first = capsys.readouterr().out.splitlines()[0]
     assert "3.0 s of signal" in first, first
 
@@ -213,7 +259,10 @@ class ChangesShape(Device):
         for k in range(5):
             await asyncio.sleep(0.01)
             nch = 3 if k == 2 else 2
-            yield self.streams[0], Chunk(np.zeros((5, nch)), np.arange(5) / 100 + k / 20, 5 * k, "device:shifty")
+            yield (
+                self.streams[0],
+                Chunk(np.zeros((5, nch)), np.arange(5) / 100 + k / 20, 5 * k, "device:shifty"),
+            )
 
     async def _close(self) -> None:
         pass
@@ -223,7 +272,9 @@ def test_a_chunk_the_file_cannot_take_fails_its_device_only(tmp_path):
     out = tmp_path / "shape.xdf"
     sim = "sim://mover?seed=1&emg=1&imu=0&pose=0&realtime=0&duration_s=1"
     result = asyncio.run(Recording([sim, ChangesShape("shapeshift://x")], out).run())
-    assert not result.complete and [(f.uri, f.stage) for f in result.failures] == [("shapeshift://x", "stream")]
+    assert not result.complete and [(f.uri, f.stage) for f in result.failures] == [
+        ("shapeshift://x", "stream")
+    ]
     assert "has 2 channels, chunk has 3" in result.failures[0].reason
     f = load(out)
     assert f.closed_cleanly and f.streams["shifty"].chunk.n == 10 and f.streams["sim-emg"].chunk.n == 2000
