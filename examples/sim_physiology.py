@@ -61,7 +61,8 @@ def main() -> None:
     def recorded_pair(c):
         return [m for m in sim.MUSCLES if m.joint == bt.joints[c.joint] and m.name in bt.muscles][:2]
 
-    cc = next(c for m in bt.movements if m.kind == "brace" for c in m.cocontractions if len(recorded_pair(c)) == 2)
+    cc = next(c for m in bt.movements if m.kind == "brace"
+              for c in m.cocontractions if len(recorded_pair(c)) == 2)
     joint = bt.joints[cc.joint]
     pair = recorded_pair(cc)
     wb = (bt.phys_t > cc.t0 - 0.5) & (bt.phys_t < cc.t0 + cc.rise + cc.hold + cc.fall + 0.5)

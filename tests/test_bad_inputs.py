@@ -207,7 +207,8 @@ def test_help_and_version_load_no_numerical_library(tmp_path):
         "        main(argv)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "heavy = sorted(m for m in ('numba', 'scipy', 'matplotlib', 'torch', 'bleak', 'pylsl', 'h5py', 'mne')\n"
+        "heavy = sorted(m for m in ('numba', 'scipy', 'matplotlib', 'torch', 'bleak', 'pylsl', 'h5py',\n"
+        "                           'mne')\n"
         "               if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )

@@ -13,7 +13,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 def run(script, *args, cwd):
     proc = subprocess.run([sys.executable, str(EXAMPLES / script), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, stdin=subprocess.DEVNULL, env={**os.environ, "MPLBACKEND": "Agg"})
+                          text=True, timeout=300, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 

@@ -241,8 +241,8 @@ def plot_demo(result: DemoResult):
         ax.set_xlabel(time_label)
         if zoom is not None:
             ax.axvspan(*zoom, color="0.88", zorder=0)
-            ax.text(zoom[0], 1.0, " close-up below", transform=blended_transform_factory(ax.transData, ax.transAxes),
-                    fontsize=7, va="top", color="0.3")
+            at_top = blended_transform_factory(ax.transData, ax.transAxes)
+            ax.text(zoom[0], 1.0, " close-up below", transform=at_top, fontsize=7, va="top", color="0.3")
 
     ax = axes[2]
     if zoom is not None:

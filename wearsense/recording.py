@@ -185,7 +185,9 @@ class Recording:
         if isinstance(devices, (str, Device)) or not devices:
             raise ConfigError("give a list of device URIs, e.g. ['sim://mover']", "devices")
         if duration_s is not None and not duration_s > 0:
-            raise ConfigError(f"duration_s must be > 0 s (or None: until stopped), got {duration_s!r}", "duration_s")
+            raise ConfigError(
+                f"duration_s must be > 0 s (or None: until stopped), got {duration_s!r}", "duration_s"
+            )
         self.path = path
         self.duration_s = duration_s
         base = settings or RecorderSettings()
@@ -255,7 +257,9 @@ class Recording:
                 self._fail(i, "open", e)
         live = [i for i, d in enumerate(self.devices) if d is not None]
         results = await asyncio.gather(*(self.devices[i].open() for i in live), return_exceptions=True)
-        interrupted = next((r for r in results if isinstance(r, BaseException) and not isinstance(r, Exception)), None)
+        interrupted = next(
+            (r for r in results if isinstance(r, BaseException) and not isinstance(r, Exception)), None
+        )
         for i, r in zip(live, results):
             if isinstance(r, BaseException):
                 if interrupted is None:

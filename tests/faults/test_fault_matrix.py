@@ -47,6 +47,8 @@ def pyxdf_counts(path) -> dict[str, int]:
     for s in streams:
         name = s["info"]["name"][0]
         ts = np.asarray(s["time_stamps"])
+        if name == "wearsense-events":
+            assert (np.diff(ts) >= 0).all(), "pyxdf: the events go back in time"
         if name not in ("wearsense-seq", "wearsense-events") and ts.size > 1:
             assert (np.diff(ts) >= 0).all(), f"pyxdf: {name} goes back in time"
             assert len(s["info"]["clock_segments"]) == 1, f"pyxdf split {name}'s clock"

@@ -150,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     label = f"wearsense {command}" if command else "wearsense"
     try:
         try:
-            parser = build_parser([command] if command else [])  # imports the command's module: Ctrl-C here is caught too
+            # imports the command's module (seconds): a Ctrl-C meanwhile is caught below
+            parser = build_parser([command] if command else [])
             args = parser.parse_args(argv)
             if args.command is None:
                 parser.print_help()

@@ -11,7 +11,9 @@ it as a stream of strings); each value is one JSON object::
 
 Timestamps of the rows are host ``time.monotonic()`` seconds, the clock the other
 streams' ClockOffset chunks map to (``received_s``), so after pyxdf's clock
-synchronisation the rows sit on the same time axis as the data. Fields:
+synchronisation the rows sit on the same time axis as the data. Rows are in file
+order with non-decreasing timestamps; an event noticed late (a driver's, queued
+behind its chunks) keeps its own time in ``host_s``. Fields:
 
 - ``kind``: ``device_failed``, ``device_silent``, ``device_resumed``, ``clock_segment``,
   ``reset``, ``disconnect``, ``reconnect`` (drivers may add others);
@@ -89,7 +91,8 @@ def encode_event(kind: str, message: str, *, device: str = "", stream: str = "",
 
 
 def decode_event(text: str, host_s: float = math.nan) -> dict[str, Any]:
-    """The dict of one stored event, with ``host_s`` (its timestamp) added; ``t`` NaN when null."""
+    """The dict of one stored event; ``t`` NaN when null, ``host_s`` the row's timestamp
+    unless the row has its own."""
     try:
         row = json.loads(text)
     except json.JSONDecodeError:
@@ -100,7 +103,8 @@ def decode_event(text: str, host_s: float = math.nan) -> dict[str, Any]:
     row.setdefault("message", "")
     t = row.get("t")
     row["t"] = float(t) if isinstance(t, (int, float)) else math.nan
-    row["host_s"] = host_s
+    when = row.get("host_s")
+    row["host_s"] = float(when) if isinstance(when, (int, float)) else host_s
     return row
 
 
