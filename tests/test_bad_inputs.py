@@ -85,6 +85,12 @@ CATALOGUE = [
     Case(("bench", "--dir", "{nodir}"), "benchmarks folder"),
     Case(("demo", "--duration", "1"), "at least 3 s"),
     Case(("demo", "-o", "{nodir}/d.png"), "{nodir}"),
+    # calibrate, profiles
+    Case(("calibrate", "no_such_protocol", "sim://mover"), "no calibration protocol"),
+    Case(("calibrate", "{text}", "sim://mover"), "not valid TOML"),
+    Case(("calibrate", "imu_still", "nope://x"), "unknown device scheme"),
+    Case(("calibrate", "imu_still", "sim://mover", "--mistake", "x"), "STEP:ATTEMPT:KIND"),
+    Case(("profiles", "no:such:serial", "--dir", "{nodir}"), "no profile for device"),
     # no subcommand or an unknown one
     Case(("nosuchcommand",), "invalid choice", usage=True),
 ]
