@@ -86,11 +86,13 @@ CATALOGUE = [
     Case(("demo", "--duration", "1"), "at least 3 s"),
     Case(("demo", "-o", "{nodir}/d.png"), "{nodir}"),
     # calibrate, profiles
-    Case(("calibrate", "no_such_protocol", "sim://mover"), "no calibration protocol"),
+    Case(("calibrate", "nosuch", "sim://mover"), "no calibration protocol 'nosuch'"),
     Case(("calibrate", "{text}", "sim://mover"), "not valid TOML"),
-    Case(("calibrate", "imu_still", "nope://x"), "unknown device scheme"),
+    Case(("calibrate", "{nodir}/p.toml", "sim://mover"), "cannot read the protocol file"),
+    Case(("calibrate", "imu_still", "nope://x", "--yes", "--fast"), "unknown device scheme"),
+    Case(("calibrate", "imu_still", "sim://mover", "--yes", "--fast", "--profiles-dir", "{text}"), "{text}"),
+    Case(("profiles", "nosuchserial", "--dir", "{folder}"), "no profile for device"),
     Case(("calibrate", "imu_still", "sim://mover", "--mistake", "x"), "STEP:ATTEMPT:KIND"),
-    Case(("profiles", "no:such:serial", "--dir", "{nodir}"), "no profile for device"),
     # no subcommand or an unknown one
     Case(("nosuchcommand",), "invalid choice", usage=True),
 ]
@@ -206,7 +208,8 @@ def test_help_and_version_load_no_numerical_library(tmp_path):
         "        main(argv)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "heavy = sorted(m for m in ('numba', 'scipy', 'matplotlib', 'torch', 'bleak', 'pylsl', 'h5py', 'mne')\n"
+        "heavy = sorted(m for m in ('numba', 'scipy', 'matplotlib', 'torch', 'bleak', 'pylsl', 'h5py',\n"
+        "                           'mne')\n"
         "               if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )

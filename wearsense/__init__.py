@@ -40,7 +40,18 @@ _FRONT_DOOR = {
     "read": ("wearsense.io", "read"),
 }
 
-__all__ = ["Chunk", "Modality", "Pipeline", "Stage", "StreamInfo", "WearsenseError", "__version__", "open", "read", "record"]
+__all__ = [
+    "Chunk",
+    "Modality",
+    "Pipeline",
+    "Stage",
+    "StreamInfo",
+    "WearsenseError",
+    "__version__",
+    "open",
+    "read",
+    "record",
+]
 
 
 def __getattr__(name: str):

@@ -44,7 +44,7 @@ EXIT_BROKEN_PIPE = 141
 
 _FIXES = {
     errno.ENOENT: "check the path; a folder to write into must exist",
-    errno.EEXIST: "choose another name, or remove it first (or pass --overwrite where the command has it)",
+    errno.EEXIST: "something is in the way: choose another name or remove it; some commands take --overwrite",
     errno.EACCES: "choose a place you may write to, or change its permissions",
     errno.EPERM: "choose a place you may write to, or change its permissions",
     errno.EROFS: "the file system is read-only; write somewhere else",
@@ -150,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     label = f"wearsense {command}" if command else "wearsense"
     try:
         try:
-            parser = build_parser([command] if command else [])  # imports the command's module: Ctrl-C here is caught too
+            # imports the command's module (seconds): a Ctrl-C meanwhile is caught below
+            parser = build_parser([command] if command else [])
             args = parser.parse_args(argv)
             if args.command is None:
                 parser.print_help()
