@@ -24,9 +24,10 @@ with NaN wherever a stream has a gap.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -45,6 +46,7 @@ __all__ = [
     "GridSettings",
     "GridResampler",
     "sync_offline",
+    "in_arrival_order",
 ]
 
 log = logging.getLogger("wearsense")
@@ -154,6 +156,7 @@ class StreamSyncState:
     _seq_offset: int = 0
     _epoch: int = 0
     _last_host: float = math.nan
+    _last_dev: float = -math.inf  # device time of the newest sample (current epoch)
 
     @property
     def loss(self) -> float:
@@ -274,7 +277,10 @@ class Timeline:
                     model.start_epoch(float(seq[-1]) / info.rate_hz, host)
                 dev = seq.astype(np.float64) / info.rate_hz
             else:
-                dev = model.unwrap(chunk.t, host)
+                # the streams of one device interleave: only this stream's own clock going
+                # back is a reset (another stream's newer chunk may end after this one starts)
+                previous = st._last_dev if st._epoch == model.state.epoch else -math.inf
+                dev = model.unwrap(chunk.t, host, previous_s=previous)
             after_loss = st._last_raw_seq is not None and not restarted and int(seq[0]) > st._last_raw_seq + 1
             model.add_packet(float(dev[-1]), host, after_loss)
             t = model.to_host(dev) + self.settings.reference_offset_s
@@ -314,6 +320,8 @@ class Timeline:
         st.last_seq = int(out_seq[-1])
         st._last_raw_seq = int(seq[-1])
         st._last_host = host
+        if dev.size:
+            st._last_dev = float(dev[-1])
         return Chunk(chunk.data, lo, out_seq, self.settings.clock_name, host), dev
 
     @property
@@ -347,16 +355,40 @@ class Timeline:
         return out
 
 
+def in_arrival_order(
+    streams: Mapping[str, tuple[StreamInfo, Iterable[Chunk]]],
+) -> Iterator[tuple[str, StreamInfo, Chunk]]:
+    """``(name, info, chunk)`` of every stream, merged lazily in order of host arrival.
+
+    Each stream's own order is kept; ties go by stream, then chunk. The streams of one
+    device share its clock model, which must see their chunks as the host got them: fed
+    stream after stream, the second stream's first chunk would look like the device
+    clock going back (a reset). Chunks without an arrival time come first.
+    """
+
+    def keyed(k: int, name: str, info: StreamInfo, chunks: Iterable[Chunk]):
+        for i, c in enumerate(chunks):
+            r = c.received_s
+            yield (r if math.isfinite(r) else -math.inf, k, i), name, info, c
+
+    merged = heapq.merge(*(keyed(k, n, info, ch) for k, (n, (info, ch)) in enumerate(streams.items())),
+                         key=lambda row: row[0])
+    for _, name, info, c in merged:
+        yield name, info, c
+
+
 def sync_offline(
     streams: Mapping[str, tuple[StreamInfo, Iterable[Chunk]]],
     settings: TimelineSettings | None = None,
     round_trips: Mapping[str, Sequence[tuple[float, float, float]]] | None = None,
+    keep: Callable[[StreamInfo], bool] | None = None,
 ) -> tuple[dict[str, tuple[StreamInfo, Chunk]], Timeline]:
     """A recording's streams in the session clock, using all of it (non-causal).
 
-    The chunks of each stream (as they arrived, with ``received_s``) first train the
-    clock models; every sample is then mapped with the fit of its device epoch over the
-    whole epoch, so early samples get the same precision as late ones.
+    The chunks of all streams, in order of arrival (:func:`in_arrival_order`), first
+    train the clock models; every sample is then mapped with the fit of its device
+    epoch over the whole epoch, so early samples get the same precision as late ones.
+    The chunks are read once, lazily: pass iterators to keep memory to what is mapped.
 
     Parameters
     ----------
@@ -365,23 +397,25 @@ def sync_offline(
     settings : TimelineSettings, optional
     round_trips : mapping stream name -> triples, optional
         TIME_SYNC exchanges of the device of that stream.
+    keep : callable (StreamInfo) -> bool, optional
+        Streams to map and return (default: all). The others still train the clocks
+        and are counted in the :class:`Timeline` (loss, gaps, resets), but none of
+        their samples is kept: e.g. only IMU and pose for an alignment, not EMG.
 
     Returns
     -------
-    dict name -> (StreamInfo, Chunk), and the trained :class:`Timeline`.
+    dict name -> (StreamInfo, Chunk) of the kept streams, and the trained :class:`Timeline`.
     """
     sc = Timeline(settings)
     for name, trips in (round_trips or {}).items():
         sc.add_round_trips(streams[name][0], trips)
-    kept: dict[str, list[tuple[Chunk, np.ndarray, int]]] = {}
-    for name, (info, chunks) in streams.items():
-        ss = sc.settings.for_stream(name)
-        model = sc.clock_for(info)
-        rows = kept.setdefault(name, [])
-        for c in chunks:
-            out, dev = sc._map(info, c)
-            if out.n:
-                rows.append((out, dev, model.state.epoch))
+    kept: dict[str, list[tuple[Chunk, np.ndarray, int]]] = {
+        name: [] for name, (info, _) in streams.items() if keep is None or keep(info)}
+    for name, info, c in in_arrival_order(streams):
+        out, dev = sc._map(info, c)
+        rows = kept.get(name)
+        if rows is not None and out.n:
+            rows.append((out, dev, sc.clock_for(info).state.epoch))
     result = {}
     for name, rows in kept.items():
         info = streams[name][0]
