@@ -91,6 +91,7 @@ class SimConfig:
     session: int = 0
     tremor: float = 0.05
     take: int = 0
+    body: str = "coupled"
     population: PopulationConfig = field(default_factory=PopulationConfig)
 
     def __post_init__(self) -> None:
@@ -148,6 +149,9 @@ class SimConfig:
             )
         if not (isinstance(self.session, int) and self.session >= 0):
             raise bad("session", "electrode session must be an integer >= 0")
+        if self.body not in ("coupled", "independent"):
+            raise bad("body", "must be 'coupled' (interaction torques, two-joint muscles, co-contraction "
+                              "stiffness) or 'independent' (each joint alone, the body before issue 13)")
         if not (isinstance(self.take, int) and self.take >= 0):
             raise bad("take", "recording take of the same mover must be an integer >= 0")
         if not 0 <= self.tremor <= 0.5:
@@ -263,7 +267,7 @@ class Mover:
             )
         tr = self.traits
         self._segment_scale = None if cfg.person == "reference" else tr.segment_scale
-        self.joint_params = mus.JointParams.of(tr.height_m, tr.mass_kg, tr.strength)
+        self.joint_params = mus.JointParams.of(tr.height_m, tr.mass_kg, tr.strength, coupled=cfg.body == "coupled")
         # EMD of each actuator: its recorded muscles' mean, else the mover's median
         emd_of = {}
         for k, m in enumerate(mus.MUSCLES):
@@ -432,7 +436,8 @@ class Mover:
         if self.config.tremor:
             drive = self._with_tremor(drive)
         act, force, theta = mus.simulate(
-            drive, gravity, self._state, self.actuator_emd, tau_a, tau_d, self.joint_params
+            drive, gravity, self._state, self.actuator_emd, tau_a, tau_d, self.joint_params,
+            plan=angles[3 : 3 + drive.shape[0]],
         )
         self._i_next = i_end
         keep_from = max(0, i_end - int((_KEEP_S + BLOCK_S + 2 * _PHYS_MARGIN_S) * mus.PHYSICS_RATE_HZ))
