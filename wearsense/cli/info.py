@@ -93,7 +93,7 @@ def run(args) -> int:
 
         print("sync quality (clocks fitted from arrival times; 'wearsense sync-report --png' draws it):")
         try:
-            print(summarize({n: (s.info, s.chunks()) for n, s in f.streams.items()}))
+            print(summarize(dict(f.streams)))
         except WearsenseError as e:
             print(f"  not available: {e}")
     return 0
