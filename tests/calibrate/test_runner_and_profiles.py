@@ -230,3 +230,13 @@ def test_npose_warns_about_an_imu_on_a_segment_no_step_moves(tmp_path):
     assert warnings == ["sim-imu6 (pelvis): no functional step of this protocol moves its segment; "
                         "it was not calibrated"]
     assert "sim:3:imu6" not in result.sections and "sim:3:imu5" in result.sections
+
+
+def test_an_unusable_profiles_folder_is_refused_before_the_first_step(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    events: list[Event] = []
+    with pytest.raises(CalibrationError, match="cannot use .*a_file as the profiles folder"):
+        run_protocol(find_protocol("imu_still"), SimSource(CalibrationSubject(0)), events.append, blocker,
+                     sleep=no_sleep)
+    assert events == []

@@ -31,11 +31,13 @@ from wearsense.calibrate import imu as imu_cal
 from wearsense.calibrate import mag as mag_cal
 from wearsense.calibrate import segment as seg_cal
 from wearsense.calibrate.profile import (
+    PROFILES_ENV,
     ImuCorrection,
     Profile,
     device_serial,
     load_profile,
     now_iso,
+    profiles_dir,
     update_profile,
 )
 from wearsense.calibrate.protocol import Check, Protocol, Step
@@ -450,6 +452,13 @@ def run_protocol(protocol: Protocol, source: Source, report: Callable[[Event], N
     protocol's retries, or the fit fails a protocol-level check (nothing is saved then).
     """
     emit = report or (lambda e: None)
+    if save:  # before the person starts: a profile that cannot be written wastes the whole run
+        folder = Path(profiles_folder) if profiles_folder is not None else profiles_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CalibrationError(f"cannot use {folder} as the profiles folder ({e.strerror or e}); choose "
+                                   f"another with --profiles-dir or ${PROFILES_ENV}") from None
     result = RunResult(protocol)
     context: dict[str, Any] = {"rest_envelope": {}}
     emit(Event("protocol", protocol.title, data={"steps": len(protocol.steps), "duration_s": protocol.duration_s}))

@@ -19,6 +19,7 @@ from wearsense.errors import StreamError
 from wearsense.sim import muscles as mus
 from wearsense.sim.body import JOINTS, KEYPOINTS
 from wearsense.sim.emg import EMGModel, crosstalk_matrix
+from wearsense.sim.vocabulary import FAMILIES, FAMILY_OF, VOCABULARY
 from wearsense.sim.choreography import KINDS, Choreography, planned, planned_root
 from wearsense.sim.population import PopulationConfig, draw_traits, reference_traits
 from wearsense.sim.clocks import ClockTruth, LinkState, Packets, packetize
@@ -81,7 +82,10 @@ class SimConfig:
     mag_noise_ut: float = 0.3
     mag_hard_iron_ut: float = 3.0
     mount_misalign_deg: float = 8.0
-    moves: tuple[str, ...] = tuple(KINDS)
+    moves: tuple[str, ...] = ()
+    vocabulary: str = "classic"
+    families: tuple[str, ...] = ()
+    effort: tuple[float, float, float, float] | None = None
     person: str = "reference"
     emg_model: str = "realistic"
     session: int = 0
@@ -149,9 +153,36 @@ class SimConfig:
             )
         if not isinstance(self.population, PopulationConfig):
             raise bad("population", "must be a wearsense.sim.population.PopulationConfig")
-        unknown = [m for m in self.moves if m not in KINDS]
-        if unknown or not self.moves:
-            raise bad("moves", f"movement kinds must be a non-empty subset of {', '.join(KINDS)}")
+        if self.vocabulary not in ("classic", "full"):
+            raise bad(
+                "vocabulary",
+                "must be 'classic' (reach, squat, step, gesture, brace, rest, improvise; one at "
+                "a time) or 'full' (every family, in phrases, with Effort)",
+            )
+        pool = KINDS if self.vocabulary == "classic" else VOCABULARY
+        unknown = [m for m in self.moves if m not in pool]
+        if unknown:
+            raise bad("moves", f"movement kinds of the {self.vocabulary} vocabulary: {', '.join(pool)}")
+        bad_fam = [f for f in self.families if f not in FAMILIES]
+        if bad_fam:
+            raise bad("families", f"movement families: {', '.join(FAMILIES)}")
+        if not self.kinds():
+            raise bad("moves", "no movement kind left: `moves` and `families` have nothing in common")
+        if self.effort is not None and (
+            len(self.effort) != 4
+            or not all(isinstance(x, (int, float)) and -1 <= x <= 1 for x in self.effort)
+        ):
+            raise bad(
+                "effort", "Effort (weight, time, space, flow), each -1..1 (+1 strong, sudden, direct, bound)"
+            )
+
+    def kinds(self) -> dict[str, float]:
+        """The movement kinds this mover draws from, with their relative frequency."""
+        pool = KINDS if self.vocabulary == "classic" else VOCABULARY
+        names = self.moves or tuple(pool)
+        if self.families:
+            names = tuple(k for k in names if FAMILY_OF[k] in self.families)
+        return {k: pool[k] for k in names}
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -264,11 +295,13 @@ class Mover:
         self._tremor_amp = np.ones(len(JOINTS))
         self.choreography = Choreography(
             self.seed,
-            {k: KINDS[k] for k in cfg.moves},
+            cfg.kinds(),
             tempo=tr.tempo,
             tempo_jitter=tr.tempo_jitter,
             pause=tr.pause,
             right_handed=tr.right_handed,
+            vocabulary=cfg.vocabulary,
+            effort=None if cfg.effort is None else tuple(float(x) for x in cfg.effort),
         )
         self.gyro_bias = rng.uniform(-1, 1, (cfg.imu, 3)) * cfg.gyro_bias_dps
         self.accel_bias = rng.uniform(-1, 1, (cfg.imu, 3)) * cfg.accel_bias_mg * 1e-3 * 9.80665
