@@ -129,14 +129,16 @@ def report_from_recording(source: Mapping[str, object], settings: TimelineSettin
     return build_report(sc, alignment, alignment_note=failed), sorted(skipped), failed
 
 
-def summarize(source: SyncReport | Mapping[str, tuple[StreamInfo, Iterable[Chunk]]],
-              settings: TimelineSettings | None = None) -> str:
+def summarize(source: SyncReport | Mapping[str, object], settings: TimelineSettings | None = None,
+              counts: bool = True) -> str:
     """The report as text.
 
     ``source`` is a :class:`SyncReport`, or a recording's streams as stored
     (``{name: (StreamInfo, chunks with received_s)}``, e.g. from
     ``XDFStream.chunks()``): then the clocks are fitted offline and IMU⇄pose alignment
     is tried. Streams whose chunks carry no arrival times are listed as such.
+    ``counts=False`` leaves out lost samples and gaps (``wearsense info`` shows them in
+    its file table, from the same sequence numbers).
     """
     if isinstance(source, SyncReport):
         report, note = source, ""
@@ -145,17 +147,18 @@ def summarize(source: SyncReport | Mapping[str, tuple[StreamInfo, Iterable[Chunk
         note = "\n  no arrival times (cannot check sync): " + ", ".join(skipped) if skipped else ""
         if failed:
             note += f"\n  IMU<->pose: not aligned ({failed})"
+    count_head = f" {'lost':>7} {'loss %':>7} {'gaps':>5}" if counts else ""
     lines = [
         "  offset: the device clock's reading at the session start (first sample of any stream)",
         f"  {'stream':<16} {'device':<18} {'offset s':>12} {'drift ppm':>10} {'jitter ms':>10} "
-        f"{'link ms':>8} {'lost':>7} {'loss %':>7} {'gaps':>5} {'resets':>6}",
+        f"{'link ms':>8}{count_head} {'resets':>6}",
     ]
     for name, r in report.streams.items():
         offset = r.get("start_offset_s", r["offset_s"])
+        count = f" {r['lost']:>7} {100 * r['loss']:>7.2f} {r['gaps']:>5}" if counts else ""
         lines.append(
             f"  {name:<16} {r['device'][:18]:<18} {_fmt(offset, '12.6f')} {_fmt(r['drift_ppm'], '10.2f')} "
-            f"{_fmt(r['jitter_ms'], '10.2f')} {_fmt(r['link_latency_ms'], '8.2f')} {r['lost']:>7} "
-            f"{100 * r['loss']:>7.2f} {r['gaps']:>5} {r['resets']:>6}"
+            f"{_fmt(r['jitter_ms'], '10.2f')} {_fmt(r['link_latency_ms'], '8.2f')}{count} {r['resets']:>6}"
         )
     a = report.alignment
     if a is not None:

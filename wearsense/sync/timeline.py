@@ -35,7 +35,7 @@ import numpy as np
 
 from wearsense.dsp.resample import interpolate_to
 from wearsense.errors import StreamError
-from wearsense.stream import Chunk, StreamInfo, concat
+from wearsense.stream import Chunk, StreamInfo, concat, sequence_gaps
 from wearsense.sync.clock import ClockModel, ClockSettings
 
 __all__ = [
@@ -445,20 +445,6 @@ def sync_offline(
             whole = Chunk(whole.data, t, whole.seq, whole.clock, whole.received_s)
         result[name] = (info, whole)
     return result, sc
-
-
-def sequence_gaps(seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where samples are missing: indices ``i`` with ``seq[i + 1] > seq[i] + 1``, and how many.
-
-    The one accounting of gaps and loss (:class:`Timeline`, ``wearsense info``): a gap is a
-    jump of the sequence numbers; a step in time with no sample missing is not loss.
-    """
-    seq = np.asarray(seq, dtype=np.int64)
-    if seq.size < 2:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    d = np.diff(seq)
-    idx = np.flatnonzero(d > 1)
-    return idx, d[idx] - 1
 
 
 def _discontinuous(dev_first: np.ndarray, dev_last: np.ndarray, arrival: np.ndarray, seq_first: np.ndarray,
