@@ -177,7 +177,8 @@ def test_a_board_killed_and_restarted_continues_as_a_new_segment(board, take, ca
 # --------------------------------------------------------------------------- a device that fails
 def test_a_failing_device_leaves_the_others_recording_and_the_file_says_so(board, take):
     b = board("--imus", "1")
-    tk = take(["sim://mover?emg=2&imu=1", f"{b.uri}?reconnect_timeout_s=1"], "two.xdf", 5.0)
+    # 1 s of reopening after the kill at 1.5 s: the take is long enough for the failure on a busy machine
+    tk = take(["sim://mover?emg=2&imu=1", f"{b.uri}?reconnect_timeout_s=1"], "two.xdf", 7.0)
     tk.wait_for_file()
     tk.sleep_until(1.5)
     b.kill()
@@ -185,11 +186,13 @@ def test_a_failing_device_leaves_the_others_recording_and_the_file_says_so(board
     assert r.returncode == 1, r.stderr  # an incomplete take
     assert "incomplete: serial://" in r.stderr
     f = load(tk.out)
-    (failed,) = [e for e in f.events if e["kind"] == "device_failed"]
+    failures = [e for e in f.events if e["kind"] == "device_failed"]
+    assert len(failures) == 1, (r.stderr, f.events)
+    (failed,) = failures
     assert failed["device"].startswith("serial://") and failed["stage"] == "stream"
     assert "did not come back within 1 s" in failed["reason"]
     sim = f.streams["sim-emg"]
-    assert sim.chunk.duration_s > 4.5 and sim.lost == 0  # the sim kept going to the end
+    assert sim.chunk.duration_s > 6.5 and sim.lost == 0  # the sim kept going to the end
     serial = f.streams[SERIAL_STREAMS[0]]
     assert serial.chunk.n > 0
     assert failed["host_s"] > serial.received_s[-1]  # the failure is after its last data

@@ -26,11 +26,20 @@ def add_arguments(parser) -> None:
     parser.add_argument("uri", help="device URI, e.g. sim://mover?seed=3 or serial:///dev/ttyUSB0")
     parser.add_argument("--yes", action="store_true", help="do not wait for Enter before each step")
     parser.add_argument("--fast", action="store_true", help="no countdown (non-interactive runs)")
-    parser.add_argument("--profiles-dir", help="where to write profiles (default: the user config folder, "
-                                               "or $WEARSENSE_PROFILES_DIR)")
-    parser.add_argument("--mistake", action="append", default=[], metavar="STEP:ATTEMPT:KIND",
-                        help="sim only: do attempt ATTEMPT of STEP badly (e.g. still:1:move)")
-    parser.add_argument("--check", action="store_true", help="only validate the protocol file and list its steps")
+    parser.add_argument(
+        "--profiles-dir",
+        help="where to write profiles (default: the user config folder, or $WEARSENSE_PROFILES_DIR)",
+    )
+    parser.add_argument(
+        "--mistake",
+        action="append",
+        default=[],
+        metavar="STEP:ATTEMPT:KIND",
+        help="sim only: do attempt ATTEMPT of STEP badly (e.g. still:1:move)",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="only validate the protocol file and list its steps"
+    )
 
 
 def _source(uri: str, mistakes: list[str]):
@@ -86,6 +95,7 @@ def _printer(interactive: bool):
             print(f"   profile of {e.data['serial']} ({', '.join(e.data['sections'])}) -> {e.message}")
         elif e.kind == "warning":
             print(f"   warning: {e.message}")
+
     return show
 
 
@@ -97,7 +107,13 @@ def run(args) -> int:
             print(f"  {s.id:<24} {s.action:<11} {s.duration_s:>5.1f} s  {len(s.checks)} check(s)")
         return 0
     source = _source(args.uri, args.mistake)
-    result = run_protocol(protocol, source, _printer(not args.yes), args.profiles_dir,
-                          countdown_s=0 if args.fast else 3, sleep=time.sleep)
+    result = run_protocol(
+        protocol,
+        source,
+        _printer(not args.yes),
+        args.profiles_dir,
+        countdown_s=0 if args.fast else 3,
+        sleep=time.sleep,
+    )
     print(f"\ndone: {len(result.profiles)} profile(s) written")
     return 0

@@ -54,11 +54,12 @@ def describe_events(f: XDFFile) -> list[str]:
     arrivals = [s.received_s[np.isfinite(s.received_s)] for s in f.streams.values()]
     firsts = [a.min() for a in arrivals if a.size]
     t0 = min(firsts) if firsts else f.events[0]["host_s"]
+    events = sorted(f.events, key=lambda e: e["host_s"])
     kinds: dict[str, int] = {}
-    for e in f.events:
+    for e in events:
         kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
     lines = ["events during the take: " + ", ".join(f"{n} {k}" for k, n in kinds.items())]
-    for e in sorted(f.events, key=lambda e: e["host_s"]):
+    for e in events:
         where = e.get("stream") or (e.get("device") if e["kind"] != "device_failed" else "")
         where = f" [{where}]" if where else ""
         lines.append(f"  {e['host_s'] - t0:+8.2f} s  {e['kind']:<14}{where} {e['message']}")

@@ -128,6 +128,15 @@ class SimDevice(Device):
             max=0.5,
         ),
         Param(
+            "vocabulary",
+            str,
+            "classic",
+            "movement vocabulary: 'classic' (one movement at a time) or 'full' (every family, in phrases, "
+            "with Effort)",
+            choices=("classic", "full"),
+        ),
+        Param("families", str, "", "comma-separated movement families to draw from (default all)"),
+        Param(
             "moves", str, "", "comma-separated movement kinds to draw from (default all): " + ",".join(KINDS)
         ),
         Param("realtime", bool, True, "pace delivery in real time (0 = as fast as possible)"),
@@ -147,6 +156,9 @@ class SimDevice(Device):
             )
         o = self.options
         overrides = {field: o[param] for param, field in _CONFIG_PARAMS.items()}
+        if o["families"]:
+            overrides["families"] = tuple(m.strip() for m in o["families"].split(",") if m.strip())
+        overrides["vocabulary"] = o["vocabulary"]
         if o["moves"]:
             overrides["moves"] = tuple(m.strip() for m in o["moves"].split(",") if m.strip())
         try:

@@ -29,6 +29,7 @@ from wearsense.sim.choreography import KINDS, Movement
 from wearsense.sim.clocks import ClockTruth
 from wearsense.sim.mover import BLOCK_S, Mover, SimConfig
 from wearsense.sim.muscles import MUSCLES, PHYSICS_RATE_HZ
+from wearsense.sim.vocabulary import BASIC_ACTIONS, EFFORT_FACTORS, FAMILIES, VOCABULARY, frame_labels
 from wearsense.sim.population import MoverTraits, PopulationConfig, draw_traits
 from wearsense.sim.sensors import IMU_SITES
 from wearsense.stream import Chunk, StreamInfo
@@ -53,6 +54,10 @@ __all__ = [
     "MUSCLES",
     "IMU_SITES",
     "KINDS",
+    "VOCABULARY",
+    "FAMILIES",
+    "BASIC_ACTIONS",
+    "EFFORT_FACTORS",
     "PHYSICS_RATE_HZ",
 ]
 
@@ -158,6 +163,11 @@ class SimTruth:
     def emd_of(self, muscle: str) -> float:
         """Electromechanical delay (s) of one recorded muscle."""
         return self.traits.emd_of(muscle) * 1e-3
+
+    def labels(self, t: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-frame labels at true times ``t``: family, kind, phrase, movement, effort
+        (see :func:`wearsense.sim.vocabulary.frame_labels`)."""
+        return frame_labels(self.movements, t)
 
     def joint(self, name: str) -> np.ndarray:
         """Angle (deg) of one joint on the physics grid."""

@@ -19,6 +19,7 @@ from wearsense.errors import StreamError
 from wearsense.sim import muscles as mus
 from wearsense.sim.body import JOINTS, KEYPOINTS
 from wearsense.sim.emg import EMGModel, crosstalk_matrix
+from wearsense.sim.vocabulary import FAMILIES, FAMILY_OF, VOCABULARY
 from wearsense.sim.choreography import KINDS, Choreography, planned, planned_root
 from wearsense.sim.population import PopulationConfig, draw_traits, reference_traits
 from wearsense.sim.clocks import ClockTruth, LinkState, Packets, packetize
@@ -81,11 +82,15 @@ class SimConfig:
     mag_noise_ut: float = 0.3
     mag_hard_iron_ut: float = 3.0
     mount_misalign_deg: float = 8.0
-    moves: tuple[str, ...] = tuple(KINDS)
+    moves: tuple[str, ...] = ()
+    vocabulary: str = "classic"
+    families: tuple[str, ...] = ()
+    effort: tuple[float, float, float, float] | None = None
     person: str = "reference"
     emg_model: str = "realistic"
     session: int = 0
     tremor: float = 0.05
+    take: int = 0
     population: PopulationConfig = field(default_factory=PopulationConfig)
 
     def __post_init__(self) -> None:
@@ -143,15 +148,44 @@ class SimConfig:
             )
         if not (isinstance(self.session, int) and self.session >= 0):
             raise bad("session", "electrode session must be an integer >= 0")
+        if not (isinstance(self.take, int) and self.take >= 0):
+            raise bad("take", "recording take of the same mover must be an integer >= 0")
         if not 0 <= self.tremor <= 0.5:
             raise bad(
                 "tremor", "physiological tremor (fraction of drive modulated at 8-12 Hz) must be 0..0.5"
             )
         if not isinstance(self.population, PopulationConfig):
             raise bad("population", "must be a wearsense.sim.population.PopulationConfig")
-        unknown = [m for m in self.moves if m not in KINDS]
-        if unknown or not self.moves:
-            raise bad("moves", f"movement kinds must be a non-empty subset of {', '.join(KINDS)}")
+        if self.vocabulary not in ("classic", "full"):
+            raise bad(
+                "vocabulary",
+                "must be 'classic' (reach, squat, step, gesture, brace, rest, improvise; one at "
+                "a time) or 'full' (every family, in phrases, with Effort)",
+            )
+        pool = KINDS if self.vocabulary == "classic" else VOCABULARY
+        unknown = [m for m in self.moves if m not in pool]
+        if unknown:
+            raise bad("moves", f"movement kinds of the {self.vocabulary} vocabulary: {', '.join(pool)}")
+        bad_fam = [f for f in self.families if f not in FAMILIES]
+        if bad_fam:
+            raise bad("families", f"movement families: {', '.join(FAMILIES)}")
+        if not self.kinds():
+            raise bad("moves", "no movement kind left: `moves` and `families` have nothing in common")
+        if self.effort is not None and (
+            len(self.effort) != 4
+            or not all(isinstance(x, (int, float)) and -1 <= x <= 1 for x in self.effort)
+        ):
+            raise bad(
+                "effort", "Effort (weight, time, space, flow), each -1..1 (+1 strong, sudden, direct, bound)"
+            )
+
+    def kinds(self) -> dict[str, float]:
+        """The movement kinds this mover draws from, with their relative frequency."""
+        pool = KINDS if self.vocabulary == "classic" else VOCABULARY
+        names = self.moves or tuple(pool)
+        if self.families:
+            names = tuple(k for k in names if FAMILY_OF[k] in self.families)
+        return {k: pool[k] for k in names}
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -220,7 +254,7 @@ class Mover:
             else np.zeros((0, 3, 3))
         )
         if cfg.person == "drawn":
-            self.traits = draw_traits(self._rng("person"), cfg.population)
+            self.traits = draw_traits(self._rng("person", take=False), cfg.population)
         else:
             self.traits = reference_traits(cfg.emd_ms, cfg.tau_act_ms, cfg.tau_deact_ms, cfg.emg_mvc_mv)
             lo, hi = cfg.emg_mvc_mv
@@ -245,7 +279,7 @@ class Mover:
         self._emd_max = int(self.actuator_emd.max())
         self.emd_samples = int(round(median * 1e-3 * mus.PHYSICS_RATE_HZ))
         # the electrodes of this session: re-applying them shifts gain, spectrum, crosstalk, noise floor
-        srng = self._rng("session", cfg.session)
+        srng = self._rng("session", cfg.session, take=False)
         ne = cfg.emg
         self.session_gain = np.exp(srng.normal(0.0, 0.2, ne)) if cfg.emg_model == "realistic" else np.ones(ne)
         self.mvc_v = tr.mvc_v[:ne] * self.session_gain
@@ -263,12 +297,14 @@ class Mover:
         self._tremor_phase = self._rng("tremor").uniform(0, 2 * np.pi, len(JOINTS))
         self._tremor_amp = np.ones(len(JOINTS))
         self.choreography = Choreography(
-            self.seed,
-            {k: KINDS[k] for k in cfg.moves},
+            self.seed if not cfg.take else (self.seed, cfg.take),
+            cfg.kinds(),
             tempo=tr.tempo,
             tempo_jitter=tr.tempo_jitter,
             pause=tr.pause,
             right_handed=tr.right_handed,
+            vocabulary=cfg.vocabulary,
+            effort=None if cfg.effort is None else tuple(float(x) for x in cfg.effort),
         )
         self.gyro_bias = rng.uniform(-1, 1, (cfg.imu, 3)) * cfg.gyro_bias_dps
         self.accel_bias = rng.uniform(-1, 1, (cfg.imu, 3)) * cfg.accel_bias_mg * 1e-3 * 9.80665
@@ -308,8 +344,12 @@ class Mover:
         }
 
     # -- setup --------------------------------------------------------------------
-    def _rng(self, *key: object) -> np.random.Generator:
+    def _rng(self, *key: object, take: bool = True) -> np.random.Generator:
+        """Generator keyed by (seed, key...); a later take (``SimConfig.take``) adds its number,
+        except for what stays with the person and the electrodes (``take=False``)."""
         words = [self.seed] + [k if isinstance(k, int) else zlib.crc32(str(k).encode()) for k in key]
+        if take and self.config.take:
+            words += [0x7A4E, self.config.take]
         return np.random.default_rng(np.random.SeedSequence(words))
 
     def _stream_specs(self) -> list[tuple[str, float, float]]:
