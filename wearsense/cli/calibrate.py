@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 
 from wearsense.calibrate.protocol import find_protocol, list_protocols
-from wearsense.calibrate.runner import DeviceSource, Event, SimSource, run_protocol
 from wearsense.errors import WearsenseError
 
 NAME = "calibrate"
@@ -43,6 +42,7 @@ def add_arguments(parser) -> None:
 
 
 def _source(uri: str, mistakes: list[str]):
+    from wearsense.calibrate.runner import DeviceSource, SimSource
     from wearsense.devices import open_device
 
     device = open_device(uri)  # parses and checks the URI; nothing is connected yet
@@ -63,7 +63,7 @@ def _source(uri: str, mistakes: list[str]):
 
 
 def _printer(interactive: bool):
-    def show(e: Event) -> None:
+    def show(e) -> None:  # a wearsense.calibrate.runner.Event
         if e.kind == "protocol":
             print(f"== {e.message} ({e.data['steps']} steps, {e.data['duration_s']:.0f} s of recording)")
         elif e.kind == "step":
@@ -106,6 +106,8 @@ def run(args) -> int:
         for s in protocol.steps:
             print(f"  {s.id:<24} {s.action:<11} {s.duration_s:>5.1f} s  {len(s.checks)} check(s)")
         return 0
+    from wearsense.calibrate.runner import run_protocol
+
     source = _source(args.uri, args.mistake)
     result = run_protocol(
         protocol,
