@@ -180,7 +180,7 @@ class Choreography:
         Relative frequency of each kind (subset of :data:`KINDS`).
     """
 
-    seed: int
+    seed: int | tuple[int, int]
     kinds: dict[str, float] = field(default_factory=lambda: dict(KINDS))
     movements: list[Movement] = field(default_factory=list)
     #: the mover's timing style: durations x tempo (x a per-movement factor of SD
@@ -196,7 +196,10 @@ class Choreography:
     effort: tuple[float, float, float, float] | None = None
 
     def __post_init__(self) -> None:
-        self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xC0FFEE]))
+        # seed: an int, or (seed, take) for a later take of the same mover
+        seed, take = (self.seed, None) if isinstance(self.seed, int) else self.seed
+        words = [seed, 0xC0FFEE] if take is None else [seed, 0xC0FFEE, take]
+        self._rng = np.random.default_rng(np.random.SeedSequence(words))
         names = list(self.kinds)
         w = np.array([self.kinds[k] for k in names], float)
         self._names, self._p = names, w / w.sum()

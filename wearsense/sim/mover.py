@@ -90,6 +90,7 @@ class SimConfig:
     emg_model: str = "realistic"
     session: int = 0
     tremor: float = 0.05
+    take: int = 0
     population: PopulationConfig = field(default_factory=PopulationConfig)
 
     def __post_init__(self) -> None:
@@ -147,6 +148,8 @@ class SimConfig:
             )
         if not (isinstance(self.session, int) and self.session >= 0):
             raise bad("session", "electrode session must be an integer >= 0")
+        if not (isinstance(self.take, int) and self.take >= 0):
+            raise bad("take", "recording take of the same mover must be an integer >= 0")
         if not 0 <= self.tremor <= 0.5:
             raise bad(
                 "tremor", "physiological tremor (fraction of drive modulated at 8-12 Hz) must be 0..0.5"
@@ -251,7 +254,7 @@ class Mover:
             else np.zeros((0, 3, 3))
         )
         if cfg.person == "drawn":
-            self.traits = draw_traits(self._rng("person"), cfg.population)
+            self.traits = draw_traits(self._rng("person", take=False), cfg.population)
         else:
             self.traits = reference_traits(cfg.emd_ms, cfg.tau_act_ms, cfg.tau_deact_ms, cfg.emg_mvc_mv)
             lo, hi = cfg.emg_mvc_mv
@@ -276,7 +279,7 @@ class Mover:
         self._emd_max = int(self.actuator_emd.max())
         self.emd_samples = int(round(median * 1e-3 * mus.PHYSICS_RATE_HZ))
         # the electrodes of this session: re-applying them shifts gain, spectrum, crosstalk, noise floor
-        srng = self._rng("session", cfg.session)
+        srng = self._rng("session", cfg.session, take=False)
         ne = cfg.emg
         self.session_gain = np.exp(srng.normal(0.0, 0.2, ne)) if cfg.emg_model == "realistic" else np.ones(ne)
         self.mvc_v = tr.mvc_v[:ne] * self.session_gain
@@ -294,7 +297,7 @@ class Mover:
         self._tremor_phase = self._rng("tremor").uniform(0, 2 * np.pi, len(JOINTS))
         self._tremor_amp = np.ones(len(JOINTS))
         self.choreography = Choreography(
-            self.seed,
+            self.seed if not cfg.take else (self.seed, cfg.take),
             cfg.kinds(),
             tempo=tr.tempo,
             tempo_jitter=tr.tempo_jitter,
@@ -341,8 +344,12 @@ class Mover:
         }
 
     # -- setup --------------------------------------------------------------------
-    def _rng(self, *key: object) -> np.random.Generator:
+    def _rng(self, *key: object, take: bool = True) -> np.random.Generator:
+        """Generator keyed by (seed, key...); a later take (``SimConfig.take``) adds its number,
+        except for what stays with the person and the electrodes (``take=False``)."""
         words = [self.seed] + [k if isinstance(k, int) else zlib.crc32(str(k).encode()) for k in key]
+        if take and self.config.take:
+            words += [0x7A4E, self.config.take]
         return np.random.default_rng(np.random.SeedSequence(words))
 
     def _stream_specs(self) -> list[tuple[str, float, float]]:
