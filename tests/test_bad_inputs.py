@@ -158,14 +158,25 @@ def test_a_closed_pipe_ends_quietly(files, tmp_path):
         assert err == "", err
 
 
-def test_ctrl_c_while_the_command_is_still_importing(tmp_path):
+BOMB = (
+    "class Bomb:\n"  # its finaliser is interrupted: Python would print that and carry on
+    "    def __del__(self):\n"
+    "        signal.raise_signal(signal.SIGINT)\n"
+    "        x = 1\n"
+)
+
+
+@pytest.mark.parametrize("where", ["in the import", "in a finaliser during the import"])
+def test_ctrl_c_while_the_command_is_still_importing(tmp_path, where):
     """A real SIGINT arrives while ``record``'s modules are being imported."""
+    interrupt = "    Bomb()\n" if "finaliser" in where else "    os.kill(os.getpid(), signal.SIGINT)\n"
     code = (
         "import os, signal, sys, wearsense.cli as cli\n"
-        "real = cli.importlib.import_module\n"
+        + BOMB
+        + "real = cli.importlib.import_module\n"
         "def interrupted(name, *a):\n"
-        "    os.kill(os.getpid(), signal.SIGINT)\n"
-        "    return real(name, *a)\n"
+        + interrupt
+        + "    return real(name, *a)\n"
         "cli.importlib.import_module = interrupted\n"
         "sys.exit(cli.main(['record', 'sim://mover', '-o', 'a.xdf']))\n"
     )
@@ -208,9 +219,8 @@ def test_help_and_version_load_no_numerical_library(tmp_path):
         "        main(argv)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "heavy = sorted(m for m in ('numba', 'scipy', 'matplotlib', 'torch', 'bleak', 'pylsl', 'h5py',\n"
-        "                           'mne')\n"
-        "               if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('numpy', 'numba', 'scipy', 'matplotlib', 'torch', 'bleak', 'pylsl',\n"
+        "                           'h5py', 'mne') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

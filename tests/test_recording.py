@@ -241,3 +241,10 @@ def test_run_without_a_status_callback_records_a_take_longer_than_the_status_int
     # run() once waited with a zero timeout after the first status interval and never read again
     result = asyncio.run(Recording([Slow("slow://x")], tmp_path / "slow.xdf").run())
     assert result.complete and load(tmp_path / "slow.xdf").streams["slow"].chunk.n == 40
+
+
+def test_record_command_refuses_a_duration_that_is_not_positive(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["record", SIM_1S, "-o", str(tmp_path / "x.xdf"), "--duration", "-1"])
+    assert e.value.code == 2 and "--duration: must be a number of seconds > 0" in capsys.readouterr().err
+    assert not (tmp_path / "x.xdf").exists()

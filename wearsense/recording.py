@@ -51,7 +51,7 @@ import math
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from wearsense.devices import Device, DeviceEvent, open_device
@@ -191,10 +191,8 @@ class Recording:
         self.path = path
         self.duration_s = duration_s
         base = settings or RecorderSettings()
-        self.settings = RecorderSettings(
-            flush_interval_s=base.flush_interval_s, fsync=base.fsync, overwrite=overwrite or base.overwrite,
-            expected_duration_s=duration_s or base.expected_duration_s, reserve_bytes=base.reserve_bytes,
-        )
+        expected_s = duration_s or base.expected_duration_s
+        self.settings = replace(base, overwrite=overwrite or base.overwrite, expected_duration_s=expected_s)
         self.uris = [d if isinstance(d, str) else d.uri.raw for d in devices]
         self._given = list(devices)
         self.devices: list[Device | None] = [None] * len(devices)
