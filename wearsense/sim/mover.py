@@ -284,14 +284,17 @@ class Mover:
         self.emd_samples = int(round(median * 1e-3 * mus.PHYSICS_RATE_HZ))
         # the electrodes of this session: re-applying them shifts gain, spectrum, crosstalk, noise floor
         srng = self._rng("session", cfg.session, take=False)
+        # session 0 is the placement the person's EMG traits describe; later sessions move from it
+        shift = 1.0 if cfg.session else 0.0
         ne = cfg.emg
-        self.session_gain = np.exp(srng.normal(0.0, 0.2, ne)) if cfg.emg_model == "realistic" else np.ones(ne)
+        realistic = cfg.emg_model == "realistic"
+        self.session_gain = np.exp(shift * srng.normal(0.0, 0.2, ne)) if realistic else np.ones(ne)
         self.mvc_v = tr.mvc_v[:ne] * self.session_gain
         names = [m.name for m in self.muscles]
         if cfg.emg_model == "realistic":
-            median = tr.median_frequency_hz[:ne] + srng.normal(0.0, 5.0, ne)
-            xt = crosstalk_matrix(names) * np.exp(srng.normal(0.0, 0.3, (ne, ne)))
-            self.emg_noise_scale = np.exp(np.abs(srng.normal(0.0, 0.4, ne)))
+            median = tr.median_frequency_hz[:ne] + shift * srng.normal(0.0, 5.0, ne)
+            xt = crosstalk_matrix(names) * np.exp(shift * srng.normal(0.0, 0.3, (ne, ne)))
+            self.emg_noise_scale = np.exp(shift * np.abs(srng.normal(0.0, 0.4, ne)))
             self._emg_model: EMGModel | None = EMGModel(
                 cfg.emg_rate_hz, names, median, tr.amplitude_exponent[:ne], np.ones(ne), xt
             )
