@@ -267,7 +267,8 @@ class Mover:
             )
         tr = self.traits
         self._segment_scale = None if cfg.person == "reference" else tr.segment_scale
-        self.joint_params = mus.JointParams.of(tr.height_m, tr.mass_kg, tr.strength, coupled=cfg.body == "coupled")
+        coupled = cfg.body == "coupled"
+        self.joint_params = mus.JointParams.of(tr.height_m, tr.mass_kg, tr.strength, coupled=coupled)
         # EMD of each actuator: its recorded muscles' mean, else the mover's median
         emd_of = {}
         for k, m in enumerate(mus.MUSCLES):
