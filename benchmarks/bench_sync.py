@@ -1,17 +1,27 @@
 """Sync benchmarks: clock-model update throughput against a plain np.polyfit refit, clock
 accuracy of both on the same BLE-like packets, the same on a BLE link with connection events
-(two-sided event bounds against the arrival envelope), and IMU⇄pose alignment time.
+(two-sided event bounds against the arrival envelope), IMU⇄pose alignment time, and
+``wearsense info`` on an hour-long take (time and peak memory).
 
-Run: ``wearsense bench sync`` (``--quick`` for a smoke test).
+Run: ``wearsense bench sync`` (``--quick`` for a smoke test: a 2-minute take instead of
+an hour). The long take is built once and kept in the temporary folder
+(``$TMPDIR/wearsense-bench``).
 """
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from wearsense import sim
+from wearsense.io.xdf import Recorder
 from wearsense.stream import Chunk
 from wearsense.sync.align import align_imu_pose
 from wearsense.sync.clock import ClockModel, ClockSettings
@@ -22,6 +32,72 @@ def _packets(rec, name):
     pk = rec.truth.packets[name]
     dev = whole.t[np.searchsorted(whole.seq, pk[:, 1].astype(np.int64))]
     return dev, pk[:, 2]
+
+
+def long_take(minutes: float, folder: Path | None = None) -> Path:
+    """A sim take of ``minutes`` as the recorder writes a live one (a chunk per packet, in
+    arrival order): 16 EMG channels at 2 kHz, 4 IMUs at 200 Hz, pose at 60 Hz, 10 ms packets,
+    1 % loss. One minute of the sim is written again and again with time, sequence numbers
+    and arrivals continued (the sim at realtime=0 takes about real time on a loaded machine).
+    Built once per size, kept in ``folder`` (default: ``$TMPDIR/wearsense-bench``)."""
+    folder = Path(folder or Path(tempfile.gettempdir()) / "wearsense-bench")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"sim-{minutes:g}min-emg16-imu4-pose.xdf"
+    if path.exists():
+        return path
+    period = 60.0
+    rec = sim.generate(11, period + 1.0, emg=16, imu=4, drift_ppm=0.0, loss=0.01, packet_ms=10.0, keep_truth=False)
+    packets = []  # (arrival, stream, first sample index, last sample index)
+    for k, (name, (info, whole)) in enumerate(rec.streams.items()):
+        pk = rec.truth.packets[name]
+        first = np.searchsorted(whole.seq, pk[:, 0].astype(np.int64))
+        last = np.searchsorted(whole.seq, pk[:, 1].astype(np.int64))
+        keep = pk[:, 2] < period  # whole periods only: the copies follow on without overlap
+        packets += [(a, k, int(f), int(z)) for a, f, z in zip(pk[keep, 2], first[keep], last[keep])]
+    packets.sort()
+    streams = list(rec.streams.values())
+    partial = path.with_suffix(".partial.xdf")
+    with Recorder(partial, [info for info, _ in streams]) as r:
+        for rep in range(int(np.ceil(minutes * 60.0 / period))):
+            for arrival, k, a, z in packets:
+                info, whole = streams[k]
+                c = whole[a: z + 1]
+                shift_seq = int(round(rep * period * info.rate_hz))
+                r.write(info, Chunk(c.data, c.t + rep * period, c.seq + shift_seq, c.clock, arrival + rep * period))
+    os.replace(partial, path)
+    return path
+
+
+_PEAK = ("import resource, sys\nfrom wearsense.cli import main\nrc = main(sys.argv[1:])\n"
+         "sys.stderr.write('PEAK_KB %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(rc)")
+
+
+def _timed(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MB) of ``wearsense <args>`` in a fresh process."""
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", _PEAK, *args], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    took = time.perf_counter() - t0
+    peak_kb = int(next(line for line in p.stderr.splitlines() if line.startswith("PEAK_KB")).split()[1])
+    return took, peak_kb / 1024.0
+
+
+def info_rows(minutes: float) -> list[dict]:
+    """``wearsense info`` on a take of ``minutes``: time and peak memory, against ``--no-sync``."""
+    path = long_take(minutes)
+    size_mb = path.stat().st_size / 1e6
+    plain_s, plain_mb = _timed(["info", str(path), "--no-sync"])
+    took, peak = _timed(["info", str(path)])
+    return [
+        dict(name=f"wearsense info, {minutes:g} min take ({size_mb:.0f} MB, 16 EMG + 4 IMU + pose)", value=took,
+             unit="s", reference="same without the sync section (--no-sync)", reference_value=plain_s,
+             ratio=took / plain_s, target="< 60 s for an hour", met=took < 60.0),
+        dict(name=f"wearsense info peak memory, {minutes:g} min take ({size_mb:.0f} MB file)", value=peak, unit="MB",
+             reference="same without the sync section (--no-sync)", reference_value=plain_mb,
+             ratio=(peak - plain_mb) / size_mb,
+             target="sync section adds < 0.5 x the file (ratio: added MB per file MB)",
+             met=peak - plain_mb < 0.5 * size_mb),
+    ]
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -117,6 +193,7 @@ def run(quick: bool = False) -> list[dict]:
     err = abs(a.lag_s - 0.1)  # true capture times, 100 ms injected
     rows.append(dict(name="IMU-pose alignment error (100 ms injected)", value=err * 1e3, unit="ms",
                      target="< 16.7 ms (1 frame at 60 Hz)", met=err < 1 / 60))
+    rows += info_rows(2.0 if quick else 60.0)
     for r in rows:  # plain Python numbers for the JSON results
         r.update({k: float(v) for k, v in r.items() if isinstance(v, (np.floating, float, int)) and not isinstance(v, bool)})
         r["met"] = bool(r["met"])
