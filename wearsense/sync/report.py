@@ -82,6 +82,7 @@ def _for_alignment(info: StreamInfo) -> bool:
 
 
 def report_from_recording(source: Mapping[str, object], settings: TimelineSettings | None = None,
+                          segments: Mapping[str, Iterable[float]] | None = None,
                           ) -> tuple[SyncReport, list[str], str]:
     """Fit the clocks of a recording's streams offline and try IMU⇄pose alignment.
 
@@ -90,6 +91,8 @@ def report_from_recording(source: Mapping[str, object], settings: TimelineSettin
     ``chunk``, ``chunk_ends``, ``received_s``): those take :func:`sync_stored`'s
     vectorised path, which summarises an hour-long take in seconds. Only IMU and pose
     samples are mapped (for the alignment); every stream trains the clocks and is counted.
+
+    ``segments``: where each stream's device clock restarted (:func:`sync_offline`).
 
     Returns the report, the streams left out because their chunks carry no arrival
     times, and why alignment failed (``""`` when it worked or there was nothing to align).
@@ -110,14 +113,14 @@ def report_from_recording(source: Mapping[str, object], settings: TimelineSettin
         else:
             skipped.append(name)
     if stored:
-        out, sc = sync_stored(stored, settings, keep=_for_alignment)
+        out, sc = sync_stored(stored, settings, keep=_for_alignment, segments=segments)
         if usable:  # both kinds at once: unusual; fit the plain ones on their own
-            more, sc2 = sync_offline(usable, settings, keep=_for_alignment)
+            more, sc2 = sync_offline(usable, settings, keep=_for_alignment, segments=segments)
             out.update(more)
             sc.clocks.update(sc2.clocks)
             sc.streams.update(sc2.streams)
     else:
-        out, sc = sync_offline(usable, settings, keep=_for_alignment)
+        out, sc = sync_offline(usable, settings, keep=_for_alignment, segments=segments)
     alignment, failed = None, ""
     imus = [v for v in out.values() if v[0].modality == Modality.IMU]
     poses = [v for v in out.values() if v[0].modality == Modality.POSE]
@@ -130,7 +133,7 @@ def report_from_recording(source: Mapping[str, object], settings: TimelineSettin
 
 
 def summarize(source: SyncReport | Mapping[str, object], settings: TimelineSettings | None = None,
-              counts: bool = True) -> str:
+              counts: bool = True, segments: Mapping[str, Iterable[float]] | None = None) -> str:
     """The report as text.
 
     ``source`` is a :class:`SyncReport`, or a recording's streams as stored
@@ -138,12 +141,13 @@ def summarize(source: SyncReport | Mapping[str, object], settings: TimelineSetti
     ``XDFStream.chunks()``): then the clocks are fitted offline and IMU⇄pose alignment
     is tried. Streams whose chunks carry no arrival times are listed as such.
     ``counts=False`` leaves out lost samples and gaps (``wearsense info`` shows them in
-    its file table, from the same sequence numbers).
+    its file table, from the same sequence numbers). ``segments``: where device clocks
+    restarted (:func:`report_from_recording`).
     """
     if isinstance(source, SyncReport):
         report, note = source, ""
     else:
-        report, skipped, failed = report_from_recording(source, settings)
+        report, skipped, failed = report_from_recording(source, settings, segments)
         note = "\n  no arrival times (cannot check sync): " + ", ".join(skipped) if skipped else ""
         if failed:
             note += f"\n  IMU<->pose: not aligned ({failed})"

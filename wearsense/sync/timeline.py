@@ -184,6 +184,7 @@ class Timeline:
         self.clocks: dict[str, ClockModel] = {}
         self.streams: dict[str, StreamSyncState] = {}
         self.infos: dict[str, StreamInfo] = {}
+        self._segments: dict[str, list[float]] = {}  # device -> where its clock restarts (stream clock, s)
 
     def clock_for(self, info: StreamInfo) -> ClockModel:
         """The clock model of the device that produces ``info`` (created on first use)."""
@@ -206,6 +207,16 @@ class Timeline:
         model = self.clock_for(info)
         for send, dev, recv in triples:
             model.add_round_trip(float(send), float(dev), float(recv))
+
+    def add_segments(self, info: StreamInfo, starts_s: Iterable[float]) -> None:
+        """Where the clock of the device of ``info`` restarted: a new epoch starts at each.
+
+        ``starts_s``: time (s, in the stream's clock as recorded) of the first sample of
+        each clock segment that the recording continued by arrival times (a reboot):
+        the ``reset`` rows of :func:`wearsense.io.xdf.events.clock_segments`.
+        """
+        key = info.source_id or info.name
+        self._segments[key] = sorted(set(self._segments.get(key, [])) | {float(t) for t in starts_s})
 
     def _state(self, info: StreamInfo) -> StreamSyncState:
         st = self.streams.get(info.name)
@@ -281,6 +292,11 @@ class Timeline:
             else:
                 # the streams of one device interleave: only this stream's own clock going
                 # back is a reset (another stream's newer chunk may end after this one starts)
+                pending = self._segments.get(st.device)
+                if pending and chunk.t[0] >= pending[0]:
+                    while pending and chunk.t[0] >= pending[0]:
+                        pending.pop(0)
+                    model.start_epoch(float(chunk.t[0]), host)  # a recorded clock segment
                 previous = st._last_dev if st._epoch == model.state.epoch else -math.inf
                 dev = model.unwrap(chunk.t, host, previous_s=previous)
             after_loss = st._last_raw_seq is not None and not restarted and int(seq[0]) > st._last_raw_seq + 1
@@ -384,6 +400,7 @@ def sync_offline(
     settings: TimelineSettings | None = None,
     round_trips: Mapping[str, Sequence[tuple[float, float, float]]] | None = None,
     keep: Callable[[StreamInfo], bool] | None = None,
+    segments: Mapping[str, Iterable[float]] | None = None,
 ) -> tuple[dict[str, tuple[StreamInfo, Chunk]], Timeline]:
     """A recording's streams in the session clock, using all of it (non-causal).
 
@@ -403,6 +420,8 @@ def sync_offline(
         Streams to map and return (default: all). The others still train the clocks
         and are counted in the :class:`Timeline` (loss, gaps, resets), but none of
         their samples is kept: e.g. only IMU and pose for an alignment, not EMG.
+    segments : mapping stream name -> clock-segment starts (s), optional
+        Where a device's clock restarted (:meth:`Timeline.add_segments`).
 
     Returns
     -------
@@ -411,6 +430,9 @@ def sync_offline(
     sc = Timeline(settings)
     for name, trips in (round_trips or {}).items():
         sc.add_round_trips(streams[name][0], trips)
+    for name, starts in (segments or {}).items():
+        if name in streams:
+            sc.add_segments(streams[name][0], starts)
     kept: dict[str, list[tuple[Chunk, np.ndarray, int]]] = {
         name: [] for name, (info, _) in streams.items() if keep is None or keep(info)}
     ends: dict[str, tuple[list[int], float, float]] = {}
@@ -469,6 +491,7 @@ def sync_stored(
     streams: Mapping[str, object],
     settings: TimelineSettings | None = None,
     keep: Callable[[StreamInfo], bool] | None = None,
+    segments: Mapping[str, Iterable[float]] | None = None,
 ) -> tuple[dict[str, tuple[StreamInfo, Chunk]], Timeline]:
     """:func:`sync_offline` for a recording held as whole arrays, in seconds for an hour-long take.
 
@@ -487,6 +510,9 @@ def sync_stored(
     missing or out of order) goes through :func:`sync_offline`'s per-chunk path instead,
     with the same result as there.
 
+    A device with recorded clock segments (``segments``, as :func:`sync_offline`) takes
+    the per-chunk path too, so that each segment gets its own epoch.
+
     Returns the kept streams (default: all) in the session clock and the :class:`Timeline`.
     """
     tl = Timeline(settings)
@@ -497,11 +523,13 @@ def sync_stored(
         by_device.setdefault(st.info.source_id or name, []).append(name)
     slow: dict[str, tuple[StreamInfo, Iterable[Chunk]]] = {}
     for device, names in by_device.items():
-        fast = _sync_device_arrays(tl, {n: streams[n] for n in names}, kept_names, result)
+        segmented = any(list((segments or {}).get(n, ())) for n in names)
+        fast = not segmented and _sync_device_arrays(tl, {n: streams[n] for n in names}, kept_names, result)
         if not fast:
             slow.update({n: (streams[n].info, streams[n].chunks()) for n in names})
     if slow:
-        mapped, slow_tl = sync_offline(slow, tl.settings, keep=lambda info: info.name in kept_names)
+        mapped, slow_tl = sync_offline(slow, tl.settings, keep=lambda info: info.name in kept_names,
+                                       segments={n: s for n, s in (segments or {}).items() if n in slow})
         tl.clocks.update(slow_tl.clocks)
         tl.streams.update(slow_tl.streams)
         tl.infos.update(slow_tl.infos)
