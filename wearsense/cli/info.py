@@ -113,7 +113,9 @@ def run(args) -> int:
         print("sync quality (clocks fitted from arrival times; gaps and loss as above; "
               "'wearsense sync-report --png' draws it):")
         try:
-            print(summarize(dict(f.streams), counts=False))
+            from wearsense.io.xdf.events import clock_segments
+
+            print(summarize(dict(f.streams), counts=False, segments=clock_segments(f.events)))
         except WearsenseError as e:
             print(f"  not available: {e}")
     return 0

@@ -82,7 +82,7 @@ def _for_alignment(info: StreamInfo) -> bool:
 
 
 def report_from_recording(source: Mapping[str, object], settings: TimelineSettings | None = None,
-                          ) -> tuple[SyncReport, list[str], str]:
+                          segments: Mapping[str, Iterable[tuple]] | None = None) -> tuple[SyncReport, list[str], str]:
     """Fit the clocks of a recording's streams offline and try IMU⇄pose alignment.
 
     ``source`` maps stream names to either ``(StreamInfo, chunks with received_s)`` or
@@ -90,6 +90,8 @@ def report_from_recording(source: Mapping[str, object], settings: TimelineSettin
     ``chunk``, ``chunk_ends``, ``received_s``): those take :func:`sync_stored`'s
     vectorised path, which summarises an hour-long take in seconds. Only IMU and pose
     samples are mapped (for the alignment); every stream trains the clocks and is counted.
+    ``segments``: the clock segments the recording noted
+    (``wearsense.io.xdf.events.clock_segments(f.events)``), mapped each with its own fit.
 
     Returns the report, the streams left out because their chunks carry no arrival
     times, and why alignment failed (``""`` when it worked or there was nothing to align).
@@ -110,14 +112,14 @@ def report_from_recording(source: Mapping[str, object], settings: TimelineSettin
         else:
             skipped.append(name)
     if stored:
-        out, sc = sync_stored(stored, settings, keep=_for_alignment)
+        out, sc = sync_stored(stored, settings, keep=_for_alignment, segments=segments)
         if usable:  # both kinds at once: unusual; fit the plain ones on their own
-            more, sc2 = sync_offline(usable, settings, keep=_for_alignment)
+            more, sc2 = sync_offline(usable, settings, keep=_for_alignment, segments=segments)
             out.update(more)
             sc.clocks.update(sc2.clocks)
             sc.streams.update(sc2.streams)
     else:
-        out, sc = sync_offline(usable, settings, keep=_for_alignment)
+        out, sc = sync_offline(usable, settings, keep=_for_alignment, segments=segments)
     alignment, failed = None, ""
     imus = [v for v in out.values() if v[0].modality == Modality.IMU]
     poses = [v for v in out.values() if v[0].modality == Modality.POSE]
@@ -130,7 +132,7 @@ def report_from_recording(source: Mapping[str, object], settings: TimelineSettin
 
 
 def summarize(source: SyncReport | Mapping[str, object], settings: TimelineSettings | None = None,
-              counts: bool = True) -> str:
+              counts: bool = True, segments: Mapping[str, Iterable[tuple]] | None = None) -> str:
     """The report as text.
 
     ``source`` is a :class:`SyncReport`, or a recording's streams as stored
@@ -143,7 +145,7 @@ def summarize(source: SyncReport | Mapping[str, object], settings: TimelineSetti
     if isinstance(source, SyncReport):
         report, note = source, ""
     else:
-        report, skipped, failed = report_from_recording(source, settings)
+        report, skipped, failed = report_from_recording(source, settings, segments)
         note = "\n  no arrival times (cannot check sync): " + ", ".join(skipped) if skipped else ""
         if failed:
             note += f"\n  IMU<->pose: not aligned ({failed})"
