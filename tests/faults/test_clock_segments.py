@@ -129,7 +129,7 @@ def test_clock_segments_lists_where_each_stream_starts_over(tmp_path):
 def test_the_sync_layer_fits_each_restarted_segment_apart(tmp_path):
     """A reboot continued by arrival times is off by the arrival jitter (here 20 ms): fitted as one
     clock, that step reads as hundreds of ppm of drift; as two epochs, as the true 0."""
-    from wearsense.cli.info import restarts
+    from wearsense.io.xdf.events import clock_segments
     from wearsense.sync.report import report_from_recording
 
     k = np.arange(N)
@@ -143,8 +143,9 @@ def test_the_sync_layer_fits_each_restarted_segment_apart(tmp_path):
         rec.write_event("clock_segment", "rebooted", stream="emg", t=float(t[JUMP_AT]), reason="reset",
                         offset_s=0.0)
     f = load(tmp_path / "a.xdf")
-    assert restarts(f) == {"emg": [float(t[JUMP_AT])]}
+    segments = clock_segments(f.events)
+    assert segments == {"emg": [(float(t[JUMP_AT]), 0.0, "reset")]}
     one_clock = report_from_recording(dict(f.streams))[0].streams["emg"]
-    per_segment = report_from_recording(dict(f.streams), segments=restarts(f))[0].streams["emg"]
+    per_segment = report_from_recording(dict(f.streams), segments=segments)[0].streams["emg"]
     assert abs(one_clock["drift_ppm"]) > 100
     assert abs(per_segment["drift_ppm"]) < 1 and per_segment["resets"] == 1

@@ -191,3 +191,25 @@ def test_info_counts_gaps_and_loss_once_from_the_sequence_numbers(tmp_path, caps
     assert imu0[-2] == "1"
     sync_head = next(line for line in out.splitlines() if "drift ppm" in line)
     assert "gaps" not in sync_head and "lost" not in sync_head  # counted once, in the file table
+
+
+def test_a_recorded_clock_segment_is_mapped_with_its_own_fit(tmp_path, arrival_order):
+    """A device clock that went back 200 ms at 10 s: the recorder continues the times as a
+    new clock segment and notes it; the sync layer starts a new epoch there (a reset), and
+    counts no loss the file does not hold."""
+    from wearsense.io.xdf.events import clock_segments
+    from wearsense.sync.report import report_from_recording
+
+    rec = sim.generate(2, 20.0, jitter_ms=1.0, keep_truth=False)
+
+    def back(info, chunk):
+        return chunk.with_time(chunk.t - 0.2 * (chunk.t > 10.0), chunk.clock) if info.name == "sim-imu0" else chunk
+
+    f = _record(tmp_path / "b.xdf", rec, arrival_order, back)
+    segments = clock_segments(f.events)
+    assert [r[2] for r in segments["sim-imu0"]] == ["recorder"]
+    for source in (dict(f.streams), {n: (s.info, s.chunks()) for n, s in f.streams.items()}):
+        report, _, _ = report_from_recording(source, segments=segments)
+        rows = report.streams
+        assert rows["sim-imu0"]["resets"] == 1 and rows["sim-imu1"]["resets"] == 0
+        assert rows["sim-imu0"]["lost"] == f.streams["sim-imu0"].lost == 0

@@ -17,7 +17,6 @@ import numpy as np
 
 from wearsense.errors import WearsenseError
 from wearsense.io.xdf import XDFFile, load
-from wearsense.io.xdf.events import clock_segments
 from wearsense.stream import sequence_gaps
 
 NAME = "info"
@@ -63,13 +62,6 @@ def summarise(f: XDFFile) -> list[dict]:
             chunks=len(s.chunk_ends), clock=c.clock, footer=s.footer is not None,
         ))
     return rows
-
-
-def restarts(f: XDFFile) -> dict[str, list[float]]:
-    """Per stream, where a recorded clock segment was continued by arrival times (a reboot, or
-    a time going back caught by the recorder): the sync layer fits each such segment apart."""
-    return {name: [t for t, _, why in rows if why != "clock_jump"]
-            for name, rows in clock_segments(f.events).items()}
 
 
 def describe_events(f: XDFFile) -> list[str]:
@@ -121,7 +113,9 @@ def run(args) -> int:
         print("sync quality (clocks fitted from arrival times; gaps and loss as above; "
               "'wearsense sync-report --png' draws it):")
         try:
-            print(summarize(dict(f.streams), counts=False, segments=restarts(f)))
+            from wearsense.io.xdf.events import clock_segments
+
+            print(summarize(dict(f.streams), counts=False, segments=clock_segments(f.events)))
         except WearsenseError as e:
             print(f"  not available: {e}")
     return 0

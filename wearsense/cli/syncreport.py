@@ -11,6 +11,7 @@ from pathlib import Path
 
 from wearsense.errors import ConfigError
 from wearsense.io.xdf import load
+from wearsense.io.xdf.events import clock_segments
 from wearsense.sync.clock import ClockSettings
 from wearsense.sync.report import plot, report_from_recording, summarize
 from wearsense.sync.timeline import TimelineSettings, StreamSyncSettings
@@ -35,7 +36,7 @@ def run(args) -> int:
             raise ConfigError(f"--png {args.png}: folder {args.png.parent} does not exist; create it or choose another")
     f = load(args.path, recover=True)
     settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=args.min_latency_ms * 1e-3)))
-    report, skipped, failed = report_from_recording(dict(f.streams), settings)
+    report, skipped, failed = report_from_recording(dict(f.streams), settings, clock_segments(f.events))
     print(f"{f.path}: sync quality")
     print(summarize(report))
     if failed:

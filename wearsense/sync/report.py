@@ -82,8 +82,7 @@ def _for_alignment(info: StreamInfo) -> bool:
 
 
 def report_from_recording(source: Mapping[str, object], settings: TimelineSettings | None = None,
-                          segments: Mapping[str, Iterable[float]] | None = None,
-                          ) -> tuple[SyncReport, list[str], str]:
+                          segments: Mapping[str, Iterable[tuple]] | None = None) -> tuple[SyncReport, list[str], str]:
     """Fit the clocks of a recording's streams offline and try IMU⇄pose alignment.
 
     ``source`` maps stream names to either ``(StreamInfo, chunks with received_s)`` or
@@ -91,8 +90,8 @@ def report_from_recording(source: Mapping[str, object], settings: TimelineSettin
     ``chunk``, ``chunk_ends``, ``received_s``): those take :func:`sync_stored`'s
     vectorised path, which summarises an hour-long take in seconds. Only IMU and pose
     samples are mapped (for the alignment); every stream trains the clocks and is counted.
-
-    ``segments``: where each stream's device clock restarted (:func:`sync_offline`).
+    ``segments``: the clock segments the recording noted
+    (``wearsense.io.xdf.events.clock_segments(f.events)``), mapped each with its own fit.
 
     Returns the report, the streams left out because their chunks carry no arrival
     times, and why alignment failed (``""`` when it worked or there was nothing to align).
@@ -133,7 +132,7 @@ def report_from_recording(source: Mapping[str, object], settings: TimelineSettin
 
 
 def summarize(source: SyncReport | Mapping[str, object], settings: TimelineSettings | None = None,
-              counts: bool = True, segments: Mapping[str, Iterable[float]] | None = None) -> str:
+              counts: bool = True, segments: Mapping[str, Iterable[tuple]] | None = None) -> str:
     """The report as text.
 
     ``source`` is a :class:`SyncReport`, or a recording's streams as stored
@@ -141,8 +140,7 @@ def summarize(source: SyncReport | Mapping[str, object], settings: TimelineSetti
     ``XDFStream.chunks()``): then the clocks are fitted offline and IMU⇄pose alignment
     is tried. Streams whose chunks carry no arrival times are listed as such.
     ``counts=False`` leaves out lost samples and gaps (``wearsense info`` shows them in
-    its file table, from the same sequence numbers). ``segments``: where device clocks
-    restarted (:func:`report_from_recording`).
+    its file table, from the same sequence numbers).
     """
     if isinstance(source, SyncReport):
         report, note = source, ""

@@ -184,7 +184,8 @@ class Timeline:
         self.clocks: dict[str, ClockModel] = {}
         self.streams: dict[str, StreamSyncState] = {}
         self.infos: dict[str, StreamInfo] = {}
-        self._segments: dict[str, list[float]] = {}  # device -> where its clock restarts (stream clock, s)
+        self._segments: dict[str, list[float]] = {}  # stream -> first sample t of each recorded segment
+        self._segment_epoch: dict[str, tuple[float, int]] = {}  # device -> (t, epoch) of the last one
 
     def clock_for(self, info: StreamInfo) -> ClockModel:
         """The clock model of the device that produces ``info`` (created on first use)."""
@@ -208,16 +209,6 @@ class Timeline:
         for send, dev, recv in triples:
             model.add_round_trip(float(send), float(dev), float(recv))
 
-    def add_segments(self, info: StreamInfo, starts_s: Iterable[float]) -> None:
-        """Where the clock of the device of ``info`` restarted: a new epoch starts at each.
-
-        ``starts_s``: time (s, in the stream's clock as recorded) of the first sample of
-        each clock segment that the recording continued by arrival times (a reboot):
-        the ``reset`` rows of :func:`wearsense.io.xdf.events.clock_segments`.
-        """
-        key = info.source_id or info.name
-        self._segments[key] = sorted(set(self._segments.get(key, [])) | {float(t) for t in starts_s})
-
     def _state(self, info: StreamInfo) -> StreamSyncState:
         st = self.streams.get(info.name)
         if st is None:
@@ -225,6 +216,33 @@ class Timeline:
             self.infos[info.name] = info
             self.clock_for(info)
         return st
+
+    def add_segments(self, segments: Mapping[str, Iterable[tuple]]) -> None:
+        """Clock segments a recording noted (``wearsense.io.xdf.events.clock_segments``):
+        ``{stream: [(t, offset_s, reason), ...]}``. A segment continued by arrival times
+        (``reset``) or by the recorder (``recorder``: a time that went back) starts a new
+        epoch of the device's clock model at its first sample; a ``clock_jump`` segment is
+        continued exactly by the sampling clock and needs none."""
+        for name, rows in segments.items():
+            ts = sorted(float(r[0]) for r in rows if len(r) < 3 or r[2] != "clock_jump")
+            if ts:
+                self._segments.setdefault(name, []).extend(ts)
+                self._segments[name].sort()
+
+    def _segment_starts(self, info: StreamInfo, st: StreamSyncState, chunk: Chunk, host: float,
+                        model: ClockModel) -> bool:
+        """Whether ``chunk`` starts a recorded clock segment (starting the device's epoch once)."""
+        pending = self._segments.get(info.name)
+        if not pending or chunk.n == 0 or chunk.t[-1] < pending[0] - 1e-6:
+            return False
+        t = pending.pop(0)
+        key = info.source_id or info.name
+        last = self._segment_epoch.get(key)
+        # the streams of one device note the same event: one new epoch for all of them
+        if last is None or abs(t - last[0]) > model.settings.reset_threshold_s or last[1] != model.state.epoch:
+            model.start_epoch(float(chunk.t[-1]), host)
+            self._segment_epoch[key] = (t, model.state.epoch)
+        return True
 
     def _unwrap_seq(self, info: StreamInfo, st: StreamSyncState, raw: np.ndarray, host: float,
                     modulus: int) -> tuple[np.ndarray, bool]:
@@ -276,6 +294,7 @@ class Timeline:
             )
         model = self.clock_for(info)
         epoch_before = model.state.epoch
+        segment = self._segment_starts(info, st, chunk, host, model)
         seq, restarted = self._unwrap_seq(info, st, chunk.seq, host, ss.seq_modulus)
         if ss.timestamps == "host":
             dev = chunk.t
@@ -292,11 +311,6 @@ class Timeline:
             else:
                 # the streams of one device interleave: only this stream's own clock going
                 # back is a reset (another stream's newer chunk may end after this one starts)
-                pending = self._segments.get(st.device)
-                if pending and chunk.t[0] >= pending[0]:
-                    while pending and chunk.t[0] >= pending[0]:
-                        pending.pop(0)
-                    model.start_epoch(float(chunk.t[0]), host)  # a recorded clock segment
                 previous = st._last_dev if st._epoch == model.state.epoch else -math.inf
                 dev = model.unwrap(chunk.t, host, previous_s=previous)
             after_loss = st._last_raw_seq is not None and not restarted and int(seq[0]) > st._last_raw_seq + 1
@@ -307,8 +321,10 @@ class Timeline:
         if st.last_seq is not None:
             if reset:
                 st.resets += 1
+            if reset and not segment:
                 # continue the numbering after the old epoch, leaving room for the samples
-                # the device did not send while it was away
+                # the device did not send while it was away (a recorded segment's numbers
+                # already continue: the file says what was lost)
                 away = (t[0] - st.last_t) * info.rate_hz if info.rate_hz > 0 else 1.0
                 missing = max(0, int(round(away)) - 1)
                 st._seq_offset = st.last_seq + 1 + missing - int(seq[0])
@@ -400,7 +416,7 @@ def sync_offline(
     settings: TimelineSettings | None = None,
     round_trips: Mapping[str, Sequence[tuple[float, float, float]]] | None = None,
     keep: Callable[[StreamInfo], bool] | None = None,
-    segments: Mapping[str, Iterable[float]] | None = None,
+    segments: Mapping[str, Iterable[tuple]] | None = None,
 ) -> tuple[dict[str, tuple[StreamInfo, Chunk]], Timeline]:
     """A recording's streams in the session clock, using all of it (non-causal).
 
@@ -420,19 +436,17 @@ def sync_offline(
         Streams to map and return (default: all). The others still train the clocks
         and are counted in the :class:`Timeline` (loss, gaps, resets), but none of
         their samples is kept: e.g. only IMU and pose for an alignment, not EMG.
-    segments : mapping stream name -> clock-segment starts (s), optional
-        Where a device's clock restarted (:meth:`Timeline.add_segments`).
+    segments : mapping stream -> [(t, offset_s, reason), ...], optional
+        Clock segments the recording noted (:meth:`Timeline.add_segments`).
 
     Returns
     -------
     dict name -> (StreamInfo, Chunk) of the kept streams, and the trained :class:`Timeline`.
     """
     sc = Timeline(settings)
+    sc.add_segments(segments or {})
     for name, trips in (round_trips or {}).items():
         sc.add_round_trips(streams[name][0], trips)
-    for name, starts in (segments or {}).items():
-        if name in streams:
-            sc.add_segments(streams[name][0], starts)
     kept: dict[str, list[tuple[Chunk, np.ndarray, int]]] = {
         name: [] for name, (info, _) in streams.items() if keep is None or keep(info)}
     ends: dict[str, tuple[list[int], float, float]] = {}
@@ -491,7 +505,7 @@ def sync_stored(
     streams: Mapping[str, object],
     settings: TimelineSettings | None = None,
     keep: Callable[[StreamInfo], bool] | None = None,
-    segments: Mapping[str, Iterable[float]] | None = None,
+    segments: Mapping[str, Iterable[tuple]] | None = None,
 ) -> tuple[dict[str, tuple[StreamInfo, Chunk]], Timeline]:
     """:func:`sync_offline` for a recording held as whole arrays, in seconds for an hour-long take.
 
@@ -505,13 +519,11 @@ def sync_stored(
     counted from the sequence numbers (:func:`sequence_gaps`); jitter is the mean (and
     SD) excess delay of every chunk over the envelope, over the whole recording.
 
-    A device with anything the per-chunk path must judge (a clock that goes back or jumps,
+    ``segments``: as for :func:`sync_offline`. A device with anything the per-chunk path
+    must judge (a recorded segment that needs a new epoch, a clock that goes back or jumps,
     long stalls, counter wrap-around, a connection-event link, host timestamps, arrivals
     missing or out of order) goes through :func:`sync_offline`'s per-chunk path instead,
     with the same result as there.
-
-    A device with recorded clock segments (``segments``, as :func:`sync_offline`) takes
-    the per-chunk path too, so that each segment gets its own epoch.
 
     Returns the kept streams (default: all) in the session clock and the :class:`Timeline`.
     """
@@ -522,14 +534,15 @@ def sync_stored(
     for name, st in streams.items():
         by_device.setdefault(st.info.source_id or name, []).append(name)
     slow: dict[str, tuple[StreamInfo, Iterable[Chunk]]] = {}
+    needs_epoch = {n for n, rows in (segments or {}).items() if any(len(r) < 3 or r[2] != "clock_jump" for r in rows)}
     for device, names in by_device.items():
-        segmented = any(list((segments or {}).get(n, ())) for n in names)
-        fast = not segmented and _sync_device_arrays(tl, {n: streams[n] for n in names}, kept_names, result)
+        fast = not needs_epoch.intersection(names) and _sync_device_arrays(
+            tl, {n: streams[n] for n in names}, kept_names, result)
         if not fast:
             slow.update({n: (streams[n].info, streams[n].chunks()) for n in names})
     if slow:
         mapped, slow_tl = sync_offline(slow, tl.settings, keep=lambda info: info.name in kept_names,
-                                       segments={n: s for n, s in (segments or {}).items() if n in slow})
+                                       segments={n: r for n, r in (segments or {}).items() if n in slow})
         tl.clocks.update(slow_tl.clocks)
         tl.streams.update(slow_tl.streams)
         tl.infos.update(slow_tl.infos)
