@@ -79,7 +79,7 @@ _PEAK = (
 
 
 def _timed(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (MB) of ``wearsense <args>`` in a fresh process."""
+    """Wall seconds and peak resident memory (MB, 10^6 bytes) of ``wearsense <args>`` in a fresh process."""
     t0 = time.perf_counter()
     p = subprocess.run(
         [sys.executable, "-c", _PEAK, *args],
@@ -90,11 +90,13 @@ def _timed(args: list[str]) -> tuple[float, float]:
     )
     took = time.perf_counter() - t0
     peak_kb = int(next(line for line in p.stderr.splitlines() if line.startswith("PEAK_KB")).split()[1])
-    return took, peak_kb / 1024.0
+    return took, peak_kb * 1024 / 1e6
 
 
 def info_rows(minutes: float) -> list[dict]:
-    """``wearsense info`` on a take of ``minutes``: time and peak memory, against ``--no-sync``."""
+    """``wearsense info`` on a take of ``minutes``: time and peak memory, against ``--no-sync``;
+    ``memory_ratio`` is the peak resident memory over the file's size (info reads the
+    timestamps, sequence numbers and arrivals, and only the IMU and pose values)."""
     path = long_take(minutes)
     size_mb = path.stat().st_size / 1e6
     plain_s, plain_mb = _timed(["info", str(path), "--no-sync"])
@@ -109,16 +111,20 @@ def info_rows(minutes: float) -> list[dict]:
             ratio=took / plain_s,
             target="< 60 s for an hour",
             met=took < 60.0,
+            peak_mb=peak,
+            memory_ratio=peak / size_mb,
         ),
         dict(
             name=f"wearsense info peak memory, {minutes:g} min take ({size_mb:.0f} MB file)",
             value=peak,
             unit="MB",
-            reference="same without the sync section (--no-sync)",
-            reference_value=plain_mb,
-            ratio=(peak - plain_mb) / size_mb,
-            target="sync section adds < 0.5 x the file (ratio: added MB per file MB)",
-            met=peak - plain_mb < 0.5 * size_mb,
+            reference="the file's size",
+            reference_value=size_mb,
+            ratio=peak / size_mb,
+            target="< 1 x the file (ratio: peak MB per file MB); --no-sync peak in no_sync_mb",
+            met=peak < size_mb,
+            no_sync_mb=plain_mb,
+            memory_ratio=peak / size_mb,
         ),
     ]
 

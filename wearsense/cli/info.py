@@ -7,6 +7,11 @@ and whether the file closed cleanly (footers present) or needs ``wearsense repai
 Then the sync quality (:func:`wearsense.sync.report.summarize`): each device's clock
 offset, drift and jitter fitted from the stored arrival times, and the IMU⇄pose lag
 when both are present (``--no-sync`` skips it).
+
+Only the IMU and pose samples are read (the alignment needs them; with ``--no-sync``
+none): the rest is timestamps, sequence numbers and arrivals, read a window at a
+time (:func:`wearsense.io.xdf.load` with ``values``), so an hour-long take summarises
+in memory well under the file's size.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 
 from wearsense.errors import WearsenseError
 from wearsense.io.xdf import XDFFile, load
-from wearsense.stream import sequence_gaps
+from wearsense.stream import Modality, StreamInfo, sequence_gaps
 
 NAME = "info"
 HELP = "summarise a recorded XDF file: streams, durations, rates, gaps, loss"
@@ -96,8 +101,13 @@ def describe_events(f: XDFFile) -> list[str]:
     return lines
 
 
+def _aligned(info: StreamInfo) -> bool:
+    """The streams whose samples the sync section's IMU⇄pose alignment reads."""
+    return info.modality in (Modality.IMU, Modality.POSE)
+
+
 def run(args) -> int:
-    f = load(args.path, recover=True)
+    f = load(args.path, recover=True, values=False if args.no_sync else _aligned)
     print(f"{f.path}: {f.size_bytes / 1e6:.2f} MB, writer {f.writer or 'unknown'}")
     if f.bad_regions:
         lost_bytes = sum(b - a for a, b in f.bad_regions)

@@ -12,8 +12,9 @@ import math
 import os
 import struct
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,12 +29,13 @@ from wearsense.io.xdf.format import (
     TAG_SAMPLES,
     TAG_STREAM_FOOTER,
     TAG_STREAM_HEADER,
+    MAGIC,
     WRITER,
     decode_strings,
     info_from_header,
     parse_xml,
 )
-from wearsense.io.xdf.scan import count_samples, decode_samples, doubles_at, read_bytes, scan
+from wearsense.io.xdf.scan import count_samples, decode_chunks, doubles_at, read_bytes, scan, walk
 from wearsense.stream import Chunk, StreamInfo, count_lost
 
 __all__ = ["XDFFile", "XDFStream", "iter_chunks", "load", "load_pyxdf", "read_xdf"]
@@ -66,6 +68,10 @@ class XDFStream:
         The StreamFooter, or None if the recording did not close cleanly.
     strings : list of list of str or None
         Values of a ``string`` stream (marker stream); ``chunk`` then holds zeros.
+
+    A stream read with ``load(..., values=False)`` (or not chosen by a ``values``
+    predicate) has ``chunk.data`` of shape (samples, 0): timestamps, sequence numbers,
+    arrivals, header and footer as stored, no sample values.
     """
 
     stream_id: int
@@ -179,16 +185,27 @@ class _Decoded:
     ends: np.ndarray  # sample index where each kept chunk ends
     rows: np.ndarray  # rows of the chunk table
     strings: list[list[str]] | None = None
+    last: float = 0.0  # timestamp of the last sample (for a next chunk's samples stored without one)
+    received: np.ndarray = field(default_factory=lambda: np.empty(0))  # arrival of each kept chunk
+    offsets: np.ndarray = field(default_factory=lambda: np.empty((0, 2)))  # ClockOffset chunks
+    starts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # byte offset of each kept chunk
 
 
 _Header = tuple[StreamInfo, str, str, ET.Element]  # info, clock, channel format, <info>
 
 
-def _headers(raw: bytes, ch: np.ndarray, damage: _Damage) -> tuple[dict[int, _Header], dict[int, ET.Element]]:
-    """StreamHeaders (the first of each stream id) and StreamFooters by stream id."""
-    headers: dict[int, _Header] = {}
-    footers: dict[int, ET.Element] = {}
-    names: set[str] = set()
+def _headers(
+    raw: bytes | bytearray,
+    ch: np.ndarray,
+    damage: _Damage,
+    headers: dict[int, _Header] | None = None,
+    footers: dict[int, ET.Element] | None = None,
+) -> tuple[dict[int, _Header], dict[int, ET.Element]]:
+    """StreamHeaders (the first of each stream id) and StreamFooters by stream id, added to
+    ``headers`` and ``footers`` when given (a file read window by window)."""
+    headers = {} if headers is None else headers
+    footers = {} if footers is None else footers
+    names: set[str] = {h[0].name for h in headers.values()}
     for start, cs, end, tag, sid in ch[(ch[:, 3] == TAG_STREAM_HEADER) | (ch[:, 3] == TAG_STREAM_FOOTER)]:
         what = "StreamHeader" if tag == TAG_STREAM_HEADER else "StreamFooter"
         try:
@@ -218,14 +235,13 @@ def _headers(raw: bytes, ch: np.ndarray, damage: _Damage) -> tuple[dict[int, _He
 
 
 def _decode_string_stream(
-    raw: bytes, ch: np.ndarray, rows: np.ndarray, info: StreamInfo, damage: _Damage
+    raw: bytes | bytearray, ch: np.ndarray, rows: np.ndarray, info: StreamInfo, damage: _Damage, last: float = 0.0
 ) -> _Decoded:
     """A ``string`` (marker) stream: values as text, ``values`` zeros."""
     tdiff = 1.0 / info.rate_hz if info.rate_hz > 0 else 0.0
     ts_all: list[float] = []
     vals_all: list[list[str]] = []
     ends, keep = [], []
-    last = 0.0
     for r in rows:
         try:
             ts, vals, last = decode_strings(raw, int(ch[r, 1]), int(ch[r, 2]), info.n_channels, tdiff, last)
@@ -238,12 +254,13 @@ def _decode_string_stream(
         ends.append(len(ts_all))
     t = np.asarray(ts_all, np.float64)
     values = np.zeros((len(t), info.n_channels), np.float32)
-    return _Decoded(t, values, np.asarray(ends, np.int64), np.asarray(keep, np.int64), vals_all)
+    return _Decoded(t, values, np.asarray(ends, np.int64), np.asarray(keep, np.int64), vals_all, last)
 
 
 def _decode_numeric_stream(buf: np.ndarray, ch: np.ndarray, rows: np.ndarray, info: StreamInfo, fmt: str,
-                           damage: _Damage) -> _Decoded:
-    """A numeric stream: every Samples chunk validated (numba), then timestamps and values copied."""
+                           damage: _Damage, last: float = 0.0, values: bool = True) -> _Decoded:
+    """A numeric stream: every Samples chunk validated (numba), then timestamps and (if
+    ``values``) values copied; without values ``values`` has shape (n, 0)."""
     dtype = CHANNEL_FORMATS[fmt]
     sb = dtype.itemsize * info.n_channels
     n_per = np.zeros(len(rows), np.int64)
@@ -257,10 +274,11 @@ def _decode_numeric_stream(buf: np.ndarray, ch: np.ndarray, rows: np.ndarray, in
     rows, n_per = rows[ok], n_per[ok]
     total = int(n_per.sum())
     t = np.empty(total, np.float64)
-    vbytes = np.empty((total, sb), np.uint8)
+    vbytes = np.empty((total, sb if values else 0), np.uint8)
     tdiff = 1.0 / info.rate_hz if info.rate_hz > 0 else 0.0
-    decode_samples(buf, np.ascontiguousarray(ch[rows, 1]), sb, tdiff, t, vbytes)
-    return _Decoded(t, vbytes.view(dtype).reshape(total, info.n_channels), np.cumsum(n_per), rows)
+    last = decode_chunks(buf, np.ascontiguousarray(ch[rows, 1]), sb, tdiff, float(last), t, vbytes)
+    v = vbytes.view(dtype).reshape(total, info.n_channels) if values else np.empty((total, 0), dtype)
+    return _Decoded(t, v, np.cumsum(n_per), rows, None, float(last))
 
 
 def _keep_forward_in_time(d: _Decoded, info: StreamInfo, damage: _Damage) -> None:
@@ -289,7 +307,15 @@ def _file_order(file_pos: list[np.ndarray]) -> np.ndarray:
     return np.stack([which[o], idx[o]], axis=1).astype(np.int64)
 
 
-def load(path: str | os.PathLike, *, recover: bool = False) -> XDFFile:
+_WINDOW = 1 << 24  # bytes read at a time by the window-by-window path (grows for a bigger chunk)
+
+
+def load(
+    path: str | os.PathLike,
+    *,
+    recover: bool = False,
+    values: bool | Callable[[StreamInfo], bool] = True,
+) -> XDFFile:
     """Read an XDF file (ours or another writer's) with wearsense's own fast reader.
 
     Parameters
@@ -300,6 +326,14 @@ def load(path: str | os.PathLike, *, recover: bool = False) -> XDFFile:
         Read what can be read from a truncated or corrupted file (skipping to the next
         Boundary chunk after a bad one, dropping an incomplete last chunk) instead of
         raising. Samples and timestamps are never altered.
+    values : bool or callable
+        Which streams' sample values to read: all (``True``), none (``False``), or those
+        whose :class:`StreamInfo` the callable accepts. The others keep everything else
+        (timestamps, sequence numbers, arrivals, offsets, header, footer) with
+        ``chunk.data`` of shape (samples, 0). Unless ``True``, an intact uncompressed
+        file is read a window (16 MB) at a time, so memory holds the timestamps and
+        the chosen values, not the file (``wearsense info`` on an hour: see
+        docs/recording.md); a damaged or compressed file is read whole, with the same result.
 
     Raises
     ------
@@ -308,6 +342,14 @@ def load(path: str | os.PathLike, *, recover: bool = False) -> XDFFile:
         the fix (``wearsense repair``).
     """
     path = str(path)
+    want = values if callable(values) else (lambda _info, _all=bool(values): _all)
+    if values is not True:
+        try:
+            f = _load_windows(path, want)
+        except FormatError:  # damaged: the whole-file reader says what and where (or recovers)
+            f = None
+        if f is not None:
+            return f
     buf = read_bytes(path)
     raw: bytes = buf.base if isinstance(buf.base, bytes) else buf.tobytes()
     found = scan(buf, path, recover)
@@ -320,32 +362,72 @@ def load(path: str | os.PathLike, *, recover: bool = False) -> XDFFile:
     ours = (file_header.findtext("writer") or "") == WRITER
     damage = _Damage(path, recover, found.bad_regions)
     headers, footers = _headers(raw, ch, damage)
+    decoded = _decode_window(buf, raw, ch, 0, headers, ours, want, damage, {})
+    return _assemble(path, file_header, ours, headers, footers, decoded, damage, len(buf), found.valid_bytes,
+                     found.truncated)
 
+
+def _decode_window(
+    buf: np.ndarray,
+    raw: bytes | bytearray,
+    ch: np.ndarray,
+    base: int,
+    headers: dict[int, _Header],
+    ours: bool,
+    want: Callable[[StreamInfo], bool],
+    damage: _Damage,
+    last: dict[int, float],
+) -> dict[int, _Decoded]:
+    """Every stream's Samples chunks among the table rows ``ch`` of the bytes ``buf``
+    (byte ``base`` of the file), with arrivals and clock offsets; ``last`` carries each
+    stream's last timestamp from window to window."""
     is_samples = ch[:, 3] == TAG_SAMPLES
     for r in np.flatnonzero(is_samples & ~np.isin(ch[:, 4], list(headers))):
         damage.found(
-            f"Samples chunk at byte {ch[r, 0]} belongs to stream {ch[r, 4]}, which has no StreamHeader "
-            f"before it; run 'wearsense repair {path}'", ch[r, 0], ch[r, 2],
+            f"Samples chunk at byte {ch[r, 0] + base} belongs to stream {ch[r, 4]}, which has no StreamHeader "
+            f"before it; run 'wearsense repair {damage.path}'", ch[r, 0] + base, ch[r, 2] + base,
         )
     # a ClockOffset chunk right after a Samples chunk of the same stream is that chunk's arrival
     paired = (
         is_samples & (np.append(ch[1:, 3], 0) == TAG_CLOCK_OFFSET) & (np.append(ch[1:, 4], -1) == ch[:, 4])
     )
     is_offset = ch[:, 3] == TAG_CLOCK_OFFSET
-
-    decoded: dict[int, _Decoded] = {}
+    out: dict[int, _Decoded] = {}
     for sid, (info, _clock, fmt, _xml) in headers.items():
         rows = np.flatnonzero(is_samples & (ch[:, 4] == sid))
         if fmt == "string":
-            decoded[sid] = _decode_string_stream(raw, ch, rows, info, damage)
+            d = _decode_string_stream(raw, ch, rows, info, damage, last.get(sid, 0.0))
         else:
-            decoded[sid] = _decode_numeric_stream(buf, ch, rows, info, fmt, damage)
+            wanted = want(info) or (ours and info.name == SEQ_STREAM)
+            d = _decode_numeric_stream(buf, ch, rows, info, fmt, damage, last.get(sid, 0.0), wanted)
+        last[sid] = d.last
+        d.received = np.full(len(d.rows), np.nan)
+        if ours:
+            pr = np.flatnonzero(paired[d.rows])
+            d.received[pr] = doubles_at(buf, ch[d.rows[pr] + 1, 1] + 4, 2).sum(axis=1)
+        d.offsets = doubles_at(buf, ch[is_offset & (ch[:, 4] == sid), 1] + 4, 2)
+        d.starts = ch[d.rows, 0] + base
+        out[sid] = d
+    return out
 
+
+def _assemble(
+    path: str,
+    file_header: ET.Element,
+    ours: bool,
+    headers: dict[int, _Header],
+    footers: dict[int, ET.Element],
+    decoded: dict[int, _Decoded],
+    damage: _Damage,
+    size: int,
+    valid_bytes: int,
+    truncated: bool,
+) -> XDFFile:
+    """The :class:`XDFFile` from the decoded streams (sequence numbers and events folded in)."""
     seq_sid = next((sid for sid, h in headers.items() if ours and h[0].name == SEQ_STREAM), None)
     seq_rows = (
         decoded.pop(seq_sid).values.astype(np.int64) if seq_sid is not None else np.empty((0, 3), np.int64)
     )
-
     ev_sid = next((sid for sid, h in headers.items() if ours and h[0].name == EVENTS_STREAM), None)
     events: tuple[dict, ...] = ()
     if ev_sid is not None:
@@ -353,41 +435,93 @@ def load(path: str | os.PathLike, *, recover: bool = False) -> XDFFile:
         events = tuple(
             decode_event(row[0] if row else "", float(t)) for t, row in zip(ev.t, ev.strings or [])
         )
-
     streams: dict[str, XDFStream] = {}
     for sid, d in decoded.items():
         info, clock, fmt, xml = headers[sid]
         _keep_forward_in_time(d, info, damage)
-        received = np.full(len(d.rows), np.nan)
-        if ours:
-            pr = np.flatnonzero(paired[d.rows])
-            received[pr] = doubles_at(buf, ch[d.rows[pr] + 1, 1] + 4, 2).sum(axis=1)
-        offsets = doubles_at(buf, ch[is_offset & (ch[:, 4] == sid), 1] + 4, 2)
         seq = _rebuild_seq(len(d.t), seq_rows[seq_rows[:, 0] == sid][:, 1:])
-        chunk = Chunk(d.values, d.t, seq, clock, received[-1] if len(received) else math.nan)
+        chunk = Chunk(d.values, d.t, seq, clock, d.received[-1] if len(d.received) else math.nan)
         streams[info.name] = XDFStream(
-            sid,
-            info,
-            chunk,
-            np.asarray(d.ends, np.int64),
-            received,
-            offsets,
-            fmt,
-            xml,
-            footers.get(sid),
+            sid, info, chunk, np.asarray(d.ends, np.int64), d.received, d.offsets, fmt, xml, footers.get(sid),
             d.strings,
         )
-    order = _file_order([ch[d.rows, 0] for d in decoded.values()])
+    order = _file_order([d.starts for d in decoded.values()])
     return XDFFile(
-        path,
-        file_header,
-        streams,
-        order,
-        len(buf),
-        found.valid_bytes,
-        tuple(sorted(set(damage.regions))),
-        found.truncated,
-        events,
+        path, file_header, streams, order, size, valid_bytes, tuple(sorted(set(damage.regions))), truncated, events
+    )
+
+
+def _load_windows(path: str, want: Callable[[StreamInfo], bool], window: int | None = None) -> XDFFile | None:
+    """:func:`load` of an intact uncompressed file, ``window`` bytes at a time (a window
+    ends before its last Samples chunk, so a chunk's arrival is read with it). None when
+    the file is compressed; FormatError at the first problem (any: the caller reads whole)."""
+    p = Path(path)
+    if not p.is_file() or p.suffix == ".xdfz" or p.name.endswith(".xdf.gz"):
+        return None
+    damage = _Damage(path, recover=False)
+    headers: dict[int, _Header] = {}
+    footers: dict[int, ET.Element] = {}
+    parts: dict[int, list[_Decoded]] = {}
+    last: dict[int, float] = {}
+    file_header, ours = None, False
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        block = bytearray(window or _WINDOW)
+        have = fh.readinto(block)
+        if bytes(block[:4]) != MAGIC:
+            return None
+        base, pos = 0, 4
+        while True:
+            eof = base + have >= size
+            buf = np.frombuffer(block, np.uint8, count=have)
+            ch, status, stop = walk(buf, pos)
+            if status != 0 and (eof or status == 2):
+                raise FormatError(f"{path}: damaged at byte {base + stop}", path, base + stop)
+            if not eof and len(ch) and ch[-1, 3] == TAG_SAMPLES:
+                stop = int(ch[-1, 0])
+                ch = ch[:-1]
+            if not eof and not len(ch):  # a chunk longer than the window: read more
+                del buf
+                block += bytearray(len(block))
+                with memoryview(block) as mv:
+                    have += fh.readinto(mv[have:])
+                continue
+            if file_header is None:
+                if not len(ch) or ch[0, 3] != TAG_FILE_HEADER:
+                    raise FormatError(f"{path}: no FileHeader chunk", path, 4)
+                file_header = parse_xml(bytes(block[ch[0, 1] : ch[0, 2]]), path, 4, "FileHeader")
+                ours = (file_header.findtext("writer") or "") == WRITER
+            _headers(block, ch, damage, headers, footers)
+            for sid, d in _decode_window(buf, block, ch, base, headers, ours, want, damage, last).items():
+                parts.setdefault(sid, []).append(d)
+            del buf
+            if eof:
+                break
+            tail = have - stop
+            block[:tail] = block[stop:have]
+            with memoryview(block) as mv:
+                have = tail + fh.readinto(mv[tail:])
+            base, pos = base + stop, 0
+    if file_header is None:
+        return None
+    decoded = {sid: _join(parts.pop(sid)) for sid in list(parts)}  # one stream's copy at a time
+    return _assemble(path, file_header, ours, headers, footers, decoded, damage, size, size, False)
+
+
+def _join(parts: list[_Decoded]) -> _Decoded:
+    """One stream's windows as one."""
+    n = np.cumsum([0] + [len(p.t) for p in parts[:-1]])
+    strings = None if parts[0].strings is None else [s for p in parts for s in p.strings or []]
+    return _Decoded(
+        np.concatenate([p.t for p in parts]),
+        np.concatenate([p.values for p in parts]),
+        np.concatenate([p.ends + k for p, k in zip(parts, n)]).astype(np.int64),
+        np.concatenate([p.starts for p in parts]),
+        strings,
+        parts[-1].last,
+        np.concatenate([p.received for p in parts]),
+        np.concatenate([p.offsets for p in parts]),
+        np.concatenate([p.starts for p in parts]),
     )
 
 
@@ -469,10 +603,11 @@ def _rebuild_seq(n: int, rows: np.ndarray) -> np.ndarray:
     seq = np.arange(n, dtype=np.int64)
     rows = rows[(rows[:, 0] >= 0) & (rows[:, 0] < n)]
     if rows.size:
+        # each run from its start to the next run's start is shifted by (seq - index) at its
+        # start; of runs starting at the same index the last one counts (zero-length before it)
         rows = rows[np.argsort(rows[:, 0], kind="stable")]
-        idx = np.searchsorted(rows[:, 0], np.arange(n), side="right") - 1
-        has = idx >= 0
-        seq[has] = rows[idx[has], 1] + (np.arange(n)[has] - rows[idx[has], 0])
+        starts = rows[:, 0]
+        seq[starts[0] :] += np.repeat(rows[:, 1] - starts, np.diff(np.append(starts, n)))
     if n > 1 and (np.diff(seq) <= 0).any():
         seq = np.arange(n, dtype=np.int64)
     return seq

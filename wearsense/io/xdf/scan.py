@@ -19,7 +19,7 @@ import numpy as np
 from wearsense.errors import FormatError
 from wearsense.io.xdf.format import BOUNDARY_UUID, MAGIC
 
-__all__ = ["Scan", "count_samples", "decode_samples", "doubles_at", "read_bytes", "scan"]
+__all__ = ["Scan", "count_samples", "decode_chunks", "decode_samples", "doubles_at", "read_bytes", "scan", "walk"]
 
 _OK, _TRUNCATED, _CORRUPT = 0, 1, 2
 
@@ -136,6 +136,44 @@ def decode_samples(buf, starts, sample_bytes, tdiff, out_t, out_v):  # pragma: n
             out_v[j, :] = buf[p : p + sample_bytes]
             p += sample_bytes
             j += 1
+
+
+@numba.njit(cache=True)
+def decode_chunks(buf, starts, sample_bytes, tdiff, last, out_t, out_v):  # pragma: no cover - compiled
+    """Like :func:`decode_samples`, continuing from the timestamp ``last`` of the chunks
+    before (for a sample stored without one); the value bytes are copied only if ``out_v``
+    has columns (shape (n, 0): timestamps only). Returns the last timestamp."""
+    j = 0
+    tmp = np.empty(8, np.uint8)
+    copy = out_v.shape[1] > 0
+    for i in range(len(starts)):
+        p = starts[i] + 4
+        nb = buf[p]
+        m = _read_uint(buf, p + 1, nb)
+        p += 1 + nb
+        for _ in range(m):
+            if buf[p] == 8:
+                tmp[:] = buf[p + 1 : p + 9]
+                last = tmp.view(np.float64)[0]
+                p += 9
+            else:
+                last = last + tdiff
+                p += 1
+            out_t[j] = last
+            if copy:
+                out_v[j, :] = buf[p : p + sample_bytes]
+            p += sample_bytes
+            j += 1
+    return last
+
+
+def walk(buf: np.ndarray, start: int) -> tuple[np.ndarray, int, int]:
+    """The chunks of ``buf`` from byte ``start`` until the end or the first bad or incomplete
+    one: (table as in :class:`Scan`, status 0 ok / 1 incomplete / 2 not valid XDF, where it stopped)."""
+    k, status, stop = _walk(buf, start, np.empty((0, 5), np.int64), False)
+    out = np.empty((k, 5), np.int64)
+    _walk(buf, start, out, True)
+    return out, int(status), int(stop)
 
 
 @dataclass(frozen=True)
