@@ -182,10 +182,7 @@ def _ahrs_run(data, cols, dt, prm, st, out, flags):  # pragma: no cover - compil
             cosang = ux * vx + uy * vy + uz * vz
             ok = abs(an - 9.80665) <= acc_norm_tol and cosang >= acc_cos
             if ok or st[_S_ACC_REJ] > timeout:
-                ex, ey, ez = _cross(ux, uy, uz, vx, vy, vz)
-                fx += ex
-                fy += ey
-                fz += ez
+                fx, fy, fz = _cross(ux, uy, uz, vx, vy, vz)  # the first feedback term
                 acc_used = 1
                 st[_S_ACC_REJ] = 0.0
             else:

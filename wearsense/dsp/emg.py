@@ -11,7 +11,8 @@ Stages (all causal):
 stage               what                                          group delay reported
 ==================  ============================================  =====================
 :class:`DCRemoval`  1st-order Butterworth high-pass (1 Hz)        at 80 Hz
-:class:`BandPass`   Butterworth band-pass, SOS (20-450 Hz, 8th)   at 80 Hz
+:class:`BandPass`   Butterworth band-pass, SOS (20-450 Hz, 8th;   at 80 Hz
+                    below 1 kHz the top edge is 0.9 x Nyquist)
 :class:`MainsNotch` notches at 50 or 60 Hz and harmonics, the     at 80 Hz
                     family auto-detected from the first second
 :class:`Rectify`    full-wave rectification ``|x|``               0
@@ -189,18 +190,39 @@ class DCRemovalSettings:
 class BandPassSettings:
     """Butterworth band-pass (default 20-450 Hz, the surface-EMG band; De Luca 2010).
 
+    The band adapts to the sampling rate, so the defaults work on every device:
+    where ``high_hz`` does not fit below Nyquist, the upper edge moves down to
+    0.9 x Nyquist (Myo armband, 200 Hz: 20-90 Hz; OpenBCI Cyton, 250 Hz: 20-112.5 Hz;
+    500 Hz: 20-225 Hz; 1 kHz and up: 20-450 Hz unchanged), and a lower edge above
+    2/3 of that moves down to 2/3 of it, so the band keeps a width of at least 1.5:1.
+    :meth:`edges_hz` gives the edges used at a rate. With ``adapt_to_rate=False`` the
+    edges are taken as given, and an upper edge at or above Nyquist is an error.
+
     Parameters
     ----------
     low_hz, high_hz : float
-        -3 dB edges in Hz. ``high_hz`` must lie below Nyquist.
+        -3 dB edges in Hz where the rate allows them.
     order : int
         Butterworth order per edge; the band-pass has ``2*order`` poles (``order``
         second-order sections). Default 4.
+    adapt_to_rate : bool
+        Move the edges below Nyquist as described above (default True).
     """
 
     low_hz: float = 20.0
     high_hz: float = 450.0
     order: int = 4
+    adapt_to_rate: bool = True
+
+    def edges_hz(self, rate_hz: float) -> tuple[float, float]:
+        """The (low, high) -3 dB edges in Hz used at ``rate_hz``."""
+        low, high = float(self.low_hz), float(self.high_hz)
+        if self.adapt_to_rate:
+            top = 0.9 * float(rate_hz) / 2
+            if high > top:
+                high = top
+                low = min(low, high / 1.5)
+        return low, high
 
 
 @dataclass(frozen=True)
@@ -306,12 +328,14 @@ def _bandpass_sos(s: BandPassSettings, rate: float) -> np.ndarray:
         raise StreamError(f"band-pass order must be >= 1, got {s.order}")
     if not 0 < s.low_hz < s.high_hz:
         raise StreamError(f"band-pass needs 0 < low_hz < high_hz, got {s.low_hz}-{s.high_hz} Hz")
-    if s.high_hz >= nyq:
+    low, high = s.edges_hz(rate)
+    if high >= nyq:
         raise StreamError(
             f"band-pass high_hz={s.high_hz} Hz is not below Nyquist ({nyq} Hz) at rate {rate} Hz; "
-            f"set BandPassSettings(high_hz=...) below {nyq} Hz (e.g. {0.9 * nyq:g})"
+            f"set BandPassSettings(high_hz=...) below {nyq} Hz (e.g. {0.9 * nyq:g}), "
+            "or leave adapt_to_rate=True"
         )
-    return sps.butter(s.order, [s.low_hz, s.high_hz], "bandpass", fs=rate, output="sos")
+    return sps.butter(s.order, [low, high], "bandpass", fs=rate, output="sos")
 
 
 def _notch_sos(s: NotchSettings, mains_hz: float, rate: float) -> np.ndarray:
@@ -513,6 +537,9 @@ class DCRemoval(_KernelStage):
 
 class BandPass(_KernelStage):
     """Causal Butterworth band-pass (second-order sections), default 20-450 Hz.
+
+    Below 1 kHz the default upper edge is 0.9 x Nyquist (20-90 Hz at 200 Hz); see
+    :class:`BandPassSettings` for how the band adapts to the rate.
 
     Parameters
     ----------
@@ -781,6 +808,12 @@ class EmgChain(_MainsMixin, _KernelStage):
     Gives the same output as the separate stages in a :class:`~wearsense.stream.Pipeline`
     (within float32 rounding between stages: the chain keeps float64 throughout) at
     a fraction of the per-chunk cost.
+
+    The defaults work at every rate a supported device delivers (Myo 200 Hz,
+    BrainFlow boards 250/500/1000 Hz, 2 kHz and up): the band-pass keeps 20-450 Hz
+    where Nyquist allows and otherwise ends at 0.9 x Nyquist (20-90 Hz at 200 Hz,
+    20-112.5 Hz at 250 Hz, 20-225 Hz at 500 Hz; :class:`BandPassSettings`), and the
+    mains notches keep only the harmonics below Nyquist.
 
     Parameters
     ----------

@@ -63,15 +63,141 @@ __all__ = [
 log = logging.getLogger("wearsense")
 
 _BONATO, _TKEO, _CUSUM = 0, 1, 2
-# per-channel integer state columns
-_I_STATE, _I_ON, _I_OFF, _I_CNT, _I_RUN_A, _I_RUN_B, _I_LAST, _I_ZERO_UP, _I_ZERO_DN = range(9)
+# confirmation states of a channel: a burst not yet confirmed (tentative; paused while
+# its test says rest), a confirmed burst (active; ending while its test says rest)
+_REST, _TENTATIVE, _PAUSED, _ACTIVE, _ENDING = range(5)
+# per-channel integer state columns: the confirmation state machine (state, tentative
+# onset and offset indices); the Bonato hit count and last hit; the TKEO runs above and
+# below the threshold and where they began; the last zeros of the CUSUM statistics
+_I_STATE, _I_ON, _I_OFF, _I_HITS, _I_ABOVE_N, _I_BELOW_N = range(6)
+_I_LAST_HIT = _I_ABOVE_FROM = 6
+_I_BELOW_FROM = _I_ZERO_UP = 7
+_I_ZERO_DN = 8
 _N_I = 9
-# per-channel float state columns
+# per-channel float state columns: the previous energy (Bonato); the CUSUM statistics
 _F_PREV, _F_GUP, _F_GDN = range(3)
 _N_F = 3
 
 
 # --------------------------------------------------------------------------- kernel
+@numba.njit(cache=True, nogil=True)
+def _bonato_test(x, k, idx, thr, par, si, sf, ring, p):  # pragma: no cover - compiled
+    """Bonato: z = (x[n]^2 + x[n-1]^2) / sigma0^2 > zeta in at least r0 of the last m tests.
+
+    Returns (on, onset index, off, offset index): the onset is the first hit in the window,
+    the offset follows the last hit.
+    """
+    z = x + sf[k, _F_PREV]
+    sf[k, _F_PREV] = x
+    if ring[p, k] >= 0:
+        si[k, _I_HITS] -= 1
+    if z > thr:
+        ring[p, k] = idx
+        si[k, _I_HITS] += 1
+        si[k, _I_LAST_HIT] = idx
+    else:
+        ring[p, k] = -1
+    on = si[k, _I_HITS] >= par[0]
+    first = idx
+    if on:
+        for j in range(ring.shape[0]):
+            if 0 <= ring[j, k] < first:
+                first = ring[j, k]
+    return on, first, si[k, _I_HITS] < par[1], si[k, _I_LAST_HIT] + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _tkeo_test(x, k, idx, thr, par, si):  # pragma: no cover - compiled
+    """TKEO: the conditioned signal above (below) the threshold for a run of par[0] (par[1]) samples."""
+    if x > thr:
+        if si[k, _I_ABOVE_N] == 0:
+            si[k, _I_ABOVE_FROM] = idx
+        si[k, _I_ABOVE_N] += 1
+        si[k, _I_BELOW_N] = 0
+    else:
+        if si[k, _I_BELOW_N] == 0:
+            si[k, _I_BELOW_FROM] = idx
+        si[k, _I_BELOW_N] += 1
+        si[k, _I_ABOVE_N] = 0
+    return si[k, _I_ABOVE_N] >= par[0], si[k, _I_ABOVE_FROM], si[k, _I_BELOW_N] >= par[1], si[k, _I_BELOW_FROM]
+
+
+@numba.njit(cache=True, nogil=True)
+def _cusum_test(x, k, idx, inv0, par, si, sf):  # pragma: no cover - compiled
+    """Page's CUSUM of the variance-change log-likelihood ratio, up (onset) and, while
+    active, down (offset); each change is dated just after its statistic's last zero.
+    ``inv0`` is 1/sigma0^2."""
+    llr = par[1] + 0.5 * x * (inv0 - inv0 * par[0])
+    g = sf[k, _F_GUP] + llr
+    if g <= 0.0:
+        g = 0.0
+        si[k, _I_ZERO_UP] = idx
+    sf[k, _F_GUP] = g
+    off = False
+    if si[k, _I_STATE] >= _ACTIVE:
+        gd = sf[k, _F_GDN] - llr
+        if gd <= 0.0:
+            gd = 0.0
+            si[k, _I_ZERO_DN] = idx
+        sf[k, _F_GDN] = gd
+        off = gd > par[2]
+    return g > par[2], si[k, _I_ZERO_UP] + 1, off, si[k, _I_ZERO_DN] + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _event(ev, ne, k, kind, est, idx):  # pragma: no cover - compiled
+    """Write one event row (channel, kind 1=onset 0=offset, estimated index, decision index)."""
+    ev[ne, 0] = k
+    ev[ne, 1] = kind
+    ev[ne, 2] = est
+    ev[ne, 3] = idx
+    return ne + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _confirm(k, idx, on, on_idx, off, off_idx, min_on, min_off, si, sf, ev, ne):  # pragma: no cover - compiled
+    """Confirmation state machine of one channel: rest -> tentative (<-> paused) ->
+    active (<-> ending) -> rest.
+
+    A burst is a span of activity in which rests shorter than ``min_off`` samples are
+    bridged; its onset is confirmed once it has lasted ``min_on`` samples (a burst that
+    falls silent for ``min_off`` before that is dropped), its offset once the rest has
+    lasted ``min_off`` samples. Returns the number of event rows written so far.
+    """
+    s = si[k, _I_STATE]
+    if s == _REST and on:
+        si[k, _I_ON] = on_idx
+        s = _TENTATIVE
+    if s == _TENTATIVE:
+        if off and not on:
+            si[k, _I_OFF] = off_idx
+            s = _PAUSED
+        elif idx - si[k, _I_ON] >= min_on:
+            ne = _event(ev, ne, k, 1, si[k, _I_ON], idx)
+            s = _ACTIVE
+            sf[k, _F_GDN] = 0.0  # the CUSUM's downward test starts now
+            si[k, _I_ZERO_DN] = idx
+    elif s == _PAUSED:
+        if on and not off:
+            s = _TENTATIVE
+        elif idx - si[k, _I_OFF] >= min_off:
+            s = _REST  # too short to be a burst
+    elif s == _ACTIVE:
+        if off:
+            si[k, _I_OFF] = off_idx
+            s = _ENDING
+    elif s == _ENDING:
+        if on and not off:
+            s = _ACTIVE
+        elif idx - si[k, _I_OFF] >= min_off:
+            ne = _event(ev, ne, k, 0, si[k, _I_OFF], idx)
+            s = _REST
+            sf[k, _F_GUP] = 0.0  # the CUSUM's upward test starts again
+            si[k, _I_ZERO_UP] = idx
+    si[k, _I_STATE] = s
+    return ne
+
+
 @numba.njit(cache=True, nogil=True)
 def _detect(e, n0, method, thr, par, min_on, min_off, si, sf, ring, rpos, ev):  # pragma: no cover - compiled
     """Run one detector over a segment of per-sample energies ``e`` (n x c).
@@ -89,111 +215,14 @@ def _detect(e, n0, method, thr, par, min_on, min_off, si, sf, ring, rpos, ev):  
         idx = n0 + i
         p = rpos[0]
         for k in range(c):
-            x = e[i, k]
-            on_cond = False
-            off_cond = False
-            on_idx = idx
-            off_idx = idx
-            if method == 0:
-                # Bonato: z = (x[n]^2 + x[n-1]^2) / sigma0^2 > zeta, r0 of m
-                z = x + sf[k, 0]
-                sf[k, 0] = x
-                hit = z > thr[k]
-                old = ring[p, k]
-                if old >= 0:
-                    si[k, 3] -= 1
-                if hit:
-                    ring[p, k] = idx
-                    si[k, 3] += 1
-                    si[k, 6] = idx
-                else:
-                    ring[p, k] = -1
-                if si[k, 3] >= par[0]:
-                    on_cond = True
-                    first = idx
-                    for j in range(m):
-                        if ring[j, k] >= 0 and ring[j, k] < first:
-                            first = ring[j, k]
-                    on_idx = first
-                if si[k, 3] < par[1]:
-                    off_cond = True
-                    off_idx = si[k, 6] + 1
-            elif method == 1:
-                # TKEO: conditioned signal above threshold for a run of par[0] samples
-                if x > thr[k]:
-                    if si[k, 4] == 0:
-                        si[k, 6] = idx
-                    si[k, 4] += 1
-                    si[k, 5] = 0
-                else:
-                    if si[k, 5] == 0:
-                        si[k, 7] = idx
-                    si[k, 5] += 1
-                    si[k, 4] = 0
-                if si[k, 4] >= par[0]:
-                    on_cond = True
-                    on_idx = si[k, 6]
-                if si[k, 5] >= par[1]:
-                    off_cond = True
-                    off_idx = si[k, 7]
+            if method == _BONATO:
+                on, on_idx, off, off_idx = _bonato_test(e[i, k], k, idx, thr[k], par, si, sf, ring, p)
+            elif method == _TKEO:
+                on, on_idx, off, off_idx = _tkeo_test(e[i, k], k, idx, thr[k], par, si)
             else:
-                # CUSUM of the variance-change log-likelihood ratio; thr holds 1/sigma0^2
-                inv0 = thr[k]
-                inv1 = inv0 * par[0]
-                llr = par[1] + 0.5 * x * (inv0 - inv1)
-                g = sf[k, 1] + llr
-                if g <= 0.0:
-                    g = 0.0
-                    si[k, 7] = idx
-                sf[k, 1] = g
-                if g > par[2]:
-                    on_cond = True
-                    on_idx = si[k, 7] + 1
-                if si[k, 0] >= 2:
-                    gd = sf[k, 2] - llr
-                    if gd <= 0.0:
-                        gd = 0.0
-                        si[k, 8] = idx
-                    sf[k, 2] = gd
-                    if gd > par[2]:
-                        off_cond = True
-                        off_idx = si[k, 8] + 1
-            # confirmation state machine: 0 rest, 1 tentative, 2 active, 3 ending
-            s = si[k, 0]
-            if s == 0:
-                if on_cond:
-                    si[k, 1] = on_idx
-                    s = 1
-            if s == 1:
-                if off_cond and not on_cond:
-                    s = 0
-                elif idx - si[k, 1] >= min_on:
-                    ev[ne, 0] = k
-                    ev[ne, 1] = 1
-                    ev[ne, 2] = si[k, 1]
-                    ev[ne, 3] = idx
-                    ne += 1
-                    s = 2
-                    sf[k, 2] = 0.0
-                    si[k, 8] = idx
-            elif s == 2:
-                if off_cond:
-                    si[k, 2] = off_idx
-                    s = 3
-            elif s == 3:
-                if on_cond and not off_cond:
-                    s = 2
-                elif idx - si[k, 2] >= min_off:
-                    ev[ne, 0] = k
-                    ev[ne, 1] = 0
-                    ev[ne, 2] = si[k, 2]
-                    ev[ne, 3] = idx
-                    ne += 1
-                    s = 0
-                    sf[k, 1] = 0.0
-                    si[k, 7] = idx
-            si[k, 0] = s
-            act[i, k] = 1.0 if s >= 2 else 0.0
+                on, on_idx, off, off_idx = _cusum_test(e[i, k], k, idx, thr[k], par, si, sf)
+            ne = _confirm(k, idx, on, on_idx, off, off_idx, min_on, min_off, si, sf, ev, ne)
+            act[i, k] = 1.0 if si[k, _I_STATE] >= _ACTIVE else 0.0
         rpos[0] = p + 1 if p + 1 < m else 0
     return ne, act
 
@@ -250,8 +279,8 @@ class DoubleThresholdSettings:
     window_s: float = 0.025
     r0: float = 0.6
     r_off: float = 0.3
-    min_on_s: float = 0.03
-    min_off_s: float = 0.05
+    min_on_s: float = 0.05
+    min_off_s: float = 0.15
     bandpass: BandPassSettings | None = BandPassSettings(low_hz=60.0)
     baseline: BaselineSettings = BaselineSettings()
 
@@ -274,8 +303,8 @@ class TkeoSettings:
     h: float = 8.0
     min_above_s: float = 0.01
     lowpass_hz: float = 50.0
-    min_on_s: float = 0.03
-    min_off_s: float = 0.05
+    min_on_s: float = 0.05
+    min_off_s: float = 0.15
     bandpass: BandPassSettings = BandPassSettings(low_hz=60.0, high_hz=300.0, order=2)
     baseline: BaselineSettings = BaselineSettings()
 
@@ -289,13 +318,15 @@ class CusumSettings:
     ratio : float
         Amplitude ratio (active RMS / rest RMS) the test is tuned for.
     h : float
-        Decision threshold on the cumulative log-likelihood ratio (nats).
+        Decision threshold on the cumulative log-likelihood ratio (nats) at rates of
+        1 kHz and up. Below 1 kHz it scales with the rate (16 nats at 200 Hz), so that a
+        decision takes about as long as at 1 kHz although fewer samples arrive.
     """
 
     ratio: float = 4.0
     h: float = 80.0
-    min_on_s: float = 0.03
-    min_off_s: float = 0.05
+    min_on_s: float = 0.05
+    min_off_s: float = 0.15
     bandpass: BandPassSettings | None = BandPassSettings(low_hz=60.0)
     baseline: BaselineSettings = BaselineSettings()
 
@@ -410,8 +441,12 @@ class OnsetDetector:
         bp = self.settings.bandpass
         if bp is None:
             return 0.0
-        centre = math.sqrt(bp.low_hz * bp.high_hz)
-        return float(BandPass(self.rate_hz, bp).group_delay_at(centre)[0])
+        return float(BandPass(self.rate_hz, bp).group_delay_at(self._band_centre_hz())[0])
+
+    def _band_centre_hz(self) -> float:
+        """Geometric centre (Hz) of the conditioning band at this rate."""
+        low, high = self.settings.bandpass.edges_hz(self.rate_hz)
+        return math.sqrt(low * high)
 
     @property
     def latency_s(self) -> float:
@@ -604,8 +639,9 @@ class TkeoThreshold(OnsetDetector):
         return super().group_delay_s + 1.0 / self.rate_hz + low.group_delay_s
 
     def _baseline_from_rms(self, rms):
-        # |TKEO| of Gaussian noise: mean ~ sigma^2 * (1 - rho2), SD of the smoothed output ~ its mean / 3
-        w = 2 * math.pi * 100.0 / self.rate_hz
+        # |TKEO| of Gaussian noise: mean ~ sigma^2 * (1 - rho2), SD of the smoothed output ~ its mean / 3;
+        # the noise's power taken at 100 Hz, or at the band's centre where the band lies lower
+        w = 2 * math.pi * min(100.0, self._band_centre_hz()) / self.rate_hz
         mean = rms**2 * math.sin(w) ** 2
         return mean, mean / 3
 
@@ -643,7 +679,8 @@ class CusumChangePoint(OnsetDetector):
     def _params(self):
         r2 = self.settings.ratio**2
         # llr = -ln(ratio) + x^2/2 (1/s0^2 - 1/s1^2), s1 = ratio * s0
-        return np.array([1.0 / r2, -math.log(self.settings.ratio), self.settings.h])
+        h = self.settings.h * min(1.0, self.rate_hz / 1000.0)
+        return np.array([1.0 / r2, -math.log(self.settings.ratio), h])
 
 
 
