@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wearsense.devices import bridge as wb
+from wearsense import bridge as wb
 from wearsense.devices import open_device
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,9 +10,8 @@ plays it back through the device interface as if it were live.
 import argparse
 from pathlib import Path
 
-from wearsense import io
-from wearsense.devices import SyncDevice, acquire
-from wearsense.io.xdf import Recorder, RecorderSettings
+import wearsense
+from wearsense.devices import acquire
 from wearsense.stream import count_lost
 
 
@@ -23,14 +22,13 @@ def main() -> None:
     parser.add_argument("--uri", default="sim://mover?seed=3&loss=0.01&realtime=0")
     args = parser.parse_args()
 
-    uri = f"{args.uri}&duration_s={args.seconds}" if args.uri.startswith("sim://") else args.uri
-    with SyncDevice(uri) as dev, Recorder(args.out, dev.streams,
-                                          RecorderSettings(expected_duration_s=args.seconds)) as rec:
-        for info, chunk in dev:
-            rec.write(info, chunk)
-    print(f"recorded {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+    sim = args.uri.startswith("sim://")  # the sim ends on its own after duration_s of its clock
+    uri = f"{args.uri}&duration_s={args.seconds}" if sim else args.uri
+    result = wearsense.record([uri], args.out, duration_s=None if sim else args.seconds)
+    print(f"recorded {args.out} ({args.out.stat().st_size / 1e6:.1f} MB, {result.recorded_s:.1f} s)"
+          + ("" if result.complete else f"; incomplete: {'; '.join(map(str, result.failures))}"))
 
-    for name, (info, chunk) in io.read(args.out).items():
+    for name, (info, chunk) in wearsense.read(args.out).items():
         lost = count_lost(chunk.seq)
         print(f"  {name:<10} {info.modality.value:<5} {info.n_channels:>3} ch  {chunk.n:>7} samples  "
               f"{chunk.duration_s:6.2f} s  lost {lost}")

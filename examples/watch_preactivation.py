@@ -13,7 +13,7 @@ import argparse
 
 import numpy as np
 
-from wearsense.devices import SyncDevice
+from wearsense.devices import BlockingDevice
 from wearsense.dsp.onset import CusumChangePoint
 from wearsense.stream import Modality
 
@@ -32,7 +32,7 @@ def main() -> None:
     pending: list[tuple[str, float]] = []  # EMG onsets (device time of the EMG clock) awaiting motion
     motion_t: dict[str, list[float]] = {}
     resting: dict[str, float] = {}
-    with SyncDevice(uri) as dev:
+    with BlockingDevice(uri) as dev:
         clocks = dev.device.clocks  # the sim knows its clocks; real sessions use wearsense.sync
         for info, chunk in dev:
             if info.modality is Modality.EMG:

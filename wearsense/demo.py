@@ -27,7 +27,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import savgol_filter
 
-from wearsense.devices import SyncDevice
+from wearsense.devices import BlockingDevice
 from wearsense.errors import WearsenseError
 from wearsense.live.terminal import LiveStats, TerminalView
 from wearsense.stream import Chunk, StreamInfo, concat
@@ -115,7 +115,7 @@ def run_demo(seed: int = 0, duration_s: float = 10.0, out: Path | str = "wearsen
     view = TerminalView(f"wearsense demo  {uri}", stream)
     parts: dict[str, list[Chunk]] = {}
     infos: dict[str, StreamInfo] = {}
-    with SyncDevice(uri) as dev:
+    with BlockingDevice(uri) as dev:
         clocks = dev.device.clocks
         for info, chunk in dev:
             stats.update(info, chunk)

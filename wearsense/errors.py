@@ -53,6 +53,52 @@ class MissingDependencyError(DeviceError, ImportError):
     """
 
 
+class MalformedNotification(DeviceError):
+    """A BLE notification whose bytes do not fit the protocol (wrong length, unknown type).
+
+    BLE drivers raise it from their decoders; the BLE lifecycle counts it per
+    characteristic and goes on.
+
+    Attributes
+    ----------
+    characteristic : str
+        UUID of the characteristic that sent it.
+    payload : bytes
+        The bytes received.
+    """
+
+    def __init__(self, message: str, characteristic: str = "", payload: bytes = b"") -> None:
+        super().__init__(message)
+        self.characteristic = characteristic
+        self.payload = bytes(payload)
+
+
+class PolarControlError(DeviceError):
+    """A Polar sensor refused a PMD control-point command.
+
+    Attributes
+    ----------
+    status : int
+        PMD status code (see ``wearsense.devices.ble_polar.STATUS``).
+    """
+
+    def __init__(self, message: str, status: int, uri: str = "") -> None:
+        super().__init__(message, uri)
+        self.status = status
+
+
+class FrameError(WearsenseError, ValueError):
+    """One firmware_bridge frame or payload could not be built or decoded.
+
+    Raised by the per-frame API of :mod:`wearsense.bridge` only; the stream decoder
+    counts bad frames instead of raising.
+    """
+
+
+class AlignmentError(WearsenseError):
+    """IMU and pose cannot be aligned (nothing in common, or no movement to align on)."""
+
+
 class FormatError(WearsenseError, ValueError):
     """A file is truncated, corrupted, or not in the format expected.
 
@@ -70,7 +116,22 @@ class FormatError(WearsenseError, ValueError):
         self.offset = offset
 
 
-class RecordingError(WearsenseError, OSError):
+class OutputError(WearsenseError, OSError):
+    """An output cannot be written: the file exists (pass overwrite), its folder cannot be
+    created, the disk is full, the folder is read-only.
+
+    Attributes
+    ----------
+    path : str
+        The file or folder that could not be written.
+    """
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class RecordingError(OutputError):
     """A recording cannot start or continue: unwritable path, disk full, file exists.
 
     Attributes
@@ -79,6 +140,56 @@ class RecordingError(WearsenseError, OSError):
         The file being recorded.
     """
 
-    def __init__(self, message: str, path: str = "") -> None:
+
+class ConfigError(WearsenseError, ValueError):
+    """A setting is out of range or of the wrong kind (checked when the settings are made).
+
+    Attributes
+    ----------
+    parameter : str
+        The setting's name (e.g. ``flush_interval_s``).
+    """
+
+    def __init__(self, message: str, parameter: str = "") -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class ProtocolError(WearsenseError, ValueError):
+    """A calibration protocol file (``calibration/*.toml``) is malformed.
+
+    Attributes
+    ----------
+    path : str
+        The protocol file.
+    step : str
+        The step id (or ``"#n"``) holding the problem, ``""`` for the protocol header.
+    field : str
+        The offending field, e.g. ``"duration_s"`` or ``"checks[0].max"``.
+    """
+
+    def __init__(self, message: str, path: str = "", step: str = "", field: str = "") -> None:
         super().__init__(message)
         self.path = path
+        self.step = step
+        self.field = field
+
+
+class CalibrationError(WearsenseError):
+    """A calibration step or fit failed its acceptance check, or its result is unusable.
+
+    The message says what was measured, the limit, and what to do (retry the step,
+    move differently, check the sensor's axes).
+
+    Attributes
+    ----------
+    step : str
+        The step id, ``""`` for a fit over the whole protocol.
+    metric : str
+        The quantity that failed, e.g. ``"gyro_std_dps"``.
+    """
+
+    def __init__(self, message: str, step: str = "", metric: str = "") -> None:
+        super().__init__(message)
+        self.step = step
+        self.metric = metric

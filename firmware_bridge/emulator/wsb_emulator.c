@@ -4,7 +4,9 @@
  * "PTY <path>" on stdout, announces itself with HELLO, streams EMG + IMU
  * DATA frames from a waveform source or from a WSRAW file written by Python
  * (wearsense.devices.bridge.write_raw), honours START/STOP/SET_RATE/TIME_SYNC/
- * HELLO_REQ, and injects faults deterministically from --seed. Device time can
+ * HELLO_REQ, and injects faults deterministically from --seed. Each boot (start,
+ * --reset-at, a restart of the process) gets a new boot id unless --boot-id pins one
+ * (to test hosts against boards that get this wrong). Device time can
  * run faster than the wall clock (--speed). Every fault and every lost frame is
  * written as one JSON line to --log, so tests can account for each sample.
  *
@@ -63,6 +65,8 @@ typedef struct {
     long long jump_us[MAX_JUMPS];
     int n_jumps;
     int ts64, autostart, loop_file;
+    int fixed_boot_id;       /* --boot-id given: every boot reports it (a faulty board) */
+    uint32_t boot_id_opt;
     uint64_t seed;
     const char *link_path, *log_path, *source;
     int emg_channels, imus;
@@ -72,6 +76,7 @@ typedef struct {
     int n_streams;
     char serial[32];
     uint32_t boot_id;
+    uint32_t boot_salt;      /* per process: a restarted emulator is a new boot */
     double wall_boot;        /* wall time (s) at boot */
     uint64_t start_us;       /* device time of the last START */
     double started_wall;     /* wall time of the first START (for faults), <0 before */
@@ -702,10 +707,39 @@ static void read_commands(void)
 
 /* ------------------------------------------------------------------ faults */
 
+/* Entropy that differs between runs of the emulator (PROTOCOL.md: the boot id differs
+ * at every boot, and a restarted process is a new boot even with the same --seed). */
+static uint32_t process_salt(void)
+{
+    uint32_t salt = 0;
+    struct timespec ts;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f != NULL) {
+        if (fread(&salt, sizeof salt, 1, f) != 1) {
+            salt = 0;
+        }
+        fclose(f);
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return salt ^ (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 16);
+}
+
 static void boot(void)
 {
     int i;
-    E.boot_id = (uint32_t)rng_next();
+    uint32_t previous = E.boot_id;
+    if (E.fixed_boot_id) {
+        E.boot_id = E.boot_id_opt;
+    } else {
+        do {
+            E.boot_id = (uint32_t)rng_next() ^ E.boot_salt;
+        } while (E.boot_id == previous);
+    }
+    {
+        char line[96];
+        snprintf(line, sizeof line, "{\"event\":\"boot\",\"boot_id\":%lu}", (unsigned long)E.boot_id);
+        log_line(line);
+    }
     E.wall_boot = wall_now();
     E.ts_offset_us = 0;
     E.streaming = 0;
@@ -815,7 +849,10 @@ static void usage(void)
          "  --autostart          stream without waiting for START\n"
          "  --ts64               64-bit timestamps\n"
          "  --status-interval S  STATUS period in device seconds (default 0.5)\n"
-         "  --seed N             seed for faults and boot ids (default 1)\n"
+         "  --seed N             seed for faults and the serial number (default 1)\n"
+         "  --boot-id N          report boot id N at every boot, restarts included (a board that\n"
+         "                       breaks PROTOCOL.md's rule that it differs at every boot; default:\n"
+         "                       a fresh id per boot, different in every run of the emulator)\n"
          "  --bitflip P          probability per DATA frame of a flipped bit\n"
          "  --dropbyte P         probability per DATA frame of a dropped byte\n"
          "  --truncate P         probability per DATA frame of truncation\n"
@@ -866,6 +903,15 @@ static int parse_args(int argc, char **argv)
             E.status_interval_s = atof(v);
         } else if (OPT("--seed")) {
             E.seed = strtoull(v, NULL, 10);
+        } else if (OPT("--boot-id")) {
+            char *end = NULL;
+            unsigned long long id = strtoull(v, &end, 0);
+            if (end == v || *end != '\0' || id > 0xFFFFFFFFull) {
+                fprintf(stderr, "emulator: --boot-id wants a 32-bit number, e.g. 7 or 0x1234abcd\n");
+                return -1;
+            }
+            E.fixed_boot_id = 1;
+            E.boot_id_opt = (uint32_t)id;
         } else if (OPT("--bitflip")) {
             E.p_bitflip = atof(v);
         } else if (OPT("--dropbyte")) {
@@ -924,6 +970,7 @@ int main(int argc, char **argv)
         return 2;
     }
     E.rng = E.seed * 0x9E3779B97F4A7C15ULL + 1u;
+    E.boot_salt = process_salt();
     snprintf(E.serial, sizeof E.serial, "EMU-%08X", (unsigned)(rng_next() & 0xFFFFFFFFu));
     if (strcmp(E.source, "wave") == 0) {
         wave_streams();

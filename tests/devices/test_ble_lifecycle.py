@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from wearsense.devices import open_device
+from wearsense.devices import driver_class, open_device
 from wearsense.devices.ble_common import BleDevice
 from wearsense.devices.ble_myo import (
     COMMAND_CHARACTERISTIC,
@@ -118,14 +118,27 @@ class FakeScanner:
         }
 
 
-def factory(scanner: FakeScanner, made: list[FakeClient] | None = None):
-    def make(device, on_disconnect):
+class Radio:
+    """What a BLE driver sees: a scanner that finds ``peripherals``, and every client made."""
+
+    def __init__(self, *peripherals: Peripheral, scanner: FakeScanner | None = None) -> None:
+        self.scanner = scanner if scanner is not None else FakeScanner(*peripherals)
+        self.clients: list[FakeClient] = []
+
+    def _make(self, device, on_disconnect) -> FakeClient:
         c = FakeClient(device.peripheral, on_disconnect)
-        if made is not None:
-            made.append(c)
+        self.clients.append(c)
         return c
 
-    return make
+    def device(self, cls, uri: str):
+        """The real driver ``cls`` for ``uri``, with bleak replaced by this radio's doubles."""
+        return cls(uri, client_factory=self._make, scanner=self.scanner)
+
+
+@pytest.fixture
+def radio():
+    """``radio(*peripherals)`` -> :class:`Radio`: the setup every lifecycle test shares."""
+    return Radio
 
 
 def myo_peripheral() -> Peripheral:
@@ -147,7 +160,9 @@ async def take(it, n: int, timeout: float = 5.0):
 def test_ble_uri_dispatches_on_the_device_kind():
     assert isinstance(open_device(f"ble://myo/{MYO}"), MyoDevice)
     assert isinstance(open_device(f"ble://polar/{POLAR}"), PolarDevice)
-    assert type(BleDevice(f"ble://myo/{MYO}")) is MyoDevice
+    assert driver_class("ble", f"ble://myo/{MYO}") is MyoDevice  # the registry picks the kind
+    with pytest.raises(DeviceURIError, match="say which kind of BLE device.*ble://polar/<address>"):
+        BleDevice(f"ble://{MYO}")
     with pytest.raises(DeviceURIError, match="unknown BLE device kind 'fitbit'.*ble://myo/<address>.*wearsense scan"):
         open_device(f"ble://fitbit/{MYO}")
     with pytest.raises(DeviceURIError, match="not a BLE address"):
@@ -156,11 +171,11 @@ def test_ble_uri_dispatches_on_the_device_kind():
         open_device(f"ble://myo/{MYO}?emg_mode=loud")
 
 
-def test_myo_connect_sets_raw_emg_mode_and_keep_awake_and_streams_chunks():
+def test_myo_connect_sets_raw_emg_mode_and_keep_awake_and_streams_chunks(radio):
     async def main():
         p = myo_peripheral()
-        scanner = FakeScanner(p)
-        dev = MyoDevice(f"ble://myo/{MYO}", client_factory=factory(scanner), scanner=scanner)
+        air = radio(p)
+        dev = air.device(MyoDevice, f"ble://myo/{MYO}")
         async with dev:
             assert [s.name for s in dev.streams] == ["myo-emg", "myo-imu"]
             assert dev.streams[0].metadata["firmware"] == "1.5.1970 rev 2"
@@ -185,11 +200,11 @@ def test_myo_connect_sets_raw_emg_mode_and_keep_awake_and_streams_chunks():
     asyncio.run(main())
 
 
-def test_malformed_notifications_are_counted_not_fatal():
+def test_malformed_notifications_are_counted_not_fatal(radio):
     async def main():
         p = myo_peripheral()
-        scanner = FakeScanner(p)
-        async with MyoDevice(f"ble://myo/{MYO}?imu=0", client_factory=factory(scanner), scanner=scanner) as dev:
+        air = radio(p)
+        async with air.device(MyoDevice, f"ble://myo/{MYO}?imu=0") as dev:
             it = dev.__aiter__()
             p.notify(EMG_CHARACTERISTICS[0], b"\x01\x02\x03")  # truncated
             p.notify(EMG_CHARACTERISTICS[0], emg_payload(0))
@@ -200,11 +215,11 @@ def test_malformed_notifications_are_counted_not_fatal():
     asyncio.run(main())
 
 
-def test_skipped_emg_characteristic_is_two_lost_samples():
+def test_skipped_emg_characteristic_is_two_lost_samples(radio):
     async def main():
         p = myo_peripheral()
-        scanner = FakeScanner(p)
-        async with MyoDevice(f"ble://myo/{MYO}?imu=0", client_factory=factory(scanner), scanner=scanner) as dev:
+        air = radio(p)
+        async with air.device(MyoDevice, f"ble://myo/{MYO}?imu=0") as dev:
             it = dev.__aiter__()
             for k in (0, 1, 3, 0):  # the notification of characteristic 2 was lost
                 p.notify(EMG_CHARACTERISTICS[k], emg_payload(k))
@@ -214,22 +229,21 @@ def test_skipped_emg_characteristic_is_two_lost_samples():
     asyncio.run(main())
 
 
-def test_link_drop_reconnects_resumes_and_records_the_gap():
+def test_link_drop_reconnects_resumes_and_records_the_gap(radio):
     async def main():
         p = myo_peripheral()
-        scanner = FakeScanner(p)
-        made: list[FakeClient] = []
+        air = radio(p)
         uri = f"ble://myo/{MYO}?imu=0&backoff_s=0.05&backoff_max_s=0.1"
-        async with MyoDevice(uri, client_factory=factory(scanner, made), scanner=scanner) as dev:
+        async with air.device(MyoDevice, uri) as dev:
             it = dev.__aiter__()
             p.notify(EMG_CHARACTERISTICS[0], emg_payload(0))
             (_, before), = await take(it, 1)
-            scanner.hidden.add(MYO)  # out of range for a while: the first attempts fail
+            air.scanner.hidden.add(MYO)  # out of range for a while: the first attempts fail
             p.drop()
             nxt = asyncio.ensure_future(it.__anext__())
             await asyncio.sleep(0.4)
             assert not nxt.done() and dev.state.reconnect_attempts >= 2
-            scanner.hidden.clear()
+            air.scanner.hidden.clear()
             while p.client is None:
                 await asyncio.sleep(0.01)
             p.notify(EMG_CHARACTERISTICS[1], emg_payload(1))
@@ -241,17 +255,17 @@ def test_link_drop_reconnects_resumes_and_records_the_gap():
             assert "no BLE device" in dev.state.last_error
             cmds = [d for u, d in p.writes if u == COMMAND_CHARACTERISTIC]
             assert cmds.count(bytes.fromhex("0103030000")) == 2  # mode set again after reconnecting
-        assert all(not c.connected for c in made)
+        assert all(not c.connected for c in air.clients)
 
     asyncio.run(main())
 
 
-def test_reconnect_gives_up_after_the_allowed_attempts():
+def test_reconnect_gives_up_after_the_allowed_attempts(radio):
     async def main():
         p = myo_peripheral()
-        scanner = FakeScanner(p)
+        air = radio(p)
         uri = f"ble://myo/{MYO}?imu=0&backoff_s=0.01&reconnect_attempts=3"
-        async with MyoDevice(uri, client_factory=factory(scanner), scanner=scanner) as dev:
+        async with air.device(MyoDevice, uri) as dev:
             it = dev.__aiter__()
             p.refuse = 10
             p.drop()
@@ -261,11 +275,11 @@ def test_reconnect_gives_up_after_the_allowed_attempts():
     asyncio.run(main())
 
 
-def test_no_reconnect_when_disabled_is_a_clear_error():
+def test_no_reconnect_when_disabled_is_a_clear_error(radio):
     async def main():
         p = myo_peripheral()
-        scanner = FakeScanner(p)
-        async with MyoDevice(f"ble://myo/{MYO}?reconnect=0", client_factory=factory(scanner), scanner=scanner) as dev:
+        air = radio(p)
+        async with air.device(MyoDevice, f"ble://myo/{MYO}?reconnect=0") as dev:
             it = dev.__aiter__()
             p.drop()
             with pytest.raises(DeviceError, match="link dropped and reconnect=0"):
@@ -274,29 +288,28 @@ def test_no_reconnect_when_disabled_is_a_clear_error():
     asyncio.run(main())
 
 
-def test_cancel_during_connect_disconnects_the_half_open_client():
+def test_cancel_during_connect_disconnects_the_half_open_client(radio):
     async def main():
         p = myo_peripheral()
         p.hang = True
-        scanner = FakeScanner(p)
-        made: list[FakeClient] = []
-        dev = MyoDevice(f"ble://myo/{MYO}", client_factory=factory(scanner, made), scanner=scanner)
+        air = radio(p)
+        dev = air.device(MyoDevice, f"ble://myo/{MYO}")
         task = asyncio.create_task(dev.open())
         await asyncio.sleep(0.05)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert len(made) == 1 and made[0].disconnects == 1
+        assert len(air.clients) == 1 and air.clients[0].disconnects == 1
         assert not dev.state.connected and dev.state.connects == 0
 
     asyncio.run(main())
 
 
-def test_close_during_reconnect_ends_iteration_cleanly():
+def test_close_during_reconnect_ends_iteration_cleanly(radio):
     async def main():
         p = myo_peripheral()
-        scanner = FakeScanner(p)
-        dev = MyoDevice(f"ble://myo/{MYO}?imu=0&backoff_s=0.05", client_factory=factory(scanner), scanner=scanner)
+        air = radio(p)
+        dev = air.device(MyoDevice, f"ble://myo/{MYO}?imu=0&backoff_s=0.05")
         await dev.open()
         it = dev.__aiter__()
         p.hang = True  # every reconnection attempt hangs in connect()
@@ -310,10 +323,10 @@ def test_close_during_reconnect_ends_iteration_cleanly():
     asyncio.run(main())
 
 
-def test_device_not_found_names_wearsense_scan():
+def test_device_not_found_names_wearsense_scan(radio):
     async def main():
-        scanner = FakeScanner()
-        dev = MyoDevice(f"ble://myo/{MYO}?connect_timeout_s=1", client_factory=factory(scanner), scanner=scanner)
+        air = radio()
+        dev = air.device(MyoDevice, f"ble://myo/{MYO}?connect_timeout_s=1")
         with pytest.raises(DeviceError) as e:
             await dev.open()
         assert f"no BLE device with address {MYO} found within 1 s" in str(e.value)
@@ -322,23 +335,23 @@ def test_device_not_found_names_wearsense_scan():
     asyncio.run(main())
 
 
-def test_empty_address_takes_the_first_device_of_that_kind_from_a_scan():
+def test_empty_address_takes_the_first_device_of_that_kind_from_a_scan(radio):
     async def main():
         p = myo_peripheral()
-        scanner = FakeScanner(Peripheral("11:22:33:44:55:66", "Polar H10 1234"), p)
-        async with MyoDevice("ble://myo", client_factory=factory(scanner), scanner=scanner) as dev:
+        air = radio(Peripheral("11:22:33:44:55:66", "Polar H10 1234"), p)
+        async with air.device(MyoDevice, "ble://myo") as dev:
             assert dev.address == MYO and dev.streams[0].source_id == f"myo-{MYO}"
 
     asyncio.run(main())
 
 
-def test_missing_bluetooth_stack_names_bluez_and_dbus():
+def test_missing_bluetooth_stack_names_bluez_and_dbus(radio):
     class NoBluez(FakeScanner):
         async def find_device_by_address(self, address, timeout=10.0):
             raise FileNotFoundError(2, "No such file or directory")  # what bleak raises without D-Bus
 
     async def main():
-        dev = MyoDevice(f"ble://myo/{MYO}", client_factory=factory(NoBluez()), scanner=NoBluez())
+        dev = radio(scanner=NoBluez()).device(MyoDevice, f"ble://myo/{MYO}")
         with pytest.raises(DeviceError, match="Bluetooth is not available.*BlueZ.*D-Bus"):
             await dev.open()
 
@@ -375,11 +388,11 @@ def acc_frame(ts_ns: int, xyz: list[tuple[int, int, int]]) -> bytes:
     return bytes((0x02,)) + struct.pack("<Q", ts_ns) + bytes((0x01,)) + b"".join(struct.pack("<3h", *s) for s in xyz)
 
 
-def test_polar_queries_settings_starts_and_decodes_with_sensor_timestamps():
+def test_polar_queries_settings_starts_and_decodes_with_sensor_timestamps(radio):
     async def main():
         p = polar_peripheral()
-        scanner = FakeScanner(p)
-        async with PolarDevice(f"ble://polar/{POLAR}?acc=52&acc_range=8", client_factory=factory(scanner), scanner=scanner) as dev:
+        air = radio(p)
+        async with air.device(PolarDevice, f"ble://polar/{POLAR}?acc=52&acc_range=8") as dev:
             info = dev.streams[0]
             assert (info.name, info.rate_hz, info.units[0]) == ("polar-acc", 52.0, "m/s^2")
             assert info.metadata["offered"]["sample_rate_hz"] == [26, 52]
@@ -402,26 +415,26 @@ def test_polar_queries_settings_starts_and_decodes_with_sensor_timestamps():
     asyncio.run(main())
 
 
-def test_polar_rate_not_offered_lists_what_is():
+def test_polar_rate_not_offered_lists_what_is(radio):
     async def main():
         p = polar_peripheral()
-        scanner = FakeScanner(p)
-        dev = PolarDevice(f"ble://polar/{POLAR}?acc=200", client_factory=factory(scanner), scanner=scanner)
+        air = radio(p)
+        dev = air.device(PolarDevice, f"ble://polar/{POLAR}?acc=200")
         with pytest.raises(DeviceError, match="acc=200 Hz is not offered; this sensor offers acc at 26, 52 Hz"):
             await dev.open()
-        dev2 = PolarDevice(f"ble://polar/{POLAR}?acc=0&ecg=130", client_factory=factory(scanner), scanner=scanner)
+        dev2 = air.device(PolarDevice, f"ble://polar/{POLAR}?acc=0&ecg=130")
         with pytest.raises(DeviceError, match="does not offer ecg; it offers acc, gyro, mag"):
             await dev2.open()
 
     asyncio.run(main())
 
 
-def test_polar_restarts_measurement_after_reconnect():
+def test_polar_restarts_measurement_after_reconnect(radio):
     async def main():
         p = polar_peripheral()
-        scanner = FakeScanner(p)
+        air = radio(p)
         uri = f"ble://polar/{POLAR}?backoff_s=0.02"
-        async with PolarDevice(uri, client_factory=factory(scanner), scanner=scanner) as dev:
+        async with air.device(PolarDevice, uri) as dev:
             it = dev.__aiter__()
             t0 = 700_000_000 * 10**9
             p.notify(PMD_DATA, acc_frame(t0, [(1, 2, 3)]))
@@ -464,14 +477,14 @@ rate_hz = 500
 DATA_UUID = "6e400003-b5a3-f393-e0a9-e50e24dcca9e"
 
 
-def test_profiled_board_streams_with_its_counter_and_start_stop_commands(tmp_path):
+def test_profiled_board_streams_with_its_counter_and_start_stop_commands(tmp_path, radio):
     path = tmp_path / "labemg.toml"
     path.write_text(PROFILE)
 
     async def main():
         p = Peripheral(BOARD, "LabEMG")
-        scanner = FakeScanner(p)
-        async with ProfileDevice(f"ble://profile/{BOARD}?profile={path}", client_factory=factory(scanner), scanner=scanner) as dev:
+        air = radio(p)
+        async with air.device(ProfileDevice, f"ble://profile/{BOARD}?profile={path}") as dev:
             assert p.writes == [("6e400002-b5a3-f393-e0a9-e50e24dcca9e", b"\x01")]
             info = dev.streams[0]
             assert (info.name, info.channels, info.rate_hz) == ("labemg-emg", ("flexor", "extensor"), 500.0)

@@ -9,7 +9,8 @@ import pylsl
 import pytest
 
 from wearsense.devices import acquire, open_device
-from wearsense.devices.lsl import HostClockMap, publish
+from wearsense.cli.stream import lsl_timeline
+from wearsense.devices.lsl import publish
 from wearsense.errors import DeviceError, DeviceURIError
 from wearsense.stream import Modality
 
@@ -65,7 +66,8 @@ def roundtrip(timestamps: str):
         ready = asyncio.Event()
         stop = asyncio.Event()
         pub = asyncio.create_task(publish(uri, stop=stop, prefix=f"{TAG}-{timestamps}-", timestamps=timestamps,
-                                          on_ready=lambda names: ready.set()))
+                                          on_ready=lambda names: ready.set(),
+                                          host_clock=lsl_timeline() if timestamps == "host" else None))
         await asyncio.wait_for(ready.wait(), 20)
         got: dict[str, list] = {}
         async with open_device(f"lsl://name={TAG}-{timestamps}-sim-imu0?timeout_s=10") as dev:
@@ -123,11 +125,3 @@ def test_no_matching_stream_is_a_clear_error():
 def test_bad_lsl_uris(uri):
     with pytest.raises(DeviceURIError):
         open_device(uri)
-
-
-def test_min_delay_clock_map_follows_the_fastest_packet_within_its_window():
-    m = HostClockMap(window_s=1.0)
-    assert m.update(0.0, 10.005) == pytest.approx(10.005)
-    assert m.update(0.1, 10.101) == pytest.approx(10.001)  # faster packet: smaller offset
-    assert m.update(0.2, 10.209) == pytest.approx(10.001)
-    assert m.update(1.5, 11.504) == pytest.approx(10.004)  # the fast one left the window

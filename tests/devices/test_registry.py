@@ -2,7 +2,7 @@
 
 import pytest
 
-from wearsense.devices import Device, Param, SyncDevice, acquire, open_device, parse_uri, register, schemes
+from wearsense.devices import BlockingDevice, Device, Param, acquire, open_device, parse_uri, register, schemes
 from wearsense.errors import DeviceError, DeviceURIError, MissingDependencyError
 from wearsense.stream import Chunk, StreamInfo
 
@@ -78,7 +78,7 @@ class Counter(Device):
 def test_a_lab_can_register_its_own_driver():
     register("counter", Counter)
     assert "counter" in schemes()
-    with SyncDevice("counter://?n=4") as dev:
+    with BlockingDevice("counter://?n=4") as dev:
         got = [c.data[0, 0] for _, c in dev]
     assert got == [0.0, 1.0, 2.0, 3.0]
     info, chunk = acquire("counter://?n=5")["c"]
@@ -95,3 +95,10 @@ def test_missing_optional_package_says_what_to_install():
     register("fancy", "wearsense_fancy_driver_not_installed.module:Fancy", requires="wearsense-fancy")
     with pytest.raises(MissingDependencyError, match="pip install wearsense-fancy"):
         open_device("fancy://x")
+
+
+def test_old_name_of_the_blocking_wrapper_still_works_with_a_deprecation_warning():
+    import wearsense.devices as devices
+
+    with pytest.warns(DeprecationWarning, match="now BlockingDevice"):
+        assert devices.SyncDevice is BlockingDevice

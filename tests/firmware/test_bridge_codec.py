@@ -1,4 +1,4 @@
-"""The Python codec (wearsense.devices.bridge) against the C core: vectors both ways, properties."""
+"""The Python codec (wearsense.bridge) against the C core: vectors both ways, properties."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wearsense.devices import bridge as wb
+from wearsense import bridge as wb
 from wearsense.errors import FormatError
 from wearsense.stream import Chunk, StreamInfo
 
@@ -99,8 +99,10 @@ def test_every_c_vector_decodes_to_its_stated_meaning_in_python(vectors):
             got = meaning[key]
             if isinstance(want, list) and want and isinstance(want[0], float):
                 np.testing.assert_allclose(got, want, rtol=1e-7, err_msg=v["name"])
-            else:
+            elif isinstance(want, float):
                 assert got == pytest.approx(want, rel=1e-7), (v["name"], key)
+            else:  # integers, strings, lists of them: exactly (pytest.approx refuses strings)
+                assert got == want, (v["name"], key)
     assert dec.errors == {"cobs": 1, "short": 1, "crc": 1, "oversize": 0, "version": 1}
 
 
@@ -230,16 +232,16 @@ def test_oversize_and_truncated_payloads_raise_named_errors():
         wb.payload_data(wb.FMT_INT24, np.array([[2**23]]), 1)
 
 
-def test_write_raw_quantizes_and_refuses_non_wearable_streams(tmp_path):
+def test_write_raw_quantizes_and_refuses_non_wearable_streams(tmp_path, wsraw):
     info = StreamInfo("emg", "EMG", ("a", "b"), "V", 2000.0)
     x = np.stack([np.sin(np.arange(100) / 5) * 1e-3, np.cos(np.arange(100) / 7) * 2e-3], axis=1)
-    written = wb.write_raw(tmp_path / "x.wsraw", [(info, Chunk(x, np.arange(100) / 2000.0))])
+    written = wsraw(tmp_path / "x.wsraw", [(info, Chunk(x, np.arange(100) / 2000.0))])
     raw, scale = written["emg"]
     np.testing.assert_allclose(raw * scale, x, atol=float(scale.max()))
     assert (tmp_path / "x.wsraw").read_bytes().startswith(b"WSRAW01\n")
     pose = StreamInfo("pose", "POSE", ("x",), "m", 60.0)
     with pytest.raises(FormatError, match="1..8 wearable streams"):
-        wb.write_raw(tmp_path / "y.wsraw", [(pose, Chunk(np.zeros(3), np.arange(3.0)))])
+        wsraw(tmp_path / "y.wsraw", [(pose, Chunk(np.zeros(3), np.arange(3.0)))])
 
 
 def test_tail_of_a_missed_frame_is_not_an_error_but_a_whole_first_frame_is_kept():

@@ -43,7 +43,7 @@ def test_build_is_warning_free_with_strict_flags(tmp_path, make_firmware):
 def test_esp32_firmware_example_builds_against_stub_hal_and_speaks_the_protocol(build_dir, make_firmware):
     import numpy as np
 
-    from wearsense.devices import bridge as wb
+    from wearsense import bridge as wb
 
     r = make_firmware(build_dir, "example")
     assert r.returncode == 0, r.stdout + r.stderr

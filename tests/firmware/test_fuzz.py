@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wearsense.devices import bridge as wb
+from wearsense import bridge as wb
 
 N_FRAMES = 1_000_000
 

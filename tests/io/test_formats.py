@@ -13,7 +13,6 @@ from wearsense.io.csv import read_csv, write_csv
 from wearsense.io.hdf5 import read_hdf5, write_hdf5
 from wearsense.io.mne_raw import to_mne_raw
 from wearsense.io.xdf import load
-from wearsense.stream import Chunk, StreamInfo
 
 BVH = """HIERARCHY
 ROOT Hips

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 from wearsense.cli import main
-from wearsense.cli.record import record_uris
-from wearsense.devices import SyncDevice, acquire
+from wearsense.devices import BlockingDevice, acquire
 from wearsense.errors import DeviceError, DeviceURIError
 from wearsense.io import xdf
+from wearsense.recording import Recording
 
 
 def test_replay_yields_the_original_chunks_in_order(session_file):
     path, pairs = session_file
-    with SyncDevice(f"replay://{path}?speed=0") as dev:
+    with BlockingDevice(f"replay://{path}?speed=0") as dev:
         assert [s.name for s in dev.streams] == ["emg", "imu0", "pose"]
         got = list(dev)
     assert [i.name for i, _ in got] == [i.name for i, _ in pairs]
@@ -28,7 +28,7 @@ def test_replay_yields_the_original_chunks_in_order(session_file):
 def test_replay_then_record_reproduces_the_session(session_file, tmp_path):
     path, _ = session_file
     out = tmp_path / "again.xdf"
-    state = asyncio.run(record_uris([f"replay://{path}?speed=0"], out))
+    state = asyncio.run(Recording([f"replay://{path}?speed=0"], out).run()).state
     assert {s.name: s.lost for s in state.streams} == {"emg": 60, "imu0": 0, "pose": 0}
     a, b = xdf.load(path), xdf.load(out)
     for name in a.streams:
@@ -39,7 +39,7 @@ def test_replay_then_record_reproduces_the_session(session_file, tmp_path):
 def test_two_devices_with_the_same_stream_names_are_kept_apart(session_file, tmp_path):
     path, _ = session_file
     out = tmp_path / "two.xdf"
-    asyncio.run(record_uris([f"replay://{path}?speed=0", f"replay://{path}?speed=0"], out))
+    asyncio.run(Recording([f"replay://{path}?speed=0", f"replay://{path}?speed=0"], out).run())
     f = xdf.load(out)
     assert set(f.streams) == {"emg", "imu0", "pose", "emg@2", "imu0@2", "pose@2"}
     assert f.streams["emg@2"].chunk.equals(f.streams["emg"].chunk)
@@ -58,8 +58,8 @@ def test_replay_bad_uris_and_files_give_device_errors(tmp_path):
 def test_record_from_sim_until_duration(tmp_path):
     out = tmp_path / "sim.xdf"
     states = []
-    state = asyncio.run(record_uris(["sim://mover?seed=4&emg=4&imu=1&realtime=0&duration_s=3"], out,
-                                    duration_s=30, on_status=states.append))
+    state = asyncio.run(Recording(["sim://mover?seed=4&emg=4&imu=1&realtime=0&duration_s=3"], out,
+                                  duration_s=30).run(on_status=states.append)).state
     f = xdf.load(out)
     assert f.closed_cleanly and set(f.streams) == {"sim-emg", "sim-imu0", "sim-pose"}
     assert f.streams["sim-emg"].chunk.n == next(s.samples for s in state.streams if s.name == "sim-emg") > 5000
@@ -93,3 +93,32 @@ def test_info_export_and_repair_commands(session_file, tmp_path, capsys):
     assert main(["repair", str(cut)]) == 0
     assert (tmp_path / "cut.xdf.bak").exists()
     assert xdf.load(cut).closed_cleanly
+
+
+def test_export_refuses_to_replace_another_recordings_files(session_file, tmp_path, capsys):
+    path, _ = session_file
+    out = tmp_path / "csv"
+    assert main(["export", str(path), "--format", "csv", "-o", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (out / "emg.csv").write_text("another recording's EMG\n")
+    capsys.readouterr()
+    assert main(["export", str(path), "--format", "csv", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds" in err and "emg.csv" in err and "--overwrite" in err and "Traceback" not in err
+    assert (out / "emg.csv").read_text() == "another recording's EMG\n"
+    assert main(["export", str(path), "--format", "csv", "-o", str(out), "--overwrite"]) == 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_export_to_an_existing_file_or_an_uncreatable_folder_is_one_line(session_file, tmp_path, capsys):
+    path, _ = session_file
+    other = tmp_path / "s2.xdf"
+    other.write_bytes(b"keep me")
+    assert main(["export", str(path), "--format", "csv", "-o", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert other.read_bytes() == b"keep me"
+    # a folder below a file cannot be created, whoever runs the test
+    assert main(["export", str(path), "--format", "hdf5", "-o", str(other / "sub" / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot export into" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

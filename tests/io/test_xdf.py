@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import pyxdf
 
-from wearsense.errors import FormatError, RecordingError, StreamError
+from wearsense.errors import ConfigError, FormatError, OutputError, RecordingError, StreamError, WearsenseError
 from wearsense.io import xdf
 from wearsense.io.xdf import Recorder, RecorderSettings
+from wearsense.io.xdf.scan import scan as scan_chunks
 from wearsense.stream import Chunk, StreamInfo, concat
 
 logging.getLogger("pyxdf").setLevel(logging.CRITICAL)
@@ -175,7 +176,7 @@ def test_not_xdf_and_missing_files_raise_format_error_with_path(tmp_path):
 
 def _samples_chunk_starts(path):
     buf = np.frombuffer(path.read_bytes(), np.uint8)
-    scan = xdf._scan(buf, str(path), recover=False)
+    scan = scan_chunks(buf, str(path), recover=False)
     return scan.chunks
 
 
@@ -274,7 +275,7 @@ def test_overwrite_replaces_and_settings_are_validated(tmp_path, io_kit):
     with Recorder(p, [io_kit.IMU], RecorderSettings(overwrite=True)) as rec:
         rec.write(io_kit.IMU, Chunk(np.zeros((3, 6)), [1.0, 2.0, 3.0], 0, "device:imu"))
     assert xdf.load(p).streams["imu0"].chunk.n == 3
-    with pytest.raises(RecordingError, match="flush_interval_s"):
+    with pytest.raises(ConfigError, match="flush_interval_s"):
         RecorderSettings(flush_interval_s=5.0)
 
 
@@ -283,8 +284,7 @@ def test_recorder_rejects_inconsistent_streams(tmp_path, io_kit):
         rec.write(io_kit.IMU, Chunk(np.zeros((2, 6)), [1.0, 2.0], 0, "device:imu"))
         with pytest.raises(StreamError, match="changed clock"):
             rec.write(io_kit.IMU, Chunk(np.zeros((2, 6)), [3.0, 4.0], 2, "host"))
-        with pytest.raises(StreamError, match="goes back in time"):
-            rec.write(io_kit.IMU, Chunk(np.zeros((2, 6)), [0.0, 0.5], 4, "device:imu"))
+        rec.write(io_kit.IMU, Chunk(np.zeros((2, 6)), [0.0, 0.5], 4, "device:imu"))  # a clock segment (tests/faults)
         with pytest.raises(StreamError, match="6 channels"):
             rec.write(io_kit.IMU, Chunk(np.zeros((2, 3)), [5.0, 6.0], 4, "device:imu"))
         with pytest.raises(StreamError, match="reserved"):
@@ -340,3 +340,56 @@ def test_sim_round_trip_bit_identical(tmp_path):
     for name, (info, chunk) in rec.streams.items():
         assert back[name][0] == info
         assert back[name][1].equals(chunk)
+
+
+def test_repair_in_place_on_a_full_disk_keeps_the_original_and_leaves_no_debris(session_file, tmp_path, monkeypatch,
+                                                                                 capsys):
+    import errno
+    import importlib
+
+    path, _ = session_file
+    folder = tmp_path / "take"
+    folder.mkdir()
+    p = folder / "crashed.xdf"
+    raw = path.read_bytes()
+    p.write_bytes(raw[: len(raw) - 7])  # a cut-off last chunk
+    repair_module = importlib.import_module("wearsense.io.xdf.repair")
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(repair_module.os, "fsync", disk_full)
+    with pytest.raises(OutputError, match="No space left on device.*original is unchanged.*free some space") as e:
+        xdf.repair(p)
+    assert isinstance(e.value, WearsenseError) and e.value.path == str(p)
+    assert p.read_bytes() == raw[: len(raw) - 7]
+    assert sorted(f.name for f in folder.iterdir()) == ["crashed.xdf"]
+    from wearsense.cli import main
+
+    assert main(["repair", str(p)]) == 2  # the command: one line, no traceback, nothing left behind
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "No space left on device" in err and "Traceback" not in err
+    assert sorted(f.name for f in folder.iterdir()) == ["crashed.xdf"]
+    monkeypatch.undo()
+    report = xdf.repair(p)  # with room again: the backup holds the original bytes
+    assert report.backup and (folder / "crashed.xdf.bak").read_bytes() == raw[: len(raw) - 7]
+    assert xdf.load(p).closed_cleanly
+
+
+def test_a_stream_whose_first_chunk_comes_late_keeps_its_clock(tmp_path, io_kit, monkeypatch):
+    # while a driver is still slow to deliver (decoders compiling), the recorder goes on
+    # flushing; the stream header must wait for the first chunk, which names the clock
+    from wearsense.io.xdf import writer
+
+    clock = [0.0]
+    monkeypatch.setattr(writer.time, "monotonic", lambda: clock[0])
+    p = tmp_path / "late.xdf"
+    with Recorder(p, [io_kit.IMU, io_kit.POSE], RecorderSettings(flush_interval_s=0.5)) as rec:
+        rec.write(io_kit.POSE, Chunk(np.zeros((1, 3)), [1.0], 0, "device:cam"))
+        for _ in range(20):  # 10 s of flushes without an IMU chunk
+            clock[0] += 0.5
+            rec.flush()
+        rec.write(io_kit.IMU, Chunk(np.ones((2, 6)), [7.0, 7.005], 0, "device:sim:4711:imu0"))
+        rec.write(io_kit.IMU, Chunk(np.ones((2, 6)), [7.01, 7.015], 2, "device:sim:4711:imu0"))
+    f = xdf.load(p)
+    assert f.streams["imu0"].chunk.n == 4 and f.streams["imu0"].chunk.clock == "device:sim:4711:imu0"

@@ -11,7 +11,7 @@ import pytest
 from wearsense.demo import run_demo
 from wearsense.errors import WearsenseError
 from wearsense.live.terminal import LiveStats, TerminalView, render
-from wearsense.devices import SyncDevice
+from wearsense.devices import BlockingDevice
 
 
 def test_demo_runs_headless_without_a_tty_and_writes_its_figure(tmp_path):
@@ -43,7 +43,7 @@ def test_demo_refuses_a_missing_output_folder(tmp_path):
 
 def test_live_view_counts_rates_and_loss():
     stats = LiveStats()
-    with SyncDevice("sim://mover?seed=4&realtime=0&duration_s=4&loss=0.05") as dev:
+    with BlockingDevice("sim://mover?seed=4&realtime=0&duration_s=4&loss=0.05") as dev:
         for info, chunk in dev:
             stats.update(info, chunk)
     emg = stats.streams["sim-emg"]
@@ -63,7 +63,7 @@ def test_live_view_counts_rates_and_loss():
 
 def test_live_view_shows_what_to_fix_on_a_bad_channel():
     stats = LiveStats()
-    with SyncDevice("sim://mover?seed=4&realtime=0&duration_s=3&mains_hz=50&mains_uv=300") as dev:
+    with BlockingDevice("sim://mover?seed=4&realtime=0&duration_s=3&mains_hz=50&mains_uv=300") as dev:
         for info, chunk in dev:
             stats.update(info, chunk)
     text = "\n".join(render(stats, "t", 3.0))

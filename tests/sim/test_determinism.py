@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wearsense import sim
-from wearsense.devices import SyncDevice, acquire
+from wearsense.devices import BlockingDevice, acquire
 from wearsense.errors import StreamError
 from wearsense.stream import concat, split
 
@@ -38,7 +38,7 @@ def test_live_device_delivers_exactly_what_generate_returns():
 
 def test_live_packets_arrive_in_host_order_with_arrival_after_capture():
     last = -np.inf
-    with SyncDevice("sim://mover?seed=2&realtime=0&duration_s=3") as dev:
+    with BlockingDevice("sim://mover?seed=2&realtime=0&duration_s=3") as dev:
         for info, chunk in dev:
             assert chunk.received_s >= last
             last = chunk.received_s

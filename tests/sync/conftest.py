@@ -1,4 +1,8 @@
-"""Shared helpers for the sync tests: the sim's streams as the host receives them."""
+"""Fixtures of the sync tests: the sim's streams as the host receives them.
+
+``packet_chunks`` and ``arrival_order`` are fixtures that return the functions below,
+so test modules ask for them by name instead of importing from this file.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from wearsense import sim
 from wearsense.stream import Chunk, StreamInfo
 
 
-def packet_chunks(rec: sim.SimRecording, name: str) -> Iterator[Chunk]:
+def _packet_chunks(rec: sim.SimRecording, name: str) -> Iterator[Chunk]:
     """One chunk per delivered packet of stream ``name``, with its host arrival time."""
     info, whole = rec.streams[name]
     pk = rec.truth.packets[name]
@@ -22,16 +26,28 @@ def packet_chunks(rec: sim.SimRecording, name: str) -> Iterator[Chunk]:
         yield Chunk(c.data, c.t, c.seq, c.clock, float(arrival))
 
 
-def arrival_order(rec: sim.SimRecording) -> Iterator[tuple[StreamInfo, Chunk]]:
+def _arrival_order(rec: sim.SimRecording) -> Iterator[tuple[StreamInfo, Chunk]]:
     """Every packet of every stream in order of host arrival (what a live session sees)."""
     items = []
     for name in rec.streams:
         info = rec.streams[name][0]
-        for i, c in enumerate(packet_chunks(rec, name)):
+        for i, c in enumerate(_packet_chunks(rec, name)):
             items.append((c.received_s, name, i, info, c))
     items.sort(key=lambda r: (r[0], r[1], r[2]))
     for _, _, _, info, c in items:
         yield info, c
+
+
+@pytest.fixture(scope="session")
+def packet_chunks():
+    """``packet_chunks(rec, name)``: one chunk per delivered packet, with its host arrival time."""
+    return _packet_chunks
+
+
+@pytest.fixture(scope="session")
+def arrival_order():
+    """``arrival_order(rec)``: ``(info, chunk)`` of every packet of every stream in host arrival order."""
+    return _arrival_order
 
 
 @pytest.fixture(scope="session")

@@ -17,12 +17,11 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import arrival_order, packet_chunks
 
 from wearsense import sim
 from wearsense.errors import StreamError
 from wearsense.stream import Chunk, concat
-from wearsense.sync import SessionClock, SessionSettings, StreamSyncSettings, sync_offline
+from wearsense.sync import Timeline, TimelineSettings, StreamSyncSettings, sync_offline
 from wearsense.sync.clock import ClockModel, ClockSettings, band_line, event_grid_phase
 
 SWEPT = 1.5  # lattice spacings the beat must cross for 2 ppm / 0.5 ms at 60 s (docs/sync.md)
@@ -34,15 +33,15 @@ def ble_recording(seed: int, interval_ms: float, packet_ms: float, duration_s: f
                         packet_ms=packet_ms, loss=0.02, keep_truth=False)
 
 
-def ble_settings(rec: sim.SimRecording, capacity: int = 0) -> SessionSettings:
+def ble_settings(rec: sim.SimRecording, capacity: int = 0) -> TimelineSettings:
     truth = next(iter(rec.truth.clocks.values()))
     clock = ClockSettings(min_latency_s=truth.latency_s, event_interval_s=truth.interval_s, event_capacity=capacity)
-    return SessionSettings(default=StreamSyncSettings(clock=clock))
+    return TimelineSettings(default=StreamSyncSettings(clock=clock))
 
 
-def ble_session(rec: sim.SimRecording, capacity: int = 0) -> tuple[SessionClock, dict[str, Chunk]]:
+def ble_session(arrival_order, rec: sim.SimRecording, capacity: int = 0) -> tuple[Timeline, dict[str, Chunk]]:
     """A live session over the recording in arrival order, told the connection interval."""
-    sc = SessionClock(ble_settings(rec, capacity))
+    sc = Timeline(ble_settings(rec, capacity))
     out: dict[str, list[Chunk]] = {}
     for info, chunk in arrival_order(rec):
         out.setdefault(info.name, []).append(sc.process(info, chunk))
@@ -68,9 +67,9 @@ CASES = [(7.5, 7.5, 1), (7.5, 20.0, 8), (15.0, 15.0, 2), (30.0, 10.0, 3), (30.0,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("interval_ms, packet_ms, seed", CASES)
-def test_within_half_a_millisecond_and_2_ppm_at_60_s_wherever_the_beat_has_swept(interval_ms, packet_ms, seed):
+def test_within_half_a_millisecond_and_2_ppm_at_60_s_wherever_the_beat_has_swept(arrival_order, interval_ms, packet_ms, seed):
     rec = ble_recording(seed, interval_ms, packet_ms)
-    sc, out = ble_session(rec, capacity=rec.config.ble_per_event)
+    sc, out = ble_session(arrival_order, rec, capacity=rec.config.ble_per_event)
     assert max(abs(c.offset_s) for c in rec.truth.clocks.values()) > 1.0  # offsets of seconds
     judged = 0
     for name, chunk in out.items():
@@ -101,12 +100,12 @@ def test_within_half_a_millisecond_and_2_ppm_at_60_s_wherever_the_beat_has_swept
 
 
 @pytest.mark.slow
-def test_event_bounds_beat_the_arrival_envelope_on_the_same_packets():
+def test_event_bounds_beat_the_arrival_envelope_on_the_same_packets(arrival_order):
     """The estimator without the connection interval (lower envelope of arrivals) on the same data:
     it places each packet at its event, up to an interval after it was ready."""
     rec = ble_recording(1, 7.5, 7.5)
-    _, out = ble_session(rec, capacity=4)
-    plain = SessionClock(SessionSettings(default=StreamSyncSettings(
+    _, out = ble_session(arrival_order, rec, capacity=4)
+    plain = Timeline(TimelineSettings(default=StreamSyncSettings(
         clock=ClockSettings(min_latency_s=rec.truth.clocks["sim-pose"].latency_s))))
     plain_out: dict[str, list[Chunk]] = {}
     for info, chunk in arrival_order(rec):
@@ -126,7 +125,7 @@ def test_event_bounds_beat_the_arrival_envelope_on_the_same_packets():
 
 
 @pytest.mark.slow
-def test_offline_sync_on_a_ble_link_maps_every_sample_of_a_swept_device():
+def test_offline_sync_on_a_ble_link_maps_every_sample_of_a_swept_device(packet_chunks):
     rec = ble_recording(8, 7.5, 20.0)
     streams = {n: (rec.streams[n][0], packet_chunks(rec, n)) for n in rec.streams}
     out, _ = sync_offline(streams, ble_settings(rec, capacity=4))
@@ -138,7 +137,7 @@ def test_offline_sync_on_a_ble_link_maps_every_sample_of_a_swept_device():
         assert np.percentile(np.abs(err), 99) < 0.5e-3, name
 
 
-def test_a_link_without_connection_events_falls_back_to_the_envelope(ble_rec):
+def test_a_link_without_connection_events_falls_back_to_the_envelope(packet_chunks, ble_rec):
     """The interval given, but arrivals spread by 15 ms jitter show no grid: same result as without."""
     name = "sim-imu0"
     info = ble_rec.streams[name][0]
@@ -146,7 +145,7 @@ def test_a_link_without_connection_events_falls_back_to_the_envelope(ble_rec):
     results = []
     for interval in (0.0, 0.0075):
         model_settings = ClockSettings(min_latency_s=latency, event_interval_s=interval)
-        sc = SessionClock(SessionSettings(default=StreamSyncSettings(clock=model_settings)))
+        sc = Timeline(TimelineSettings(default=StreamSyncSettings(clock=model_settings)))
         results.append(concat([o for c in packet_chunks(ble_rec, name) if (o := sc.process(info, c)).n]))
     np.testing.assert_array_equal(results[0].t, results[1].t)
     assert "connection events: no grid in the arrivals" in sc.clock_for(info).state.flags
@@ -225,7 +224,7 @@ def test_session_clock_takes_the_connection_interval_from_stream_metadata():
     rec = sim.generate(1, 5.0, ble_interval_ms=15.0, keep_truth=False)
     info = rec.streams["sim-imu0"][0]
     assert info.metadata["ble_interval_s"] == 0.015
-    sc = SessionClock()
+    sc = Timeline()
     assert sc.clock_for(info).settings.event_interval_s == 0.015
     plain = sim.generate(1, 2.0, keep_truth=False).streams["sim-imu0"][0]
-    assert SessionClock().clock_for(plain).settings.event_interval_s == 0.0
+    assert Timeline().clock_for(plain).settings.event_interval_s == 0.0

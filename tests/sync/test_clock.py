@@ -5,15 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import arrival_order, packet_chunks
 from wearsense import sim
 from wearsense.errors import StreamError
 from wearsense.stream import Chunk, concat
 from wearsense.sync import (
     ClockModel,
     ClockSettings,
-    SessionClock,
-    SessionSettings,
+    Timeline,
+    TimelineSettings,
     StreamSyncSettings,
     envelope_line,
     sync_offline,
@@ -21,11 +20,11 @@ from wearsense.sync import (
 )
 
 
-def live_session(rec: sim.SimRecording, **stream_settings) -> tuple[SessionClock, dict[str, Chunk]]:
-    """Run a SessionClock over the recording in arrival order (minimum link latency known)."""
+def live_session(arrival_order, rec: sim.SimRecording, **stream_settings) -> tuple[Timeline, dict[str, Chunk]]:
+    """Run a Timeline over the recording in arrival order (minimum link latency known)."""
     latency = next(iter(rec.truth.clocks.values())).latency_s
-    settings = SessionSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=latency), **stream_settings))
-    sc = SessionClock(settings)
+    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=latency), **stream_settings))
+    sc = Timeline(settings)
     out: dict[str, list[Chunk]] = {}
     for info, chunk in arrival_order(rec):
         out.setdefault(info.name, []).append(sc.process(info, chunk))
@@ -38,10 +37,10 @@ def true_host_time(rec: sim.SimRecording, name: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("jitter_ms, packet_ms, seed", [(7.5, 7.5, 1), (15.0, 20.0, 2), (30.0, 30.0, 3)])
-def test_offset_within_half_a_millisecond_after_60_s_of_ble_like_links(jitter_ms, packet_ms, seed):
+def test_offset_within_half_a_millisecond_after_60_s_of_ble_like_links(arrival_order, jitter_ms, packet_ms, seed):
     rec = sim.generate(seed, 62.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=jitter_ms, packet_ms=packet_ms,
                        loss=0.02, keep_truth=False)
-    sc, out = live_session(rec)
+    sc, out = live_session(arrival_order, rec)
     assert len(out) == 6
     assert max(abs(c.offset_s) for c in rec.truth.clocks.values()) > 1.0  # offsets of seconds (drawn within ±5 s)
     for name, chunk in out.items():
@@ -55,22 +54,22 @@ def test_offset_within_half_a_millisecond_after_60_s_of_ble_like_links(jitter_ms
 
 
 @pytest.mark.parametrize("jitter_ms, packet_ms, seed", [(7.5, 7.5, 5), (7.5, 30.0, 6), (15.0, 15.0, 7)])
-def test_drift_within_2_ppm_after_60_s(jitter_ms, packet_ms, seed):
+def test_drift_within_2_ppm_after_60_s(arrival_order, jitter_ms, packet_ms, seed):
     rec = sim.generate(seed, 62.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=jitter_ms, packet_ms=packet_ms,
                        loss=0.02, keep_truth=False)
-    sc, _ = live_session(rec)
+    sc, _ = live_session(arrival_order, rec)
     for name, (info, _) in rec.streams.items():
         err = sc.clock_for(info).state.drift_ppm - rec.truth.clocks[name].drift_ppm
         assert abs(err) <= 2.0, (name, err)
 
 
 @pytest.mark.slow
-def test_drift_within_2_ppm_after_120_s_at_30_ms_jitter():
+def test_drift_within_2_ppm_after_120_s_at_30_ms_jitter(arrival_order):
     """At 30 ms mean jitter only ~1 % of packets arrive within 0.5 ms of the envelope; 60 s
     gives a median error of ~1 ppm but outliers up to ~8 ppm (docs/sync.md), 120 s suffices."""
     rec = sim.generate(8, 122.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=30.0, packet_ms=30.0, loss=0.02,
                        keep_truth=False)
-    sc, _ = live_session(rec)
+    sc, _ = live_session(arrival_order, rec)
     for name, (info, _) in rec.streams.items():
         err = sc.clock_for(info).state.drift_ppm - rec.truth.clocks[name].drift_ppm
         assert abs(err) <= 2.0, (name, err)
@@ -92,10 +91,10 @@ def test_lower_envelope_is_unbiased_where_least_squares_is_not(ble_rec):
     assert ls_err > 5e-3  # least squares sits at the mean delay: ~the 15 ms mean jitter late
 
 
-def test_offline_sync_maps_every_sample_within_a_tenth_of_a_millisecond(ble_rec):
+def test_offline_sync_maps_every_sample_within_a_tenth_of_a_millisecond(packet_chunks, ble_rec):
     latency = ble_rec.truth.clocks["sim-emg"].latency_s
     streams = {n: (ble_rec.streams[n][0], packet_chunks(ble_rec, n)) for n in ble_rec.streams}
-    settings = SessionSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=latency)))
+    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=latency)))
     out, sc = sync_offline(streams, settings)
     for name, (info, chunk) in out.items():
         err = chunk.t - true_host_time(ble_rec, name)
@@ -105,8 +104,8 @@ def test_offline_sync_maps_every_sample_within_a_tenth_of_a_millisecond(ble_rec)
         np.testing.assert_array_equal(chunk.seq, ble_rec.streams[name][1].seq)
 
 
-def test_lost_packets_are_counted_and_marked_as_gaps_not_filled(ble_rec):
-    sc, out = live_session(ble_rec)
+def test_lost_packets_are_counted_and_marked_as_gaps_not_filled(arrival_order, ble_rec):
+    sc, out = live_session(arrival_order, ble_rec)
     for name, (info, whole) in ble_rec.streams.items():
         st = sc.streams[name]
         expected_lost = int(whole.seq[-1] + 1 - whole.n)
@@ -150,7 +149,7 @@ def test_unwrap_counter_picks_the_wrap_nearest_the_host_prediction():
     assert wraps == 1
 
 
-def _wrapped_chunks(rec, name, wrap_s=None, seq_modulus=None):
+def _wrapped_chunks(packet_chunks, rec, name, wrap_s=None, seq_modulus=None):
     """Packets with the device time counter wrapping every ``wrap_s`` and seq every ``seq_modulus``;
     a packet straddling a wrap is delivered as two chunks (a Chunk's times must be monotonic)."""
     for c in packet_chunks(rec, name):
@@ -161,14 +160,14 @@ def _wrapped_chunks(rec, name, wrap_s=None, seq_modulus=None):
             yield Chunk(c.data[a:z], t[a:z], s[a:z], c.clock, c.received_s)
 
 
-def test_counter_wraparound_is_unwrapped_without_a_time_jump(ble_rec):
+def test_counter_wraparound_is_unwrapped_without_a_time_jump(packet_chunks, ble_rec):
     name = "sim-imu1"
     info = ble_rec.streams[name][0]
     wrap_s, modulus = 16.777216, 256  # 24-bit µs timestamps, 8-bit sequence numbers
     latency = ble_rec.truth.clocks[name].latency_s
     ss = StreamSyncSettings(clock=ClockSettings(min_latency_s=latency, wrap_s=wrap_s), seq_modulus=modulus)
-    sc = SessionClock(SessionSettings(default=ss))
-    out = concat([o for c in _wrapped_chunks(ble_rec, name, wrap_s, modulus) if (o := sc.process(info, c)).n])
+    sc = Timeline(TimelineSettings(default=ss))
+    out = concat([o for c in _wrapped_chunks(packet_chunks, ble_rec, name, wrap_s, modulus) if (o := sc.process(info, c)).n])
     whole = ble_rec.streams[name][1]
     np.testing.assert_array_equal(out.seq, whole.seq)  # lost packets stay gaps across seq wraps
     truth = true_host_time(ble_rec, name)
@@ -180,13 +179,13 @@ def test_counter_wraparound_is_unwrapped_without_a_time_jump(ble_rec):
     assert sc.streams[name].seq_wraps >= 40
 
 
-def test_device_reset_continues_time_and_sequence_without_a_jump(ble_rec):
+def test_device_reset_continues_time_and_sequence_without_a_jump(packet_chunks, ble_rec):
     """At ~30 s the IMU reboots: its clock and counter restart from 0, 0.4 s of samples never come."""
     name = "sim-imu2"
     info, whole = ble_rec.streams[name]
     truth = true_host_time(ble_rec, name)
     latency = ble_rec.truth.clocks[name].latency_s
-    sc = SessionClock(SessionSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=latency))))
+    sc = Timeline(TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=latency))))
     reboot_at, away_s = 30.0, 0.4
     first_after = None
     outs = []
@@ -213,12 +212,12 @@ def test_device_reset_continues_time_and_sequence_without_a_jump(ble_rec):
     assert np.median(np.abs(after - true_after)[true_after > reboot_at + 10]) < 0.5e-3
 
 
-def test_stream_without_timestamps_is_dejittered_from_its_counter(ble_rec):
+def test_stream_without_timestamps_is_dejittered_from_its_counter(packet_chunks, ble_rec):
     name = "sim-imu3"
     info = ble_rec.streams[name][0]
     latency = ble_rec.truth.clocks[name].latency_s
     ss = StreamSyncSettings(clock=ClockSettings(min_latency_s=latency), timestamps="counter")
-    sc = SessionClock(SessionSettings(default=ss))
+    sc = Timeline(TimelineSettings(default=ss))
     # a BLE notification stream: no device time, only arrival; t holds the arrival time
     outs = [sc.process(info, Chunk(c.data, np.full(c.n, c.received_s), c.seq, "host", c.received_s))
             for c in packet_chunks(ble_rec, name)]
@@ -233,7 +232,7 @@ def test_chunk_without_arrival_time_is_refused_with_the_fix():
     info = sim.generate(0, 2.0, keep_truth=False).streams["sim-imu0"][0]
     chunk = Chunk(np.zeros((4, 9)), np.arange(4) / 200.0, 0, "device:x")
     with pytest.raises(StreamError, match="received_s is NaN.*timestamps='host'"):
-        SessionClock().process(info, chunk)
+        Timeline().process(info, chunk)
 
 
 @pytest.mark.parametrize("kwargs, match", [

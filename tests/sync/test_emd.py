@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import packet_chunks
 from wearsense import sim
 from wearsense.errors import WearsenseError
 from wearsense.stream import Chunk
-from wearsense.sync import ClockSettings, SessionSettings, StreamSyncSettings, sync_offline
+from wearsense.sync import ClockSettings, TimelineSettings, StreamSyncSettings, sync_offline
 from wearsense.sync.emd import EMDSettings, measure_emd, segment_of
 
 
@@ -30,12 +29,12 @@ def test_lead_matches_the_true_emd_within_10_ms(emd_ms):
     assert d.ci95_s[1] - d.ci95_s[0] < 0.02
 
 
-def test_lead_after_clock_sync_of_drifting_jittery_devices():
+def test_lead_after_clock_sync_of_drifting_jittery_devices(packet_chunks):
     """EMG and IMU on different clocks (offsets of seconds, drift, jitter, loss), synced, then measured."""
     rec = sim.generate(7, 90.0, moves=("reach",), emd_ms=50.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=10.0,
                        packet_ms=15.0, loss=0.01, keep_truth=False)
     lat = rec.truth.clocks["sim-emg"].latency_s
-    settings = SessionSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
+    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
     names = ["sim-emg", "sim-imu1"]
     out, _ = sync_offline({n: (rec.streams[n][0], packet_chunks(rec, n)) for n in names}, settings)
     d = measure_emd(out["sim-emg"], [out["sim-imu1"]], muscles=["deltoid_anterior_r"])["deltoid_anterior_r"]

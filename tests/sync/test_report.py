@@ -5,23 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import arrival_order, packet_chunks
 from wearsense import sim
 from wearsense.cli import main
 from wearsense.io.xdf import Recorder
 from wearsense.stream import Chunk
-from wearsense.sync import ClockSettings, SessionSettings, StreamSyncSettings, sync_offline
+from wearsense.sync import ClockSettings, StreamSyncSettings, TimelineSettings, sync_offline
+from wearsense.errors import AlignmentError
 from wearsense.sync.align import align_imu_pose
 from wearsense.sync.emd import measure_emd
-from wearsense.sync.report import build_report, plot, summarize
+from wearsense.sync.report import SyncReport, build_report, plot, summarize
 
 
 @pytest.fixture(scope="module")
-def session():
+def session(packet_chunks):
     rec = sim.generate(3, 40.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=10.0, packet_ms=15.0, loss=0.02,
                        pose_latency_ms=60.0, keep_truth=False)
     lat = rec.truth.clocks["sim-emg"].latency_s
-    settings = SessionSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
+    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
     out, sc = sync_offline({n: (rec.streams[n][0], packet_chunks(rec, n)) for n in rec.streams}, settings)
     alignment = align_imu_pose([out[f"sim-imu{i}"] for i in range(4)], out["sim-pose"])
     emd = measure_emd(out["sim-emg"], [out[f"sim-imu{i}"] for i in range(4)])
@@ -45,12 +45,13 @@ def test_report_lists_each_stream_with_the_recovered_clock(session):
 
 def test_figure_is_written_as_png(session, tmp_path):
     _, report = session
-    path = plot(report, tmp_path / "sync.png")
+    path = tmp_path / "sync.png"
+    plot(report).savefig(path, dpi=110)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 20_000
 
 
-def test_summarize_a_recorded_file_and_the_cli(tmp_path, capsys):
+def test_summarize_a_recorded_file_and_the_cli(arrival_order, tmp_path, capsys):
     rec = sim.generate(2, 20.0, jitter_ms=5.0, loss=0.01, keep_truth=False)
     path = tmp_path / "s.xdf"
     with Recorder(path, [i for i, _ in rec.streams.values()]) as r:
@@ -77,3 +78,58 @@ def test_streams_without_arrival_times_are_named_not_guessed():
     info, c = rec.streams["sim-imu0"]
     text = summarize({"sim-imu0": (info, [Chunk(c.data, c.t, c.seq, c.clock)])})
     assert "no arrival times" in text and "sim-imu0" in text.splitlines()[-1]
+
+
+def test_a_recording_too_short_for_an_interval_says_so_instead_of_false_certainty(packet_chunks):
+    """5 s hold one 10 s window: a bootstrap over one window would give a zero-width interval
+    and confidence 1.00 for whatever lag that window shows."""
+    rec = sim.generate(3, 5.0, pose_latency_ms=50.0, keep_truth=False)
+    out, _ = sync_offline({n: (rec.streams[n][0], packet_chunks(rec, n)) for n in rec.streams})
+    with pytest.raises(AlignmentError, match=r"too short .* need at least 3 \(at least 30 s of movement"):
+        align_imu_pose([out[f"sim-imu{i}"] for i in range(4)], out["sim-pose"])
+    text = summarize({n: (rec.streams[n][0], list(packet_chunks(rec, n))) for n in rec.streams})
+    assert "recording too short" in text and "confidence" not in text
+
+
+def test_offsets_are_reported_at_the_session_start_whatever_the_host_clock_origin(packet_chunks):
+    """A live host's monotonic clock starts at boot: an offset at host time 0 (here 1000 s before
+    the session) means nothing to a user; the reading at the session start does."""
+    rec = sim.generate(2, 12.0, offset_s=5.0, drift_ppm=50.0, jitter_ms=2.0, keep_truth=False)
+    boot = 1000.0
+    streams = {n: (rec.streams[n][0], [Chunk(c.data, c.t, c.seq, c.clock, c.received_s + boot)
+                                       for c in packet_chunks(rec, n)]) for n in rec.streams}
+    lat = rec.truth.clocks["sim-emg"].latency_s
+    _, tl = sync_offline(streams, TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat))))
+    rows = tl.summary()
+    for name, row in rows.items():
+        truth = rec.truth.clocks[name]
+        at_start = truth.offset_s + (1 + truth.drift_ppm * 1e-6) * (tl.start_s - boot)  # device reading then
+        assert abs(row["start_offset_s"] - at_start) < 2e-3
+        assert abs(row["offset_s"] - at_start) > 900  # the other reference: host time 0, 1000 s earlier
+    text = summarize(build_report(tl))
+    assert "at the session start" in text
+    assert f"{rows['sim-emg']['start_offset_s']:12.6f}" in text
+
+
+def test_png_into_a_missing_folder_is_one_line_before_any_work(tmp_path, capsys, arrival_order):
+    rec = sim.generate(2, 4.0, keep_truth=False)
+    path = tmp_path / "s.xdf"
+    with Recorder(path, [i for i, _ in rec.streams.values()]) as r:
+        for info, chunk in arrival_order(rec):
+            r.write(info, chunk)
+    assert main(["sync-report", str(path), "--png", str(tmp_path / "no" / "such" / "s.png")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and "does not exist" in err and "Traceback" not in err
+
+
+def test_figure_says_why_a_panel_is_empty_and_spans_the_session(session):
+    _, report = session
+    bare = SyncReport(report.streams, report.gaps, report.residuals, session_start_s=report.session_start_s,
+                      alignment_note="recording too short")
+    fig = plot(bare)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any("not measured" in t for t in texts) and any("recording too short" in t for t in texts)
+    gaps = fig.axes[1]
+    end = max(r["last_s"] for r in report.streams.values()) - report.session_start_s
+    assert gaps.get_xlim() == pytest.approx((0.0, end))
+    assert all("% lost" in t.get_text() for t in gaps.get_yticklabels())

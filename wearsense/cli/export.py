@@ -2,7 +2,8 @@
 
 Reads any file :func:`wearsense.io.read` knows (XDF, C3D, BVH, CSV, HDF5) and writes
 CSV (one file per stream, header convention in :mod:`wearsense.io.csv`) or HDF5 (one
-group per stream, see :mod:`wearsense.io.hdf5`).
+group per stream, see :mod:`wearsense.io.hdf5`). Files already in the output folder are
+never replaced without ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("path", type=Path, help="recording (.xdf, .c3d, .bvh, .csv, .h5)")
     parser.add_argument("--format", choices=EXPORT_FORMATS, required=True, help="output format")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder (created if missing)")
+    parser.add_argument("--overwrite", action="store_true", help="replace files of the same name already in the output folder")
     parser.add_argument("--recover", action="store_true", help="XDF only: export what a damaged file still holds")
 
 
 def run(args) -> int:
     options = {"recover": True} if args.recover else {}
     streams = read(args.path, **options)
-    for p in export(streams, args.output, args.format, stem=args.path.stem):
+    for p in export(streams, args.output, args.format, stem=args.path.stem, overwrite=args.overwrite):
         print(p)
     return 0

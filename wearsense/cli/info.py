@@ -46,6 +46,25 @@ def summarise(f: XDFFile) -> list[dict]:
     return rows
 
 
+def describe_events(f: XDFFile) -> list[str]:
+    """Lines for the take's events (``wearsense-events``: failures, silences, resets, clock
+    segments), each at host seconds since the first chunk arrived."""
+    if not f.events:
+        return []
+    arrivals = [s.received_s[np.isfinite(s.received_s)] for s in f.streams.values()]
+    firsts = [a.min() for a in arrivals if a.size]
+    t0 = min(firsts) if firsts else f.events[0]["host_s"]
+    kinds: dict[str, int] = {}
+    for e in f.events:
+        kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
+    lines = ["events during the take: " + ", ".join(f"{n} {k}" for k, n in kinds.items())]
+    for e in sorted(f.events, key=lambda e: e["host_s"]):
+        where = e.get("stream") or (e.get("device") if e["kind"] != "device_failed" else "")
+        where = f" [{where}]" if where else ""
+        lines.append(f"  {e['host_s'] - t0:+8.2f} s  {e['kind']:<14}{where} {e['message']}")
+    return lines
+
+
 def run(args) -> int:
     f = load(args.path, recover=True)
     print(f"{f.path}: {f.size_bytes / 1e6:.2f} MB, writer {f.writer or 'unknown'}")
@@ -61,6 +80,14 @@ def run(args) -> int:
     for r in summarise(f):
         print(f"  {r['name']:<20} {r['modality']:<7} {r['channels']:>3} {r['samples']:>9} {r['duration_s']:>8.2f} "
               f"{r['rate_hz']:>8.1f} {r['effective_hz']:>9.2f} {r['gaps']:>5} {r['lost']:>7} {r['loss_pct']:>7.2f}  {r['clock']}")
+    for name, s in f.streams.items():
+        cal = s.info.metadata.get("calibration")
+        if isinstance(cal, dict):
+            kinds = [k for k in ("gyro", "accel", "mag", "emg", "segment", "sync") if k in cal]
+            print(f"  {name}: recorded with calibration profile of {cal.get('serial')} "
+                  f"(updated {cal.get('updated')}: {', '.join(kinds)}); the samples are raw")
+    for line in describe_events(f):
+        print(line)
     if not args.no_sync:
         from wearsense.sync.report import summarize
 

@@ -26,6 +26,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--prefix", default="", help="text put before every outlet name")
 
 
+def lsl_timeline():
+    """The sync layer's clock model, mapping device times onto the local LSL clock."""
+    import time
+
+    import pylsl
+
+    from wearsense.sync import Timeline, TimelineSettings
+
+    return Timeline(TimelineSettings(reference_offset_s=pylsl.local_clock() - time.monotonic(), clock_name="lsl"))
+
+
 def run(args) -> int:
     from wearsense.devices.lsl import publish  # pylsl only when this command runs
 
@@ -39,7 +50,7 @@ def run(args) -> int:
             print("LSL outlets: " + ", ".join(names), file=sys.stderr, flush=True)
 
         return await publish(args.uri, duration_s=args.duration, stop=stop, timestamps=args.timestamps,
-                             prefix=args.prefix, on_ready=ready)
+                             prefix=args.prefix, on_ready=ready, host_clock=lsl_timeline())
 
     state = asyncio.run(main())
     for name, n in state.outlets.items():

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from wearsense.errors import ConfigError
 from wearsense.io.xdf import load
 from wearsense.sync.clock import ClockSettings
 from wearsense.sync.report import plot, report_from_recording, summarize
-from wearsense.sync.session import SessionSettings, StreamSyncSettings
+from wearsense.sync.timeline import TimelineSettings, StreamSyncSettings
 
 NAME = "sync-report"
 HELP = "sync quality of a recording: clock offset/drift/jitter, loss, IMU-pose lag (text, PNG)"
@@ -26,8 +27,14 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    if args.png is not None:
+        # check before the work, so a bad path costs one line, not a traceback after the report
+        if args.png.suffix.lower() != ".png":
+            raise ConfigError(f"--png {args.png}: the figure is written as PNG; give a path ending in .png")
+        if not args.png.parent.is_dir():
+            raise ConfigError(f"--png {args.png}: folder {args.png.parent} does not exist; create it or choose another")
     f = load(args.path, recover=True)
-    settings = SessionSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=args.min_latency_ms * 1e-3)))
+    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=args.min_latency_ms * 1e-3)))
     report, skipped, failed = report_from_recording(
         {n: (s.info, s.chunks()) for n, s in f.streams.items()}, settings)
     print(f"{f.path}: sync quality")
@@ -37,5 +44,10 @@ def run(args) -> int:
     if skipped:
         print("  no arrival times (cannot check sync): " + ", ".join(skipped))
     if args.png:
-        print(f"  figure: {plot(report, args.png, title=f'sync quality: {Path(f.path).name}')}")
+        import matplotlib
+
+        matplotlib.use("Agg")  # the command only writes a file: no display needed
+        fig = plot(report, title=f"sync quality: {Path(f.path).name}")
+        fig.savefig(args.png, dpi=110)
+        print(f"  figure: {args.png}")
     return 0

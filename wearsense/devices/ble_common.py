@@ -46,8 +46,9 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from wearsense.devices.base import Device, DeviceURI, Param, parse_uri
-from wearsense.errors import DeviceError, DeviceURIError, MissingDependencyError
+from wearsense.devices.base import Device, DeviceURI, Param
+from wearsense.devices.registry import driver_class, kinds, missing_dependency
+from wearsense.errors import DeviceError, DeviceURIError, MalformedNotification
 from wearsense.stream import Chunk, StreamInfo
 
 log = logging.getLogger("wearsense")
@@ -59,41 +60,13 @@ __all__ = [
     "Found",
     "scan",
     "bluetooth_unavailable",
-    "KINDS",
 ]
-
-#: driver kind -> "module:Class"; the first part of a ``ble://`` target picks one.
-KINDS: dict[str, str] = {
-    "myo": "wearsense.devices.ble_myo:MyoDevice",
-    "polar": "wearsense.devices.ble_polar:PolarDevice",
-    "profile": "wearsense.devices.ble_profile:ProfileDevice",
-}
 
 _BLUEZ_HINT = (
     "bleak needs a Bluetooth adapter and, on Linux, BlueZ running behind the D-Bus system bus "
     "(/run/dbus/system_bus_socket): install bluez, run 'sudo systemctl start bluetooth', "
     "check 'bluetoothctl show' lists a powered controller; in a container, share the host's D-Bus socket"
 )
-
-
-class MalformedNotification(DeviceError):
-    """A notification whose bytes do not fit the protocol (wrong length, unknown type).
-
-    Drivers raise it from their decoders; the BLE lifecycle counts it per
-    characteristic and goes on.
-
-    Attributes
-    ----------
-    characteristic : str
-        UUID of the characteristic that sent it.
-    payload : bytes
-        The bytes received.
-    """
-
-    def __init__(self, message: str, characteristic: str = "", payload: bytes = b"") -> None:
-        super().__init__(message)
-        self.characteristic = characteristic
-        self.payload = bytes(payload)
 
 
 def bluetooth_unavailable(exc: BaseException) -> bool:
@@ -116,9 +89,7 @@ def _bleak():
     try:
         return importlib.import_module("bleak")
     except ImportError as e:
-        raise MissingDependencyError(
-            f"ble:// needs the package 'bleak', which is not installed ({e}); install it with: pip install bleak"
-        ) from e
+        raise missing_dependency("ble", "bleak", "ble", "", e) from e
 
 
 def _default_client_factory(timeout_s: float) -> Callable[[Any, Callable[[Any], None]], Any]:
@@ -160,7 +131,7 @@ class Found:
         """The URI that opens this device (``""`` for unsupported devices)."""
         if not self.kind:
             return ""
-        kind = self.kind if self.kind in KINDS else "profile"
+        kind = self.kind if self.kind in kinds("ble") else "profile"
         return f"ble://{kind}/{self.address}"
 
 
@@ -175,7 +146,7 @@ def _classify(name: str, uuids: Iterable[str], matchers: Sequence[tuple[str, Cal
 def _driver_matchers() -> list[tuple[str, Callable[[str, tuple[str, ...]], bool]]]:
     out = []
     for kind in ("myo", "polar"):
-        out.append((kind, _driver_for_kind(kind).advertises))
+        out.append((kind, driver_class("ble", f"ble://{kind}").advertises))
     return out
 
 
@@ -286,16 +257,12 @@ _CLOSED = object()
 _ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12})$")
 
 
-def _driver_for_kind(kind: str) -> type["BleDevice"]:
-    module, _, cls = KINDS[kind].partition(":")
-    return getattr(importlib.import_module(module), cls)
-
-
 class BleDevice(Device):
-    """Base of every BLE driver, and the ``ble://`` dispatcher.
+    """Base of every BLE driver (``ble://<kind>/<address>``).
 
-    ``BleDevice("ble://myo/AA:BB:...")`` returns a :class:`~wearsense.devices.ble_myo.MyoDevice`
-    (the first part of the target picks the driver from :data:`KINDS`).
+    The registry picks the driver from the first part of the target
+    (``ble://myo/AA:BB:...`` opens :class:`~wearsense.devices.ble_myo.MyoDevice`, the
+    registry's ``"ble/myo"``); this base class only declares what every kind shares.
 
     Parameters
     ----------
@@ -326,22 +293,15 @@ class BleDevice(Device):
     )
     params = common_params
 
-    def __new__(cls, uri: DeviceURI | str, **kwargs: Any) -> "BleDevice":
-        if cls is BleDevice:
-            parsed = uri if isinstance(uri, DeviceURI) else parse_uri(uri)
-            kind = parsed.target.strip("/").split("/", 1)[0].lower()
-            if kind not in KINDS:
-                raise DeviceURIError(
-                    f"device URI {parsed.raw!r}: unknown BLE device kind {kind!r}; write "
-                    + ", ".join(f"ble://{k}/<address>" for k in KINDS)
-                    + " (run 'wearsense scan' to list nearby devices and their URIs)",
-                    uri=parsed.raw,
-                )
-            cls = _driver_for_kind(kind)
-        return super().__new__(cls)
-
     def __init__(self, uri: DeviceURI | str, *, client_factory: Callable[..., Any] | None = None, scanner: Any = None) -> None:
         super().__init__(uri)
+        if type(self) is BleDevice:
+            raise DeviceURIError(
+                f"device URI {self.uri.raw!r}: say which kind of BLE device; write "
+                + ", ".join(f"ble://{k}/<address>" for k in kinds("ble"))
+                + " (run 'wearsense scan' to list nearby devices and their URIs)",
+                uri=self.uri.raw,
+            )
         parts = self.uri.target.strip("/").split("/", 1)
         self.address = parts[1].strip("/") if len(parts) > 1 else ""
         if self.address and not _ADDRESS.match(self.address):

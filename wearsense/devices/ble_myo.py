@@ -34,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from wearsense.devices.ble_common import BleDevice, MalformedNotification
+from wearsense.devices.ble_common import BleDevice
 from wearsense.devices.base import Param
+from wearsense.errors import MalformedNotification
 from wearsense.stream import Chunk, StreamInfo
 
 __all__ = [

@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 
 from wearsense.devices.base import Param
-from wearsense.devices.ble_common import BleDevice, MalformedNotification
-from wearsense.errors import DeviceError
+from wearsense.devices.ble_common import BleDevice
+from wearsense.errors import DeviceError, MalformedNotification, PolarControlError
 from wearsense.stream import Chunk, StreamInfo
 
 __all__ = [
@@ -85,20 +85,6 @@ STATUS = (
 _ALREADY_IN_STATE = 6
 _EPOCH = "2000-01-01T00:00:00 on the sensor clock"
 _G = 9.80665
-
-
-class PolarControlError(DeviceError):
-    """The sensor refused a PMD control-point command.
-
-    Attributes
-    ----------
-    status : int
-        PMD status code (see :data:`STATUS`).
-    """
-
-    def __init__(self, message: str, status: int, uri: str = "") -> None:
-        super().__init__(message, uri)
-        self.status = status
 
 
 # ---------------------------------------------------------------------------------------

@@ -50,8 +50,8 @@ from typing import Any
 import numpy as np
 
 from wearsense.devices.base import Param
-from wearsense.devices.ble_common import BleDevice, MalformedNotification
-from wearsense.errors import DeviceURIError, FormatError
+from wearsense.devices.ble_common import BleDevice
+from wearsense.errors import DeviceURIError, FormatError, MalformedNotification
 from wearsense.stream import Chunk, Modality, StreamInfo
 
 __all__ = ["ProfileDevice", "BleProfile", "StreamLayout", "Field", "Write", "load_profile", "decode_payload", "DTYPES"]

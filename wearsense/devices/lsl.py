@@ -3,8 +3,9 @@
 Inlet
 -----
 ``lsl://type=MoCap``, ``lsl://name=Kinect-pose``, ``lsl://source_id=abc``: the target is
-one ``property=value``; more can be added as query parameters (``?name=...&type=...``),
-and every stream matching them all at open time becomes a stream of the device
+``key=value`` pairs, parsed exactly like a query (``lsl://type=MoCap&timeout_s=2`` is
+``lsl://type=MoCap?timeout_s=2``; an unknown key is an error listing the valid ones),
+and every stream matching all the properties given at open time becomes a stream of the device
 (resolved with ``pylsl.resolve_bypred`` within ``timeout_s``). Channel labels and
 units are read from the stream's ``<desc><channels><channel><label/><unit/>``.
 
@@ -23,15 +24,14 @@ Outlet
 :func:`publish` (``wearsense stream <uri>``) republishes every stream of any device as
 one LSL outlet, channel labels, units and types in ``<desc>``, so LabRecorder and
 other LSL tools see it. ``timestamps="host"`` (the default) maps each device's clock to
-the local LSL clock by the smallest observed ``arrival - device time`` over the last
-``window_s`` (the minimum-delay estimate, which follows drift); ``"device"`` sends the
+the local LSL clock with the sync layer's clock model (the lower envelope of arrivals,
+passed in as ``host_clock``: see :mod:`wearsense.sync.clock`); ``"device"`` sends the
 device timestamps untouched (for consumers that do their own synchronisation).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import math
@@ -52,7 +52,7 @@ from wearsense.stream import Chunk, Modality, StreamInfo
 
 log = logging.getLogger("wearsense")
 
-__all__ = ["LslDevice", "ClockOffset", "HostClockMap", "publish", "PublishState", "modality_of", "lsl_type_of"]
+__all__ = ["LslDevice", "ClockOffset", "publish", "PublishState", "modality_of", "lsl_type_of"]
 
 _PROPS = ("name", "type", "source_id", "hostname")
 #: LSL content types (XDF "type" conventions) -> wearsense modality
@@ -133,24 +133,11 @@ class LslDevice(Device):
         Param("poll_s", float, 0.005, "wait between reads when no data is pending, s", min=0.0005, max=1.0),
     )
 
+    target_is_query = True
+
     def __init__(self, uri) -> None:
         super().__init__(uri)
-        props: dict[str, str] = {}
-        target = self.uri.target.strip("/")
-        if target:
-            key, eq, value = target.partition("=")
-            if not eq or key not in _PROPS or not value:
-                raise DeviceURIError(
-                    f"device URI {self.uri.raw!r}: the target must be one property=value with property one of "
-                    f"{', '.join(_PROPS)}, e.g. lsl://type=MoCap or lsl://name=Kinect",
-                    uri=self.uri.raw,
-                )
-            props[key] = value
-        for p in _PROPS:
-            if self.options[p]:
-                if p in props and props[p] != self.options[p]:
-                    raise DeviceURIError(f"device URI {self.uri.raw!r}: {p} given twice with different values", uri=self.uri.raw, parameter=p)
-                props[p] = self.options[p]
+        props = {p: self.options[p] for p in _PROPS if self.options[p]}
         if not props:
             raise DeviceURIError(
                 f"device URI {self.uri.raw!r}: say which streams, e.g. lsl://type=MoCap or lsl://name=<stream name>",
@@ -250,37 +237,6 @@ class LslDevice(Device):
 # ---------------------------------------------------------------------------------------
 # outlet
 # ---------------------------------------------------------------------------------------
-class HostClockMap:
-    """Maps a device clock to the local clock by the minimum observed delay.
-
-    ``offset = min(arrival_local_s - t_last)`` over the chunks of the last ``window_s``
-    seconds: the chunk that travelled fastest bounds the true offset best, and a
-    sliding window lets the estimate follow clock drift.
-
-    Parameters
-    ----------
-    window_s : float
-        Length of the window, s of local time.
-    """
-
-    def __init__(self, window_s: float = 10.0) -> None:
-        self.window_s = window_s
-        self._obs: collections.deque[tuple[float, float]] = collections.deque()
-
-    def update(self, t_last: float, arrival_local_s: float) -> float:
-        """Add one observation; return the current offset (local = device + offset), s."""
-        d = arrival_local_s - t_last
-        while self._obs and self._obs[-1][1] >= d:
-            self._obs.pop()
-        self._obs.append((arrival_local_s, d))
-        while self._obs[0][0] < arrival_local_s - self.window_s:
-            self._obs.popleft()
-        return self._obs[0][1]
-
-    def reset(self) -> None:
-        self._obs.clear()
-
-
 def _outlet_info(info: StreamInfo, prefix: str, uri: str) -> Any:
     si = pylsl.StreamInfo(f"{prefix}{info.name}", lsl_type_of(info.modality), info.n_channels, info.rate_hz,
                           pylsl.cf_float32, info.source_id or f"{uri}#{info.name}")
@@ -312,7 +268,7 @@ async def publish(
     stop: asyncio.Event | None = None,
     timestamps: str = "host",
     prefix: str = "",
-    window_s: float = 10.0,
+    host_clock: Any = None,
     on_ready: Callable[[list[str]], None] | None = None,
 ) -> PublishState:
     """Republish every stream of a device as LSL outlets until it ends, ``stop`` or ``duration_s``.
@@ -326,17 +282,24 @@ async def publish(
     stop : asyncio.Event, optional
         Set it to stop.
     timestamps : {"host", "device"}
-        ``host``: device time mapped to ``pylsl.local_clock()`` (:class:`HostClockMap`);
+        ``host``: device time mapped to ``pylsl.local_clock()`` by ``host_clock``;
         ``device``: device timestamps untouched.
     prefix : str
         Put before each outlet name (e.g. ``"ws-"``).
-    on_ready : callable, optional
+    host_clock : object with ``process(info, chunk) -> Chunk``
+        Needed for ``timestamps="host"``: maps each chunk to the local LSL clock. The
+        sync layer's clock model does it, e.g. ``wearsense.sync.Timeline(TimelineSettings(
+        reference_offset_s=pylsl.local_clock() - time.monotonic()))``; devices sit below
+        the sync layer, so the caller passes it in (``wearsense stream`` does). : callable, optional
         Called with the outlet names once they exist.
     """
     from wearsense.devices.registry import open_device
 
     if timestamps not in ("host", "device"):
         raise DeviceError(f"publish: timestamps must be 'host' or 'device', got {timestamps!r}")
+    if timestamps == "host" and host_clock is None:
+        raise DeviceError("publish: timestamps='host' needs host_clock (e.g. a wearsense.sync.Timeline whose "
+                          "reference_offset_s is pylsl.local_clock() - time.monotonic())")
     dev = open_device(device) if isinstance(device, str) else device
     stop = stop or asyncio.Event()
     state = PublishState()
@@ -344,7 +307,6 @@ async def publish(
     deadline = math.inf if duration_s is None else t0 + duration_s
     async with dev:
         outlets = {s.name: pylsl.StreamOutlet(_outlet_info(s, prefix, dev.uri.raw), 0, 360) for s in dev.streams}
-        maps = {s.name: HostClockMap(window_s) for s in dev.streams}
         names = {s.name: f"{prefix}{s.name}" for s in dev.streams}
         state.outlets = {n: 0 for n in names.values()}
         if on_ready is not None:
@@ -369,10 +331,10 @@ async def publish(
                 if chunk.n == 0 or info.name not in outlets:
                     continue
                 if timestamps == "host":
-                    offset = maps[info.name].update(float(chunk.t[-1]), pylsl.local_clock())
-                    stamps = chunk.t + offset
-                else:
-                    stamps = chunk.t
+                    chunk = host_clock.process(info, chunk)
+                    if chunk.n == 0:
+                        continue  # a repeated chunk: nothing new in it
+                stamps = chunk.t
                 outlets[info.name].push_chunk(np.ascontiguousarray(chunk.data), np.ascontiguousarray(stamps).tolist())
                 state.outlets[names[info.name]] += chunk.n
         finally:

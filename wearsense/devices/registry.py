@@ -1,7 +1,11 @@
-"""Scheme → driver registry, :func:`open_device`, and a synchronous wrapper for scripts.
+"""Scheme → driver registry and :func:`open_device`.
 
 Built-in drivers are named here as ``"module:Class"`` strings and imported only when
-their scheme is used, so a missing optional package (bleak, pylsl) matters only then.
+their scheme is used, so a missing optional package matters only then, and the error
+says what to install: ``ble://`` needs the ``ble`` extra (bleak), ``brainflow://`` the
+``brainflow`` extra, ``lsl://`` the ``lsl`` extra (pylsl); ``pip install
+"wearsense[devices]"`` installs all three. ``sim://``, ``serial://`` (pyserial, small
+and pure Python, is a core dependency) and ``replay://`` need nothing more.
 A lab's own package can add schemes through the ``wearsense.devices`` entry-point
 group (``myboard = "mylab.wearsense_driver:MyBoard"``) or at run time with
 :func:`register`.
@@ -9,40 +13,45 @@ group (``myboard = "mylab.wearsense_driver:MyBoard"``) or at run time with
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import importlib
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from wearsense.devices.base import Device, DeviceURI, parse_uri
-from wearsense.errors import DeviceError, DeviceURIError, MissingDependencyError
-from wearsense.stream import Chunk, StreamInfo, concat
+from wearsense.errors import DeviceURIError, MissingDependencyError
 
-__all__ = ["open_device", "register", "schemes", "driver_class", "SyncDevice", "acquire"]
+__all__ = ["driver_class", "kinds", "open_device", "register", "schemes"]
 
 
 @dataclass(frozen=True)
 class _Entry:
     target: str  # "module:Class"
-    requires: str = ""  # pip requirement that provides the import, for the error message
+    requires: str = ""  # the package that provides the import, for the error message
+    extra: str = ""  # the wearsense extra that installs it
 
 
+#: A scheme can hold several drivers, one per *kind*, registered as ``"scheme/kind"``:
+#: the first part of the target picks one (``ble://myo/<address>`` opens ``"ble/myo"``).
+#: The plain scheme's entry is the family's base class (its common parameters, for
+#: ``wearsense devices``); a lab adds a kind with ``register("ble/myboard", MyBoard)``.
 _BUILTIN: dict[str, _Entry] = {
     "sim": _Entry("wearsense.devices.sim:SimDevice"),
     "serial": _Entry("wearsense.devices.serial:SerialDevice", "pyserial"),
-    "replay": _Entry("wearsense.devices.replay:ReplayDevice", "pyxdf"),
-    "ble": _Entry("wearsense.devices.ble_common:BleDevice", "bleak"),
-    "brainflow": _Entry("wearsense.devices.brainflow:BrainFlowDevice", "brainflow"),
-    "lsl": _Entry("wearsense.devices.lsl:LslDevice", "pylsl"),
+    "replay": _Entry("wearsense.devices.replay:ReplayDevice"),
+    "ble": _Entry("wearsense.devices.ble_common:BleDevice", "bleak", "ble"),
+    "ble/myo": _Entry("wearsense.devices.ble_myo:MyoDevice", "bleak", "ble"),
+    "ble/polar": _Entry("wearsense.devices.ble_polar:PolarDevice", "bleak", "ble"),
+    "ble/profile": _Entry("wearsense.devices.ble_profile:ProfileDevice", "bleak", "ble"),
+    "brainflow": _Entry("wearsense.devices.brainflow:BrainFlowDevice", "brainflow", "brainflow"),
+    "lsl": _Entry("wearsense.devices.lsl:LslDevice", "pylsl", "lsl"),
 }
 _RUNTIME: dict[str, _Entry | type[Device]] = {}
 
 
 def register(scheme: str, driver: type[Device] | str, requires: str = "") -> None:
-    """Add (or replace) the driver for ``scheme``: a :class:`Device` subclass or ``"module:Class"``."""
+    """Add (or replace) the driver for ``scheme`` (or ``"scheme/kind"``): a :class:`Device`
+    subclass or ``"module:Class"``; ``requires`` names the package its import needs."""
     _RUNTIME[scheme.lower()] = driver if not isinstance(driver, str) else _Entry(driver, requires)
 
 
@@ -52,15 +61,56 @@ def _plugin_entries() -> dict[str, _Entry]:
     return {ep.name.lower(): _Entry(ep.value) for ep in entry_points(group="wearsense.devices")}
 
 
+def _names() -> set[str]:
+    return {*_BUILTIN, *_plugin_entries(), *_RUNTIME}
+
+
 def schemes() -> list[str]:
     """Every scheme that can be opened: built-in, plug-in and registered at run time."""
-    return sorted({*_BUILTIN, *_plugin_entries(), *_RUNTIME})
+    return sorted({name.split("/", 1)[0] for name in _names()})
+
+
+def kinds(scheme: str) -> list[str]:
+    """The driver kinds of a scheme that has several (``kinds("ble") == ["myo", "polar", "profile"]``), else []."""
+    prefix = scheme.lower() + "/"
+    return sorted(name[len(prefix):] for name in _names() if name.startswith(prefix))
+
+
+def _lookup(name: str) -> _Entry | type[Device] | None:
+    return _RUNTIME.get(name) or _plugin_entries().get(name) or _BUILTIN.get(name)
 
 
 def driver_class(scheme: str, uri: str = "") -> type[Device]:
-    """The driver class for ``scheme``, importing its module on first use."""
+    """The driver class for ``scheme``, importing its module on first use.
+
+    For a scheme with several kinds (``ble``), the first part of the target in ``uri``
+    picks the kind; with no kind given, the family's base class is returned (it lists
+    the parameters every kind shares, and refuses to open).
+
+    Raises
+    ------
+    DeviceURIError
+        Unknown scheme or kind; the message lists the known ones.
+    MissingDependencyError
+        The driver's module needs a package that is not installed; the message says
+        what to pip install.
+    """
     scheme = scheme.lower()
-    entry = _RUNTIME.get(scheme) or _plugin_entries().get(scheme) or _BUILTIN.get(scheme)
+    name = scheme
+    family = kinds(scheme)
+    if family:
+        rest = uri.split("://", 1)[1] if "://" in uri else ""
+        kind = rest.partition("?")[0].strip("/").split("/", 1)[0].lower()
+        if kind and kind not in family:
+            raise DeviceURIError(
+                f"device URI {uri!r}: unknown {scheme.upper()} device kind {kind!r}; write "
+                + ", ".join(f"{scheme}://{k}/<address>" for k in family)
+                + (" (run 'wearsense scan' to list nearby devices and their URIs)" if scheme == "ble" else ""),
+                uri=uri,
+            )
+        if kind:
+            name = f"{scheme}/{kind}"
+    entry = _lookup(name)
     if entry is None:
         raise DeviceURIError(
             f"unknown device scheme {scheme!r} in {uri!r}; known schemes: "
@@ -73,13 +123,17 @@ def driver_class(scheme: str, uri: str = "") -> type[Device]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        hint = entry.requires or (e.name or module_name).split(".")[0]
-        raise MissingDependencyError(
-            f"{scheme}:// needs the package {hint!r}, which is not installed ({e}); "
-            f"install it with: pip install {hint}",
-            uri=uri,
-        ) from e
+        raise missing_dependency(scheme, entry.requires or (e.name or module_name).split(".")[0], entry.extra, uri, e) from e
     return getattr(module, cls_name)
+
+
+def missing_dependency(scheme: str, package: str, extra: str, uri: str, error: BaseException) -> MissingDependencyError:
+    """The error for a driver whose package is not installed: what to pip install."""
+    fix = f"pip install \"wearsense[{extra}]\" (or: pip install {package})" if extra else f"pip install {package}"
+    return MissingDependencyError(
+        f"{scheme}:// needs the package {package!r}, which is not installed ({error}); install it with: {fix}",
+        uri=uri,
+    )
 
 
 def open_device(uri: str) -> Device:
@@ -95,83 +149,3 @@ def open_device(uri: str) -> Device:
     """
     parsed: DeviceURI = parse_uri(uri)
     return driver_class(parsed.scheme, uri)(parsed)
-
-
-class SyncDevice:
-    """A blocking wrapper over an async device, for scripts and notebooks.
-
-    >>> with SyncDevice("sim://mover?realtime=0&duration_s=2") as dev:   # doctest: +SKIP
-    ...     for info, chunk in dev:
-    ...         print(info.name, chunk)
-
-    Runs its own event loop in the calling thread; do not use it from inside a
-    running event loop (use ``async with open_device(...)`` there).
-    """
-
-    def __init__(self, uri: str) -> None:
-        self.device = open_device(uri)
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def streams(self) -> tuple[StreamInfo, ...]:
-        return self.device.streams
-
-    def __enter__(self) -> "SyncDevice":
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            raise DeviceError(
-                "SyncDevice cannot run inside an event loop; use 'async with open_device(uri)'",
-                self.device.uri.raw,
-            )
-        self._loop = asyncio.new_event_loop()
-        try:
-            self._loop.run_until_complete(self.device.open())
-        except BaseException:
-            self._loop.close()
-            self._loop = None
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None:
-            try:
-                self._loop.run_until_complete(self.device.close())
-            finally:
-                self._loop.close()
-                self._loop = None
-
-    def __iter__(self) -> Iterator[tuple[StreamInfo, Chunk]]:
-        if self._loop is None:
-            raise DeviceError("use SyncDevice inside a 'with' block", self.device.uri.raw)
-        it = self.device.__aiter__()
-        try:
-            while True:
-                try:
-                    yield self._loop.run_until_complete(it.__anext__())
-                except StopAsyncIteration:
-                    return
-        finally:
-            aclose = getattr(it, "aclose", None)
-            if aclose is not None and self._loop is not None:
-                self._loop.run_until_complete(aclose())
-
-
-def acquire(uri: str, duration_s: float | None = None) -> dict[str, tuple[StreamInfo, Chunk]]:
-    """Read a device into memory: ``{stream name: (info, one chunk of everything)}``.
-
-    Stops after ``duration_s`` seconds of host time, or when the device ends (a
-    finite sim or a recording). Streams that delivered nothing are left out.
-    """
-    parts: dict[str, list[Chunk]] = {}
-    infos: dict[str, StreamInfo] = {}
-    deadline = None if duration_s is None else time.monotonic() + duration_s
-    with SyncDevice(uri) as dev:
-        for info, chunk in dev:
-            infos[info.name] = info
-            parts.setdefault(info.name, []).append(chunk)
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-    return {name: (infos[name], concat(chunks)) for name, chunks in parts.items()}

@@ -6,28 +6,42 @@
         async for info, chunk in dev:
             ...
 
-The port is read by one background thread (pyserial), so the event loop never
-blocks. Bytes are decoded many frames at a time (:mod:`wearsense.devices.bridge`:
-one compiled COBS+CRC pass, then numpy gathers; no Python loop per sample).
+This module is the protocol session: HELLO, commands and their ACKs, TIME_SYNC,
+and turning DATA frames into chunks. The bytes come from
+:class:`~wearsense.devices.serial_transport.SerialTransport` (the port, its reader
+thread and reopening it), so the event loop never blocks. Bytes are decoded many
+frames at a time (:mod:`wearsense.bridge`: one compiled COBS+CRC pass, then numpy
+gathers; no Python loop per sample).
 
 What the chunks carry
 ---------------------
 - ``t``: the device's own clock in seconds (clock ``"device:<serial>"``): the frame
   timestamp (µs, 32-bit counters unwrapped) plus ``index x period`` for the samples
-  after the first. Nothing is corrected; the sync layer maps this clock to the host
-  with the ``(host_send_s, device_s, host_recv_s)`` triples in
+  after the first, plus the offset of the current clock segment (below; 0 until the
+  device's clock jumps or restarts). Nothing else is corrected; the sync layer maps
+  this clock to the host with the ``(host_send_s, device_s, host_recv_s)`` triples in
   :attr:`SerialDevice.state` ``.time_sync``.
 - ``seq``: the device's sample counter (32-bit, unwrapped); a gap is lost samples
   (counted in ``state.lost_samples``).
 - ``received_s``: host ``time.monotonic()`` when the bytes of the chunk's last frame
   were read.
 
-When the device resets (a HELLO with a new boot id), its clock and counters start
-over; the driver continues ``t`` and ``seq`` from where they were (the offsets are
-listed in ``state.epochs``) so both stay monotonic, and sends START again. When the
-port disappears the driver reopens it (same path) until ``reconnect_timeout_s``; the
-samples missed meanwhile are a seq gap. Corrupted frames are skipped and counted in
-``state.frames_bad``; they never end the stream.
+Clock segments: a device clock never ends the stream. When the device resets (a
+HELLO with a new boot id, or a board that reuses its boot id: a HELLO and then
+sequence numbers and time that start over), its clock and counters start over; the
+driver continues ``seq`` after the last one and ``t`` after the last sample by the
+host time that passed between their arrivals (the offsets are listed in
+``state.epochs``), and sends START again. When a frame's timestamp is off from the
+previous frame's plus ``seq`` difference x period by more than ``jump_tolerance_us``
+(a clock that jumped back or forward), the samples from that frame on are shifted by
+the jump, so ``t`` continues by the sampling clock. Each new segment is reported as
+a ``clock_segment`` :class:`~wearsense.devices.base.DeviceEvent` (stream, first
+sample's ``t``, ``offset_s`` = ``t`` minus the device's reading, ``step_s``), resets as
+``reset``, lost and reopened ports as ``disconnect``/``reconnect``; the recording
+writes them into the file. When the port disappears the driver reopens it (same
+path) until ``reconnect_timeout_s``; the samples missed meanwhile are a seq gap.
+Corrupted frames are skipped and counted in ``state.frames_bad``; they never end the
+stream.
 """
 
 from __future__ import annotations
@@ -35,18 +49,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import queue
-import threading
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import serial as pyserial
 
-from wearsense.devices import bridge as wb
-from wearsense.devices.base import Device, Param
+from wearsense import bridge as wb
+from wearsense.devices.base import Device, DeviceEvent, Param
+from wearsense.devices.serial_transport import SerialTransport
 from wearsense.errors import DeviceError
 from wearsense.stream import Chunk, StreamInfo
 
@@ -164,6 +177,9 @@ class _StreamTrack:
     last_t0_seq: int = 0
     last_period_us: float = 0.0
     seq_offset: int = 0
+    jump_us: float = 0.0  # clock jumps absorbed in this boot (subtracted from the device's times)
+    hello_since_data: bool = False  # a device HELLO came after this stream's last DATA
+    segment: str = ""  # why the next DATA starts a clock segment ("" = it does not)
 
 
 class _Hello:
@@ -215,22 +231,23 @@ class SerialDevice(Device):
         self.settings = SerialSettings(port=self.uri.target, **self.options)
         self.state = BridgeState()
         self.device_info: dict[str, Any] = {}
-        self._port: pyserial.Serial | None = None
+        s = self.settings
+        self._transport = SerialTransport(self.uri.raw, s.port, s.baud, s.batch_s, s.reconnect_timeout_s)
         self._decoder = wb.FrameDecoder()
         self._tracks: dict[int, _StreamTrack] = {}
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._commands: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._queue: asyncio.Queue | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cmd_seq = 0
         self._boot_id: int | None = None
         self._hello = _Hello()
         self._pings: dict[int, float] = {}
+        self._next_sync: float | None = None
         self._token = 0
         self._ts_last_raw: int | None = None
         self._ts_last = 0
         self._t_offset_us = 0.0
+        self._rebase = False  # a new boot: the next DATA sets _t_offset_us from its arrival
+        self._hellos_asked = 0  # HELLO sets asked for (HELLO_REQ, SET_RATE) and not yet complete
         self._last_t_us = 0.0
         self._last_t_host = 0.0
         self._reads: deque[tuple[int, float]] = deque()
@@ -238,55 +255,30 @@ class SerialDevice(Device):
         self._streaming = False
         self._hello_event: asyncio.Event | None = None
         self._outbox: list[Any] = []
-        self._bytes_read = 0
 
-    # ------------------------------------------------------------------ port
-    def _open_port(self) -> pyserial.Serial:
-        s = self.settings
-        try:
-            port = pyserial.Serial(s.port, s.baud, timeout=s.batch_s, write_timeout=1.0)
-        except (pyserial.SerialException, OSError, ValueError) as e:
-            raise DeviceError(
-                f"{self.uri.raw}: cannot open serial port {s.port!r} ({e}); check that the device is "
-                "plugged in and the path is right (list ports: python -m serial.tools.list_ports), "
-                "and that no other program holds it",
-                self.uri.raw,
-            ) from e
-        return port
-
+    # ------------------------------------------------------------------ commands
     def _command(self, type_: int, stream: int = wb.STREAM_DEVICE, payload: bytes = b"") -> int:
         self._cmd_seq += 1
         frame = wb.build_frame(type_, stream, self._cmd_seq, int(time.monotonic() * 1e6), payload, ts64=True)
-        self._commands.put(frame)
+        self._transport.write(frame)
         return self._cmd_seq
-
-    def _write_pending(self) -> None:
-        while True:
-            try:
-                frame = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            if self._port is not None:
-                self._port.write(frame)
 
     # ------------------------------------------------------------------ lifecycle
     async def _open(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
         await self._loop.run_in_executor(None, self._open_blocking)
-        self._thread = threading.Thread(target=self._run, name=f"wearsense-serial:{self.settings.port}", daemon=True)
-        self._thread.start()
+        self._transport.start(self)
 
     def _open_blocking(self) -> None:
-        self._port = self._open_port()
+        self._transport.open()
         self._command(wb.T_STOP)
         self._command(wb.T_HELLO_REQ)
-        self._write_pending()
+        self._transport.flush()
         deadline = time.monotonic() + self.settings.hello_timeout_s
         while not self._hello.complete:
             if time.monotonic() > deadline:
-                self._port.close()
-                self._port = None
+                self._transport.close()
                 got = "an incomplete HELLO" if self._hello.device else "no HELLO"
                 raise DeviceError(
                     f"{self.uri.raw}: {got} from {self.settings.port!r} within "
@@ -295,8 +287,7 @@ class SerialDevice(Device):
                     "Raise hello_timeout_s for slow boots.",
                     self.uri.raw,
                 )
-            data = self._port.read(max(1, self._port.in_waiting))
-            self._bytes_read += len(data)
+            data = self._transport.read_now()
             batch = self._decoder.feed(data)
             for i in np.flatnonzero(batch.type == wb.T_HELLO):
                 self._take_hello(batch, int(i))
@@ -304,7 +295,7 @@ class SerialDevice(Device):
         if self.settings.start:
             self._command(wb.T_START)
             self._streaming = True
-        self._write_pending()
+        self._transport.flush()
 
     def _take_hello(self, batch: wb.FrameBatch, i: int) -> None:
         version = int(batch.version[i])
@@ -364,8 +355,9 @@ class SerialDevice(Device):
             track = _StreamTrack(info, layout)
             if old is not None:
                 for k in ("last_seq_raw", "last_seq", "next_seq", "last_t0_us", "last_t0_seq",
-                          "last_period_us", "seq_offset"):  # fmt: skip
+                          "last_period_us", "seq_offset", "jump_us", "segment"):  # fmt: skip
                     setattr(track, k, getattr(old, k))
+            track.hello_since_data = not first
             tracks[sid] = track
         self._tracks = tracks
         self.streams = tuple(t.info for t in tracks.values())
@@ -373,40 +365,34 @@ class SerialDevice(Device):
         if self._boot_id is None:
             self.state.epochs.append({"boot_id": boot, "t_offset_s": 0.0, "seq_offset": 0})
         elif boot != self._boot_id:
-            self._new_epoch(boot)
+            self._new_epoch(boot, "it announced a new boot id")
         self._boot_id = boot
 
-    def _new_epoch(self, boot: int) -> None:
-        """The device rebooted: continue t and seq from where they were."""
+    def _new_epoch(self, boot: int, why: str) -> None:
+        """The device rebooted: continue seq after the last one, and t once its first DATA arrives."""
         self.state.resets += 1
-        elapsed_us = (time.monotonic() - self._last_t_host) * 1e6 if self._last_t_host else 0.0
-        # the new boot's clock starts near 0; place it after the last time seen
-        self._t_offset_us = self._last_t_us + elapsed_us
+        self._rebase = True
         for tr in self._tracks.values():
             tr.seq_offset = tr.next_seq if tr.next_seq is not None else tr.last_seq
             tr.last_seq_raw = None
             tr.next_seq = None
             tr.last_t0_us = None
+            tr.jump_us = 0.0
+            tr.hello_since_data = False
+            tr.segment = "reset"
         self.state.epochs.append(
-            {"boot_id": boot, "t_offset_s": self._t_offset_us * 1e-6, "seq_offset": {
+            {"boot_id": boot, "t_offset_s": math.nan, "seq_offset": {
                 t.info.name: t.seq_offset for t in self._tracks.values()}}
         )  # fmt: skip
-        log.warning("%s: device reset (boot id %08x); continuing t and seq after the last sample", self.uri.raw, boot)
+        self._report(DeviceEvent(
+            "reset", f"device rebooted ({why}, boot id {boot:08x}); its clock and counters restarted, "
+            "t and seq continue after the last sample", detail={"boot_id": boot, "reason": why}))
         if self._streaming:
             self._command(wb.T_START)
 
     async def _close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 5.0)
-            self._thread = None
-        if self._port is not None:
-            try:
-                self._port.write(wb.build_frame(wb.T_STOP, wb.STREAM_DEVICE, self._cmd_seq + 1, 0))
-            except (pyserial.SerialException, OSError):
-                pass
-            self._port.close()
-            self._port = None
+        farewell = wb.build_frame(wb.T_STOP, wb.STREAM_DEVICE, self._cmd_seq + 1, 0)
+        await asyncio.get_running_loop().run_in_executor(None, self._transport.close, farewell)
 
     # ------------------------------------------------------------------ commands from the loop
     async def send(self, type_: int, stream: int = wb.STREAM_DEVICE, payload: bytes = b"", timeout_s: float = 2.0) -> dict:
@@ -442,8 +428,11 @@ class SerialDevice(Device):
         sid = info.metadata["stream_id"]
         await self.send(wb.T_STOP)
         self._hello_event = asyncio.Event()
+        self._hellos_asked += 1
         await self.send(wb.T_SET_RATE, sid, wb.payload_set_rate(rate_hz), timeout_s)
         await asyncio.wait_for(self._hello_event.wait(), timeout_s)
+        for tr in self._tracks.values():  # the pause is real time, not a clock jump
+            tr.last_t0_us = None
         if self._streaming:
             await self.send(wb.T_START)
         return self.stream(stream)
@@ -463,56 +452,44 @@ class SerialDevice(Device):
             q = self._queue
             self._loop.call_soon_threadsafe(lambda: [q.put_nowait(i) for i in items])
 
-    def _run(self) -> None:
-        s = self.settings
-        # a pty buffers 4 KB: at 921600 baud (92 KB/s) that is 44 ms, so read every 20 ms
-        poll_s = min(0.02, s.batch_s)
-        next_sync = time.monotonic()
-        last_decode = time.monotonic()
-        pending = bytearray()
-        timeout = None
-        try:
-            while not self._stop.is_set():
-                now = time.monotonic()
-                if s.sync_interval_s > 0 and now >= next_sync:
-                    self._ping()
-                    next_sync = now + s.sync_interval_s
-                prompt = bool(self._pings) or bool(self._acks)
-                try:
-                    self._write_pending()
-                    port = self._port
-                    if port is None:
-                        raise pyserial.SerialException("port closed")
-                    want = 0.001 if prompt else poll_s
-                    if timeout != want:
-                        port.timeout = timeout = want
-                    data = port.read(port.in_waiting or 1)
-                except (pyserial.SerialException, OSError) as e:
-                    if pending:
-                        self._process(bytes(pending))
-                        self._flush()
-                        pending.clear()
-                    self._reconnect(e)
-                    timeout = None
-                    continue
-                if data:
-                    self._bytes_read += len(data)
-                    self._reads.append((self._bytes_read, time.monotonic()))
-                    pending += data
-                if pending and (prompt or time.monotonic() - last_decode >= s.batch_s):
-                    self._process(bytes(pending))
-                    self._flush()
-                    pending.clear()
-                    last_decode = time.monotonic()
-                if not prompt and data:
-                    self._stop.wait(poll_s)
-        except DeviceError as e:
-            self._emit(e)
-        except Exception as e:  # the thread must report, never die silently
-            log.exception("%s: reader thread failed", self.uri.raw)
-            self._emit(DeviceError(f"{self.uri.raw}: reader failed: {e!r}", self.uri.raw))
-        finally:
-            self._emit(None)
+    # called by the transport's reader thread (see serial_transport.Listener)
+    def tick(self, now: float) -> None:
+        if self.settings.sync_interval_s > 0 and (self._next_sync is None or now >= self._next_sync):
+            self._ping()
+            self._next_sync = now + self.settings.sync_interval_s
+
+    def awaiting_reply(self) -> bool:
+        return bool(self._pings) or bool(self._acks)
+
+    def received(self, data: bytes, reads: list[tuple[int, float]]) -> None:
+        end = self._decoder.bytes_in
+        for n, t in reads:
+            end += n
+            self._reads.append((end, t))
+        self._process(data)
+        self._flush()
+
+    def disconnected(self, error: BaseException) -> None:
+        self.state.disconnects += 1
+        self._report(DeviceEvent("disconnect", f"serial port lost ({error}); reopening for up to "
+                                 f"{self.settings.reconnect_timeout_s:g} s", detail={"error": str(error)}))
+
+    def reconnected(self) -> None:
+        self.state.reconnects += 1
+        self._report(DeviceEvent("reconnect", "serial port reopened; samples missed meanwhile are a seq gap"))
+        self._decoder.reset()
+        self._reads.clear()
+        self._pings.clear()
+        self._hellos_asked += 1
+        self._command(wb.T_HELLO_REQ)
+        if self._streaming:
+            self._command(wb.T_START)
+
+    def failed(self, error: DeviceError) -> None:
+        self._emit(error)
+
+    def ended(self) -> None:
+        self._emit(None)
 
     def _ping(self) -> None:
         self._token = (self._token + 1) & 0xFFFFFFFF
@@ -521,41 +498,6 @@ class SerialDevice(Device):
         self._command(wb.T_TIME_SYNC_REQ, payload=wb.payload_time_sync_req(self._token, int(t * 1e6)))
         if len(self._pings) > 16:  # answers lost: forget the oldest
             self._pings.pop(next(iter(self._pings)))
-
-    def _reconnect(self, error: BaseException) -> None:
-        s = self.settings
-        self.state.disconnects += 1
-        log.warning("%s: port lost (%s); reopening for up to %g s", self.uri.raw, error, s.reconnect_timeout_s)
-        if self._port is not None:
-            try:
-                self._port.close()
-            except (pyserial.SerialException, OSError):
-                pass
-            self._port = None
-        deadline = time.monotonic() + s.reconnect_timeout_s
-        while not self._stop.is_set():
-            try:
-                self._port = pyserial.Serial(s.port, s.baud, timeout=s.batch_s, write_timeout=1.0)
-                break
-            except (pyserial.SerialException, OSError, ValueError):
-                if time.monotonic() >= deadline:
-                    raise DeviceError(
-                        f"{self.uri.raw}: serial port {s.port!r} disappeared ({error}) and did not come "
-                        f"back within {s.reconnect_timeout_s:g} s; check the cable and power, then reopen "
-                        "(raise reconnect_timeout_s to wait longer)",
-                        self.uri.raw,
-                    ) from None
-                self._stop.wait(0.05)
-        if self._port is None:
-            return
-        self.state.reconnects += 1
-        self._decoder.reset()
-        self._reads.clear()
-        self._pings.clear()
-        self._command(wb.T_HELLO_REQ)
-        if self._streaming:
-            self._command(wb.T_START)
-        log.info("%s: port reopened", self.uri.raw)
 
     # ------------------------------------------------------------------ decoding
     def _process(self, data: bytes) -> None:
@@ -629,6 +571,10 @@ class SerialDevice(Device):
                 self._take_hello(batch, i)
                 if self._hello.complete:
                     self._apply_hello(first=False)
+                    if self._hellos_asked:
+                        self._hellos_asked -= 1
+                    elif self._streaming:  # a HELLO nobody asked for: the device booted, stopped
+                        self._command(wb.T_START)
                     self._hello = _Hello()
                     if self._hello_event is not None and self._loop is not None:
                         self._loop.call_soon_threadsafe(self._hello_event.set)
@@ -647,7 +593,10 @@ class SerialDevice(Device):
                     else:  # 32-bit device: unwrap against this frame's (unwrapped) timestamp
                         back = (int(batch.timestamp_us[i]) - r["device_rx_us"]) & 0xFFFFFFFF
                         dev_us = t_us - (back if back < 2**31 else back - 2**32)
-                    self.state.time_sync.append((sent, (dev_us + self._t_offset_us) * 1e-6, arrival))
+                    if not self._rebase:  # (in a new boot, only once its clock offset is known)
+                        jump = next(iter(self._tracks.values())).jump_us if self._tracks else 0.0
+                        dev_s = (dev_us + self._t_offset_us - jump) * 1e-6
+                        self.state.time_sync.append((sent, dev_s, arrival))
             elif ty == wb.T_ACK:
                 ack = wb.parse_ack(payload)
                 fut = self._acks.get(ack["command_seq"])
@@ -666,6 +615,14 @@ class SerialDevice(Device):
             self.state.frames_bad["payload"] = self.state.frames_bad.get("payload", 0) + block.bad
         keep = block.frame_n > 0
         fseq = wb.unwrap(batch.seq, tr.last_seq_raw, tr.last_seq)
+        if tr.hello_since_data and keep.any() and tr.next_seq is not None and tr.last_t0_us is not None:
+            i = int(np.argmax(keep))
+            if fseq[i] < tr.next_seq and t0_us[i] < tr.last_t0_us:
+                # a HELLO, then counter and clock start over: a reboot the boot id did not announce
+                why = "it kept its boot id, but its counters and clock started over"
+                self._new_epoch(self._boot_id or 0, why)
+                fseq = wb.unwrap(batch.seq, None, 0)
+        tr.hello_since_data = False
         tr.last_seq_raw = int(batch.seq[-1])
         tr.last_seq = int(fseq[-1])
         n = block.frame_n
@@ -692,21 +649,52 @@ class SerialDevice(Device):
         t0 = t0_us[kf]
         s0 = fseq[kf]
         per = block.frame_period_us[kf]
+        if self._rebase:
+            # a new boot: its first frame's last sample goes after the last sample seen, by the
+            # host time between their arrivals (the device's clock says nothing about the gap)
+            j = int(kf[0])
+            last_raw = float(t0[0] + (n[j] - 1) * per[0])
+            gap_us = (float(arrival[j]) - self._last_t_host) * 1e6 if self._last_t_host else 0.0
+            self._t_offset_us = self._last_t_us + max(gap_us, float(n[j] * per[0])) - last_raw
+            self._rebase = False
+            self.state.epochs[-1]["t_offset_s"] = self._t_offset_us * 1e-6
         prev_t = np.concatenate(([tr.last_t0_us if tr.last_t0_us is not None else t0[0]], t0[:-1]))
         prev_s = np.concatenate(([tr.last_t0_seq if tr.last_t0_us is not None else s0[0]], s0[:-1]))
         prev_p = np.concatenate(([tr.last_period_us if tr.last_t0_us is not None else per[0]], per[:-1]))
         expect = (s0 - prev_s) * prev_p
-        jump = np.abs(t0 - prev_t - expect) > self.settings.jump_tolerance_us + 2e-4 * np.abs(expect)
+        off_us = t0 - prev_t - expect
+        jump = np.abs(off_us) > self.settings.jump_tolerance_us + 2e-4 * np.abs(expect)
         if jump.any():
             self.state.clock_jumps[name] = self.state.clock_jumps.get(name, 0) + int(np.count_nonzero(jump))
         self.state.clock_jumps.setdefault(name, 0)
+        # a jump starts a clock segment: from that frame on its size is taken off, so t
+        # continues by the sampling clock (seq x period)
+        absorbed = tr.jump_us + np.cumsum(np.where(jump, off_us, 0.0))
+        per_frame = np.zeros(len(keep))
+        per_frame[kf] = absorbed
+        starts = [(int(kf[0]), tr.segment)] if tr.segment else []
+        starts += [(int(kf[i]), "clock_jump") for i in np.flatnonzero(jump)]
+        tr.segment = ""
+        tr.jump_us = float(absorbed[-1])
         tr.last_t0_us, tr.last_t0_seq, tr.last_period_us = float(t0[-1]), int(s0[-1]), float(per[-1])
         tr.next_seq = int(ends[kf].max())
         # samples of the kept frames
         smask = keep[block.frame]
         frame = block.frame[smask]
-        t_us = t0_us[frame] + block.offset_us[smask] + self._t_offset_us
+        t_us = t0_us[frame] + block.offset_us[smask] + self._t_offset_us - per_frame[frame]
         seq = fseq[frame] + block.index[smask] + tr.seq_offset
+        for j, why in starts:
+            off = self._t_offset_us - per_frame[j]
+            detail = {"seq": int(fseq[j] + tr.seq_offset), "offset_s": off * 1e-6, "reason": why}
+            if why == "clock_jump":
+                detail["step_s"] = float(off_us[np.searchsorted(kf, j)]) * 1e-6
+                what = f"device clock jumped {detail['step_s'] * 1e3:+.3f} ms"
+            else:
+                what = "device restarted its clock"
+            self._report(DeviceEvent(
+                "clock_segment", f"{name}: {what}; the samples from here on are a new clock segment, their t "
+                f"continued by the sampling clock (t = device time {off * 1e-6:+.6f} s)",
+                stream=name, t=(float(t0_us[j]) + off) * 1e-6, detail=detail))
         values = block.raw[smask] if not smask.all() else block.raw
         self._last_t_us = max(self._last_t_us, float(t_us[-1]))
         self._last_t_host = float(arrival[-1])

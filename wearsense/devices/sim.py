@@ -49,6 +49,7 @@ _CONFIG_PARAMS = {
     "mains_hz": "mains_hz",
     "mains_uv": "mains_uv",
     "emg_noise_uv": "emg_noise_uv",
+    "person": "person",
 }
 
 
@@ -80,6 +81,9 @@ class SimDevice(Device):
         Param("mains_hz", float, 0.0, "mains interference frequency (0 = none)", choices=(0.0, 50.0, 60.0)),
         Param("mains_uv", float, 0.0, "mains interference amplitude on EMG, uV", min=0),
         Param("emg_noise_uv", float, 3.0, "EMG amplifier noise floor (RMS), uV", min=0),
+        Param("person", str, "reference", "who moves: 'reference' (1.75 m lab reference, one EMD: emd_ms) or "
+              "'drawn' (a person drawn from the seed: body, strength, EMD per muscle, timing)",
+              choices=("reference", "drawn")),
         Param("moves", str, "", "comma-separated movement kinds to draw from (default all): " + ",".join(KINDS)),
         Param("realtime", bool, True, "pace delivery in real time (0 = as fast as possible)"),
         Param("duration_s", float, 0.0, "stop after this much simulated time, s (0 = endless)", min=0),

@@ -185,12 +185,37 @@ class GridInterpolator:
         return Chunk(interpolate_to(t, x, tg).astype(np.float32), tg, k, chunk.clock, chunk.received_s)
 
 
-def interpolate_to(t_src: np.ndarray, x: np.ndarray, t_dst: np.ndarray) -> np.ndarray:
-    """Linear interpolation of samples ``x`` (n x c) at times ``t_src`` onto ``t_dst``.
+def interpolate_to(t_src: np.ndarray, x: np.ndarray, t_dst: np.ndarray, *, max_gap_s: float = math.inf,
+                   breaks: np.ndarray | None = None, method: str = "linear") -> np.ndarray:
+    """Samples ``x`` (n x c, or n) at times ``t_src`` onto the times ``t_dst``: the one
+    interpolator of wearsense (:class:`GridInterpolator`, the sync layer's
+    :class:`~wearsense.sync.timeline.GridResampler` and IMU⇄pose alignment use it).
 
-    Points outside ``[t_src[0], t_src[-1]]`` and those between a NaN and its neighbour
-    come out NaN; repeated timestamps keep the later sample.
+    Parameters
+    ----------
+    t_src : ndarray (n,)
+        Non-decreasing source times (s); of repeated times the later sample counts.
+    x : ndarray (n, c) or (n,)
+    t_dst : ndarray (m,)
+        Times wanted (s), in the clock of ``t_src``.
+    max_gap_s : float
+        Neighbouring samples further apart than this (s) are not joined: NaN between
+        them (lost samples are marked, never invented).
+    breaks : ndarray of bool (n - 1,), optional
+        True between samples ``i`` and ``i + 1`` that must not be joined either (e.g. a
+        sequence-number gap).
+    method : {"linear", "previous"}
+        Linear interpolation between the samples around each time, or the newest
+        sample at or before it (zero-order hold, NaN once ``max_gap_s`` has passed).
+
+    Returns
+    -------
+    ndarray (m, c) of float64
+        A time that equals a source time gets that sample; times outside
+        ``[t_src[0], t_src[-1]]`` and interpolation next to a NaN sample give NaN.
     """
+    if method not in ("linear", "previous"):
+        raise StreamError(f"interpolate_to: method must be 'linear' or 'previous', got {method!r}")
     t_src = np.asarray(t_src, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
@@ -200,20 +225,27 @@ def interpolate_to(t_src: np.ndarray, x: np.ndarray, t_dst: np.ndarray) -> np.nd
         raise StreamError(f"interpolate_to: {t_src.shape[0]} timestamps for {x.shape[0]} samples")
     if t_src.size and (np.diff(t_src) < 0).any():
         raise StreamError("interpolate_to: source timestamps must be non-decreasing")
+    if breaks is not None and np.shape(breaks) != (max(t_src.size - 1, 0),):
+        raise StreamError(f"interpolate_to: breaks must have one flag per pair of samples ({t_src.size - 1})")
     out = np.full((t_dst.size, x.shape[1]), np.nan)
     if t_src.size == 0:
         return out
-    i = np.searchsorted(t_src, t_dst, side="right")
-    inside = (t_dst >= t_src[0]) & (t_dst <= t_src[-1])
-    i = np.clip(i, 1, t_src.size - 1) if t_src.size > 1 else np.zeros_like(i)
-    if t_src.size == 1:
-        out[inside] = x[0]
+    i = np.searchsorted(t_src, t_dst, side="right") - 1  # newest sample at or before
+    before = i >= 0
+    ii = np.maximum(i, 0)
+    exact = before & (t_src[ii] == t_dst)
+    if method == "previous":
+        ok = before & (t_dst - t_src[ii] <= max_gap_s)
+        out[ok] = x[ii[ok]]
         return out
-    t0, t1 = t_src[i - 1], t_src[i]
-    dt = t1 - t0
-    w = np.where(dt > 0, (t_dst - t0) / np.where(dt > 0, dt, 1.0), 1.0)[:, None]
-    val = x[i - 1] * (1 - w) + x[i] * w
-    exact = (w == 0.0)[:, 0]
-    val[exact] = x[i - 1][exact]
-    out[inside] = val[inside]
+    jj = np.minimum(i + 1, t_src.size - 1)
+    t0, t1 = t_src[ii], t_src[jj]
+    span = t1 - t0
+    ok = before & (i + 1 < t_src.size) & (span <= max_gap_s)
+    if breaks is not None:
+        ok &= ~np.asarray(breaks, dtype=bool)[np.minimum(ii, max(t_src.size - 2, 0))] if t_src.size > 1 else False
+    w = np.where(span > 0, (t_dst - t0) / np.where(span > 0, span, 1.0), 0.0)[:, None]
+    val = x[ii] * (1 - w) + x[jj] * w
+    out[ok] = val[ok]
+    out[exact] = x[ii[exact]]
     return out

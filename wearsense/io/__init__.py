@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from wearsense.errors import FormatError
+from wearsense.errors import FormatError, OutputError
 from wearsense.stream import Chunk, StreamInfo
 
 __all__ = ["read", "export", "readers", "EXPORT_FORMATS"]
@@ -89,19 +89,60 @@ def read(path: str | os.PathLike, **options) -> dict[str, tuple[StreamInfo, Chun
     return getattr(importlib.import_module(module), func)(p, **options)
 
 
-def export(streams: Mapping[str, tuple[StreamInfo, Chunk]], out_dir: str | os.PathLike, fmt: str, *, stem: str = "session") -> list[Path]:
+def export(
+    streams: Mapping[str, tuple[StreamInfo, Chunk]],
+    out_dir: str | os.PathLike,
+    fmt: str,
+    *,
+    stem: str = "session",
+    overwrite: bool = False,
+) -> list[Path]:
     """Write streams to ``out_dir``: ``csv`` (one ``<stream>.csv`` each) or ``hdf5`` (``<stem>.h5``).
 
-    Returns the files written.
+    The folder is created if missing. Files already there are never replaced unless
+    ``overwrite``: the check comes before anything is written.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    FormatError
+        Unknown format.
+    OutputError
+        ``out_dir`` is a file or cannot be created, a file to write exists (without
+        ``overwrite``), or writing failed (disk full); the message says what to do.
     """
     if fmt not in EXPORT_FORMATS:
         raise FormatError(f"export format {fmt!r} unknown; choose one of {', '.join(EXPORT_FORMATS)}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if fmt == "csv":
-        from wearsense.io.csv import write_csv
+    if out.exists() and not out.is_dir():
+        raise OutputError(
+            f"cannot export into {str(out)!r}: it is a file, not a folder; give a folder (created if "
+            f"missing), e.g. -o {out.with_suffix('')}_{fmt}/", str(out),
+        )
+    targets = [out / f"{name}.csv" for name in streams] if fmt == "csv" else [out / f"{stem}.h5"]
+    taken = [t.name for t in targets if t.exists()]
+    if taken and not overwrite:
+        raise OutputError(
+            f"{str(out)!r} already holds {', '.join(taken)}; choose another folder, or pass overwrite "
+            "(--overwrite) to replace them", str(out),
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            from wearsense.io.csv import write_csv
 
-        return [write_csv(out / f"{name}.csv", info, chunk) for name, (info, chunk) in streams.items()]
-    from wearsense.io.hdf5 import write_hdf5
+            return [write_csv(t, info, chunk) for t, (info, chunk) in zip(targets, streams.values())]
+        from wearsense.io.hdf5 import write_hdf5
 
-    return [write_hdf5(out / f"{stem}.h5", streams)]
+        return [write_hdf5(targets[0], streams)]
+    except OSError as e:
+        if isinstance(e, OutputError):
+            raise
+        raise OutputError(
+            f"cannot export into {str(out)!r}: {e.strerror or e} ({e.filename or out}); choose a writable "
+            "folder with room to spare", str(out),
+        ) from None

@@ -30,6 +30,7 @@ from wearsense.sim.clocks import ClockTruth
 from wearsense.sim.mover import BLOCK_S, Mover, SimConfig
 from wearsense.sim import muscles as mus
 from wearsense.sim.muscles import MUSCLES, PHYSICS_RATE_HZ
+from wearsense.sim.population import MoverTraits, PopulationConfig, draw_traits
 from wearsense.sim.sensors import IMU_SITES
 from wearsense.stream import Chunk, StreamInfo
 
@@ -39,6 +40,10 @@ __all__ = [
     "SimConfig",
     "SimRecording",
     "SimTruth",
+    "MoverTraits",
+    "PopulationConfig",
+    "draw_traits",
+    "traits_of",
     "Mover",
     "ClockTruth",
     "Movement",
@@ -111,7 +116,8 @@ class SimTruth:
     movements : list of Movement
         The choreography: ``kind``, ``start`` (planned motion onset), ``end``, ``detail``.
     emd_s : float
-        Electromechanical delay (activation → force).
+        Electromechanical delay (activation → force): the one EMD of the reference
+        person, the median over muscles of a drawn one (per muscle: ``traits.emd_ms``).
     clocks : dict stream -> ClockTruth
         True clock and link parameters of each device.
     sample_t : dict stream -> ndarray
@@ -126,6 +132,9 @@ class SimTruth:
         Noise-free keypoints at each delivered pose sample.
     mvc_v : ndarray (n_muscles,)
         EMG RMS amplitude at maximal drive (V).
+    traits : MoverTraits
+        The person: body, strength, EMD per muscle, activation time constants, timing
+        style, EMG character (:mod:`wearsense.sim.population`).
     """
 
     phys_t: np.ndarray
@@ -145,6 +154,11 @@ class SimTruth:
     imu_mounts: np.ndarray
     pose: np.ndarray | None
     mvc_v: np.ndarray
+    traits: MoverTraits | None = None
+
+    def emd_of(self, muscle: str) -> float:
+        """Electromechanical delay (s) of one recorded muscle."""
+        return self.traits.emd_of(muscle) * 1e-3
 
     def joint(self, name: str) -> np.ndarray:
         """Angle (deg) of one joint on the physics grid."""
@@ -246,7 +260,7 @@ def generate(seed: int, duration_s: float, config: SimConfig | None = None, keep
           for k, v in phys.items()}
     keep_rows = ph["phys_t"] < duration_s
     ph = {k: v[keep_rows] if v.shape[0] else v for k, v in ph.items()}
-    rest = mus.rest_activation(cfg.tone)
+    rest = mover.rest_activation
     onsets = {m.name: burst_times(ph["drive"][:, i], ph["phys_t"], rest[m.actuator] + 0.025, rest[m.actuator] + 0.015)
               for i, m in enumerate(mover.muscles)}
     if not keep_truth:
@@ -269,8 +283,14 @@ def generate(seed: int, duration_s: float, config: SimConfig | None = None, keep
         imu_mounts=mover.mounts,
         pose=np.concatenate(pose) if pose else None,
         mvc_v=mover.mvc_v,
+        traits=mover.traits,
     )
     return SimRecording(int(seed), float(duration_s), cfg, streams, truth)
+
+
+def traits_of(seed: int, config: SimConfig | None = None, **overrides: Any) -> MoverTraits:
+    """The person the mover of ``seed`` is, without simulating anything (fast)."""
+    return Mover(seed, _config(config, overrides), keep_truth=False).traits
 
 
 def _generate_star(args: tuple) -> SimRecording:

@@ -206,6 +206,7 @@ def forward_kinematics(
     angles_deg: np.ndarray,
     root_xy: np.ndarray,
     heading_rad: np.ndarray,
+    segment_scale: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """World orientation and origin of every segment.
 
@@ -217,6 +218,9 @@ def forward_kinematics(
         Pelvis position on the floor (m).
     heading_rad : ndarray, shape (n,)
         Heading about +z (0 = facing +x).
+    segment_scale : ndarray, shape (len(SEGMENTS),), optional
+        Length of each segment relative to the reference skeleton (a mover's
+        anthropometry): scales the offsets of the joints the segment carries.
 
     Returns
     -------
@@ -231,7 +235,7 @@ def forward_kinematics(
     rot = np.empty((n, len(SEGMENTS), 3, 3))
     rel = np.empty((n, len(SEGMENTS), 3))
     _fk_kernel(np.ascontiguousarray(np.deg2rad(angles_deg)), np.ascontiguousarray(heading_rad, dtype=np.float64),
-               _PARENT, _OFFSET, _NJ, _JIDX, _JAXIS, _JSIGN, rot, rel)
+               _PARENT, scaled_offsets(segment_scale), _NJ, _JIDX, _JAXIS, _JSIGN, rot, rel)
     ankle_z = np.minimum(rel[:, SEGMENT_INDEX["foot_r"], 2], rel[:, SEGMENT_INDEX["foot_l"], 2])
     root = np.empty((n, 1, 3))
     root[:, 0, :2] = root_xy
@@ -239,10 +243,19 @@ def forward_kinematics(
     return rot, rel + root
 
 
+def scaled_offsets(segment_scale: np.ndarray | None) -> np.ndarray:
+    """Joint-centre offsets of :data:`SEGMENTS` for segment lengths × ``segment_scale``."""
+    if segment_scale is None:
+        return _OFFSET
+    parent_scale = np.where(_PARENT >= 0, np.asarray(segment_scale)[np.maximum(_PARENT, 0)], 1.0)
+    return np.ascontiguousarray(_OFFSET * parent_scale[:, None])
+
+
 _KP_SEG = np.array([SEGMENT_INDEX[seg] for _, seg, _ in KEYPOINTS])
 _KP_POINT = np.array([p for _, _, p in KEYPOINTS])
 
 
-def keypoints(rot: np.ndarray, pos: np.ndarray) -> np.ndarray:
+def keypoints(rot: np.ndarray, pos: np.ndarray, segment_scale: np.ndarray | None = None) -> np.ndarray:
     """Keypoint positions, shape (n, len(KEYPOINTS), 3), metres, world frame."""
-    return pos[:, _KP_SEG] + np.einsum("nkij,kj->nki", rot[:, _KP_SEG], _KP_POINT)
+    point = _KP_POINT if segment_scale is None else _KP_POINT * np.asarray(segment_scale)[_KP_SEG][:, None]
+    return pos[:, _KP_SEG] + np.einsum("nkij,kj->nki", rot[:, _KP_SEG], point)

@@ -162,6 +162,12 @@ class Choreography:
     seed: int
     kinds: dict[str, float] = field(default_factory=lambda: dict(KINDS))
     movements: list[Movement] = field(default_factory=list)
+    #: the mover's timing style: durations x tempo (x a per-movement factor of SD
+    #: tempo_jitter), pauses x pause; handedness picks the usual side of one-arm moves
+    tempo: float = 1.0
+    tempo_jitter: float = 0.0
+    pause: float = 1.0
+    right_handed: bool = True
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xC0FFEE]))
@@ -178,10 +184,13 @@ class Choreography:
         while self._t < t_end + 10.0:
             kind = self._names[self._rng.choice(len(self._names), p=self._p)]
             mv = getattr(self, f"_{kind}")(self._t)
+            k = self.tempo * (float(np.exp(self._rng.normal(0.0, self.tempo_jitter))) if self.tempo_jitter else 1.0)
+            if k != 1.0:
+                mv = time_scaled(mv, k)
             mv = replace(mv, root_base=tuple(self._root))
             self._root = self._root + sum((np.array([r.dx, r.dy, r.dheading]) for r in mv.root), np.zeros(3))
             self.movements.append(mv)
-            self._t = mv.end + self._rng.uniform(0.4, 1.2)
+            self._t = mv.end + self._rng.uniform(0.4, 1.2) * self.pause
         return self.movements
 
     def active(self, t0: float, t1: float) -> list[Movement]:
@@ -191,11 +200,15 @@ class Choreography:
     def _r(self, lo: float, hi: float) -> float:
         return float(self._rng.uniform(lo, hi))
 
+    def _side_pick(self, p_dominant: float) -> str:
+        dominant = self._rng.random() < p_dominant
+        return "r" if dominant == self.right_handed else "l"
+
     def _rest(self, t: float) -> Movement:
         return Movement("rest", t, t + self._r(1.0, 3.0))
 
     def _reach(self, t: float) -> Movement:
-        side = "r" if self._rng.random() < 0.65 else "l"
+        side = self._side_pick(0.65)
         rise, hold, fall = self._r(0.35, 0.8), self._r(0.2, 0.9), self._r(0.5, 0.9)
         sh, el = self._r(50, 110), self._r(-5, 40)
         ramps = [
@@ -250,7 +263,7 @@ class Choreography:
 
     def _gesture(self, t: float) -> Movement:
         kind = self._rng.choice(["wave", "clap", "point"])
-        side = "r" if self._rng.random() < 0.6 else "l"
+        side = self._side_pick(0.6)
         if kind == "wave":
             dur = self._r(1.5, 3.0)
             ramps = (
@@ -308,6 +321,24 @@ class Choreography:
                 Oscillation(JOINT_INDEX[str(name)], t, dur, self._r(0.25, 1.2), amp, self._r(0, 2 * np.pi), 0.8, offset)
             )
         return Movement("improvise", t, t + dur, tuple(ramps), detail=",".join(map(str, chosen)))
+
+
+def time_scaled(mv: Movement, k: float) -> Movement:
+    """The movement performed ``k`` times slower (k < 1: faster), from the same start."""
+    t0 = mv.start
+
+    def at(t: float) -> float:
+        return t0 + (t - t0) * k
+
+    ramps = []
+    for p in mv.ramps:
+        if isinstance(p, Oscillation):
+            ramps.append(replace(p, t0=at(p.t0), duration=p.duration * k, freq_hz=p.freq_hz / k, fade=p.fade * k))
+        else:
+            ramps.append(replace(p, t0=at(p.t0), rise=p.rise * k, hold=p.hold * k, fall=p.fall * k))
+    cc = tuple(replace(c, t0=at(c.t0), rise=c.rise * k, hold=c.hold * k, fall=c.fall * k) for c in mv.cocontractions)
+    root = tuple(replace(r, t0=at(r.t0), duration=r.duration * k) for r in mv.root)
+    return replace(mv, end=at(mv.end), ramps=tuple(ramps), cocontractions=cc, root=root)
 
 
 def planned_root(moves: list[Movement], t: np.ndarray) -> np.ndarray:

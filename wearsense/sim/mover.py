@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from wearsense.errors import StreamError
 from wearsense.sim import muscles as mus
 from wearsense.sim.body import JOINTS, KEYPOINTS
 from wearsense.sim.choreography import KINDS, Choreography, planned, planned_root
+from wearsense.sim.population import PopulationConfig, draw_traits, reference_traits
 from wearsense.sim.clocks import ClockTruth, LinkState, Packets, packetize
 from wearsense.sim.sensors import (
     IMU_SITES,
@@ -80,6 +81,8 @@ class SimConfig:
     mag_hard_iron_ut: float = 3.0
     mount_misalign_deg: float = 8.0
     moves: tuple[str, ...] = tuple(KINDS)
+    person: str = "reference"
+    population: PopulationConfig = field(default_factory=PopulationConfig)
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> StreamError:
@@ -113,6 +116,11 @@ class SimConfig:
                      "occlusion_per_min", "emg_noise_uv", "mains_uv"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise bad(name, "must be finite and >= 0")
+        if self.person not in ("reference", "drawn"):
+            raise bad("person", "must be 'reference' (the lab reference body, one EMD: emd_ms) or 'drawn' "
+                                "(a person drawn from the seed and `population`)")
+        if not isinstance(self.population, PopulationConfig):
+            raise bad("population", "must be a wearsense.sim.population.PopulationConfig")
         unknown = [m for m in self.moves if m not in KINDS]
         if unknown or not self.moves:
             raise bad("moves", f"movement kinds must be a non-empty subset of {', '.join(KINDS)}")
@@ -165,12 +173,10 @@ class Mover:
         self.seed = int(seed)
         self.config = cfg = config or SimConfig()
         self.keep_truth = keep_truth
-        self.choreography = Choreography(self.seed, {k: KINDS[k] for k in cfg.moves})
         self.muscles = mus.MUSCLES[: cfg.emg]
         self.imu_sites = list(range(cfg.imu))
         self.block_index = 0
         self.dt = 1.0 / mus.PHYSICS_RATE_HZ
-        self.emd_samples = int(round(cfg.emd_ms * 1e-3 * mus.PHYSICS_RATE_HZ))
         rng = self._rng("setup")
         # mounting of each IMU on its segment: a small random misalignment
         self.mounts = np.stack(
@@ -179,8 +185,32 @@ class Mover:
                 for _ in self.imu_sites
             ]
         ) if self.imu_sites else np.zeros((0, 3, 3))
-        lo, hi = cfg.emg_mvc_mv
-        self.mvc_v = rng.uniform(lo, hi, cfg.emg) * 1e-3
+        if cfg.person == "drawn":
+            self.traits = draw_traits(self._rng("person"), cfg.population)
+        else:
+            self.traits = reference_traits(cfg.emd_ms, cfg.tau_act_ms, cfg.tau_deact_ms, cfg.emg_mvc_mv)
+            lo, hi = cfg.emg_mvc_mv
+            self.traits = replace(self.traits, mvc_v=np.r_[rng.uniform(lo, hi, cfg.emg) * 1e-3,
+                                                           self.traits.mvc_v[cfg.emg:]])
+        tr = self.traits
+        self._segment_scale = None if cfg.person == "reference" else tr.segment_scale
+        self.joint_params = mus.JointParams.of(tr.height_m, tr.mass_kg, tr.strength)
+        # EMD of each actuator: its recorded muscles' mean, else the mover's median
+        emd_of = {}
+        for k, m in enumerate(mus.MUSCLES):
+            emd_of.setdefault(m.actuator, []).append(tr.emd_ms[k])
+        median = float(np.median(tr.emd_ms))
+        self.actuator_emd = np.array(
+            [int(round(np.mean(emd_of.get(a, [median])) * 1e-3 * mus.PHYSICS_RATE_HZ)) for a in range(2 * len(JOINTS))],
+            dtype=np.int64,
+        )
+        self._emd_max = int(self.actuator_emd.max())
+        self.emd_samples = int(round(median * 1e-3 * mus.PHYSICS_RATE_HZ))
+        self.mvc_v = tr.mvc_v[: cfg.emg]
+        self.choreography = Choreography(
+            self.seed, {k: KINDS[k] for k in cfg.moves}, tempo=tr.tempo, tempo_jitter=tr.tempo_jitter,
+            pause=tr.pause, right_handed=tr.right_handed,
+        )
         self.gyro_bias = rng.uniform(-1, 1, (cfg.imu, 3)) * cfg.gyro_bias_dps
         self.accel_bias = rng.uniform(-1, 1, (cfg.imu, 3)) * cfg.accel_bias_mg * 1e-3 * 9.80665
         self.hard_iron = rng.uniform(-1, 1, (cfg.imu, 3)) * cfg.mag_hard_iron_ut
@@ -209,11 +239,8 @@ class Mover:
         self._carrier = EMGCarrier(cfg.emg_rate_hz, cfg.emg)
         self._occluded_until = np.zeros(len(KEYPOINTS))
         # physics state and buffer (rows i0 .. i0+len)
-        hold = mus.rest_activation(cfg.tone)
-        self._state = mus.MuscleState.at_rest(hold, self.emd_samples)
-        rest = np.array([j.rest_deg for j in JOINTS])
-        self._prev_plan = np.tile(rest, (2, 1))
-        self._prev_target = hold.copy()
+        self.rest_activation = mus.rest_activation(cfg.tone, self.joint_params)
+        self._state = mus.MuscleState.at_rest(self.rest_activation, self._emd_max)
         self._i_next = 0
         self._buf_i0 = 0
         self._buf: dict[str, np.ndarray] = {
@@ -271,20 +298,17 @@ class Mover:
 
     # -- physics ------------------------------------------------------------------
     def _advance_physics(self, t_end: float) -> None:
-        cfg = self.config
         i_end = int(math.ceil(t_end * mus.PHYSICS_RATE_HZ))
         if i_end <= self._i_next:
             return
         i = np.arange(self._i_next, i_end)
-        t_force = i * self.dt + self.emd_samples * self.dt  # plan is evaluated at force time
-        moves = self.choreography.active(t_force[0], t_force[-1])
-        angles, cc = planned(moves, t_force, len(JOINTS))
-        drive, target, gravity = mus.plan_drive(
-            angles, cc, self._prev_plan, self._prev_target, cfg.tone, cfg.tau_act_ms * 1e-3, cfg.tau_deact_ms * 1e-3
-        )
-        self._prev_plan = angles[-2:].copy()
-        self._prev_target = target[-1].copy()
-        act, force, theta = mus.simulate(drive, gravity, self._state, cfg.tau_act_ms * 1e-3, cfg.tau_deact_ms * 1e-3)
+        # the plan in true time, from 3 rows of history to the longest EMD ahead
+        g = np.arange(self._i_next - 3, i_end + self._emd_max) * self.dt
+        moves = self.choreography.active(g[0], g[-1])
+        angles, cc = planned(moves, g, len(JOINTS))
+        tau_a, tau_d = self.traits.tau_act_ms * 1e-3, self.traits.tau_deact_ms * 1e-3
+        drive, gravity = mus.plan_drive(angles, cc, self.actuator_emd, self.config.tone, tau_a, tau_d, self.joint_params)
+        act, force, theta = mus.simulate(drive, gravity, self._state, self.actuator_emd, tau_a, tau_d, self.joint_params)
         self._i_next = i_end
         keep_from = max(0, i_end - int((_KEEP_S + BLOCK_S + 2 * _PHYS_MARGIN_S) * mus.PHYSICS_RATE_HZ))
         cut = keep_from - self._buf_i0
@@ -367,7 +391,8 @@ class Mover:
         rows = np.maximum(np.arange(g0, g1 + 1) * _KIN_DECIMATE, 0) - self._buf_i0
         angles = self._buf["theta"][rows]
         root = planned_root(self.choreography.active(grid[0], grid[-1]), grid)
-        kin = imu_kinematics(grid, angles, root, self.imu_sites, self.mounts, with_quat=self.keep_truth)
+        kin = imu_kinematics(grid, angles, root, self.imu_sites, self.mounts, with_quat=self.keep_truth,
+                             segment_scale=self._segment_scale)
         out = []
         dt = 1.0 / cfg.imu_rate_hz
         for idx, i in enumerate(self.imu_sites):
@@ -404,7 +429,7 @@ class Mover:
         if n:
             angles = self._interp_rows("theta", tt)
             root = planned_root(self.choreography.active(tt[0], tt[-1]), tt)
-            kp = pose_keypoints(angles, root)
+            kp = pose_keypoints(angles, root, self._segment_scale)
         else:
             kp = np.zeros((0, len(KEYPOINTS), 3))
         if self.keep_truth:

@@ -37,7 +37,8 @@ import numpy as np
 
 from wearsense.sim.body import JOINT_INDEX, JOINTS
 
-__all__ = ["Muscle", "MUSCLES", "PHYSICS_RATE_HZ", "plan_drive", "simulate", "rest_activation", "MuscleState"]
+__all__ = ["Muscle", "MUSCLES", "PHYSICS_RATE_HZ", "JointParams", "plan_drive", "simulate", "rest_activation",
+           "MuscleState"]
 
 PHYSICS_RATE_HZ = 1000.0
 
@@ -103,93 +104,134 @@ MUSCLES: tuple[Muscle, ...] = tuple(
 )
 
 
-def _joint_coefficients(dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Backward-difference coefficients of the joint ODE, per joint (see module doc)."""
-    w = 2 * np.pi * np.array([j.omega_hz for j in JOINTS])
-    z = np.array([j.zeta for j in JOINTS])
-    c2 = 1.0 / (w * w * dt * dt)
-    c1 = 2.0 * z / (w * dt)
-    gain = np.array([j.gain_deg for j in JOINTS])
-    rest = np.array([j.rest_deg for j in JOINTS])
-    load = np.array([j.load for j in JOINTS])
-    return c2, c1, gain, rest, load, c2 + c1 + 1.0
+@dataclass(frozen=True)
+class JointParams:
+    """Per-joint coefficients of the joint ODE for one mover (see the module doc).
+
+    ``c2 = 1/(ω dt)²`` and ``c1 = 2ζ/(ω dt)`` are the backward-difference weights,
+    ``c0 = c2 + c1 + 1``; ``gain`` (deg per unit net activation), ``rest`` (deg) and
+    ``load`` (gravity, activation units at sin(angle) = 1) as in
+    :class:`~wearsense.sim.body.Joint`, scaled to the mover's body and strength.
+    """
+
+    c2: np.ndarray
+    c1: np.ndarray
+    gain: np.ndarray
+    rest: np.ndarray
+    load: np.ndarray
+    c0: np.ndarray
+
+    @classmethod
+    def of(cls, height_m: float = 1.75, mass_kg: float = 75.0, strength: float = 1.0,
+           dt: float = 1.0 / PHYSICS_RATE_HZ) -> "JointParams":
+        """Coefficients for a body of ``height_m`` and ``mass_kg`` with ``strength`` × the
+        reference's maximal torques (reference: 1.75 m, 75 kg, 1.0).
+
+        A longer limb swings slower (ω ∝ 1/√length, as a pendulum); a heavier, longer
+        body needs more activation for the same acceleration (gain ∝ strength / (m l²))
+        and to hold the same posture (load ∝ m l / strength).
+        """
+        h = height_m / 1.75
+        m = mass_kg / 75.0
+        w = 2 * np.pi * np.array([j.omega_hz for j in JOINTS]) / np.sqrt(h)
+        z = np.array([j.zeta for j in JOINTS])
+        c2 = 1.0 / (w * w * dt * dt)
+        c1 = 2.0 * z / (w * dt)
+        gain = np.array([j.gain_deg for j in JOINTS]) * strength / (m * h * h)
+        rest = np.array([j.rest_deg for j in JOINTS])
+        load = np.array([j.load for j in JOINTS]) * m * h / strength
+        return cls(c2, c1, gain, rest, load, c2 + c1 + 1.0)
+
+
+REFERENCE_JOINTS = JointParams.of()
 
 
 def plan_drive(
     angles: np.ndarray,
     cocontraction: np.ndarray,
-    prev_angles: np.ndarray,
-    prev_target: np.ndarray,
+    emd_samples: np.ndarray,
     tone: float,
     tau_act_s: float,
     tau_deact_s: float,
+    joints: JointParams = REFERENCE_JOINTS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Neural drive that makes the joints follow planned angles.
 
     Parameters
     ----------
-    angles : ndarray (n, n_joints)
-        Planned joint angles (deg) at *force* time: the grid is already shifted by the
-        EMD, so row k is what the force must achieve EMD seconds after drive sample k.
-    cocontraction : ndarray (n, n_joints)
-        Co-contraction level per joint at force time.
-    prev_angles : ndarray (2, n_joints)
-        The two planned rows before this block (continuity of the differences).
-    prev_target : ndarray (n_actuators,)
-        Target activation of the last row of the previous block.
+    angles : ndarray (n + 3 + max(emd_samples), n_joints)
+        Planned joint angles (deg) on the physics grid in *true* time, starting three
+        rows before the first drive row (the differences need two rows of history and
+        the activation inversion one more) and reaching ``max(emd_samples)`` rows past
+        the last: the drive of an actuator at row k is what its force must be
+        ``emd_samples[m]`` rows later.
+    cocontraction : ndarray, same shape as ``angles``
+        Co-contraction level per joint (activation units) on the same grid.
+    emd_samples : ndarray (2 * n_joints,) of int
+        Electromechanical delay of each actuator, physics samples.
     tone : float
         Resting activation of every actuator (muscle tone).
     tau_act_s, tau_deact_s : float
         Activation and deactivation time constants (s).
+    joints : JointParams
+        The mover's joint coefficients.
 
     Returns
     -------
     drive : ndarray (n, 2 * n_joints)
         Neural drive per actuator, clipped to 0..1.
-    target : ndarray (n, 2 * n_joints)
-        Activation the plan asks for (for continuity into the next block).
     gravity : ndarray (n, n_joints)
-        Gravity load (activation units) on the planned posture, at force time.
+        Gravity load (activation units) on the planned posture at the drive rows (it
+        acts on the joints at that time, like the force it is balanced against).
     """
     dt = 1.0 / PHYSICS_RATE_HZ
-    c2, c1, gain, rest, load, _ = _joint_coefficients(dt)
-    n, nj = angles.shape
+    emd = np.ascontiguousarray(emd_samples, dtype=np.int64)
+    rows, nj = angles.shape
+    n = rows - 3 - int(emd.max())
+    target = np.empty((rows, 2 * nj))
+    grav = np.empty((rows, nj))
+    _target_kernel(np.ascontiguousarray(angles), np.ascontiguousarray(cocontraction), joints.c2, joints.c1,
+                   joints.gain, joints.rest, joints.load, tone, target, grav)
     drive = np.empty((n, 2 * nj))
-    target = np.empty((n, 2 * nj))
-    gravity = np.empty((n, nj))
-    _plan_kernel(np.ascontiguousarray(angles), np.ascontiguousarray(cocontraction), prev_angles, prev_target,
-                 c2, c1, gain, rest, load, tone, tau_act_s / dt, tau_deact_s / dt, drive, target, gravity)
-    return drive, target, gravity
+    _drive_kernel(target, emd, tau_act_s / dt, tau_deact_s / dt, drive)
+    return drive, grav[3 : 3 + n].copy()
 
 
 @numba.njit(cache=True, nogil=True)
-def _plan_kernel(angles, cocon, prev_angles, prev_target, c2, c1, gain, rest, load, tone, r_act, r_deact, drive, target, gravity):  # pragma: no cover - compiled
-    n, nj = angles.shape
+def _target_kernel(angles, cocon, c2, c1, gain, rest, load, tone, target, gravity):  # pragma: no cover - compiled
+    rows, nj = angles.shape
     for j in range(nj):
-        t2 = prev_angles[0, j]
-        t1 = prev_angles[1, j]
-        ap = prev_target[2 * j]
-        an = prev_target[2 * j + 1]
-        for k in range(n):
+        for k in range(rows):
+            if k < 2:
+                target[k, 2 * j] = tone
+                target[k, 2 * j + 1] = tone
+                gravity[k, j] = 0.0
+                continue
             th = angles[k, j]
+            t1 = angles[k - 1, j]
+            t2 = angles[k - 2, j]
             g = load[j] * np.sin(t1 * (np.pi / 180.0))
             net = (c2[j] * (th - 2.0 * t1 + t2) + c1[j] * (th - t1) + (th - rest[j])) / gain[j] - g
             gravity[k, j] = g
             c = cocon[k, j] + tone
-            tp = (net if net > 0.0 else 0.0) + c
-            tn = (-net if net < 0.0 else 0.0) + c
-            target[k, 2 * j] = tp
-            target[k, 2 * j + 1] = tn
-            up = ap + (tp - ap) * (r_act if tp > ap else r_deact)
-            un = an + (tn - an) * (r_act if tn > an else r_deact)
-            drive[k, 2 * j] = min(max(up, 0.0), 1.0)
-            drive[k, 2 * j + 1] = min(max(un, 0.0), 1.0)
-            ap, an = tp, tn
-            t2, t1 = t1, th
+            target[k, 2 * j] = (net if net > 0.0 else 0.0) + c
+            target[k, 2 * j + 1] = (-net if net < 0.0 else 0.0) + c
 
 
 @numba.njit(cache=True, nogil=True)
-def _simulate_kernel(drive, gravity, act, delay_buf, delay_pos, theta, c2, c1, gain, rest, c0, k_act, k_deact, out_act, out_force, out_theta):  # pragma: no cover - compiled
+def _drive_kernel(target, emd, r_act, r_deact, drive):  # pragma: no cover - compiled
+    n, na = drive.shape
+    for m in range(na):
+        d = emd[m]
+        for k in range(n):
+            tp = target[k + 3 + d, m]
+            ap = target[k + 2 + d, m]
+            u = ap + (tp - ap) * (r_act if tp > ap else r_deact)
+            drive[k, m] = min(max(u, 0.0), 1.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _simulate_kernel(drive, gravity, act, delay_buf, delay_pos, emd, theta, c2, c1, gain, rest, c0, k_act, k_deact, out_act, out_force, out_theta):  # pragma: no cover - compiled
     n, na = drive.shape
     nj = theta.shape[1]
     d = delay_buf.shape[0]
@@ -200,14 +242,9 @@ def _simulate_kernel(drive, gravity, act, delay_buf, delay_pos, theta, c2, c1, g
             a += (u - a) * (k_act if u > a else k_deact)
             act[m] = a
             out_act[k, m] = a
-            if d > 0:
-                f = delay_buf[delay_pos, m]
-                delay_buf[delay_pos, m] = a
-            else:
-                f = a
-            out_force[k, m] = f
-        if d > 0:
-            delay_pos = (delay_pos + 1) % d
+            delay_buf[delay_pos, m] = a
+            out_force[k, m] = delay_buf[(delay_pos - emd[m] + d) % d, m]
+        delay_pos = (delay_pos + 1) % d
         for j in range(nj):
             x = gain[j] * (out_force[k, 2 * j] - out_force[k, 2 * j + 1] + gravity[k, j]) + rest[j]
             th = (x + c2[j] * (2.0 * theta[1, j] - theta[0, j]) + c1[j] * theta[1, j]) / c0[j]
@@ -222,48 +259,42 @@ class MuscleState:
     """State of the forward simulation carried from block to block."""
 
     activation: np.ndarray  # (n_actuators,)
-    delay_buf: np.ndarray  # (emd_samples, n_actuators): activations still in the EMD pipe
+    delay_buf: np.ndarray  # (max_emd + 1, n_actuators): ring of recent activations (the EMD pipe)
     delay_pos: int
     theta: np.ndarray  # (2, n_joints): last two joint angles (deg)
-    gravity: np.ndarray  # (emd_samples, n_joints): planned gravity load still in the EMD pipe
 
     @classmethod
-    def at_rest(cls, activation: np.ndarray, emd_samples: int) -> "MuscleState":
+    def at_rest(cls, activation: np.ndarray, max_emd_samples: int) -> "MuscleState":
         """Standing still at the rest posture, holding it against gravity with ``activation``."""
         rest = np.array([j.rest_deg for j in JOINTS])
-        load = np.array([j.load for j in JOINTS]) * np.sin(np.deg2rad(rest))
-        return cls(activation.copy(), np.tile(activation, (emd_samples, 1)), 0, np.tile(rest, (2, 1)),
-                   np.tile(load, (emd_samples, 1)))
+        return cls(activation.copy(), np.tile(activation, (int(max_emd_samples) + 1, 1)), 0, np.tile(rest, (2, 1)))
 
 
-def rest_activation(tone: float) -> np.ndarray:
+def rest_activation(tone: float, joints: JointParams = REFERENCE_JOINTS) -> np.ndarray:
     """Activation of every actuator that holds the rest posture still (tone + gravity)."""
     rest = np.array([j.rest_deg for j in JOINTS])
-    hold = np.tile(rest, (3, 1))
-    _, target, _ = plan_drive(hold[2:], np.zeros((1, len(JOINTS))), hold[:2], np.zeros(2 * len(JOINTS)), tone, 1.0, 1.0)
-    return target[0]
+    hold = np.tile(rest, (4, 1))
+    drive, _ = plan_drive(hold, np.zeros_like(hold), np.zeros(2 * len(JOINTS), np.int64), tone, 1e-3, 1e-3, joints)
+    return drive[0]
 
 
 def simulate(
-    drive: np.ndarray, gravity: np.ndarray, state: MuscleState, tau_act_s: float, tau_deact_s: float
+    drive: np.ndarray, gravity: np.ndarray, state: MuscleState, emd_samples: np.ndarray, tau_act_s: float,
+    tau_deact_s: float, joints: JointParams = REFERENCE_JOINTS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Forward chain from drive: activation, force (EMD-delayed), joint angles (deg).
+    """Forward chain from drive: activation, force (EMD-delayed per actuator), joint angles (deg).
 
-    ``gravity`` is :func:`plan_drive`'s load at force time; it reaches the joints
-    after the EMD like the force it is balanced against. Updates ``state`` in place so
-    consecutive blocks join seamlessly.
+    ``gravity`` is :func:`plan_drive`'s load on the planned posture at each row.
+    Updates ``state`` in place so consecutive blocks join seamlessly.
     """
     dt = 1.0 / PHYSICS_RATE_HZ
-    c2, c1, gain, rest, _, c0 = _joint_coefficients(dt)
     n, na = drive.shape
-    d = state.gravity.shape[0]
-    pipe = np.concatenate([state.gravity, gravity])
-    state.gravity = pipe[pipe.shape[0] - d :].copy()
     act = np.empty((n, na))
     force = np.empty((n, na))
     theta = np.empty((n, len(JOINTS)))
     state.delay_pos = _simulate_kernel(
-        np.ascontiguousarray(drive), np.ascontiguousarray(pipe[:n]), state.activation, state.delay_buf, state.delay_pos, state.theta,
-        c2, c1, gain, rest, c0, dt / tau_act_s, dt / tau_deact_s, act, force, theta,
+        np.ascontiguousarray(drive), np.ascontiguousarray(gravity), state.activation, state.delay_buf,
+        state.delay_pos, np.ascontiguousarray(emd_samples, dtype=np.int64), state.theta,
+        joints.c2, joints.c1, joints.gain, joints.rest, joints.c0, dt / tau_act_s, dt / tau_deact_s, act, force, theta,
     )
     return act, force, theta

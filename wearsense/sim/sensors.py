@@ -18,14 +18,15 @@ own device clock (:mod:`wearsense.sim.clocks`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import signal
 
 from wearsense.sim.body import KEYPOINTS, SEGMENT_INDEX, forward_kinematics, keypoints
 
-__all__ = ["IMU_SITES", "EARTH_FIELD_UT", "GRAVITY", "EMGCarrier", "imu_kinematics", "quat_from_matrix"]
+__all__ = ["IMU_SITES", "EARTH_FIELD_UT", "GRAVITY", "EMGCarrier", "imu_kinematics", "quat_from_matrix",
+           "SensorErrors", "apply_sensor_errors", "imu_from_trajectory"]
 
 GRAVITY = 9.80665
 #: Earth's field in the ENU world frame (µT): 48 µT, 60° inclination (mid-latitude).
@@ -113,15 +114,16 @@ class IMUKinematics:
 
 def imu_kinematics(
     t: np.ndarray, angles_deg: np.ndarray, root: np.ndarray, sites: list[int], mounts: np.ndarray,
-    with_quat: bool = True,
+    with_quat: bool = True, segment_scale: np.ndarray | None = None,
 ) -> IMUKinematics:
     """IMU signals on a uniform grid ``t`` from joint angles and root motion.
 
     Derivatives are central differences (``np.gradient``), second-order accurate; the
     first and last grid points are one-sided, so callers keep a margin. The true
     orientation (``quat``) is only for ground truth; ``with_quat=False`` leaves it NaN.
+    ``segment_scale``: the mover's segment lengths relative to the reference.
     """
-    rot, pos = forward_kinematics(angles_deg, root[:, :2], root[:, 2])
+    rot, pos = forward_kinematics(angles_deg, root[:, :2], root[:, 2], segment_scale)
     h = t[1] - t[0]
     n = t.shape[0]
     f = np.empty((len(sites), n, 3))
@@ -133,7 +135,8 @@ def imu_kinematics(
         seg, offset = IMU_SITES[site]
         s = SEGMENT_INDEX[seg]
         r = rot[:, s] @ mount  # sensor -> world
-        p = pos[:, s] + rot[:, s] @ np.asarray(offset)
+        off = np.asarray(offset) * (1.0 if segment_scale is None else segment_scale[s])
+        p = pos[:, s] + rot[:, s] @ off
         acc = np.gradient(np.gradient(p, h, axis=0), h, axis=0)
         rt = np.swapaxes(r, 1, 2)
         f[i] = np.einsum("nij,nj->ni", rt, acc - gvec)
@@ -145,11 +148,68 @@ def imu_kinematics(
     return IMUKinematics(t, f, g, m, q)
 
 
-def pose_keypoints(angles_deg: np.ndarray, root: np.ndarray) -> np.ndarray:
+def pose_keypoints(angles_deg: np.ndarray, root: np.ndarray, segment_scale: np.ndarray | None = None) -> np.ndarray:
     """True keypoints (n, n_keypoints, 3) in metres."""
-    rot, pos = forward_kinematics(angles_deg, root[:, :2], root[:, 2])
-    return keypoints(rot, pos)
+    rot, pos = forward_kinematics(angles_deg, root[:, :2], root[:, 2], segment_scale)
+    return keypoints(rot, pos, segment_scale)
 
 
 POSE_CHANNELS = tuple(f"{name}_{ax}" for name, _, _ in KEYPOINTS for ax in "xyz")
 SEGMENT_NAMES = tuple(SEGMENT_INDEX)
+
+
+@dataclass(frozen=True)
+class SensorErrors:
+    """Known errors of one simulated IMU (what calibration must recover).
+
+    Raw readings are ``gyro = true + gyro_bias_dps + noise``,
+    ``acc = accel_matrix @ true + accel_bias_ms2 + noise`` (scale on the diagonal,
+    misalignment off it), ``mag = soft_iron @ true + hard_iron_ut + noise`` (soft iron
+    symmetric). Noise densities as in :class:`~wearsense.sim.SimConfig`. ``axes`` maps
+    the physical axes onto the device's labelled ones for all three sensors (identity;
+    ``diag(1, -1, 1)`` is a device whose axes are left-handed, a wiring mistake).
+    """
+
+    gyro_bias_dps: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    accel_bias_ms2: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    accel_matrix: np.ndarray = field(default_factory=lambda: np.eye(3))
+    hard_iron_ut: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    soft_iron: np.ndarray = field(default_factory=lambda: np.eye(3))
+    gyro_noise_dps_rthz: float = 0.007
+    accel_noise_ug_rthz: float = 150.0
+    mag_noise_ut: float = 0.3
+    axes: np.ndarray = field(default_factory=lambda: np.eye(3))
+
+    @staticmethod
+    def scale_misalignment(scale: np.ndarray, misalign_rad: np.ndarray) -> np.ndarray:
+        """``accel_matrix`` from per-axis scale factors (3,) and small misalignments
+        (3,: yz, xz, xy pairs, radians; upper-triangular, the usual convention)."""
+        s = np.asarray(scale, dtype=np.float64)
+        a, b, c = np.asarray(misalign_rad, dtype=np.float64)
+        return np.array([[1.0, -c, b], [0.0, 1.0, -a], [0.0, 0.0, 1.0]]) * s[:, None]
+
+
+def apply_sensor_errors(acc: np.ndarray, gyro: np.ndarray, mag: np.ndarray, errors: SensorErrors,
+                        rate_hz: float, rng: np.random.Generator) -> np.ndarray:
+    """Raw IMU samples (n, 9: acc m/s^2, gyro deg/s, mag µT) from true ones, with ``errors``."""
+    n = acc.shape[0]
+    white = np.sqrt(rate_hz / 2)
+    g = gyro + errors.gyro_bias_dps + rng.standard_normal((n, 3)) * errors.gyro_noise_dps_rthz * white
+    a = acc @ np.asarray(errors.accel_matrix).T + errors.accel_bias_ms2
+    a += rng.standard_normal((n, 3)) * errors.accel_noise_ug_rthz * 1e-6 * GRAVITY * white
+    m = mag @ np.asarray(errors.soft_iron).T + errors.hard_iron_ut + rng.standard_normal((n, 3)) * errors.mag_noise_ut
+    p = np.asarray(errors.axes, dtype=np.float64)
+    return np.hstack([a @ p.T, g @ p.T, m @ p.T])
+
+
+def imu_from_trajectory(t: np.ndarray, rot: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True specific force (m/s^2), angular rate (deg/s) and field (µT) in sensor axes from a
+    sensor trajectory on a uniform grid: ``rot`` (n, 3, 3) sensor -> world, ``pos`` (n, 3) m.
+    Central differences, as :func:`imu_kinematics`."""
+    h = t[1] - t[0]
+    acc = np.gradient(np.gradient(pos, h, axis=0), h, axis=0)
+    rt = np.swapaxes(rot, 1, 2)
+    f = np.einsum("nij,nj->ni", rt, acc - np.array([0.0, 0.0, -GRAVITY]))
+    w = rt @ np.gradient(rot, h, axis=0)
+    g = np.rad2deg(0.5 * np.stack([w[:, 2, 1] - w[:, 1, 2], w[:, 0, 2] - w[:, 2, 0], w[:, 1, 0] - w[:, 0, 1]], 1))
+    return f, g, rt @ EARTH_FIELD_UT

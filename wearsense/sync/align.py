@@ -1,6 +1,6 @@
 """IMU ⇄ pose alignment: the offset left between inside-out and camera streams.
 
-Once every device is on the session clock (:mod:`wearsense.sync.session`), a camera or
+Once every device is on the session clock (:mod:`wearsense.sync.timeline`), a camera or
 mocap pose stream is still late by its pipeline latency (30–100 ms for camera
 keypoints), which no clock model can see: the camera stamps frames when they leave the
 pipeline. This module measures that offset from the movement itself:
@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal
 
-from wearsense.errors import StreamError, WearsenseError
+from wearsense.dsp.resample import interpolate_to
+from wearsense.errors import AlignmentError, StreamError
 from wearsense.stream import Chunk, Modality, StreamInfo
 
 __all__ = ["AlignSettings", "Alignment", "AlignmentError", "SEGMENT_KEYPOINTS", "align_imu_pose",
@@ -55,10 +56,6 @@ SEGMENT_KEYPOINTS: dict[str, tuple[str, str]] = {
     "head": ("neck", "head"),
     "pelvis": ("hip_r", "hip_l"),
 }
-
-
-class AlignmentError(WearsenseError):
-    """IMU and pose cannot be aligned (nothing in common, or no movement to align on)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +82,12 @@ class AlignSettings:
         a frame at 60 Hz.
     n_boot : int
         Bootstrap replicates.
+    min_windows : int
+        Fewest tiles of ``window_s`` with movement for a continuous (xcorr) estimate: a
+        bootstrap over fewer has no spread to measure, and would report a one-window lag
+        with a zero-width interval and full confidence. Below it the recording is too
+        short: :class:`AlignmentError` says how long it must be. The gesture method needs
+        two claps (each clap is a sharp event of its own).
     seed : int
         Seed of the bootstrap.
     segment_keypoints : mapping
@@ -100,6 +103,7 @@ class AlignSettings:
     clap_drop_m: float = 0.1
     tolerance_s: float = 1.0 / 120.0
     n_boot: int = 300
+    min_windows: int = 3
     seed: int = 0
     segment_keypoints: Mapping[str, tuple[str, str]] = field(default_factory=lambda: dict(SEGMENT_KEYPOINTS))
 
@@ -108,6 +112,8 @@ class AlignSettings:
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise StreamError(f"AlignSettings.{name} must be a finite number > 0, got {v!r}")
+        if not (isinstance(self.min_windows, int) and self.min_windows >= 2):
+            raise StreamError(f"AlignSettings.min_windows must be an integer >= 2, got {self.min_windows!r}")
         if self.lowpass_hz >= self.rate_hz / 2:
             raise StreamError(
                 f"AlignSettings.lowpass_hz={self.lowpass_hz} must be below half of rate_hz={self.rate_hz}"
@@ -238,13 +244,9 @@ def find_claps(info: StreamInfo, chunk: Chunk, drop_m: float = 0.1, hands: tuple
 
 def _on_grid(t: np.ndarray, x: np.ndarray, grid: np.ndarray, max_gap_s: float) -> np.ndarray:
     ok = np.isfinite(x)
-    t, x = t[ok], x[ok]
-    if t.size < 2:
+    if np.count_nonzero(ok) < 2:
         return np.full(grid.size, np.nan)
-    y = np.interp(grid, t, x, left=np.nan, right=np.nan)
-    i = np.clip(np.searchsorted(t, grid), 1, t.size - 1)
-    y[(t[i] - t[i - 1]) > max_gap_s] = np.nan
-    return y
+    return interpolate_to(t[ok], x[ok], grid, max_gap_s=max_gap_s)[:, 0]
 
 
 def _lag_sums(x: np.ndarray, y: np.ndarray, lags: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -376,6 +378,17 @@ def align_imu_pose(
     moving = np.flatnonzero(np.nan_to_num(sd) > 2.0)  # deg/s
     if moving.size == 0:
         raise AlignmentError("no movement in the recording to align IMU and pose on (IMU speed SD < 2 deg/s)")
+    if method == "gesture" and moving.size < 2:
+        raise AlignmentError(
+            "one sync gesture gives no interval for the IMU-pose lag: record the sync gesture (a clap) at "
+            "least twice, or use method='xcorr' on a recording with movement"
+        )
+    if method == "xcorr" and moving.size < s.min_windows:
+        raise AlignmentError(
+            f"recording too short to estimate the IMU-pose lag: {moving.size} window(s) of {s.window_s:g} s "
+            f"with movement, need at least {s.min_windows} (at least {s.min_windows * s.window_s:g} s of "
+            "movement seen by both IMU and pose)"
+        )
     r = _ncc(total[:, moving].sum(axis=1))
     lag, peak = _peak(lags_s, r)
     rng = np.random.default_rng(s.seed)

@@ -50,23 +50,27 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from wearsense.errors import StreamError
+from wearsense.sync.estimators import (
+    ArrivalEnvelope,
+    EventBounds,
+    LineEstimator,
+    band_line,
+    envelope_line,
+    event_grid_phase,
+    lower_hull,
+)
 
 __all__ = ["ClockSettings", "ClockState", "ClockModel", "lower_hull", "envelope_line", "band_line", "event_grid_phase",
-           "unwrap_counter"]
+           "unwrap_counter", "LineEstimator", "ArrivalEnvelope", "EventBounds"]
 
 log = logging.getLogger("wearsense")
 
-_GRID_SETTLE = 64  # arrivals needed to find the connection-event grid
-_LOWER_RANK = 2  # per bin, the k-th tightest lower bound is used (one stray packet per bin is ignored)
-_LOWER_KEEP = 4  # lower bounds kept per bin (spares for those dropped as inconsistent)
-_MAX_REPAIRS = 3  # inconsistent bounds dropped per fit at most
-_GRID_PPM = 200.0  # a BLE controller's clock within ±200 ppm of the host's (the spec allows ±50 ppm each)
 
 
 @dataclass(frozen=True)
@@ -215,133 +219,6 @@ class ClockState:
     offset_band_s: float = math.nan
 
 
-def lower_hull(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Indices of the lower convex hull of points sorted by ``x`` (Andrew's monotone chain)."""
-    hull: list[int] = []
-    for i in range(x.shape[0]):
-        xi, yi = x[i], y[i]
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            # drop b unless it lies strictly below the segment a -> i
-            if (x[b] - x[a]) * (yi - y[a]) - (y[b] - y[a]) * (xi - x[a]) <= 0:
-                hull.pop()
-            else:
-                break
-        hull.append(i)
-    return np.asarray(hull, dtype=np.int64)
-
-
-def envelope_line(x: np.ndarray, y: np.ndarray, slope_bounds: tuple[float, float],
-                  prior_slope: float = 1.0) -> tuple[float, float]:
-    """Line ``y = c + s·x`` below every point, highest at the centroid of ``x``.
-
-    The linear-programming estimator of Moon, Skelly & Towsley (1999). ``x`` must be
-    sorted. With a single distinct ``x`` the slope is ``prior_slope``. Returns
-    ``(c, s)``.
-    """
-    lo, hi = slope_bounds
-    if x.shape[0] == 1 or x[-1] - x[0] <= 0:
-        s = min(max(prior_slope, lo), hi)
-        return float(np.min(y - s * x)), s
-    h = lower_hull(x, y)
-    hx, hy = x[h], y[h]
-    xc = float(np.mean(x))
-    j = int(np.searchsorted(hx, xc, side="right")) - 1
-    j = min(max(j, 0), hx.shape[0] - 2)
-    s = float((hy[j + 1] - hy[j]) / (hx[j + 1] - hx[j]))
-    s = min(max(s, lo), hi)
-    return float(np.min(hy - s * hx)), s
-
-
-def _clip(poly: list[tuple[float, float]], a: float, b: float, r: float) -> list[tuple[float, float]]:
-    """The part of a convex polygon where ``a·u + b·v <= r`` (Sutherland–Hodgman, one edge)."""
-    out = []
-    for i in range(len(poly)):
-        (pu, pv), (qu, qv) = poly[i], poly[(i + 1) % len(poly)]
-        fp, fq = a * pu + b * pv - r, a * qu + b * qv - r
-        if fp <= 0:
-            out.append((pu, pv))
-        if (fp < 0 < fq) or (fq < 0 < fp):
-            w = fp / (fp - fq)
-            out.append((pu + w * (qu - pu), pv + w * (qv - pv)))
-    return out
-
-
-def band_line(
-    xu: np.ndarray, yu: np.ndarray, xl: np.ndarray, yl: np.ndarray, slope_bounds: tuple[float, float],
-    x_eval: float | None = None,
-) -> tuple[float, float, tuple[float, float], tuple[float, float]] | None:
-    """Line ``y = c + s·x`` between two-sided bounds: ``yl <= c + s·xl`` and ``c + s·xu <= yu``.
-
-    The set of lines that satisfy every bound is a convex polygon in ``(c, s)`` (a
-    linear program, as in Moon, Skelly & Towsley 1999, with the second side of the
-    convex-hull approach of Zhang, Liu & Xia 2002); only the lower hull of the upper
-    bounds and the upper hull of the lower bounds cut it. The line returned is the
-    polygon's centroid, the posterior mean for a flat prior over the consistent lines,
-    so the mapping of every ``x`` is the middle of what the data allow. ``xu`` and ``xl``
-    must be sorted.
-
-    Returns
-    -------
-    (c, s, (s_min, s_max), (y_min, y_max)) or None
-        The centroid line, the range of consistent slopes and the range of consistent
-        values of the line at ``x_eval`` (default: the middle of the data); None if no
-        line satisfies every bound.
-    """
-    lo, hi = slope_bounds
-    x_mid = 0.5 * (float(min(xu[0], xl[0] if xl.size else xu[0])) + float(max(xu[-1], xl[-1] if xl.size else xu[-1])))
-    scale = max(float(np.max(np.abs(xu - x_mid))), float(np.max(np.abs(xl - x_mid))) if xl.size else 0.0, 1e-9)
-    # u = intercept at x_mid relative to the slope-1 line, v = (s - 1)·scale: both in seconds
-    xu_n, zu = (xu - x_mid) / scale, yu - xu
-    xl_n, zl = (xl - x_mid) / scale, yl - xl
-    v_lo, v_hi = (lo - 1.0) * scale, (hi - 1.0) * scale
-    big = abs(v_lo) + abs(v_hi) + float(np.ptp(zu)) + (float(np.ptp(zl)) + abs(float(zl[0] - zu[0])) if xl.size else 0) + 1.0
-    u0 = float(zu.min())
-    poly = [(u0 - big, v_lo), (u0 + big, v_lo), (u0 + big, v_hi), (u0 - big, v_hi)]
-    for i in lower_hull(xu_n, zu):
-        poly = _clip(poly, 1.0, float(xu_n[i]), float(zu[i]))
-        if len(poly) < 3:
-            return None
-    if xl.size:
-        for j in lower_hull(xl_n, -zl):
-            poly = _clip(poly, -1.0, -float(xl_n[j]), -float(zl[j]))
-            if len(poly) < 3:
-                return None
-    p = np.asarray(poly)
-    u, v = p[:, 0], p[:, 1]
-    u1, v1 = np.roll(u, -1), np.roll(v, -1)
-    cross = u * v1 - u1 * v
-    area = 0.5 * float(cross.sum())
-    if abs(area) <= 1e-18 * max(1.0, float(np.ptp(u) * np.ptp(v))):
-        uc, vc = float(u.mean()), float(v.mean())
-    else:
-        uc, vc = float(((u + u1) * cross).sum() / (6 * area)), float(((v + v1) * cross).sum() / (6 * area))
-    # z = u + v·(x - x_mid)/scale  ->  y = x + z = (u - v·x_mid/scale) + (1 + v/scale)·x
-    at = x_mid if x_eval is None else float(x_eval)
-    y_at = at + u + v * (at - x_mid) / scale
-    return (uc - vc * x_mid / scale, 1.0 + vc / scale, (1.0 + float(v.min()) / scale, 1.0 + float(v.max()) / scale),
-            (float(y_at.min()), float(y_at.max())))
-
-
-def event_grid_phase(host_s: np.ndarray, interval_s: float, min_gap: float = 0.25) -> float:
-    """Host time (s) of a connection event, from arrivals that come only at events.
-
-    Arrivals land at an event plus a one-sided delay, so their phases modulo the
-    interval cluster just after the events' phase: the phase is where the widest empty
-    arc of the phase circle ends. Returns NaN if that arc is shorter than ``min_gap``
-    intervals (no grid visible: delays as long as the interval, or no connection events).
-    """
-    h = np.asarray(host_s, dtype=np.float64)
-    if h.size < 2:
-        return math.nan
-    ph = np.sort(np.mod(h - h[0], interval_s))
-    gaps = np.diff(np.concatenate([ph, [ph[0] + interval_s]]))
-    k = int(np.argmax(gaps))
-    if gaps[k] < min_gap * interval_s:
-        return math.nan
-    return float(h[0] + ph[(k + 1) % ph.size])
-
-
 def unwrap_counter(raw: np.ndarray, period: float, reference: float) -> tuple[np.ndarray, int]:
     """Unwrap a counter that wraps every ``period``, anchored near ``reference``.
 
@@ -359,79 +236,6 @@ def unwrap_counter(raw: np.ndarray, period: float, reference: float) -> tuple[np
     return raw + (k0 + wraps) * period, int(wraps[-1])
 
 
-class _EventGrid:
-    """Connection events on the host clock, ``E(n) = c + s·n``: the lower envelope of ``(n, arrival)``.
-
-    The interval is learnt (a BLE controller's clock is not the host's), starting from
-    the nominal one; the event index of an arrival is the grid point at or before it.
-    """
-
-    def __init__(self, interval_s: float, phase_s: float, window_s: float) -> None:
-        self.nominal = interval_s
-        self.c, self.s = phase_s, interval_s
-        self._per_bin = max(1, round(0.5 / interval_s))
-        self._window = max(2, int(window_s / interval_s))
-        self._bins: deque[tuple[int, list[tuple[int, float]]]] = deque()  # (bin, two earliest (n, arrival))
-        self._open: tuple[int, list[tuple[int, float]]] | None = None
-
-    def start(self, host_s: list[float]) -> None:
-        """First fit from the arrivals that found the phase (all later than it, none a whole interval late)."""
-        a = np.sort(np.asarray(host_s, dtype=np.float64))
-        n = np.floor((a - self.c) / self.s)
-        b = _GRID_PPM * 1e-6
-        c, s = envelope_line(n - n[0], a - a[0], (self.nominal * (1 - b), self.nominal * (1 + b)), self.s)
-        self.c, self.s = a[0] + c - s * n[0], s
-
-    def assign(self, host_s: float, margin: float = 0.05) -> tuple[int, float]:
-        """Event index of an arrival and its delay after that event (in intervals)."""
-        v = (host_s - self.c) / self.s
-        n = math.floor(v + margin)
-        return n, v - n
-
-    def time(self, n: int | np.ndarray) -> float | np.ndarray:
-        """Host time (s) of event ``n``."""
-        return self.c + self.s * n
-
-    def add(self, n: int, host_s: float) -> None:
-        """One arrival assigned to event ``n``."""
-        k = n // self._per_bin
-        op = self._open
-        refit = False
-        if op is None or k > op[0]:
-            if op is not None:
-                self._bins.append(op)
-                while self._bins and self._bins[0][1][0][0] < n - self._window:
-                    self._bins.popleft()
-                refit = True
-            op = self._open = (k, [(n, host_s)])
-        elif k != op[0]:
-            return  # reordered: an older bin
-        else:
-            # the two earliest arrivals relative to the grid; the second enters the fit, so that one
-            # arrival a whole interval late (taken for the next event) does not drag the grid
-            low = op[1]
-            low.append((n, host_s))
-            low.sort(key=lambda p: p[1] - self.s * p[0])
-            del low[2:]
-            refit = refit or (len(low) == 2 and low[1] == (n, host_s) and host_s < self.c + self.s * n)
-        if refit:
-            self._fit()
-
-    def _fit(self) -> None:
-        pts = [b[1][-1] for b in self._bins] + ([self._open[1][-1]] if len(self._open[1]) == 2 else [])
-        if not pts:
-            return
-        n = np.fromiter((p[0] for p in pts), np.float64, len(pts))
-        a = np.fromiter((p[1] for p in pts), np.float64, len(pts))
-        if len(pts) < 4:  # too short a span for the rate: the phase only
-            self.c = float(np.min(a - self.s * n))
-            return
-        n0, a0 = n[0], a[0]
-        b = _GRID_PPM * 1e-6
-        c, s = envelope_line(n - n0, a - a0, (self.nominal * (1 - b), self.nominal * (1 + b)), self.s)
-        self.c, self.s = a0 + c - s * n0, s
-
-
 class ClockModel:
     """Online device→host clock model of one device (see the module docstring).
 
@@ -439,6 +243,11 @@ class ClockModel:
     packet, host arrival time) and round trips with :meth:`add_round_trip`; map device
     times with :meth:`to_host`. :meth:`unwrap` turns raw (wrapping) device times into
     the model's continuous device time and detects resets.
+
+    The line through each epoch's arrivals comes from a :class:`LineEstimator`:
+    :class:`ArrivalEnvelope`, or :class:`EventBounds` when
+    ``settings.event_interval_s`` is set. The model itself keeps what spans epochs
+    (drift prior, resets, jitter) and the round trips, which fix the intercept.
     """
 
     def __init__(self, settings: ClockSettings | None = None) -> None:
@@ -452,31 +261,26 @@ class ClockModel:
         self.epoch_lines: list[tuple[float, float, float, float]] = []  # finished epochs, whole-epoch fits
         self._slope_prior = 1.0
         self._epoch_cache: tuple[tuple[int, int, int] | None, tuple[float, float, float, float]] = (None, (0, 0, 0, 0))
-        self._new_epoch(math.nan, math.nan)
+        self._new_epoch()
         self.state.resets.clear()
         self.state.epoch = 0
 
     # -- epochs -------------------------------------------------------------------
-    def _new_epoch(self, device_s: float, host_s: float) -> None:
-        self._d0 = device_s  # epoch reference device time
-        self._h0 = host_s  # epoch reference host time
-        self._bins: deque[tuple[int, float, float]] = deque()  # closed bins: (index, x, y)
-        self._open: tuple[int, float, float] | None = None
-        self._all: list[tuple[float, float]] = []  # every closed bin of the epoch (absolute dev, host)
+    def _new_epoch(self) -> None:
+        self._d0 = math.nan  # epoch reference device time
+        self._h0 = math.nan  # epoch reference host time
+        self._est: LineEstimator | None = None  # created with the epoch's first packet
         self._trips: deque[tuple[float, float, float]] = deque()  # (x, y_send, y_recv)
         self._c = math.nan  # y = c + s·x, x = dev - d0, y = host - h0 (one-way envelope)
         self._s = self._slope_prior
         self._c_rt = math.nan  # intercept from round trips
         self._last_dev = -math.inf
-        # connection-event links: grid, current burst, two-sided bins
-        self._grid: _EventGrid | None = None
-        self._pending: list[tuple[float, float, bool]] = []  # (x, host_s, after_loss) until the grid is found
-        self._no_grid = False
-        self._burst: tuple[int, int, bool] | None = None  # (event, packets, loss seen) of the newest event
-        self._sizes: Counter[int] = Counter()  # packets per closed event
-        self._ebins: deque[list] = deque()  # closed bins: [index, x_u, n_u, [(x_l, n_l), ...]]
-        self._eopen: list | None = None
-        self._eall: list[list] = []  # every closed bin of the epoch
+
+    def _estimator(self) -> LineEstimator:
+        if self._est is None:
+            kind = EventBounds if self.settings.event_interval_s else ArrivalEnvelope
+            self._est = kind(self.settings, self.state, self._h0)
+        return self._est
 
     @property
     def ready(self) -> bool:
@@ -524,7 +328,7 @@ class ClockModel:
     def _start_new_epoch(self, device_s: float, host_s: float) -> None:
         self.epoch_lines.append(self._epoch_line())
         self._slope_prior = self._s if math.isfinite(self._s) else 1.0
-        self._new_epoch(math.nan, math.nan)
+        self._new_epoch()
         self.state.epoch += 1
         self.state.resets.append((host_s, device_s))
 
@@ -552,176 +356,13 @@ class ClockModel:
                 st.jitter_s += a * (r - st.jitter_s)
                 self._r2 += a * (r * r - self._r2)
             st.jitter_sd_s = math.sqrt(max(self._r2 - st.jitter_s**2, 0.0))
-        k = int(math.floor(x / self.settings.bin_s))
-        op = self._open
-        refit = not math.isfinite(self._c)
-        if op is None or k > op[0]:
-            if op is not None:
-                self._close(op)
-                refit = True  # points may have left the window
-            self._open = (k, x, y)
-        elif k == op[0] and y - self._s * x < op[2] - self._s * op[1]:
-            # keep the earliest arrival of the bin, relative to the current slope
-            self._open = (k, x, y)
-        # else: an arrival for an older bin (reordered) or later than the bin's earliest
-        if self.settings.event_interval_s:
-            refit = self._add_event_packet(x, host_s, after_loss) or refit
-            if self._grid is not None:
-                if refit:
-                    self._fit()
-                return
-        # a point below the line is the only other change that moves the optimum
-        if refit or y - (self._c + self._s * x) < 0:
+        est = self._estimator()
+        refit = est.add(x, y, after_loss, (self._c, self._s))
+        self._drop_old_trips(est.horizon)
+        if refit:
             self._fit()
 
-    # -- connection-event links -----------------------------------------------------
-    def _add_event_packet(self, x: float, host_s: float, after_loss: bool) -> bool:
-        """Feed one arrival to the event grid and the two-sided bins; True if a refit is due."""
-        if self._grid is None:
-            self._pending.append((x, host_s, after_loss))
-            if len(self._pending) % _GRID_SETTLE:
-                return False  # look for the grid every _GRID_SETTLE arrivals
-            interval = self.settings.event_interval_s
-            phase = event_grid_phase(np.array([p[1] for p in self._pending]), interval)
-            if not math.isfinite(phase):
-                if not self._no_grid:
-                    log.info("clock: arrivals show no grid of %.2f ms connection events; lower envelope only",
-                             interval * 1e3)
-                self._no_grid = True
-                del self._pending[: len(self._pending) - 3 * _GRID_SETTLE]
-                return False
-            # the grid's origin lies before every arrival seen
-            first = min(p[1] for p in self._pending)
-            phase -= interval * math.ceil((phase - first) / interval)
-            self._grid = _EventGrid(interval, phase, self.settings.window_s)
-            self._grid.start([p[1] for p in self._pending])
-            pending, self._pending = self._pending, []
-            for p in pending:
-                self._event_point(*p)
-            return True
-        return self._event_point(x, host_s, after_loss)
-
-    def _capacity(self) -> int:
-        """Packets one event can carry: the most seen often enough not to be a merge of two events, and
-        at least 2 (a link that can carry only the one packet a device sends per event is saturated)."""
-        if self.settings.event_capacity:
-            return self.settings.event_capacity
-        total = sum(self._sizes.values())
-        often = [k for k, v in self._sizes.items() if v >= max(2, 0.005 * total)]
-        return max(often, default=0) if total < _GRID_SETTLE else max([2, *often])
-
-    def _event_point(self, x: float, host_s: float, after_loss: bool) -> bool:
-        g = self._grid
-        n, late = g.assign(host_s)
-        g.add(n, host_s)
-        st = self.state
-        st.event_interval_s, st.event_phase_s = g.s, g.c
-        # a packet that opens a burst was not ready at the previous event, unless that event
-        # was full or lost packets may have filled it
-        lower = False
-        b = self._burst
-        if b is None or n > b[0]:
-            if b is not None:
-                self._sizes[b[1]] += 1
-                prev_count, prev_loss = (b[1], b[2]) if b[0] == n - 1 else (0, False)
-                lower = (not after_loss and not prev_loss and prev_count < self._capacity() and late < 0.5)
-            self._burst = (n, 1, after_loss)
-        elif n == b[0]:
-            self._burst = (n, b[1] + 1, b[2] or after_loss)
-        k = math.floor(x / self.settings.bin_s)
-        op = self._eopen
-        refit = False
-        if op is None or k > op[0]:
-            if op is not None:
-                self._eclose(op)
-                refit = True
-            op = self._eopen = [k, x, n, []]
-        elif k == op[0]:
-            if op[2] is None or g.s * n - self._s * x < g.s * op[2] - self._s * op[1]:
-                op[1], op[2] = x, n
-        else:
-            return refit  # reordered: an older bin
-        y_u = g.time(n) - self._h0
-        if y_u < self._c + self._s * x:
-            refit = True
-        if lower:
-            lows = op[3]
-            lows.append((x, n - 1))
-            lows.sort(key=lambda p: g.s * p[1] - self._s * p[0], reverse=True)
-            del lows[_LOWER_KEEP:]
-            r = _LOWER_RANK - 1
-            if len(lows) > r and lows[r] == (x, n - 1) and g.time(n - 1) - self._h0 > self._c + self._s * x:
-                refit = True
-        return refit
-
-    def _eclose(self, b: list) -> None:
-        self._ebins.append(b)
-        self._eall.append(b)
-        horizon = b[1] - self.settings.window_s
-        while self._ebins and self._ebins[0][1] < horizon:
-            self._ebins.popleft()
-
-    def _event_fit(self, bins: list[list], x_now: float) -> tuple[float, float, tuple[float, float], float] | None:
-        """``(c, s, (drift_lo, drift_hi) ppm, offset band s)`` of the ready-time line over event bins.
-
-        Bounds that contradict the others (a packet taken for the wrong event) are found by
-        leaving out, one at a time, the hull points that cut the polygon; the first whose
-        removal makes the bounds consistent is dropped for good (``state.outliers``).
-        """
-        g = self._grid
-        ups = sorted((b for b in bins if b[2] is not None), key=lambda b: b[1])
-        if g is None or not ups:
-            return None
-        bounds = self._slope_bounds()
-        for _ in range(_MAX_REPAIRS + 1):
-            xu = np.fromiter((b[1] for b in ups), np.float64, len(ups))
-            yu = g.time(np.fromiter((b[2] for b in ups), np.float64, len(ups))) - self._h0
-            rank = _LOWER_RANK
-            lows = sorted(((b, b[3][rank - 1]) for b in bins if len(b[3]) >= rank), key=lambda q: q[1][0])
-            if not lows:
-                break
-            xl = np.fromiter((q[1][0] for q in lows), np.float64, len(lows))
-            yl = g.time(np.fromiter((q[1][1] for q in lows), np.float64, len(lows))) - self._h0
-            res = band_line(xu, yu, xl, yl, bounds, x_now)
-            if res is not None:
-                c, s, (s_lo, s_hi), (y_lo, y_hi) = res
-                return c, s, ((1.0 / s_hi - 1.0) * 1e6, (1.0 / s_lo - 1.0) * 1e6), y_hi - y_lo
-            # a lower bound is the one that can be wrong (a packet held back past an event looks
-            # like one that just missed it); an upper bound only if its event was misread
-            drop = None
-            for j in lower_hull(xl, -yl):
-                keep = np.arange(xl.size) != j
-                if band_line(xu, yu, xl[keep], yl[keep], bounds) is not None:
-                    drop = ("lower", lows[j], float(xl[j]))
-                    break
-            if drop is None:
-                for i in lower_hull(xu, yu):
-                    keep = np.arange(xu.size) != i
-                    if band_line(xu[keep], yu[keep], xl, yl, bounds) is not None:
-                        drop = ("upper", ups[i], float(xu[i]))
-                        break
-            if drop is None:
-                break
-            kind, item, x_bad = drop
-            log.info("clock: dropped an inconsistent %s bound at device time %+.3f s", kind, x_bad + self._d0)
-            self.state.outliers += 1
-            if kind == "upper":
-                item[2] = None
-                ups = [b for b in ups if b is not item]
-            else:
-                item[0][3].remove(item[1])
-        # no lower bounds yet, or inconsistent ones: the lower envelope of the event times
-        xu = np.fromiter((b[1] for b in ups), np.float64, len(ups))
-        yu = g.time(np.fromiter((b[2] for b in ups), np.float64, len(ups))) - self._h0
-        c, s = envelope_line(xu, yu, bounds, self._slope_prior)
-        return c, s, (math.nan, math.nan), math.nan
-
-    def _close(self, b: tuple[int, float, float]) -> None:
-        self._bins.append(b)
-        self._all.append((b[1] + self._d0, b[2] + self._h0))
-        horizon = b[1] - self.settings.window_s
-        while self._bins and self._bins[0][1] < horizon:
-            self._bins.popleft()
+    def _drop_old_trips(self, horizon: float) -> None:
         while self._trips and self._trips[0][0] < horizon:
             self._trips.popleft()
 
@@ -737,37 +378,21 @@ class ClockModel:
             self._d0, self._h0 = device_s, 0.5 * (host_send_s + host_recv_s)
         x = device_s - self._d0
         self._trips.append((x, host_send_s - self._h0, host_recv_s - self._h0))
-        horizon = x - self.settings.window_s
-        while self._trips and self._trips[0][0] < horizon:
-            self._trips.popleft()
+        self._drop_old_trips(x - self.settings.window_s)
         self._fit()
 
     # -- fit ----------------------------------------------------------------------
     def _fit(self) -> None:
-        pts = list(self._bins)
-        if self._open is not None:
-            pts.append(self._open)
         st = self.state
         bounds = self._slope_bounds()
-        if pts:
-            x = np.fromiter((p[1] for p in pts), np.float64, len(pts))
-            y = np.fromiter((p[2] for p in pts), np.float64, len(pts))
-            order = np.argsort(x, kind="stable")
-            x, y = x[order], y[order]
-            c, s = envelope_line(x, y, bounds, self._slope_prior)
-            st.span_s = float(x[-1] - x[0])
-            st.flags = [] if len(pts) >= 2 else ["offset only: fewer than 2 bins"]
-            ev = self._event_fit(list(self._ebins) + ([self._eopen] if self._eopen else []), self._last_dev - self._d0)
-            if ev is not None:
-                c, s, st.drift_bounds_ppm, st.offset_band_s = ev
+        fit = None if self._est is None else self._est.window_fit(bounds, self._slope_prior, self._last_dev - self._d0)
+        if fit is not None:
+            c, s = fit.c, fit.s
+            st.span_s = fit.span_s
+            st.flags = list(fit.flags)
+            if fit.drift_bounds_ppm is not None:
+                st.drift_bounds_ppm, st.offset_band_s = fit.drift_bounds_ppm, fit.offset_band_s
                 st.drift_band_ppm = st.drift_bounds_ppm[1] - st.drift_bounds_ppm[0]
-                if not math.isfinite(st.drift_band_ppm):
-                    st.flags.append("connection events: no consistent lower bounds yet")
-                elif st.drift_band_ppm > 4.0:
-                    st.flags.append(f"connection events: drift known to {st.drift_band_ppm:.0f} ppm only")
-            elif self.settings.event_interval_s and self._grid is None:
-                st.flags.append("connection events: no grid in the arrivals" if self._no_grid
-                                else "connection events: finding the grid")
         elif self._trips:
             tx = np.array([t[0] for t in self._trips])
             ty = np.array([t[2] for t in self._trips])
@@ -792,7 +417,7 @@ class ClockModel:
                 w = hi - lo
                 best = np.argsort(w)[: max(1, len(w) // 10)]
                 self._c_rt = float(np.median(0.5 * (lo[best] + hi[best])))
-            if pts:
+            if fit is not None:
                 st.link_latency_s = c - self._c_rt
         # report in the ClockTruth convention: host = (dev - offset) / rf
         c_use = self._intercept()
@@ -823,25 +448,19 @@ class ClockModel:
 
         The lower envelope of the arrival delays, for the sync-quality figure.
         """
-        if not self._all:
+        bins = self._est.closed_bins() if self._est is not None else []
+        if not bins:
             return np.zeros(0), np.zeros(0)
-        a = np.array(self._all)
-        return a[:, 0], a[:, 1] - self.to_host(a[:, 0])
+        a = np.array(bins)
+        return a[:, 0] + self._d0, a[:, 1] + self._h0 - self.to_host(a[:, 0] + self._d0)
 
     def _epoch_line(self) -> tuple[float, float, float, float]:
         """``(d0, h0, c, s)`` of the whole current epoch: host = h0 + c + s·(device − d0)."""
-        pts = list(self._all)
-        if self._open is not None:
-            pts.append((self._open[1] + self._d0, self._open[2] + self._h0))
-        if not pts:
+        line = None if self._est is None else self._est.epoch_fit(self._slope_bounds(), self._slope_prior,
+                                                                   self._last_dev - self._d0)
+        if line is None:
             return self._d0, self._h0, self._intercept(), self._s
-        a = np.array(pts)
-        x, y = a[:, 0] - self._d0, a[:, 1] - self._h0
-        order = np.argsort(x, kind="stable")
-        c, s = envelope_line(x[order], y[order], self._slope_bounds(), self._slope_prior)
-        ev = self._event_fit(self._eall + ([self._eopen] if self._eopen else []), self._last_dev - self._d0)
-        if ev is not None:
-            c, s = ev[0], ev[1]
+        c, s = line
         if math.isfinite(self._c_rt):
             c -= self._c - self._c_rt  # the link latency the round trips measured
         else:

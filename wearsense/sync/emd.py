@@ -2,7 +2,7 @@
 
 The lead of a muscle's EMG over the motion it causes is what lets a model that sees
 EMG anticipate movement (30–100 ms from EMG onset to visible motion, Cavanagh & Komi
-1979). Given EMG and IMU streams on one clock (:mod:`wearsense.sync.session`), for each
+1979). Given EMG and IMU streams on one clock (:mod:`wearsense.sync.timeline`), for each
 muscle and the IMU on the segment it moves:
 
 1. **Motion onsets** (IMU): the gyroscope vector minus its resting value (median over
@@ -203,7 +203,7 @@ def measure_emd(
         if c.clock != echunk.clock:
             raise WearsenseError(
                 f"EMG is in clock {echunk.clock!r} but {i.name!r} in {c.clock!r}; map both to the "
-                "session clock first (wearsense.sync.SessionClock / sync_offline)"
+                "session clock first (wearsense.sync.Timeline / sync_offline)"
             )
     names = list(muscles) if muscles is not None else list(einfo.channels)
     todo = [(m, segment_of(m, s.muscle_segments)) for m in names]

@@ -1,10 +1,10 @@
 """The sync-quality report: per stream offset, drift, jitter, loss, alignment and lead time.
 
-:func:`build_report` collects what a :class:`~wearsense.sync.session.SessionClock`, an
+:func:`build_report` collects what a :class:`~wearsense.sync.timeline.Timeline`, an
 :class:`~wearsense.sync.align.Alignment` and :func:`~wearsense.sync.emd.measure_emd`
 found; :func:`summarize` prints it as text (``wearsense info`` and
 ``wearsense sync-report`` call it) and :func:`plot` draws the figure a reviewer asks
-for (PNG, matplotlib's Agg backend, no display needed).
+(a matplotlib Figure; the library never chooses a plotting backend).
 """
 
 from __future__ import annotations
@@ -12,14 +12,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from wearsense.stream import Chunk, Modality, StreamInfo
 from wearsense.sync.align import Alignment, AlignmentError, align_imu_pose
 from wearsense.sync.emd import MuscleLead
-from wearsense.sync.session import SessionClock, SessionSettings, sync_offline
+from wearsense.sync.timeline import Timeline, TimelineSettings, sync_offline
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["SyncReport", "build_report", "summarize", "plot"]
 
@@ -31,13 +35,18 @@ class SyncReport:
     Attributes
     ----------
     streams : dict name -> dict
-        ``SessionClock.summary()`` rows: device, offset_s, drift_ppm, jitter_ms,
+        ``Timeline.summary()`` rows: device, offset_s, drift_ppm, jitter_ms,
         jitter_sd_ms, link_latency_ms, samples, lost, loss, gaps, resets, wraps, span_s.
     gaps : dict name -> list of (start_s, end_s, n_missing)
     residuals : dict device -> (device_s, delay_s)
         Arrival delay above the fitted envelope, per minimum-filter bin.
     alignment : Alignment or None
     emd : dict muscle -> MuscleLead
+    session_start_s : float
+        Session-clock time of the first sample of any stream (s): the reference of the
+        offsets at session start and of the gap times in the figure.
+    alignment_note : str
+        Why there is no alignment (empty when there is one, or nothing to align).
     """
 
     streams: dict[str, dict]
@@ -45,17 +54,22 @@ class SyncReport:
     residuals: dict[str, tuple[np.ndarray, np.ndarray]]
     alignment: Alignment | None = None
     emd: dict[str, MuscleLead] = field(default_factory=dict)
+    session_start_s: float = 0.0
+    alignment_note: str = ""
 
 
-def build_report(clock: SessionClock, alignment: Alignment | None = None,
-                 emd: Mapping[str, MuscleLead] | None = None) -> SyncReport:
+def build_report(clock: Timeline, alignment: Alignment | None = None,
+                 emd: Mapping[str, MuscleLead] | None = None, alignment_note: str = "") -> SyncReport:
     """A :class:`SyncReport` from a trained session clock and optional alignment / lead results."""
+    start = clock.start_s
     return SyncReport(
         streams=clock.summary(),
         gaps={n: list(st.gaps) for n, st in clock.streams.items()},
         residuals={k: m.residuals() for k, m in clock.clocks.items()},
         alignment=alignment,
         emd=dict(emd or {}),
+        session_start_s=start if math.isfinite(start) else 0.0,
+        alignment_note=alignment_note,
     )
 
 
@@ -64,7 +78,7 @@ def _fmt(x: float, spec: str) -> str:
 
 
 def report_from_recording(source: Mapping[str, tuple[StreamInfo, Iterable[Chunk]]],
-                          settings: SessionSettings | None = None) -> tuple[SyncReport, list[str], str]:
+                          settings: TimelineSettings | None = None) -> tuple[SyncReport, list[str], str]:
     """Fit the clocks of a recording's streams offline and try IMU⇄pose alignment.
 
     Returns the report, the streams left out because their chunks carry no arrival
@@ -86,11 +100,11 @@ def report_from_recording(source: Mapping[str, tuple[StreamInfo, Iterable[Chunk]
             alignment = align_imu_pose(imus, poses[0])
         except AlignmentError as e:
             failed = str(e)
-    return build_report(sc, alignment), sorted(skipped), failed
+    return build_report(sc, alignment, alignment_note=failed), sorted(skipped), failed
 
 
 def summarize(source: SyncReport | Mapping[str, tuple[StreamInfo, Iterable[Chunk]]],
-              settings: SessionSettings | None = None) -> str:
+              settings: TimelineSettings | None = None) -> str:
     """The report as text.
 
     ``source`` is a :class:`SyncReport`, or a recording's streams as stored
@@ -106,12 +120,14 @@ def summarize(source: SyncReport | Mapping[str, tuple[StreamInfo, Iterable[Chunk
         if failed:
             note += f"\n  IMU<->pose: not aligned ({failed})"
     lines = [
+        "  offset: the device clock's reading at the session start (first sample of any stream)",
         f"  {'stream':<16} {'device':<18} {'offset s':>12} {'drift ppm':>10} {'jitter ms':>10} "
-        f"{'link ms':>8} {'lost':>7} {'loss %':>7} {'gaps':>5} {'resets':>6}"
+        f"{'link ms':>8} {'lost':>7} {'loss %':>7} {'gaps':>5} {'resets':>6}",
     ]
     for name, r in report.streams.items():
+        offset = r.get("start_offset_s", r["offset_s"])
         lines.append(
-            f"  {name:<16} {r['device'][:18]:<18} {_fmt(r['offset_s'], '12.6f')} {_fmt(r['drift_ppm'], '10.2f')} "
+            f"  {name:<16} {r['device'][:18]:<18} {_fmt(offset, '12.6f')} {_fmt(r['drift_ppm'], '10.2f')} "
             f"{_fmt(r['jitter_ms'], '10.2f')} {_fmt(r['link_latency_ms'], '8.2f')} {r['lost']:>7} "
             f"{100 * r['loss']:>7.2f} {r['gaps']:>5} {r['resets']:>6}"
         )
@@ -131,31 +147,42 @@ def summarize(source: SyncReport | Mapping[str, tuple[StreamInfo, Iterable[Chunk
     return "\n".join(lines) + note
 
 
-def plot(report: SyncReport, path: str | Path, title: str = "wearsense sync quality") -> Path:
-    """Draw the report to a PNG: arrival delays, gaps, IMU⇄pose correlation, EMG lead."""
-    import matplotlib
+def plot(report: SyncReport, title: str = "wearsense sync quality") -> Figure:
+    """The report as a figure: arrival delays, gaps, IMU⇄pose correlation, EMG lead.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Returns a :class:`matplotlib.figure.Figure` made without pyplot, so no plotting
+    backend is chosen or changed (a notebook keeps its inline plots); save it with
+    ``fig.savefig("sync.png")`` or show it where you like.
+    """
+    from matplotlib.figure import Figure
 
-    path = Path(path)
-    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5))
+    fig = Figure(figsize=(12, 7.5), layout="constrained")
+    axes = fig.subplots(2, 2)
     ax = axes[0, 0]
     for dev, (d, r) in report.residuals.items():
         if d.size:
             ax.plot(d - d[0], r * 1e3, ".", ms=2, label=dev)
     ax.set(xlabel="device time since first packet (s)", ylabel="arrival − device time mapped to host (ms)",
            title="earliest arrival per bin (floor = link latency)")
-    ax.legend(fontsize=7, markerscale=4)
+    if report.residuals and any(d.size for d, _ in report.residuals.values()):
+        ax.legend(fontsize=7, markerscale=4)
+    else:
+        _note(ax, "no arrival times in this recording")
     ax = axes[0, 1]
     names = list(report.streams)
+    t0 = report.session_start_s
     for k, name in enumerate(names):
         for a0, z0, n in report.gaps.get(name, []):
-            ax.plot([a0, z0], [k, k], lw=6, solid_capstyle="butt", color="C3")
-        ax.text(0.99, k, f"{100 * report.streams[name]['loss']:.2f} % lost", transform=ax.get_yaxis_transform(),
-                ha="right", va="center", fontsize=7)
-    ax.set_yticks(range(len(names)), names, fontsize=7)
-    ax.set(xlabel="session time (s)", title="gaps (marked, not filled)")
+            ax.plot([a0 - t0, z0 - t0], [k, k], lw=6, solid_capstyle="butt", color="C3")
+    ax.set_yticks(range(len(names)), [f"{n}\n{100 * report.streams[n]['loss']:.2f} % lost" for n in names],
+                  fontsize=7)
+    ax.set_ylim(-0.5, len(names) - 0.5)
+    ends = [r["last_s"] - t0 for r in report.streams.values() if math.isfinite(r.get("last_s", math.nan))]
+    if ends:
+        ax.set_xlim(0.0, max(max(ends), 1e-3))
+    if not any(report.gaps.get(n) for n in names):
+        ax.text(0.5, 0.5, "no gaps", transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.35")
+    ax.set(xlabel="time since session start (s)", title="gaps (marked, not filled)")
     ax = axes[1, 0]
     a = report.alignment
     if a is not None:
@@ -165,6 +192,7 @@ def plot(report: SyncReport, path: str | Path, title: str = "wearsense sync qual
         ax.set_title(f"IMU<->pose: pose late by {a.lag_s * 1e3:.1f} ms, confidence {a.confidence:.2f}")
     else:
         ax.set_title("IMU<->pose: not measured")
+        _note(ax, report.alignment_note or "needs IMU and pose streams")
     ax.set(xlabel="lag of pose (ms)", ylabel="pooled correlation")
     ax = axes[1, 1]
     leads = [lead for lead in report.emd.values() if lead.n]
@@ -175,9 +203,19 @@ def plot(report: SyncReport, path: str | Path, title: str = "wearsense sync qual
         hi = np.array([lead.ci95_s[1] for lead in leads]) * 1e3 - mid
         ax.errorbar(mid, y, xerr=[lo, hi], fmt="o", capsize=3)
         ax.set_yticks(y, [f"{lead.muscle} (n={lead.n})" for lead in leads], fontsize=7)
+    else:
+        _note(ax, "not measured here: needs EMG onsets and IMU motion of the muscles' segments "
+                  "(wearsense.sync.emd.measure_emd)")
     ax.set(xlabel="EMG onset lead over motion onset (ms)", title="electromechanical delay, 95% CI")
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def _note(ax, text: str) -> None:
+    """Say in an empty panel why it is empty."""
+    import textwrap
+
+    text = "\n".join(textwrap.fill(line, 55) for line in text.splitlines())
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.35")
+    ax.set_xticks([])
+    ax.set_yticks([])

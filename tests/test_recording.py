@@ -1,4 +1,4 @@
-"""Multi-device sessions: several URIs at once, merged as they arrive, one failure does not stop the rest."""
+"""Recording several devices: merged as they arrive, one failure does not stop the rest."""
 
 import asyncio
 import os
@@ -7,13 +7,14 @@ import time
 
 import numpy as np
 import pylsl
-import pyxdf
 import pytest
+import pyxdf
 
+from wearsense.cli import main
 from wearsense.devices import Device
-from wearsense.devices.session import DeviceStatus, Session
 from wearsense.errors import DeviceError
 from wearsense.io.xdf import Recorder, RecorderSettings, load
+from wearsense.recording import DeviceStatus, Recording
 from wearsense.stream import Chunk, StreamInfo
 
 pytestmark = pytest.mark.timeout(60)
@@ -71,7 +72,7 @@ def test_sim_brainflow_and_lsl_pose_recorded_to_one_xdf(tmp_path):
     uris = ["sim://mover?seed=2&emg=2&imu=1&pose=0", "brainflow://synthetic", f"lsl://name={TAG}-mocap?type=MoCap&timeout_s=10"]
 
     async def main():
-        async with Session(uris) as s:
+        async with Recording(uris) as s:
             assert s.status == [DeviceStatus.OPEN] * 3 and not s.failures
             names = [i.name for i in s.streams]
             assert {"sim-emg", "sim-imu0", "bf-synthetic-emg", "bf-synthetic-imu", f"{TAG}-mocap"} <= set(names)
@@ -111,7 +112,7 @@ def test_one_failed_device_is_reported_and_the_others_go_on():
             f"lsl://name={TAG}-absent?timeout_s=0.2", "nosuch://x", flaky]
 
     async def main():
-        async with Session(uris, on_failure=reported.append) as s:
+        async with Recording(uris, on_failure=reported.append) as s:
             assert [st.value for st in s.status] == ["open", "failed", "failed", "failed", "open"]
             got: dict[str, int] = {}
             async for info, chunk in s:
@@ -131,7 +132,7 @@ def test_one_failed_device_is_reported_and_the_others_go_on():
 def test_duplicate_stream_names_are_made_unique():
     async def main():
         uris = ["sim://mover?seed=1&emg=1&imu=0&pose=0&realtime=0&duration_s=0.2"] * 2
-        async with Session(uris) as s:
+        async with Recording(uris) as s:
             assert [i.name for i in s.streams] == ["sim-emg", "sim-emg@2"]
             assert s.origin["sim-emg@2"] == (1, "sim-emg")
             names = {info.name async for info, _ in s}
@@ -142,8 +143,59 @@ def test_duplicate_stream_names_are_made_unique():
 
 def test_session_with_no_device_that_opens_lists_every_failure():
     async def main():
-        async with Session(["nosuch://a", f"lsl://name={TAG}-none?timeout_s=0.2"]):
+        async with Recording(["nosuch://a", f"lsl://name={TAG}-none?timeout_s=0.2"]):
             pass
 
     with pytest.raises(DeviceError, match=r"no device could be opened:\n  nosuch://a failed to open: unknown device scheme.*\n  lsl://"):
         asyncio.run(main())
+
+
+class FirstChunkLate(Device):
+    """A device whose first chunk comes 1.5 s after opening (a decoder still compiling, a slow link)."""
+
+    scheme = "late"
+
+    async def _open(self) -> None:
+        self.streams = (StreamInfo("late-imu", "IMU", ("acc_x",), "m/s^2", 100.0),)
+
+    async def _close(self) -> None:
+        pass
+
+    async def _chunks(self):
+        await asyncio.sleep(1.5)
+        for k in range(3):
+            yield self.streams[0], Chunk(np.ones((10, 1)), 7.0 + (np.arange(10) + 10 * k) / 100, 10 * k, "device:late:42")
+
+
+@pytest.fixture
+def test_schemes(monkeypatch):
+    from wearsense.devices import registry
+
+    monkeypatch.setitem(registry._RUNTIME, "failing", FailsAfterTwoChunks)
+    monkeypatch.setitem(registry._RUNTIME, "late", FirstChunkLate)
+
+
+def test_record_command_keeps_recording_when_one_device_fails_and_exits_1(tmp_path, capsys, test_schemes):
+    out = tmp_path / "two.xdf"
+    rc = main(["record", "sim://mover?seed=1&emg=1&imu=0&pose=0&realtime=0&duration_s=1", "failing://x", "-o", str(out), "--quiet"])
+    captured = capsys.readouterr()
+    assert rc == 1
+    assert "incomplete: failing://x failed to stream: flaky: cable pulled" in captured.err and "Traceback" not in captured.err
+    f = load(out)
+    assert f.closed_cleanly and f.streams["sim-emg"].chunk.n == 2000 and f.streams["flaky"].chunk.n == 10
+
+
+def test_a_device_whose_first_chunk_comes_late_is_recorded_whole(tmp_path, capsys, test_schemes):
+    out = tmp_path / "late.xdf"
+    rc = main(["record", "sim://mover?seed=1&emg=1&imu=1&pose=0&realtime=0&duration_s=1", "late://x", "-o", str(out), "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    f = load(out)
+    late = f.streams["late-imu"].chunk
+    assert late.n == 30 and late.clock == "device:late:42" and f.streams["sim-imu0"].chunk.n > 0
+
+
+def test_record_command_prints_the_recorded_span_not_the_wall_time(tmp_path, capsys):
+    out = tmp_path / "fast.xdf"
+    assert main(["record", "sim://mover?seed=1&emg=1&imu=0&pose=0&realtime=0&duration_s=3", "-o", str(out), "--quiet"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "3.0 s of signal" in first, first
