@@ -8,7 +8,8 @@
 - AHRS on the sim's IMU (9 channels at 200 Hz) against ``imufusion`` (x-io Fusion)
   driven sample by sample, which is how its Python package is used.
 - Onset accuracy of the three detectors on the sim's ground truth (median |error|,
-  ms), clean and with low SNR, motion artefact and ECG.
+  ms), clean and with low SNR, motion artefact and ECG; and on three real surface-EMG
+  recordings (tests/data/real_emg) against an offline threshold reference.
 
 Timings are the best of several repeats on one core; ratios are taken within the run.
 """
@@ -214,8 +215,40 @@ def _onset_rows(quick: bool) -> list[dict]:
     return rows
 
 
+def _real_onset_rows() -> list[dict]:
+    """The detectors on real surface EMG (tests/data/real_emg), fed in 10 ms chunks, against
+    an offline threshold reference (tests/dsp/real_emg.py): contractions found, extra
+    onsets, median timing (detector minus reference) after the 2.5 s warm-up."""
+    from pathlib import Path
+
+    from wearsense.dsp.onset import CusumChangePoint, DoubleThreshold, TkeoThreshold, score_onsets
+    from wearsense.stream import split_every
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "dsp"))
+    import real_emg
+
+    rows = []
+    for name in real_emg.NAMES:
+        chunk, rate, muscle = real_emg.load(name)
+        ref = [a for a, _ in real_emg.threshold_reference(chunk, rate) if a > 2.5]
+        for dname, cls in (("double_threshold", DoubleThreshold), ("tkeo", TkeoThreshold),
+                           ("cusum", CusumChangePoint)):
+            det = cls(rate)
+            for piece in split_every(chunk, int(round(0.01 * rate))):
+                det.process(piece)
+            found = [e.t for e in det.pop_events() if e.kind == "onset" and e.t > 2.5]
+            s = score_onsets(found, ref)
+            med = float(np.median(s.errors_s)) * 1e3 if s.errors_s.size else float("nan")
+            rows.append(_row(f"real EMG {name} ({muscle}), onset {dname}: found {s.n_matched}/{s.n_true}, "
+                             f"{s.n_false} extra", med, "ms median timing vs threshold reference",
+                             matched=s.n_matched, contractions=s.n_true, extra_onsets=s.n_false,
+                             median_abs_ms=float(np.median(np.abs(s.errors_s))) * 1e3 if s.errors_s.size
+                             else float("nan")))
+    return rows
+
+
 def run(quick: bool) -> list[dict]:
-    return _chain_rows(quick) + _ahrs_rows(quick) + _onset_rows(quick)
+    return _chain_rows(quick) + _ahrs_rows(quick) + _onset_rows(quick) + _real_onset_rows()
 
 
 if __name__ == "__main__":
