@@ -35,12 +35,14 @@ def _stream_bytes(duration_s: float, seed: int = 0) -> bytes:
     for f in range(n_emg_frames):
         t_us = f * EMG_SPF * 500
         emg = np.clip(rng.normal(0, 20000, (EMG_SPF, EMG_CH)), -(2**23), 2**23 - 1).astype(np.int64)
-        frames.append(wb.build_frame(wb.T_DATA, 0, f * EMG_SPF, t_us, wb.payload_data(wb.FMT_INT24, emg, 128000)))
+        payload = wb.payload_data(wb.FMT_INT24, emg, 128000)
+        frames.append(wb.build_frame(wb.T_DATA, 0, f * EMG_SPF, t_us, payload))
         if f % 5 == 0:  # IMU frames every 10 ms... every 2 samples at 200 Hz
             k = (f // 5) * IMU_SPF
             for i in range(IMUS):
                 imu = rng.integers(-4000, 4000, (IMU_SPF, IMU_CH))
-                frames.append(wb.build_frame(wb.T_DATA, 1 + i, k, t_us, wb.payload_data(wb.FMT_INT16, imu, 1280000)))
+                payload = wb.payload_data(wb.FMT_INT16, imu, 1280000)
+                frames.append(wb.build_frame(wb.T_DATA, 1 + i, k, t_us, payload))
     return b"".join(frames)
 
 
@@ -104,8 +106,11 @@ def _best_of(fn, repeats):
 def _host_cpu(seconds: float) -> tuple[float, int]:
     """CPU fraction of one core used by this process while serial:// reads the emulator in real time."""
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["make", "-s", "-C", str(ROOT / "firmware_bridge"), f"BUILD={tmp}", f"{tmp}/wsb_emulator"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["make", "-s", "-C", str(ROOT / "firmware_bridge"), f"BUILD={tmp}", f"{tmp}/wsb_emulator"],
+            check=True,
+            capture_output=True,
+        )
         link = Path(tmp) / "tty"
         emu = subprocess.Popen(
             [f"{tmp}/wsb_emulator", "--link", str(link), "--emg-channels", str(EMG_CH), "--imus", str(IMUS),

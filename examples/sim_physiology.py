@@ -1,6 +1,7 @@
 """Draw the virtual mover's physiology (the figure in docs/sim.md).
 
-    python examples/sim_physiology.py [-o docs/figures/sim_physiology.png]
+    python examples/sim_physiology.py                     # writes ./sim_physiology.png
+    python examples/sim_physiology.py -o docs/figures/sim_physiology.png   # renews the docs' figure
 
 Panels: one reach from neural drive to motion; the raw EMG it produces; a brace
 (co-contraction without motion); the EMG spectrum; each device's clock error.
@@ -20,7 +21,8 @@ from wearsense import sim
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--out", default="docs/figures/sim_physiology.png")
+    parser.add_argument("-o", "--out", default="sim_physiology.png",
+                        help="PNG to write (default: sim_physiology.png in the working folder)")
     args = parser.parse_args()
 
     reach = sim.generate(7, 30.0, moves=("reach",))
@@ -59,7 +61,8 @@ def main() -> None:
     def recorded_pair(c):
         return [m for m in sim.MUSCLES if m.joint == bt.joints[c.joint] and m.name in bt.muscles][:2]
 
-    cc = next(c for m in bt.movements if m.kind == "brace" for c in m.cocontractions if len(recorded_pair(c)) == 2)
+    cc = next(c for m in bt.movements if m.kind == "brace"
+              for c in m.cocontractions if len(recorded_pair(c)) == 2)
     joint = bt.joints[cc.joint]
     pair = recorded_pair(cc)
     wb = (bt.phys_t > cc.t0 - 0.5) & (bt.phys_t < cc.t0 + cc.rise + cc.hold + cc.fall + 0.5)

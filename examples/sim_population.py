@@ -21,8 +21,12 @@ from wearsense import sim  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--out", type=Path,
-                        default=Path(__file__).resolve().parents[1] / "docs" / "figures" / "sim_population.png")
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "docs" / "figures" / "sim_population.png",
+    )
     parser.add_argument("--movers", type=int, default=100)
     args = parser.parse_args()
     n, out = args.movers, args.out
@@ -46,17 +50,26 @@ def main() -> None:
     ax[1, 0].set(xlabel="strength (× reference)", title="maximal torque")
     ax[1, 1].scatter([t.tau_act_ms for t in traits], [t.tau_deact_ms for t in traits], s=12)
     ax[1, 1].set(xlabel="τ_act (ms)", ylabel="τ_deact (ms)", title="activation dynamics")
-    ax[1, 2].scatter([t.tempo for t in traits], [t.pause for t in traits], s=12,
-                     c=["C0" if t.right_handed else "C3" for t in traits])
-    ax[1, 2].set(xlabel="tempo (× reference durations)", ylabel="pauses (× reference)",
-                 title="timing style (red: left-handed)")
+    ax[1, 2].scatter(
+        [t.tempo for t in traits],
+        [t.pause for t in traits],
+        s=12,
+        c=["C0" if t.right_handed else "C3" for t in traits],
+    )
+    ax[1, 2].set(
+        xlabel="tempo (× reference durations)",
+        ylabel="pauses (× reference)",
+        title="timing style (red: left-handed)",
+    )
     fig.suptitle(f"{n} movers drawn from seeds 0..{n - 1} (PopulationConfig defaults)")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)
     print(f"wrote {out}")
-    print(f"EMD: mover means {emd.mean(1).min():.0f}-{emd.mean(1).max():.0f} ms (SD {emd.mean(1).std():.1f}), "
-          f"within-mover SD {emd.std(1).mean():.1f} ms; height {h.min():.2f}-{h.max():.2f} m")
+    print(
+        f"EMD: mover means {emd.mean(1).min():.0f}-{emd.mean(1).max():.0f} ms (SD {emd.mean(1).std():.1f}), "
+        f"within-mover SD {emd.std(1).mean():.1f} ms; height {h.min():.2f}-{h.max():.2f} m"
+    )
 
 
 if __name__ == "__main__":

@@ -85,6 +85,14 @@ CATALOGUE = [
     Case(("bench", "--dir", "{nodir}"), "benchmarks folder"),
     Case(("demo", "--duration", "1"), "at least 3 s"),
     Case(("demo", "-o", "{nodir}/d.png"), "{nodir}"),
+    # calibrate, profiles
+    Case(("calibrate", "nosuch", "sim://mover"), "no calibration protocol 'nosuch'"),
+    Case(("calibrate", "{text}", "sim://mover"), "not valid TOML"),
+    Case(("calibrate", "{nodir}/p.toml", "sim://mover"), "cannot read the protocol file"),
+    Case(("calibrate", "imu_still", "nope://x", "--yes", "--fast"), "unknown device scheme"),
+    Case(("calibrate", "imu_still", "sim://mover", "--yes", "--fast", "--profiles-dir", "{text}"), "{text}"),
+    Case(("profiles", "nosuchserial", "--dir", "{folder}"), "no profile for device"),
+    Case(("calibrate", "imu_still", "sim://mover", "--mistake", "x"), "STEP:ATTEMPT:KIND"),
     # no subcommand or an unknown one
     Case(("nosuchcommand",), "invalid choice", usage=True),
 ]
@@ -150,14 +158,25 @@ def test_a_closed_pipe_ends_quietly(files, tmp_path):
         assert err == "", err
 
 
-def test_ctrl_c_while_the_command_is_still_importing(tmp_path):
+BOMB = (
+    "class Bomb:\n"  # its finaliser is interrupted: Python would print that and carry on
+    "    def __del__(self):\n"
+    "        signal.raise_signal(signal.SIGINT)\n"
+    "        x = 1\n"
+)
+
+
+@pytest.mark.parametrize("where", ["in the import", "in a finaliser during the import"])
+def test_ctrl_c_while_the_command_is_still_importing(tmp_path, where):
     """A real SIGINT arrives while ``record``'s modules are being imported."""
+    interrupt = "    Bomb()\n" if "finaliser" in where else "    os.kill(os.getpid(), signal.SIGINT)\n"
     code = (
         "import os, signal, sys, wearsense.cli as cli\n"
-        "real = cli.importlib.import_module\n"
+        + BOMB
+        + "real = cli.importlib.import_module\n"
         "def interrupted(name, *a):\n"
-        "    os.kill(os.getpid(), signal.SIGINT)\n"
-        "    return real(name, *a)\n"
+        + interrupt
+        + "    return real(name, *a)\n"
         "cli.importlib.import_module = interrupted\n"
         "sys.exit(cli.main(['record', 'sim://mover', '-o', 'a.xdf']))\n"
     )
@@ -200,8 +219,8 @@ def test_help_and_version_load_no_numerical_library(tmp_path):
         "        main(argv)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "heavy = sorted(m for m in ('numba', 'scipy', 'matplotlib', 'torch', 'bleak', 'pylsl', 'h5py', 'mne')\n"
-        "               if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('numpy', 'numba', 'scipy', 'matplotlib', 'torch', 'bleak', 'pylsl',\n"
+        "                           'h5py', 'mne') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -25,3 +25,17 @@ def test_library_errors_are_one_line_without_traceback(capsys):
 def test_no_command_prints_help(capsys):
     assert main([]) == 1
     assert "demo" in capsys.readouterr().out
+
+
+def test_library_never_chooses_the_plotting_backend():
+    """Plot functions return a Figure (a notebook keeps its inline plots); only an application
+    (the CLI, an example script) may pick a backend."""
+    import pathlib
+
+    import wearsense
+
+    package = pathlib.Path(wearsense.__file__).parent
+    offenders = [str(p.relative_to(package)) for p in package.rglob("*.py")
+                 if "cli" not in p.relative_to(package).parts
+                 and ("matplotlib.use(" in p.read_text() or "import matplotlib.pyplot" in p.read_text())]
+    assert offenders == []

@@ -13,7 +13,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 def run(script, *args, cwd):
     proc = subprocess.run([sys.executable, str(EXAMPLES / script), *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, stdin=subprocess.DEVNULL, env={**os.environ, "MPLBACKEND": "Agg"})
+                          text=True, timeout=300, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -41,6 +42,11 @@ def test_make_training_data_writes_one_grid_per_mover(tmp_path):
 
 
 @pytest.mark.slow
-def test_sim_physiology_figure(tmp_path):
-    run("sim_physiology.py", "-o", str(tmp_path / "f.png"), cwd=tmp_path)
-    assert (tmp_path / "f.png").stat().st_size > 50_000
+def test_sim_physiology_figure_goes_to_the_working_folder(tmp_path):
+    """Not over the committed docs/figures/ file unless asked to (-o)."""
+    docs_figure = EXAMPLES.parent / "docs" / "figures" / "sim_physiology.png"
+    before = docs_figure.stat().st_mtime_ns if docs_figure.exists() else None
+    out = run("sim_physiology.py", cwd=tmp_path)
+    assert (tmp_path / "sim_physiology.png").stat().st_size > 50_000
+    assert "wrote sim_physiology.png" in out
+    assert (docs_figure.stat().st_mtime_ns if docs_figure.exists() else None) == before

@@ -25,8 +25,15 @@ def test_quick_start_is_at_most_ten_lines_of_the_front_door():
 
 def test_readme_quick_start_runs(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", quick_start()], cwd=tmp_path, env=env, capture_output=True, check=False,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", quick_start()],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert re.match(r"sim-\S+ \d+ samples from t = ", lines[0]), lines
@@ -35,9 +42,11 @@ def test_readme_quick_start_runs(tmp_path):
 
 
 def test_import_wearsense_stays_light():
-    code = ("import sys, wearsense; heavy = [m for m in ('numba', 'scipy', 'wearsense.devices', 'wearsense.io', "
-            "'wearsense.recording', 'torch') if m in sys.modules]; print(heavy); "
-            "assert callable(wearsense.open) and callable(wearsense.record) and callable(wearsense.read)")
+    code = (
+        "import sys, wearsense; heavy = [m for m in ('numba', 'scipy', 'wearsense.devices', 'wearsense.io', "
+        "'wearsense.recording', 'torch') if m in sys.modules]; print(heavy); "
+        "assert callable(wearsense.open) and callable(wearsense.record) and callable(wearsense.read)"
+    )
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
                          capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr

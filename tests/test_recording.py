@@ -49,20 +49,50 @@ class PoseSender:
         self.thread.join()
 
 
-class FailsAfterTwoChunks(Device):
-    scheme = "failing"
+class Scripted(Device):
+    """A test-double device: one stream at 100 Hz, ``n_chunks`` chunks of 5 samples, the first
+    after ``first_gap_s``, the others ``gap_s`` apart; then it ends, or raises ``error``.
+    Chunk ``odd_chunk`` has one channel more than the stream declares."""
+
+    scheme = "scripted"
+    name, channels, clock = "scripted", ("a",), ""
+    n_chunks, first_gap_s, gap_s = 2, 0.01, 0.01
+    error, odd_chunk = "", -1
 
     async def _open(self) -> None:
-        self.streams = (StreamInfo("flaky", "EMG", ("a",), "V", 100.0),)
+        self.streams = (StreamInfo(self.name, "EMG", self.channels, "V", 100.0),)
 
     async def _close(self) -> None:
         pass
 
     async def _chunks(self):
-        for k in range(2):
-            await asyncio.sleep(0.01)
-            yield self.streams[0], Chunk(np.zeros((5, 1)), np.arange(5) / 100 + k / 20, 5 * k, "device:flaky")
-        raise DeviceError("flaky: cable pulled", self.uri.raw)
+        info = self.streams[0]
+        for k in range(self.n_chunks):
+            await asyncio.sleep(self.first_gap_s if k == 0 else self.gap_s)
+            data = np.zeros((5, info.n_channels + (k == self.odd_chunk)))
+            yield info, Chunk(data, (np.arange(5) + 5 * k) / 100, 5 * k, self.clock or f"device:{self.name}")
+        if self.error:
+            raise DeviceError(self.error, self.uri.raw)
+
+
+class FailsAfterTwoChunks(Scripted):
+    name, error = "flaky", "flaky: cable pulled"
+
+
+class FirstChunkLate(Scripted):
+    """Its first chunk comes 1.5 s after opening (a decoder still compiling, a slow link)."""
+
+    name, clock, n_chunks, first_gap_s = "late-imu", "device:late:42", 3, 1.5
+
+
+class ChangesShape(Scripted):
+    name, channels, n_chunks, odd_chunk = "shifty", ("a", "b"), 5, 2
+
+
+class Slow(Scripted):
+    """Eight chunks 0.1 s apart: a take that lasts longer than the status interval."""
+
+    name, n_chunks, gap_s = "slow", 8, 0.1
 
 
 @pytest.mark.slow
@@ -75,7 +105,9 @@ def test_sim_brainflow_and_lsl_pose_recorded_to_one_xdf(tmp_path):
         async with Recording(uris) as s:
             assert s.status == [DeviceStatus.OPEN] * 3 and not s.failures
             names = [i.name for i in s.streams]
-            assert {"sim-emg", "sim-imu0", "bf-synthetic-emg", "bf-synthetic-imu", f"{TAG}-mocap"} <= set(names)
+            assert {"sim-emg", "sim-imu0", "bf-synthetic-emg", "bf-synthetic-imu", f"{TAG}-mocap"} <= set(
+                names
+            )
             with Recorder(path, s.streams, RecorderSettings(expected_duration_s=5)) as rec:
                 seen: set[str] = set()
                 t_end = time.monotonic() + 2.0
@@ -98,8 +130,14 @@ def test_sim_brainflow_and_lsl_pose_recorded_to_one_xdf(tmp_path):
         info, chunk = streams[name]
         assert chunk.n == counts[name] > 0
     pose_info, pose = streams[f"{TAG}-mocap"]
-    assert pose_info.channels[0] == "wrist_x" and pose_info.modality.value == "POSE" and pose.clock == f"lsl:{TAG}-mocap-src"
-    assert streams["bf-synthetic-emg"][1].clock == "host:unix" and streams["sim-emg"][1].clock.startswith("device:")
+    assert (
+        pose_info.channels[0] == "wrist_x"
+        and pose_info.modality.value == "POSE"
+        and pose.clock == f"lsl:{TAG}-mocap-src"
+    )
+    assert streams["bf-synthetic-emg"][1].clock == "host:unix" and streams["sim-emg"][1].clock.startswith(
+        "device:"
+    )
     # a stock XDF reader opens it too
     data, _ = pyxdf.load_xdf(str(path), synchronize_clocks=False, dejitter_timestamps=False)
     assert {d["info"]["name"][0] for d in data} >= set(names)
@@ -146,25 +184,11 @@ def test_session_with_no_device_that_opens_lists_every_failure():
         async with Recording(["nosuch://a", f"lsl://name={TAG}-none?timeout_s=0.2"]):
             pass
 
-    with pytest.raises(DeviceError, match=r"no device could be opened:\n  nosuch://a failed to open: unknown device scheme.*\n  lsl://"):
+    with pytest.raises(
+        DeviceError,
+        match=r"no device could be opened:\n  nosuch://a failed to open: unknown device scheme.*\n  lsl://",
+    ):
         asyncio.run(main())
-
-
-class FirstChunkLate(Device):
-    """A device whose first chunk comes 1.5 s after opening (a decoder still compiling, a slow link)."""
-
-    scheme = "late"
-
-    async def _open(self) -> None:
-        self.streams = (StreamInfo("late-imu", "IMU", ("acc_x",), "m/s^2", 100.0),)
-
-    async def _close(self) -> None:
-        pass
-
-    async def _chunks(self):
-        await asyncio.sleep(1.5)
-        for k in range(3):
-            yield self.streams[0], Chunk(np.ones((10, 1)), 7.0 + (np.arange(10) + 10 * k) / 100, 10 * k, "device:late:42")
 
 
 @pytest.fixture
@@ -175,27 +199,52 @@ def test_schemes(monkeypatch):
     monkeypatch.setitem(registry._RUNTIME, "late", FirstChunkLate)
 
 
+SIM_1S = "sim://mover?seed=1&emg=1&imu=0&pose=0&realtime=0&duration_s=1"
+
+
 def test_record_command_keeps_recording_when_one_device_fails_and_exits_1(tmp_path, capsys, test_schemes):
     out = tmp_path / "two.xdf"
-    rc = main(["record", "sim://mover?seed=1&emg=1&imu=0&pose=0&realtime=0&duration_s=1", "failing://x", "-o", str(out), "--quiet"])
-    captured = capsys.readouterr()
+    rc = main(["record", SIM_1S, "failing://x", "-o", str(out), "--quiet"])
+    err = capsys.readouterr().err
     assert rc == 1
-    assert "incomplete: failing://x failed to stream: flaky: cable pulled" in captured.err and "Traceback" not in captured.err
+    assert "incomplete: failing://x failed to stream: flaky: cable pulled" in err and "Traceback" not in err
     f = load(out)
     assert f.closed_cleanly and f.streams["sim-emg"].chunk.n == 2000 and f.streams["flaky"].chunk.n == 10
 
 
 def test_a_device_whose_first_chunk_comes_late_is_recorded_whole(tmp_path, capsys, test_schemes):
     out = tmp_path / "late.xdf"
-    rc = main(["record", "sim://mover?seed=1&emg=1&imu=1&pose=0&realtime=0&duration_s=1", "late://x", "-o", str(out), "--quiet"])
-    assert rc == 0, capsys.readouterr().err
+    assert main(["record", SIM_1S, "late://x", "-o", str(out), "--quiet"]) == 0, capsys.readouterr().err
     f = load(out)
     late = f.streams["late-imu"].chunk
-    assert late.n == 30 and late.clock == "device:late:42" and f.streams["sim-imu0"].chunk.n > 0
+    assert late.n == 15 and late.clock == "device:late:42" and f.streams["sim-emg"].chunk.n == 2000
 
 
 def test_record_command_prints_the_recorded_span_not_the_wall_time(tmp_path, capsys):
-    out = tmp_path / "fast.xdf"
-    assert main(["record", "sim://mover?seed=1&emg=1&imu=0&pose=0&realtime=0&duration_s=3", "-o", str(out), "--quiet"]) == 0
+    sim_3s = SIM_1S.replace("duration_s=1", "duration_s=3")
+    assert main(["record", sim_3s, "-o", str(tmp_path / "fast.xdf"), "--quiet"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert "3.0 s of signal" in first, first
+
+
+def test_a_chunk_the_file_cannot_take_fails_its_device_only(tmp_path):
+    out = tmp_path / "shape.xdf"
+    result = asyncio.run(Recording([SIM_1S, ChangesShape("shapeshift://x")], out).run())
+    assert not result.complete
+    assert [(f.uri, f.stage) for f in result.failures] == [("shapeshift://x", "stream")]
+    assert "has 2 channels, chunk has 3" in result.failures[0].reason
+    f = load(out)
+    assert f.closed_cleanly and f.streams["shifty"].chunk.n == 10 and f.streams["sim-emg"].chunk.n == 2000
+
+
+def test_run_without_a_status_callback_records_a_take_longer_than_the_status_interval(tmp_path):
+    # run() once waited with a zero timeout after the first status interval and never read again
+    result = asyncio.run(Recording([Slow("slow://x")], tmp_path / "slow.xdf").run())
+    assert result.complete and load(tmp_path / "slow.xdf").streams["slow"].chunk.n == 40
+
+
+def test_record_command_refuses_a_duration_that_is_not_positive(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["record", SIM_1S, "-o", str(tmp_path / "x.xdf"), "--duration", "-1"])
+    assert e.value.code == 2 and "--duration: must be a number of seconds > 0" in capsys.readouterr().err
+    assert not (tmp_path / "x.xdf").exists()

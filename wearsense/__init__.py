@@ -26,21 +26,34 @@ import importlib
 import logging
 
 from wearsense.errors import WearsenseError
-from wearsense.stream import Chunk, Modality, Pipeline, Stage, StreamInfo
 
 __version__ = "0.1.0"
 
 # A library logs to its named logger and leaves output to the application (the CLI's -v).
 logging.getLogger("wearsense").addHandler(logging.NullHandler())
 
-#: front-door name -> (module, attribute), imported on first use
+#: front-door name -> (module, attribute), imported on first use. The core types too:
+#: ``import wearsense`` loads no numpy, so the command line starts (and answers Ctrl-C)
+#: before any numerical library is loaded.
 _FRONT_DOOR = {
+    **{name: ("wearsense.stream", name) for name in ("Chunk", "Modality", "Pipeline", "Stage", "StreamInfo")},
     "open": ("wearsense.devices.blocking", "BlockingDevice"),
     "record": ("wearsense.recording", "record"),
     "read": ("wearsense.io", "read"),
 }
 
-__all__ = ["Chunk", "Modality", "Pipeline", "Stage", "StreamInfo", "WearsenseError", "__version__", "open", "read", "record"]
+__all__ = [
+    "Chunk",
+    "Modality",
+    "Pipeline",
+    "Stage",
+    "StreamInfo",
+    "WearsenseError",
+    "__version__",
+    "open",
+    "read",
+    "record",
+]
 
 
 def __getattr__(name: str):

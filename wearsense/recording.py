@@ -51,11 +51,11 @@ import math
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from wearsense.devices import Device, DeviceEvent, open_device
-from wearsense.errors import ConfigError, DeviceError, WearsenseError
+from wearsense.errors import ConfigError, DeviceError, StreamError, WearsenseError
 from wearsense.io.xdf import Recorder, RecorderSettings, RecorderState, check_destination
 from wearsense.stream import Chunk, StreamInfo
 
@@ -185,14 +185,14 @@ class Recording:
         if isinstance(devices, (str, Device)) or not devices:
             raise ConfigError("give a list of device URIs, e.g. ['sim://mover']", "devices")
         if duration_s is not None and not duration_s > 0:
-            raise ConfigError(f"duration_s must be > 0 s (or None: until stopped), got {duration_s!r}", "duration_s")
+            raise ConfigError(
+                f"duration_s must be > 0 s (or None: until stopped), got {duration_s!r}", "duration_s"
+            )
         self.path = path
         self.duration_s = duration_s
         base = settings or RecorderSettings()
-        self.settings = RecorderSettings(
-            flush_interval_s=base.flush_interval_s, fsync=base.fsync, overwrite=overwrite or base.overwrite,
-            expected_duration_s=duration_s or base.expected_duration_s, reserve_bytes=base.reserve_bytes,
-        )
+        expected_s = duration_s or base.expected_duration_s
+        self.settings = replace(base, overwrite=overwrite or base.overwrite, expected_duration_s=expected_s)
         self.uris = [d if isinstance(d, str) else d.uri.raw for d in devices]
         self._given = list(devices)
         self.devices: list[Device | None] = [None] * len(devices)
@@ -204,9 +204,10 @@ class Recording:
         self.recorder: Recorder | None = None
         self._rename: dict[tuple[int, str], StreamInfo] = {}
         self._on_failure = on_failure
-        self._queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
-        self._tasks: list[asyncio.Task] = []
-        self._active = 0
+        self._queue_size = queue_size
+        self._queue: asyncio.Queue | None = None  # made in open(), inside the event loop that runs it
+        self._tasks: dict[int, asyncio.Task] = {}
+        self._done: set[int] = set()  # devices whose chunks are over (ended, failed)
         self._open = False
         self._t0 = math.nan
         if silent_after_s is not None and not silent_after_s > 0:
@@ -254,16 +255,23 @@ class Recording:
                 self._fail(i, "open", e)
         live = [i for i, d in enumerate(self.devices) if d is not None]
         results = await asyncio.gather(*(self.devices[i].open() for i in live), return_exceptions=True)
+        interrupted = next(
+            (r for r in results if isinstance(r, BaseException) and not isinstance(r, Exception)), None
+        )
         for i, r in zip(live, results):
             if isinstance(r, BaseException):
-                if not isinstance(r, Exception):
-                    raise r
-                self._fail(i, "open", r)
+                if interrupted is None:
+                    self._fail(i, "open", r)
                 self.devices[i] = None
             else:
                 self.status[i] = DeviceStatus.OPEN
+        if interrupted is not None:  # Ctrl-C while opening: close what did open
+            await self._close_devices()
+            raise interrupted
         opened = [i for i, s in enumerate(self.status) if s is DeviceStatus.OPEN]
         if not opened:
+            if len(self.failures) == 1:  # one device: its own error, first line first
+                raise DeviceError(str(self.failures[0]))
             raise DeviceError("no device could be opened:\n  " + "\n  ".join(map(str, self.failures)))
         self.streams = self._unique_names(opened)
         if self.path is not None:
@@ -278,8 +286,8 @@ class Recording:
         watched = [i for i in opened if any(s.rate_hz > 0 for s in self.devices[i].streams)]
         self._last_chunk_s = {i: now for i in watched}
         self._open = True
-        self._active = len(opened)
-        self._tasks = [asyncio.create_task(self._pump(i)) for i in opened]
+        self._queue = asyncio.Queue(maxsize=self._queue_size)
+        self._tasks = {i: asyncio.create_task(self._pump(i)) for i in opened}
 
     def _unique_names(self, opened: list[int]) -> tuple[StreamInfo, ...]:
         taken: set[str] = set()
@@ -301,16 +309,16 @@ class Recording:
         if not self._open:
             return
         self._open = False
-        for t in self._tasks:
+        for t in self._tasks.values():
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         try:
             while self.recorder is not None and not self._queue.empty():
-                info, item = self._queue.get_nowait()
+                i, info, item = self._queue.get_nowait()
                 if info is _EVENT:
-                    self._write_device_event(*item)
+                    self._write_device_event(i, item)
                 elif info is not _END:
-                    self.recorder.write(info, item)
+                    self._write(i, info, item)
         finally:
             await self._close_devices()
             if self.recorder is not None:
@@ -343,18 +351,39 @@ class Recording:
         try:
             async for info, chunk in dev:
                 for ev in dev.take_events():
-                    await self._queue.put((_EVENT, (i, ev)))
-                await self._queue.put((self._rename.get((i, info.name), info), chunk))
+                    await self._queue.put((i, _EVENT, ev))
+                await self._queue.put((i, self._rename.get((i, info.name), info), chunk))
         except Exception as e:  # noqa: BLE001 - reported, and the other devices go on
             for ev in dev.take_events():
-                await self._queue.put((_EVENT, (i, ev)))
+                await self._queue.put((i, _EVENT, ev))
             self._fail(i, "stream", e)
         else:
             if self.status[i] is DeviceStatus.OPEN:
                 self.status[i] = DeviceStatus.ENDED
         self._last_chunk_s.pop(i, None)
         self._silent_since.pop(i, None)
-        await self._queue.put((_END, i))
+        await self._queue.put((i, _END, None))
+
+    @property
+    def _active(self) -> int:
+        return len(self._tasks) - len(self._done)
+
+    def _write(self, i: int, info: StreamInfo, chunk: Chunk) -> bool:
+        """Write one chunk of device ``i``; a chunk the file cannot take (its stream changed
+        shape or clock name) fails that device only. False when device ``i`` has failed."""
+        if i in self._done and self.status[i] is DeviceStatus.FAILED:
+            return False
+        if self.recorder is None:
+            return True
+        try:
+            self.recorder.write(info, chunk)
+        except StreamError as e:
+            self._fail(i, "stream", e)
+            self._done.add(i)
+            self._tasks[i].cancel()
+            self._last_chunk_s.pop(i, None)
+            return False
+        return True
 
     def _write_device_event(self, i: int, ev: DeviceEvent) -> None:
         if self.recorder is None:
@@ -381,29 +410,30 @@ class Recording:
             self._last_chunk_s[i] = now
         since = self._silent_since.pop(i, None)
         if since is not None and self.recorder is not None:
-            self.recorder.write_event("device_resumed", f"{self.uris[i]} delivers again after {now - since:.1f} s",
-                                      device=self.uris[i], silent_s=now - since)
+            msg = f"{self.uris[i]} delivers again after {now - since:.1f} s"
+            self.recorder.write_event("device_resumed", msg, device=self.uris[i], silent_s=now - since)
 
     async def _next(self, timeout_s: float | None = None) -> tuple[StreamInfo, Chunk] | None:
         """The next chunk (already written to the file), or None on timeout or when every device has ended."""
         while self._active and self._open:
             self._watch(time.monotonic())
             try:
-                info, item = await asyncio.wait_for(self._queue.get(), timeout_s)
-            except TimeoutError:
+                # a queued item is taken at once (wait_for(get(), 0) would never get it)
+                if not self._queue.empty() or (timeout_s is not None and timeout_s <= 0):
+                    i, info, item = self._queue.get_nowait()
+                else:
+                    i, info, item = await asyncio.wait_for(self._queue.get(), timeout_s)
+            except (TimeoutError, asyncio.QueueEmpty):
                 return None
             if info is _END:
-                self._active -= 1
+                self._done.add(i)
                 continue
             if info is _EVENT:
-                self._write_device_event(*item)
+                self._write_device_event(i, item)
                 continue
-            i = self.origin.get(info.name, (None,))[0]
-            if i is not None:
-                self._heard(i, time.monotonic())
-            if self.recorder is not None:
-                self.recorder.write(info, item)
-            return info, item
+            self._heard(i, time.monotonic())
+            if self._write(i, info, item):
+                return info, item
         return None
 
     def __aiter__(self) -> AsyncIterator[tuple[StreamInfo, Chunk]]:
@@ -448,7 +478,8 @@ class Recording:
                 if on_status is not None and self.recorder is not None and now >= next_status:
                     on_status(self.recorder.state)
                     next_status = now + status_interval_s
-                await self._next(max(0.0, min(deadline, next_status, now + 0.1) - now))
+                wake = min(deadline, now + 0.1, next_status if on_status is not None else math.inf)
+                await self._next(max(0.0, wake - now))
             self._watch(time.monotonic())
             silent = tuple(self.uris[i] for i in self._silent_since)
         result = RecordingResult(

@@ -41,6 +41,7 @@ __all__ = [
     "split",
     "split_every",
     "count_lost",
+    "sequence_gaps",
 ]
 
 
@@ -427,6 +428,21 @@ def count_lost(seq: np.ndarray, previous: int | None = None) -> int:
     if previous is not None:
         lost += int(seq[0] - previous - 1)
     return lost
+
+
+def sequence_gaps(seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where samples are missing: indices ``i`` with ``seq[i + 1] > seq[i] + 1``, and how many each.
+
+    The one accounting of gaps and loss (``wearsense info``, the sync layer's
+    :class:`~wearsense.sync.Timeline`): a gap is a jump of the sequence numbers; a step
+    in time with no sample missing is not loss (it is a clock jump or a pause).
+    """
+    seq = np.asarray(seq, dtype=np.int64)
+    if seq.size < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    d = np.diff(seq)
+    idx = np.flatnonzero(d > 1)
+    return idx, d[idx] - 1
 
 
 @runtime_checkable

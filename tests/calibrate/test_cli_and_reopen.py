@@ -1,4 +1,5 @@
-"""`wearsense calibrate` and `wearsense profiles` on the sim; the profile applied on re-open and kept by a recording."""
+"""`wearsense calibrate` and `wearsense profiles` on the sim; the profile applied on re-open
+and kept by a recording."""
 
 from __future__ import annotations
 
@@ -18,8 +19,20 @@ def profiles(tmp_path, monkeypatch):
 
 
 def test_calibrate_cli_guides_retries_and_writes_profiles(profiles, capsys):
-    assert main(["calibrate", "imu_still", "sim://mover?seed=2&imu=2", "--yes", "--fast",
-                 "--mistake", "still:1:move"]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                "imu_still",
+                "sim://mover?seed=2&imu=2",
+                "--yes",
+                "--fast",
+                "--mistake",
+                "still:1:move",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "-- step still: Put the sensors on a table" in out
     assert "FAILED: sim-imu0 moved during the still period" in out

@@ -33,10 +33,14 @@ def distorted(seed: int) -> dict[int, SensorErrors]:
         soft[0, 2] = soft[2, 0] = off[1]
         soft[1, 2] = soft[2, 1] = off[2]
         out[i] = SensorErrors(
-            gyro_bias_dps=rng.uniform(-2, 2, 3), accel_bias_ms2=rng.uniform(-0.3, 0.3, 3),
-            accel_matrix=SensorErrors.scale_misalignment(1 + rng.uniform(-0.02, 0.02, 3),
-                                                         np.deg2rad(rng.uniform(-1, 1, 3))),
-            hard_iron_ut=rng.uniform(-10, 10, 3), soft_iron=soft)
+            gyro_bias_dps=rng.uniform(-2, 2, 3),
+            accel_bias_ms2=rng.uniform(-0.3, 0.3, 3),
+            accel_matrix=SensorErrors.scale_misalignment(
+                1 + rng.uniform(-0.02, 0.02, 3), np.deg2rad(rng.uniform(-1, 1, 3))
+            ),
+            hard_iron_ut=rng.uniform(-10, 10, 3),
+            soft_iron=soft,
+        )
     return out
 
 
@@ -155,8 +159,9 @@ def test_left_handed_sensor_axes_are_rejected():
 
 
 def test_wobbly_functional_movement_has_low_axis_dominance(subject):
-    out = subject.perform("functional", 8.0, {"segments": ["forearm_r"], "axis": "-y", "joint": "elbow_flex"},
-                          mistake="wobble")
+    out = subject.perform(
+        "functional", 8.0, {"segments": ["forearm_r"], "axis": "-y", "joint": "elbow_flex"}, mistake="wobble"
+    )
     acc, gyro, _ = imu(out, "sim-imu0")
     assert functional_axis(acc, gyro, 200.0).dominance < 0.8
 
@@ -174,8 +179,11 @@ def test_mvc_normalisation_restores_known_gains_within_5_percent():
     for seed in range(4):
         subj = CalibrationSubject(seed)
         rest = subj.perform("rest", 5.0)["sim-emg"]
-        trials = [(s.id, subj.perform("mvc", s.duration_s, s.options)["sim-emg"][1])
-                  for s in proto.steps if s.action == "mvc"]
+        trials = [
+            (s.id, subj.perform("mvc", s.duration_s, s.options)["sim-emg"][1])
+            for s in proto.steps
+            if s.action == "mvc"
+        ]
         cal = fit_emg(rest[0], rest[1], trials)
         assert np.isfinite(cal.mvc_v).all()
         assert (cal.mvc_over_rest > 20).all()
@@ -183,7 +191,10 @@ def test_mvc_normalisation_restores_known_gains_within_5_percent():
         ratios.append(cal.mvc_v / subj.mvc_v)
     r = np.concatenate(ratios)
     dev = np.abs(r / r.mean() - 1)
-    print(f"MVC gain error: RMS {100 * np.sqrt(np.mean(dev**2)):.1f} %, worst {100 * dev.max():.1f} % of 32 channels")
+    print(
+        f"MVC gain error: RMS {100 * np.sqrt(np.mean(dev**2)):.1f} %, "
+        f"worst {100 * dev.max():.1f} % of 32 channels"
+    )
     assert np.sqrt(np.mean(dev**2)) <= 0.05
     assert np.median(dev) <= 0.05
     assert dev.max() <= 0.08
@@ -198,7 +209,9 @@ def test_weak_mvc_fails_its_check_and_silent_channels_get_no_mvc():
     rest = subj.perform("rest", 5.0)["sim-emg"]
     step = find_protocol("emg_rest_mvc").step("mvc_elbow_flexors")
     weak = subj.perform("mvc", step.duration_s, step.options, mistake="weak")
-    metrics = step_metrics(step, weak, {"rest_envelope": {"sim-emg": fit_emg(rest[0], rest[1], []).rest_envelope_v}})
+    metrics = step_metrics(
+        step, weak, {"rest_envelope": {"sim-emg": fit_emg(rest[0], rest[1], []).rest_envelope_v}}
+    )
     assert list(metrics) == ["sim-emg biceps_brachii_r"]
     value = metrics["sim-emg biceps_brachii_r"]["mvc_over_rest"]
     assert value < 5 and "push as hard as you can" in step.checks[0].failure(value)

@@ -124,7 +124,9 @@ def test_solver_needs_its_actions():
     data = _base()
     data["step"][0]["action"] = "rest"
     data["step"][0]["checks"] = []
-    with pytest.raises(ProtocolError, match="not used by solver 'imu_still'|needs a step with action 'still'"):
+    with pytest.raises(
+        ProtocolError, match="not used by solver 'imu_still'|needs a step with action 'still'"
+    ):
         parse_protocol(data, "imu_still.toml")
 
 

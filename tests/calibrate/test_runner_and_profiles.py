@@ -36,7 +36,9 @@ def test_a_moved_still_step_is_detected_and_retried(tmp_path):
     events: list[Event] = []
     src = SimSource(CalibrationSubject(0), {"still": {1: "move"}})
     result = run_protocol(find_protocol("imu_still"), src, events.append, tmp_path, sleep=no_sleep)
-    kinds = [(e.kind, e.attempt) for e in events if e.step == "still" and e.kind in ("step", "failed", "accepted")]
+    kinds = [
+        (e.kind, e.attempt) for e in events if e.step == "still" and e.kind in ("step", "failed", "accepted")
+    ]
     assert kinds == [("step", 1), ("failed", 1), ("step", 2), ("accepted", 2)]
     failed = next(e for e in events if e.kind == "failed")
     assert "moved during the still period" in failed.message and "retry" in failed.message
@@ -91,6 +93,7 @@ def test_profiles_round_trip_with_date_quality_and_protocol(calibrated):
     np.testing.assert_allclose(p.sections["gyro"]["bias_dps"], truth.errors[0].gyro_bias_dps, atol=0.05)
     seg = np.array(p.sections["segment"]["sensor_to_segment"])
     from wearsense.calibrate.segment import rotation_angle_deg
+
     assert rotation_angle_deg(seg, truth.mounts[0]) < 3.0
 
 
@@ -107,8 +110,10 @@ def test_ahrs_error_on_the_sim_falls_below_1_5_deg_with_the_profile(calibrated):
             before.append(angle_between_deg(Ahrs(info).process(chunk).data, truth)[200:].mean())
             fixed = ImuCorrection(info).process(chunk)
             after.append(angle_between_deg(Ahrs(info).process(fixed).data, truth)[200:].mean())
-    print(f"AHRS mean error: {np.mean(before):.2f} deg raw -> {np.mean(after):.2f} deg with the profile "
-          f"(worst sensor {max(before):.2f} -> {max(after):.2f})")
+    print(
+        f"AHRS mean error: {np.mean(before):.2f} deg raw -> {np.mean(after):.2f} deg with the profile "
+        f"(worst sensor {max(before):.2f} -> {max(after):.2f})"
+    )
     assert np.mean(before) > 3.0
     assert np.mean(after) <= 1.5
     assert max(after) < max(before)
@@ -142,8 +147,14 @@ def test_profiles_dir_follows_the_environment(tmp_path, monkeypatch):
 
 
 def test_dumps_toml_round_trips_nested_tables_arrays_and_special_floats():
-    data = {"a": 1, "b": [1.5, float("nan")], "m": [[1.0, 0.0], [0.0, 1.0]], "s": 'q"uote\n',
-            "t": {"x": True, "u v": {"deep": "yes"}}, "rows": [{"k": 1, "sub": [{"z": 2}]}, {"k": 2}]}
+    data = {
+        "a": 1,
+        "b": [1.5, float("nan")],
+        "m": [[1.0, 0.0], [0.0, 1.0]],
+        "s": 'q"uote\n',
+        "t": {"x": True, "u v": {"deep": "yes"}},
+        "rows": [{"k": 1, "sub": [{"z": 2}]}, {"k": 2}],
+    }
     back = tomllib.loads(dumps_toml(data))
     assert back["rows"] == [{"k": 1, "sub": [{"z": 2}]}, {"k": 2}]
     assert back["t"] == {"x": True, "u v": {"deep": "yes"}} and back["s"] == 'q"uote\n'
@@ -179,7 +190,9 @@ def test_live_check_reports_each_second_while_recording(tmp_path):
     assert [e.seconds for e in live] == [float(k) for k in range(1, 10)]
     # still before the sensor is picked up (4 s), over the limit from then on
     assert live[2].data["gyro_std_dps"]["ok"] and not live[-1].data["gyro_std_dps"]["ok"]
-    assert live[-1].data["gyro_std_dps"]["max"] == 0.5 and live[-1].data["gyro_std_dps"]["where"] == "sim-imu0"
+    assert (
+        live[-1].data["gyro_std_dps"]["max"] == 0.5 and live[-1].data["gyro_std_dps"]["where"] == "sim-imu0"
+    )
 
 
 def test_a_failing_fit_check_raises_naming_the_metric_and_saves_nothing(tmp_path):
@@ -187,7 +200,9 @@ def test_a_failing_fit_check_raises_naming_the_metric_and_saves_nothing(tmp_path
     strict = tmp_path / "imu_six_face.toml"
     strict.write_text(text.replace("max = 0.05", "max = 0.00001"))
     with pytest.raises(CalibrationError, match="do not fit one linear model") as e:
-        run_protocol(find_protocol(strict), SimSource(CalibrationSubject(0)), None, tmp_path / "p", sleep=no_sleep)
+        run_protocol(
+            find_protocol(strict), SimSource(CalibrationSubject(0)), None, tmp_path / "p", sleep=no_sleep
+        )
     assert e.value.metric == "residual_ms2"
     assert list_profiles(tmp_path / "p") == []
 
@@ -197,7 +212,9 @@ def test_device_source_reads_each_stream_for_the_step_duration():
 
     step = find_protocol("imu_still").step("still")
     seen = []
-    streams = DeviceSource("sim://mover?seed=1&imu=2&realtime=0").capture(step, 1, lambda p, s: seen.append(s))
+    streams = DeviceSource("sim://mover?seed=1&imu=2&realtime=0").capture(
+        step, 1, lambda p, s: seen.append(s)
+    )
     assert set(streams) == {"sim-imu0", "sim-imu1"}  # the step uses IMU streams only
     for info, chunk in streams.values():
         assert chunk.n == int(info.rate_hz * step.duration_s)
@@ -227,6 +244,22 @@ def test_npose_warns_about_an_imu_on_a_segment_no_step_moves(tmp_path):
     subject = CalibrationSubject(3, config=sim.SimConfig(imu=7))  # imu6 sits on the pelvis
     result = run_protocol(find_protocol("npose"), SimSource(subject), events.append, tmp_path, sleep=no_sleep)
     warnings = [e.message for e in events if e.kind == "warning"]
-    assert warnings == ["sim-imu6 (pelvis): no functional step of this protocol moves its segment; "
-                        "it was not calibrated"]
+    assert warnings == [
+        "sim-imu6 (pelvis): no functional step of this protocol moves its segment; it was not calibrated"
+    ]
     assert "sim:3:imu6" not in result.sections and "sim:3:imu5" in result.sections
+
+
+def test_an_unusable_profiles_folder_is_refused_before_the_first_step(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    events: list[Event] = []
+    with pytest.raises(CalibrationError, match="cannot use .*a_file as the profiles folder"):
+        run_protocol(
+            find_protocol("imu_still"),
+            SimSource(CalibrationSubject(0)),
+            events.append,
+            blocker,
+            sleep=no_sleep,
+        )
+    assert events == []

@@ -108,11 +108,18 @@ class FakeScanner:
 
     async def find_device_by_address(self, address, timeout=10.0):
         p = self.peripherals.get(address)
-        return None if p is None or address in self.hidden else SimpleNamespace(address=address, name=p.name, peripheral=p)
+        return (
+            None
+            if p is None or address in self.hidden
+            else SimpleNamespace(address=address, name=p.name, peripheral=p)
+        )
 
     async def discover(self, timeout=5.0, return_adv=False):
         return {
-            a: (SimpleNamespace(address=a, name=p.name), SimpleNamespace(local_name=p.name, rssi=-60, service_uuids=[]))
+            a: (
+                SimpleNamespace(address=a, name=p.name),
+                SimpleNamespace(local_name=p.name, rssi=-60, service_uuids=[]),
+            )
             for a, p in self.peripherals.items()
             if a not in self.hidden
         }
@@ -163,7 +170,9 @@ def test_ble_uri_dispatches_on_the_device_kind():
     assert driver_class("ble", f"ble://myo/{MYO}") is MyoDevice  # the registry picks the kind
     with pytest.raises(DeviceURIError, match="say which kind of BLE device.*ble://polar/<address>"):
         BleDevice(f"ble://{MYO}")
-    with pytest.raises(DeviceURIError, match="unknown BLE device kind 'fitbit'.*ble://myo/<address>.*wearsense scan"):
+    with pytest.raises(
+        DeviceURIError, match="unknown BLE device kind 'fitbit'.*ble://myo/<address>.*wearsense scan"
+    ):
         open_device(f"ble://fitbit/{MYO}")
     with pytest.raises(DeviceURIError, match="not a BLE address"):
         open_device("ble://myo/not-an-address")
@@ -194,7 +203,10 @@ def test_myo_connect_sets_raw_emg_mode_and_keep_awake_and_streams_chunks(radio):
             imu = [c for i, c in got if i.name == "myo-imu"][0]
             assert np.allclose(imu.data, [[1, 0, 0, 0, 0, 0, 9.80665, 0, 0, 1]])
         cmds = [d for u, d in p.writes if u == COMMAND_CHARACTERISTIC]
-        assert cmds[-2:] == [bytes.fromhex("0103000000"), bytes.fromhex("090100")]  # streaming off, sleep allowed
+        assert cmds[-2:] == [
+            bytes.fromhex("0103000000"),
+            bytes.fromhex("090100"),
+        ]  # streaming off, sleep allowed
         assert not dev.state.connected
 
     asyncio.run(main())
@@ -208,7 +220,7 @@ def test_malformed_notifications_are_counted_not_fatal(radio):
             it = dev.__aiter__()
             p.notify(EMG_CHARACTERISTICS[0], b"\x01\x02\x03")  # truncated
             p.notify(EMG_CHARACTERISTICS[0], emg_payload(0))
-            (info, chunk), = await take(it, 1)
+            ((info, chunk),) = await take(it, 1)
             assert chunk.n == 2
             assert dev.state.malformed == {EMG_CHARACTERISTICS[0]: 1}
 
@@ -237,7 +249,7 @@ def test_link_drop_reconnects_resumes_and_records_the_gap(radio):
         async with air.device(MyoDevice, uri) as dev:
             it = dev.__aiter__()
             p.notify(EMG_CHARACTERISTICS[0], emg_payload(0))
-            (_, before), = await take(it, 1)
+            ((_, before),) = await take(it, 1)
             air.scanner.hidden.add(MYO)  # out of range for a while: the first attempts fail
             p.drop()
             nxt = asyncio.ensure_future(it.__anext__())
@@ -269,7 +281,9 @@ def test_reconnect_gives_up_after_the_allowed_attempts(radio):
             it = dev.__aiter__()
             p.refuse = 10
             p.drop()
-            with pytest.raises(DeviceError, match="3 reconnection attempts failed.*bring the device back in range"):
+            with pytest.raises(
+                DeviceError, match="3 reconnection attempts failed.*bring the device back in range"
+            ):
                 await asyncio.wait_for(it.__anext__(), 5)
 
     asyncio.run(main())
@@ -361,7 +375,9 @@ def test_missing_bluetooth_stack_names_bluez_and_dbus(radio):
 # ---------------------------------------------------------------------------------------
 # Polar: a fake sensor answering the PMD control point
 # ---------------------------------------------------------------------------------------
-ACC_SETTINGS = bytes.fromhex("00 02 1a00 3400 01 01 1000 02 02 0400 0800".replace(" ", ""))  # 26/52 Hz, 16 bit, 4/8 g
+ACC_SETTINGS = bytes.fromhex(
+    "00 02 1a00 3400 01 01 1000 02 02 0400 0800".replace(" ", "")
+)  # 26/52 Hz, 16 bit, 4/8 g
 
 
 def polar_peripheral(factor: float = 1.0) -> Peripheral:
@@ -385,7 +401,12 @@ def polar_peripheral(factor: float = 1.0) -> Peripheral:
 
 
 def acc_frame(ts_ns: int, xyz: list[tuple[int, int, int]]) -> bytes:
-    return bytes((0x02,)) + struct.pack("<Q", ts_ns) + bytes((0x01,)) + b"".join(struct.pack("<3h", *s) for s in xyz)
+    return (
+        bytes((0x02,))
+        + struct.pack("<Q", ts_ns)
+        + bytes((0x01,))
+        + b"".join(struct.pack("<3h", *s) for s in xyz)
+    )
 
 
 def test_polar_queries_settings_starts_and_decodes_with_sensor_timestamps(radio):
@@ -407,8 +428,10 @@ def test_polar_queries_settings_starts_and_decodes_with_sensor_timestamps(radio)
             assert np.allclose(a.data[0], [9.80665, 0, 0]) and np.allclose(b.data[1], [-9.80665, 0, 0])
             assert a.t[-1] == pytest.approx(700_000_000.0) and np.allclose(np.diff(np.r_[a.t, b.t]), 1 / 52)
             assert np.r_[a.seq, b.seq].tolist() == [0, 1, 2, 3]
-            p.notify(PMD_DATA, acc_frame(t_last + int(6 * period), [(0, 0, 0), (0, 0, 0)]))  # frame of seq 4,5 lost
-            (_, c), = await take(it, 1)
+            p.notify(
+                PMD_DATA, acc_frame(t_last + int(6 * period), [(0, 0, 0), (0, 0, 0)])
+            )  # frame of seq 4,5 lost
+            ((_, c),) = await take(it, 1)
             assert c.seq.tolist() == [6, 7]
         assert any(d[:2] == bytes((0x03, 0x02)) for u, d in p.writes if u == PMD_CONTROL)  # stopped on close
 
@@ -420,7 +443,9 @@ def test_polar_rate_not_offered_lists_what_is(radio):
         p = polar_peripheral()
         air = radio(p)
         dev = air.device(PolarDevice, f"ble://polar/{POLAR}?acc=200")
-        with pytest.raises(DeviceError, match="acc=200 Hz is not offered; this sensor offers acc at 26, 52 Hz"):
+        with pytest.raises(
+            DeviceError, match="acc=200 Hz is not offered; this sensor offers acc at 26, 52 Hz"
+        ):
             await dev.open()
         dev2 = air.device(PolarDevice, f"ble://polar/{POLAR}?acc=0&ecg=130")
         with pytest.raises(DeviceError, match="does not offer ecg; it offers acc, gyro, mag"):
@@ -438,7 +463,7 @@ def test_polar_restarts_measurement_after_reconnect(radio):
             it = dev.__aiter__()
             t0 = 700_000_000 * 10**9
             p.notify(PMD_DATA, acc_frame(t0, [(1, 2, 3)]))
-            (_, a), = await take(it, 1)
+            ((_, a),) = await take(it, 1)
             p.drop()
             nxt = asyncio.ensure_future(it.__anext__())
             while len(p.started) < 2:

@@ -24,7 +24,9 @@ def test_uuids_follow_the_myo_base_uuid():
     assert myo_uuid(0x0001) == "d5060001-a904-deb9-4748-2c7f4a124842"
     assert COMMAND_CHARACTERISTIC == "d5060401-a904-deb9-4748-2c7f4a124842"
     assert IMU_CHARACTERISTIC == "d5060402-a904-deb9-4748-2c7f4a124842"
-    assert EMG_CHARACTERISTICS == tuple(f"d506{s}05-a904-deb9-4748-2c7f4a124842" for s in ("01", "02", "03", "04"))
+    assert EMG_CHARACTERISTICS == tuple(
+        f"d506{s}05-a904-deb9-4748-2c7f4a124842" for s in ("01", "02", "03", "04")
+    )
 
 
 def test_commands_are_the_published_structs():

@@ -139,11 +139,13 @@ def test_sample_times_spread_back_from_the_frame_timestamp():
 
 def test_settings_query_response_and_start_command_bytes():
     # GET_MEASUREMENT_SETTINGS response for ACC: F0 01 02 00 00, then the offered settings
-    response = bytes.fromhex("F001020000" "00013400" "01011000" "0203020004000800")
+    response = bytes.fromhex("F00102000000013400010110000203020004000800")
     op, kind, status, more, params = parse_control_response(response)
     assert (op, kind, status, more) == (1, ACC, 0, False)
     assert parse_settings(params) == {SAMPLE_RATE: [52], RESOLUTION: [16], RANGE: [2, 4, 8]}
-    assert encode_settings({SAMPLE_RATE: 52, RESOLUTION: 16, RANGE: 8, FACTOR: 1}) == bytes.fromhex("000134000101100002010800")
+    assert encode_settings({SAMPLE_RATE: 52, RESOLUTION: 16, RANGE: 8, FACTOR: 1}) == bytes.fromhex(
+        "000134000101100002010800"
+    )
     start = parse_control_response(bytes.fromhex("F00205000005 01") + struct.pack("<f", 0.25))
     assert parse_settings(start[4]) == {FACTOR: [0.25]}
     refused = parse_control_response(bytes.fromhex("F0020208"))

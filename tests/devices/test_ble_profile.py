@@ -39,9 +39,17 @@ def write(tmp_path, text):
 def test_profile_loads_layout_and_recognises_advertisements(tmp_path):
     prof = load_profile(write(tmp_path, BASE))
     lay = prof.streams[0]
-    assert (lay.name, lay.dtype, lay.byte_order, lay.header_bytes, lay.rate_hz) == ("board-imu", "int16", "big", 6, 100.0)
+    assert (lay.name, lay.dtype, lay.byte_order, lay.header_bytes, lay.rate_hz) == (
+        "board-imu",
+        "int16",
+        "big",
+        6,
+        100.0,
+    )
     assert lay.counter.size == 2 and lay.timestamp.unit_s == 1e-6
-    assert prof.advertises("LabIMU-07", ()) and prof.advertises("x", ("0000fff0-0000-1000-8000-00805f9b34fb",))
+    assert prof.advertises("LabIMU-07", ()) and prof.advertises(
+        "x", ("0000fff0-0000-1000-8000-00805f9b34fb",)
+    )
     assert not prof.advertises("Polar H10", ())
 
 
@@ -52,7 +60,9 @@ def test_big_endian_int16_payload_scales_and_offsets(tmp_path):
 
 
 def test_int24_channels(tmp_path):
-    text = BASE.replace('dtype = "int16"', 'dtype = "int24"').replace('byte_order = "big"', 'byte_order = "little"')
+    text = BASE.replace('dtype = "int16"', 'dtype = "int24"').replace(
+        'byte_order = "big"', 'byte_order = "little"'
+    )
     lay = load_profile(write(tmp_path, text)).streams[0]
     vals = [-(2**23), -1, 2**23 - 1]
     payload = bytes(6) + b"".join((v % (1 << 24)).to_bytes(3, "little") for v in vals)
@@ -71,12 +81,18 @@ def test_partial_samples_are_malformed(tmp_path, n):
     [
         (('name = "board"', ""), "name: give the board a name"),
         (('dtype = "int16"', 'dtype = "int12"'), r"stream\[0\].dtype: 'int12' unknown"),
-        (('rate_hz = 100', "rate_hz = 0"), r"stream\[0\].rate_hz: must be the sampling rate"),
+        (("rate_hz = 100", "rate_hz = 0"), r"stream\[0\].rate_hz: must be the sampling rate"),
         (('byte_order = "big"', 'byte_order = "middle"'), "byte_order: must be 'little' or 'big'"),
-        (('header_bytes = 6', "header_bytes = 4"), r"stream\[0\].timestamp: bytes 2..5 lie outside the 4-byte header"),
-        (('counter = { offset = 0, dtype = "uint16" }', 'counter = { offset = 0, dtype = "int16" }'), "counter.dtype: must be uint8"),
+        (
+            ("header_bytes = 6", "header_bytes = 4"),
+            r"stream\[0\].timestamp: bytes 2..5 lie outside the 4-byte header",
+        ),
+        (
+            ('counter = { offset = 0, dtype = "uint16" }', 'counter = { offset = 0, dtype = "int16" }'),
+            "counter.dtype: must be uint8",
+        ),
         (('units = "m/s^2"', 'units = ["m/s^2"]'), "units: 1 units for 3 channels"),
-        (('scale = 0.01', 'scale = 0.01\ncolour = "red"'), r"unknown key\(s\) \['colour'\]"),
+        (("scale = 0.01", 'scale = 0.01\ncolour = "red"'), r"unknown key\(s\) \['colour'\]"),
         (('channels = ["acc_x", "acc_y", "acc_z"]', "channels = 0"), "channels: give a list of labels"),
     ],
 )

@@ -23,7 +23,10 @@ class Scanner:
         self.timeouts.append(timeout)
         assert return_adv
         return {
-            addr: (SimpleNamespace(address=addr, name=name), SimpleNamespace(local_name=name, rssi=rssi, service_uuids=uuids))
+            addr: (
+                SimpleNamespace(address=addr, name=name),
+                SimpleNamespace(local_name=name, rssi=rssi, service_uuids=uuids),
+            )
             for addr, name, rssi, uuids in self.adverts
         }
 
@@ -51,8 +54,11 @@ def test_scan_lists_supported_devices_strongest_first_with_their_uri():
 
 def test_scan_command_prints_a_table_and_recognises_profiled_boards(tmp_path, capsys):
     prof = tmp_path / "imu.toml"
-    prof.write_text('name = "labimu"\nadvertised_name = "LabIMU"\n[[stream]]\nname = "imu"\n'
-                    'characteristic = "0000fff1-0000-1000-8000-00805f9b34fb"\ndtype = "int16"\nchannels = 3\nrate_hz = 100\n')
+    prof.write_text(
+        'name = "labimu"\nadvertised_name = "LabIMU"\n[[stream]]\nname = "imu"\n'
+        'characteristic = "0000fff1-0000-1000-8000-00805f9b34fb"\n'
+        'dtype = "int16"\nchannels = 3\nrate_hz = 100\n'
+    )
     scanner = Scanner(ADVERTS)
     args = argparse.Namespace(timeout=1.5, all=False, profile=[prof])
     assert scan_cmd.run(args, scanner=scanner) == 0
@@ -73,7 +79,9 @@ def test_scan_without_bluez_names_bluez_and_dbus():
         async def discover(self, timeout=5.0, return_adv=False):
             raise FileNotFoundError(2, "No such file or directory")  # bleak's error without the D-Bus socket
 
-    with pytest.raises(DeviceError, match="Bluetooth is not available.*BlueZ.*D-Bus.*systemctl start bluetooth"):
+    with pytest.raises(
+        DeviceError, match="Bluetooth is not available.*BlueZ.*D-Bus.*systemctl start bluetooth"
+    ):
         asyncio.run(scan(0.1, scanner=NoDbus()))
 
 
@@ -86,4 +94,7 @@ def test_real_bleak_scan_on_a_host_without_dbus_fails_clearly(capsys):
 
     assert main(["scan", "--timeout", "0.5"]) == 2
     err = capsys.readouterr().err
-    assert "wearsense scan: error: cannot scan for BLE devices: Bluetooth is not available" in err and "BlueZ" in err
+    assert (
+        "wearsense scan: error: cannot scan for BLE devices: Bluetooth is not available" in err
+        and "BlueZ" in err
+    )

@@ -1,6 +1,7 @@
 """BrainFlow boards streamed for real: the synthetic board and the playback-file board (no mock)."""
 
 import asyncio
+import gc
 import time
 
 import numpy as np
@@ -8,16 +9,32 @@ import pytest
 from brainflow.board_shim import BoardIds, BoardShim, BrainFlowInputParams
 from brainflow.data_filter import DataFilter
 
-from wearsense.devices import acquire, open_device
+from wearsense.devices import BlockingDevice, open_device
 from wearsense.devices.brainflow import SeqUnwrap, board_id
 from wearsense.errors import DeviceError, DeviceURIError
+from wearsense.stream import concat
 
 pytestmark = pytest.mark.timeout(60)
 SYNTH = BoardIds.SYNTHETIC_BOARD.value
 
 
+def read_until(uri: str, samples: int, limit_s: float = 30.0) -> dict:
+    """Read until every stream holds ``samples`` (a loaded machine may start the board late)."""
+    parts: dict[str, tuple] = {}
+    deadline = time.monotonic() + limit_s
+    with BlockingDevice(uri) as dev:
+        for info, chunk in dev:
+            parts.setdefault(info.name, (info, []))[1].append(chunk)
+            full = len(parts) == len(dev.streams) and all(
+                sum(c.n for c in cs) > samples for _, cs in parts.values()
+            )
+            if full or time.monotonic() > deadline:
+                break
+    return {name: (info, concat(chunks)) for name, (info, chunks) in parts.items()}
+
+
 def test_synthetic_board_streams_emg_and_imu_with_brainflows_channel_roles():
-    streams = acquire("brainflow://synthetic", duration_s=1.0)
+    streams = read_until("brainflow://synthetic", 100)
     info, emg = streams["bf-synthetic-emg"]
     descr = BoardShim.get_board_descr(SYNTH)
     assert info.n_channels == len(descr["emg_channels"]) and info.rate_hz == descr["sampling_rate"]
@@ -62,6 +79,29 @@ def test_playback_file_board_replays_a_recorded_file(tmp_path):
     assert np.allclose(data, in_file[rows, :100].T * 1e-6, rtol=1e-6, atol=1e-13)
     assert np.allclose(in_file[rows, :100], recorded[rows, :100], atol=1e-6)
     assert seq.tolist() == recorded[BoardShim.get_package_num_channel(SYNTH), :100].astype(int).tolist()
+
+
+def test_a_closed_device_never_ends_a_later_session_of_the_same_board():
+    """BrainFlow's BoardShim.__del__ releases whatever session of its (board, parameters)
+    is prepared: a closed device's shim, collected late, must not end a newer one."""
+
+    async def open_and_close():
+        async with open_device("brainflow://synthetic") as dev:
+            return dev.shim, dev.input_params
+
+    old_shim, params = asyncio.run(open_and_close())
+    board = BoardShim(SYNTH, params)  # the same key as the closed device's session
+    board.prepare_session()
+    try:
+        board.start_stream(45000)
+        del old_shim  # what the garbage collector may do at any moment
+        gc.collect()
+        assert board.is_prepared()
+        board.get_board_data()  # "unable to obtain buffer size" if the session was released
+        board.stop_stream()
+    finally:
+        board.release_session()
+
 
 def test_board_names_and_ids():
     assert board_id("synthetic") == SYNTH == board_id("-1") == board_id("SYNTHETIC_BOARD")

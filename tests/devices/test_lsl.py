@@ -36,7 +36,11 @@ def test_inlet_reads_labels_units_modality_and_exposes_lsl_clock_offsets():
     async def main():
         async with open_device(f"lsl://name={name}?type=MoCap&timeout_s=10") as dev:
             info = dev.streams[0]
-            assert info.modality is Modality.POSE and info.channels[:3] == ("joint0_x", "joint0_y", "joint0_z")
+            assert info.modality is Modality.POSE and info.channels[:3] == (
+                "joint0_x",
+                "joint0_y",
+                "joint0_z",
+            )
             assert info.units == ("m",) * 6 and info.rate_hz == 100.0 and info.source_id == f"{name}-src"
             await asyncio.sleep(0.3)
             stamps = pylsl.local_clock() + np.arange(20) / 100.0
@@ -50,24 +54,32 @@ def test_inlet_reads_labels_units_modality_and_exposes_lsl_clock_offsets():
             data = np.concatenate([c.data for c in got])
             t = np.concatenate([c.t for c in got])
             assert np.array_equal(data, values) and np.allclose(t, stamps, atol=1e-9)
-            assert got[0].clock == f"lsl:{name}-src" and np.concatenate([c.seq for c in got]).tolist() == list(range(20))
+            assert got[0].clock == f"lsl:{name}-src" and np.concatenate(
+                [c.seq for c in got]
+            ).tolist() == list(range(20))
             offsets = dev.clock_offsets(info.name)
             assert offsets and abs(offsets[0].offset_s) < 0.01  # same host: sender clock == local clock
 
     asyncio.run(main())
-    del outlet
 
 
 def roundtrip(timestamps: str):
-    uri = f"sim://mover?seed=5&emg=1&imu=1&pose=1&duration_s=2.5&packet_ms=20"
+    uri = "sim://mover?seed=5&emg=1&imu=1&pose=1&duration_s=2.5&packet_ms=20"
     expected = acquire(uri + "&realtime=0")
 
     async def main():
         ready = asyncio.Event()
         stop = asyncio.Event()
-        pub = asyncio.create_task(publish(uri, stop=stop, prefix=f"{TAG}-{timestamps}-", timestamps=timestamps,
-                                          on_ready=lambda names: ready.set(),
-                                          host_clock=lsl_timeline() if timestamps == "host" else None))
+        pub = asyncio.create_task(
+            publish(
+                uri,
+                stop=stop,
+                prefix=f"{TAG}-{timestamps}-",
+                timestamps=timestamps,
+                on_ready=lambda names: ready.set(),
+                host_clock=lsl_timeline() if timestamps == "host" else None,
+            )
+        )
         await asyncio.wait_for(ready.wait(), 20)
         got: dict[str, list] = {}
         async with open_device(f"lsl://name={TAG}-{timestamps}-sim-imu0?timeout_s=10") as dev:

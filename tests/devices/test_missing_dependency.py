@@ -23,11 +23,24 @@ def uninstall(monkeypatch, package: str, *drivers: str) -> None:
 @pytest.mark.parametrize(
     ("uri", "package", "drivers", "fix"),
     [
-        ("brainflow://synthetic", "brainflow", ["wearsense.devices.brainflow"],
-         'pip install "wearsense[brainflow]" (or: pip install brainflow)'),
-        ("lsl://type=MoCap", "pylsl", ["wearsense.devices.lsl"], 'pip install "wearsense[lsl]" (or: pip install pylsl)'),
-        ("serial:///dev/ttyUSB0", "serial", ["wearsense.devices.serial", "wearsense.devices.serial_transport"],
-         "pip install pyserial"),
+        (
+            "brainflow://synthetic",
+            "brainflow",
+            ["wearsense.devices.brainflow"],
+            'pip install "wearsense[brainflow]" (or: pip install brainflow)',
+        ),
+        (
+            "lsl://type=MoCap",
+            "pylsl",
+            ["wearsense.devices.lsl"],
+            'pip install "wearsense[lsl]" (or: pip install pylsl)',
+        ),
+        (
+            "serial:///dev/ttyUSB0",
+            "serial",
+            ["wearsense.devices.serial", "wearsense.devices.serial_transport"],
+            "pip install pyserial",
+        ),
     ],
 )
 def test_opening_a_scheme_without_its_package_says_what_to_install(monkeypatch, uri, package, drivers, fix):
@@ -41,7 +54,9 @@ def test_opening_a_scheme_without_its_package_says_what_to_install(monkeypatch, 
 def test_ble_without_bleak_says_what_to_install_when_it_connects(monkeypatch):
     uninstall(monkeypatch, "bleak")
     dev = open_device("ble://myo/AA:BB:CC:DD:EE:FF?connect_timeout_s=1")
-    with pytest.raises(MissingDependencyError, match=r'ble:// needs the package .bleak.*pip install "wearsense\[ble\]"'):
+    with pytest.raises(
+        MissingDependencyError, match=r'ble:// needs the package .bleak.*pip install "wearsense\[ble\]"'
+    ):
         asyncio.run(dev.open())
 
 

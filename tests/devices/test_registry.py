@@ -2,7 +2,16 @@
 
 import pytest
 
-from wearsense.devices import BlockingDevice, Device, Param, acquire, open_device, parse_uri, register, schemes
+from wearsense.devices import (
+    BlockingDevice,
+    Device,
+    Param,
+    acquire,
+    open_device,
+    parse_uri,
+    register,
+    schemes,
+)
 from wearsense.errors import DeviceError, DeviceURIError, MissingDependencyError
 from wearsense.stream import Chunk, StreamInfo
 
@@ -13,7 +22,9 @@ def test_parse_uri_splits_scheme_target_and_query():
     assert parse_uri("SIM://mover").scheme == "sim"
 
 
-@pytest.mark.parametrize("bad", ["mover", "", "://x", "si m://x", "sim://mover?seed=1&seed=2", "sim://mover?=&&"])
+@pytest.mark.parametrize(
+    "bad", ["mover", "", "://x", "si m://x", "sim://mover?seed=1&seed=2", "sim://mover?=&&"]
+)
 def test_malformed_uris_are_clear_errors(bad):
     with pytest.raises(DeviceURIError) as e:
         open_device(bad)

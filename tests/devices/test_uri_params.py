@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from wearsense.devices import driver_class, open_device, parse_uri, schemes
-from wearsense.devices.registry import kinds
+from wearsense.devices import driver_class, kinds, open_device, parse_uri, schemes
 from wearsense.errors import DeviceURIError
 
 ADDRESS = "AA:BB:CC:DD:EE:FF"

@@ -32,7 +32,7 @@ DETECTORS = {
 
 def _recording(seed: int, duration_s: float = 40.0, motion_v: float = 0.0, ecg_v: float = 0.0, inject=None,
                **cfg):
-    rec = sim.generate(seed=seed, duration_s=duration_s, **cfg)
+    rec = sim.generate(seed=seed, duration_s=duration_s, **{"emg_model": "simple", **cfg})
     info, chunk = rec.streams["sim-emg"]
     x = chunk.data.astype(np.float64)
     if motion_v:

@@ -55,10 +55,13 @@ class Board:
             raise RuntimeError(f"emulator did not start: {line!r} {self.proc.stderr.read()}")
 
     def kill(self) -> None:
-        """SIGKILL: the board loses power; the pty vanishes with the process."""
+        """SIGKILL: the board loses power; its pty vanishes with the process, and so does the
+        link to it (as a USB serial node does: left dangling, the link could meet another
+        program's pty that reuses the number)."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
+        self.link.unlink(missing_ok=True)
         self.proc.stdout.close()
         self.proc.stderr.close()
         self.proc = None

@@ -114,3 +114,13 @@ def test_the_events_stream_name_is_reserved(tmp_path):
     with Recorder(tmp_path / "a.xdf", [], RecorderSettings(fsync=False)) as rec:
         with pytest.raises(StreamError, match="reserved"):
             rec.add_stream(StreamInfo(EVENTS_STREAM, Modality.MARKER, ("x",), "", 0.0))
+
+
+def test_clock_segments_lists_where_each_stream_starts_over(tmp_path):
+    from wearsense.io.xdf.events import clock_segments
+
+    chunks, _ = device_take(-0.2)
+    record(tmp_path / "a.xdf", chunks)
+    f = load(tmp_path / "a.xdf")
+    ((t, offset, reason),) = clock_segments(f.events)["emg"]
+    assert t == f.streams["emg"].chunk.t[JUMP_AT] and offset == pytest.approx(0.2) and reason == "recorder"

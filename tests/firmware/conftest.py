@@ -142,7 +142,9 @@ def wave_source():
     return wave, EMG_SCALE, IMU_SCALE
 
 
-def quantize(x: np.ndarray, format: int, scale: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def quantize(
+    x: np.ndarray, format: int, scale: Sequence[float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Raw integer values and per-channel scale such that ``raw * scale ~= x``.
 
     ``scale`` defaults to the largest absolute value per channel over the format's
@@ -187,7 +189,9 @@ def write_raw(
         predict exactly what the host will decode (``raw * scale``).
     """
     items = list(streams.values()) if isinstance(streams, Mapping) else list(streams)
-    items = [(i, c) for i, c in items if i.modality in wb.MODALITY_CODES and i.modality is not Modality.MARKER]
+    items = [
+        (i, c) for i, c in items if i.modality in wb.MODALITY_CODES and i.modality is not Modality.MARKER
+    ]
     if not items or len(items) > 8:
         raise FormatError(f"WSRAW01 holds 1..8 wearable streams, got {len(items)}", str(path))
     formats = dict(formats or {})
@@ -195,12 +199,20 @@ def write_raw(
     body = bytearray()
     written: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for info, chunk in items:
-        fmt = formats.get(info.name, wb.FMT_INT24 if info.modality in (Modality.EMG, Modality.EEG) else wb.FMT_INT16)
+        fmt = formats.get(
+            info.name, wb.FMT_INT24 if info.modality in (Modality.EMG, Modality.EEG) else wb.FMT_INT16
+        )
         meta_scale = info.metadata.get("scale")
         raw, scale = quantize(chunk.data, fmt, meta_scale)
-        name = info.name.encode()[:wb.MAX_STRING].decode("utf-8", "ignore")
+        name = info.name.encode()[: wb.MAX_STRING].decode("utf-8", "ignore")
         head += wb.payload_hello_stream(
-            wb.MODALITY_CODES[info.modality], fmt, info.rate_hz, name, info.channels, info.units, scale.tolist()
+            wb.MODALITY_CODES[info.modality],
+            fmt,
+            info.rate_hz,
+            name,
+            info.channels,
+            info.units,
+            scale.tolist(),
         )
         head += struct.pack("<I", raw.shape[0])
         body += raw.astype("<f4" if fmt == wb.FMT_FLOAT32 else "<i4").tobytes()
@@ -211,5 +223,5 @@ def write_raw(
 
 @pytest.fixture(scope="session")
 def wsraw():
-    """``wsraw(path, streams, formats=None)`` writes a WSRAW01 file for ``--source``; see :func:`write_raw`."""
+    """``wsraw(path, streams, formats=None)``: a WSRAW01 file for ``--source`` (see :func:`write_raw`)."""
     return write_raw

@@ -29,12 +29,19 @@ PARSERS = {
 
 def decoded_payload(h: wb.Header, payload: bytes, layout: tuple[int, int] | None) -> dict:
     if h.type == wb.T_HELLO:
-        return wb.parse_hello_device(payload) if h.stream == wb.STREAM_DEVICE else wb.parse_hello_stream(payload)
+        return (
+            wb.parse_hello_device(payload) if h.stream == wb.STREAM_DEVICE else wb.parse_hello_stream(payload)
+        )
     if h.type == wb.T_DATA:
         fmt, n_ch = layout  # what the stream's HELLO would have said
         samples, period = wb.parse_data(payload, fmt, n_ch)
-        return {"format": fmt, "n_samples": samples.shape[0], "n_channels": n_ch, "period_q8": period,
-                "samples": samples.ravel().tolist()}
+        return {
+            "format": fmt,
+            "n_samples": samples.shape[0],
+            "n_channels": n_ch,
+            "period_q8": period,
+            "samples": samples.ravel().tolist(),
+        }
     if h.type in PARSERS:
         return PARSERS[h.type](payload)
     assert payload == b""
@@ -47,8 +54,9 @@ def payload_from_meaning(h: dict, p: dict) -> bytes:
         fw = tuple(int(x) for x in p["firmware"].split("."))
         return wb.payload_hello_device(p["name"], p["serial"], fw, p["n_streams"], p["boot_id"])
     if t == wb.T_HELLO:
-        return wb.payload_hello_stream(p["modality"], p["format"], p["rate_hz"], p["name"], p["channels"],
-                                       p["units"], p["scale"])
+        return wb.payload_hello_stream(
+            p["modality"], p["format"], p["rate_hz"], p["name"], p["channels"], p["units"], p["scale"]
+        )
     if t == wb.T_DATA:
         dtype = np.float32 if p["format"] == wb.FMT_FLOAT32 else np.int64
         a = np.array(p["samples"], dtype).reshape(p["n_samples"], p["n_channels"])
@@ -71,7 +79,8 @@ def test_crc16_is_ccitt_false():
 @pytest.mark.parametrize(
     "raw, encoded",
     [(b"\x00", b"\x01\x01"), (b"\x00\x00", b"\x01\x01\x01"), (b"\x11\x22\x00\x33", b"\x03\x11\x22\x02\x33"),
-     (b"\x11\x00\x00\x00", b"\x02\x11\x01\x01\x01"), (bytes(range(1, 255)), b"\xff" + bytes(range(1, 255)) + b"\x01")],
+     (b"\x11\x00\x00\x00", b"\x02\x11\x01\x01\x01"),
+     (bytes(range(1, 255)), b"\xff" + bytes(range(1, 255)) + b"\x01")],
 )  # fmt: skip
 def test_cobs_matches_the_published_examples(raw, encoded):
     assert wb.cobs_encode(raw) == encoded
@@ -112,8 +121,15 @@ def test_python_builds_the_same_bytes_as_the_c_core_for_every_vector(vectors):
             continue
         h = v["header"]
         payload = payload_from_meaning(h, v["payload"])
-        wire = wb.build_frame(h["type"], h["stream"], h["seq"], h["timestamp_us"], payload,
-                              ts64=bool(h["flags"] & wb.FLAG_TS64), version=h["version"])
+        wire = wb.build_frame(
+            h["type"],
+            h["stream"],
+            h["seq"],
+            h["timestamp_us"],
+            payload,
+            ts64=bool(h["flags"] & wb.FLAG_TS64),
+            version=h["version"],
+        )
         assert wire.hex() == v["hex"], v["name"]
 
 
@@ -126,15 +142,22 @@ def test_c_tool_decodes_frames_built_by_python(build_dir):
         ts = int(rng.integers(0, 2**40))
         frames.append(wb.build_frame(wb.T_DATA, i % 3, i * 1000, ts, payload, ts64=bool(i % 2)))
         expect.append((i % 3, i * 1000, ts if i % 2 else ts & 0xFFFFFFFF, payload.hex()))
-    out = subprocess.run([str(build_dir / "wsb_tool"), "decode"], input=b"".join(frames), capture_output=True,
-                         check=True)
+    out = subprocess.run(
+        [str(build_dir / "wsb_tool"), "decode"], input=b"".join(frames), capture_output=True, check=True
+    )
     got = [json.loads(x) for x in out.stdout.decode().splitlines()]
     assert [(g["stream"], g["seq"], g["timestamp_us"], g["payload"]) for g in got] == expect
 
 
 @settings(max_examples=300, deadline=None)
-@given(payload=st.binary(max_size=wb.MAX_PAYLOAD), seq=st.integers(0, 2**32 - 1), ts=st.integers(0, 2**64 - 1),
-       ts64=st.booleans(), type_=st.integers(0, 255), stream=st.integers(0, 255))
+@given(
+    payload=st.binary(max_size=wb.MAX_PAYLOAD),
+    seq=st.integers(0, 2**32 - 1),
+    ts=st.integers(0, 2**64 - 1),
+    ts64=st.booleans(),
+    type_=st.integers(0, 255),
+    stream=st.integers(0, 255),
+)
 def test_any_payload_encodes_and_decodes_to_itself(payload, seq, ts, ts64, type_, stream):
     wire = wb.build_frame(type_, stream, seq, ts, payload, ts64=ts64)
     assert b"\x00" not in wire[:-1]
@@ -163,7 +186,13 @@ def test_byte_noise_never_raises_and_never_hides_the_next_good_frame(noise, cut)
 def test_splitting_the_byte_stream_anywhere_gives_the_same_frames(cuts):
     rng = np.random.default_rng(3)
     wire = b"".join(
-        wb.build_frame(wb.T_DATA, 0, i * 20, i * 10000, wb.payload_data(wb.FMT_INT16, rng.integers(-99, 99, (20, 4)), 2560))
+        wb.build_frame(
+            wb.T_DATA,
+            0,
+            i * 20,
+            i * 10000,
+            wb.payload_data(wb.FMT_INT16, rng.integers(-99, 99, (20, 4)), 2560),
+        )
         for i in range(100)
     )
     dec = wb.FrameDecoder(resync=False)
@@ -177,12 +206,20 @@ def test_splitting_the_byte_stream_anywhere_gives_the_same_frames(cuts):
 
 def test_vectorised_sample_decoding_equals_decoding_each_frame():
     rng = np.random.default_rng(11)
-    for fmt, lo, hi in [(wb.FMT_INT16, -(2**15), 2**15), (wb.FMT_INT24, -(2**23), 2**23), (wb.FMT_FLOAT32, -5, 5)]:
+    for fmt, lo, hi in [
+        (wb.FMT_INT16, -(2**15), 2**15),
+        (wb.FMT_INT24, -(2**23), 2**23),
+        (wb.FMT_FLOAT32, -5, 5),
+    ]:
         frames, per_frame = [], []
         seq = 0
         for i in range(50):
             n = int(rng.integers(1, 12))
-            s = rng.uniform(lo, hi, (n, 5)).astype(np.float32) if fmt == wb.FMT_FLOAT32 else rng.integers(lo, hi, (n, 5))
+            s = (
+                rng.uniform(lo, hi, (n, 5)).astype(np.float32)
+                if fmt == wb.FMT_FLOAT32
+                else rng.integers(lo, hi, (n, 5))
+            )
             p = wb.payload_data(fmt, s, 128000)
             frames.append(wb.build_frame(wb.T_DATA, 2, seq, 1000 + seq * 500, p))
             per_frame.append(wb.parse_data(p, fmt, 5)[0])
@@ -191,13 +228,17 @@ def test_vectorised_sample_decoding_equals_decoding_each_frame():
         block = wb.decode_samples(batch, wb.StreamLayout(2, fmt, 5))
         np.testing.assert_array_equal(block.raw, np.concatenate(per_frame))
         np.testing.assert_array_equal(block.seq, np.arange(seq))
-        np.testing.assert_allclose(block.offset_us + batch.timestamp_us[block.frame], 1000 + np.arange(seq) * 500.0)
+        np.testing.assert_allclose(
+            block.offset_us + batch.timestamp_us[block.frame], 1000 + np.arange(seq) * 500.0
+        )
 
 
 def test_data_payload_shorter_than_its_header_says_is_counted_not_decoded():
     p = wb.payload_data(wb.FMT_INT16, np.ones((4, 2)), 2560)
     bad = p[:-2]  # claims 4 samples, holds 3.5
-    batch = wb.FrameDecoder(resync=False).feed(wb.build_frame(wb.T_DATA, 0, 0, 0, bad) + wb.build_frame(wb.T_DATA, 0, 4, 4, p))
+    batch = wb.FrameDecoder(resync=False).feed(
+        wb.build_frame(wb.T_DATA, 0, 0, 0, bad) + wb.build_frame(wb.T_DATA, 0, 4, 4, p)
+    )
     block = wb.decode_samples(batch, wb.StreamLayout(0, wb.FMT_INT16, 2))
     assert block.bad == 1
     assert block.seq.tolist() == [4, 5, 6, 7]
@@ -218,7 +259,9 @@ def test_unknown_major_version_is_refused_with_the_fix():
 
 
 def test_newer_minor_version_is_decoded():
-    wire = wb.build_frame(wb.T_STATUS, wb.STREAM_DEVICE, 0, 0, wb.payload_status(1, 2, 3, 4, 5, 6) + b"future", version=0x13)
+    wire = wb.build_frame(
+        wb.T_STATUS, wb.STREAM_DEVICE, 0, 0, wb.payload_status(1, 2, 3, 4, 5, 6) + b"future", version=0x13
+    )
     batch = wb.FrameDecoder(resync=False).feed(wire)
     assert wb.parse_status(batch.payload(0))["rx_errors"] == 6
 

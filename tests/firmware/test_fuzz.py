@@ -19,7 +19,12 @@ def test_a_million_mutated_frames_never_raise_and_every_intact_frame_survives():
         n = int(rng.integers(1, 6))
         samples = rng.integers(-300, 300, (n, 9)) if i % 2 else rng.integers(-(2**23), 2**23, (n, 4))
         fmt = wb.FMT_INT16 if i % 2 else wb.FMT_INT24
-        pool.append(np.frombuffer(wb.build_frame(wb.T_DATA, i % 4, i, i * 1000, wb.payload_data(fmt, samples, 1280000)), np.uint8))
+        pool.append(
+            np.frombuffer(
+                wb.build_frame(wb.T_DATA, i % 4, i, i * 1000, wb.payload_data(fmt, samples, 1280000)),
+                np.uint8,
+            )
+        )
     pick = rng.integers(0, len(pool), N_FRAMES)
     lens = np.array([p.size for p in pool])[pick]
     wire = np.concatenate([pool[i] for i in pick])

@@ -21,8 +21,14 @@ from wearsense.stream import concat
 pytestmark = pytest.mark.timeout(120)
 
 
-async def collect(uri: str, until_idle_s: float = 0.8, limit_s: float = 60.0, on_open=None, first_s: float = 30.0,
-                  until=None):
+async def collect(
+    uri: str,
+    until_idle_s: float = 0.8,
+    limit_s: float = 60.0,
+    on_open=None,
+    first_s: float = 30.0,
+    until=None,
+):
     """Read the device until it has gone quiet; returns (device, {name: [chunks]}).
 
     Quiet means no chunk for ``until_idle_s`` once data has flowed. The first chunk may
@@ -79,7 +85,7 @@ def test_streams_10_s_with_every_sample_value_and_timestamp_right(emulator, wave
     assert [s.rate_hz for s, _ in streams.values()] == [2000.0, 200.0, 200.0]
     assert dev.state.corrupt_frames == 0 and dev.state.status["overruns"] == 0
     firsts = []
-    for (info, chunks) in streams.values():
+    for info, chunks in streams.values():
         c = concat(chunks)
         n = int(10 * info.rate_hz)
         assert c.n == n, info.name
@@ -88,7 +94,9 @@ def test_streams_10_s_with_every_sample_value_and_timestamp_right(emulator, wave
         np.testing.assert_allclose(c.t - c.t[0], np.arange(n) * period, rtol=0, atol=1e-9)
         assert c.clock == f"device:{dev.device_info['serial']}"
         amplitude, scale = (100000, emg_scale) if info.modality.value == "EMG" else (10000, imu_scale)
-        np.testing.assert_array_equal(c.data, wave(np.arange(n), info.n_channels, amplitude).astype(np.float32) * scale)
+        np.testing.assert_array_equal(
+            c.data, wave(np.arange(n), info.n_channels, amplitude).astype(np.float32) * scale
+        )
         firsts.append(c.t[0])
         assert dev.state.lost_samples[info.name] == 0 and dev.state.clock_jumps[info.name] == 0
     assert max(firsts) - min(firsts) < 1e-9  # all streams started by the same START
@@ -110,8 +118,20 @@ def test_hello_describes_the_streams(emulator):
 
 
 def test_injected_corruption_is_counted_and_no_good_frame_is_lost(emulator):
-    emu = emulator("--speed", "8", "--duration", "10", "--seed", "5",
-                   "--bitflip", "0.01", "--dropbyte", "0.01", "--truncate", "0.01")
+    emu = emulator(
+        "--speed",
+        "8",
+        "--duration",
+        "10",
+        "--seed",
+        "5",
+        "--bitflip",
+        "0.01",
+        "--dropbyte",
+        "0.01",
+        "--truncate",
+        "0.01",
+    )
     dev, got = asyncio.run(collect(emu.uri(sync_interval_s=0)))
     faults = [e for e in emu.log() if e["event"] in ("bitflip", "dropbyte", "truncate")]
     assert len(faults) > 30
@@ -203,12 +223,16 @@ def test_set_rate_is_honoured(emulator):
 
 def test_sim_recording_played_by_the_emulator_arrives_exactly(emulator, wsraw, tmp_path):
     from wearsense import sim
+
     rec = sim.generate(seed=2, duration_s=3.0)
     streams = {k: v for k, v in rec.streams.items() if k in ("sim-emg", "sim-imu0")}
     written = wsraw(tmp_path / "mover.wsraw", streams)
     emu = emulator("--speed", "6", "--source", str(tmp_path / "mover.wsraw"))
     dev, got = asyncio.run(collect(emu.uri(sync_interval_s=0), until=every_stream_has(3)))
-    assert [s.channels for s in dev.streams] == [streams["sim-emg"][0].channels, streams["sim-imu0"][0].channels]
+    assert [s.channels for s in dev.streams] == [
+        streams["sim-emg"][0].channels,
+        streams["sim-imu0"][0].channels,
+    ]
     for info in dev.streams:
         name = info.name.split("-", 2)[-1]
         raw, scale = written[name]
@@ -216,7 +240,9 @@ def test_sim_recording_played_by_the_emulator_arrives_exactly(emulator, wsraw, t
         assert c.n == raw.shape[0]
         np.testing.assert_array_equal(c.data, raw.astype(np.float32) * scale)
         # and that is the sim's signal to within half a quantisation step
-        np.testing.assert_allclose(c.data, streams[name][1].data, atol=float(scale.max()) * 0.51 + 1e-7, rtol=1e-6)
+        np.testing.assert_allclose(
+            c.data, streams[name][1].data, atol=float(scale.max()) * 0.51 + 1e-7, rtol=1e-6
+        )
 
 
 def test_missing_port_names_the_port_and_the_fix():

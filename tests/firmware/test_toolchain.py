@@ -11,13 +11,17 @@ def no_make(tool: str) -> str | None:
 
 
 def test_missing_make_skips_with_the_reason_outside_ci(toolchain_check):
-    with pytest.raises(pytest.skip.Exception, match="need make and a C compiler; missing: make.*build-essential"):
+    with pytest.raises(
+        pytest.skip.Exception, match="need make and a C compiler; missing: make.*build-essential"
+    ):
         toolchain_check({}, no_make)
 
 
 def test_missing_compiler_fails_in_ci(toolchain_check):
     with pytest.raises(pytest.fail.Exception, match="missing: clang.*CI=true"):
-        toolchain_check({"CI": "true", "CC": "clang"}, lambda tool: None if tool == "clang" else "/usr/bin/make")
+        toolchain_check(
+            {"CI": "true", "CC": "clang"}, lambda tool: None if tool == "clang" else "/usr/bin/make"
+        )
 
 
 def test_present_toolchain_neither_skips_nor_fails(toolchain_check):

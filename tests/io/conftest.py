@@ -34,7 +34,14 @@ def synthetic_session(seed: int, n_blocks: int = 60, drop_every: int = 17) -> li
         if k % drop_every == drop_every - 1:
             emg_seq += 20
         else:
-            out.append((EMG, Chunk(rng.standard_normal((20, 8)).astype(np.float32) * 1e-4, t, emg_seq, "device:emg", host)))
+            out.append(
+                (
+                    EMG,
+                    Chunk(
+                        rng.standard_normal((20, 8)).astype(np.float32) * 1e-4, t, emg_seq, "device:emg", host
+                    ),
+                )
+            )
             emg_seq += 20
         ti = 50.0 + (np.arange(2) + 2 * k) / 200.0
         out.append((IMU, Chunk(rng.standard_normal((2, 6)), ti, imu_seq, "device:imu", host + 0.001)))

@@ -33,7 +33,8 @@ print("ready", flush=True)
 k = 0
 while True:
     now = time.monotonic()
-    rec.write(emg, Chunk(np.full((20, 16), k, np.float32), now - 0.01 + np.arange(20) / 2000, 20 * k, "host", now))
+    t = now - 0.01 + np.arange(20) / 2000
+    rec.write(emg, Chunk(np.full((20, 16), k, np.float32), t, 20 * k, "host", now))
     rec.write(imu, Chunk(np.full((2, 3), k, np.float32), now - 0.01 + np.arange(2) / 200, 2 * k, "host", now))
     k += 1
     time.sleep(0.01)
@@ -42,7 +43,9 @@ while True:
 
 def _start(path: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen([sys.executable, "-c", RECORDER, str(path)], stdout=subprocess.PIPE, env=env, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-c", RECORDER, str(path)], stdout=subprocess.PIPE, env=env, cwd=ROOT
+    )
 
 
 @pytest.mark.slow
@@ -98,8 +101,20 @@ def test_cli_record_sigint_finishes_cleanly_and_sigkill_is_repairable(tmp_path):
     for sig in (signal.SIGINT, signal.SIGKILL):
         out = tmp_path / f"cli_{sig.name}.xdf"
         p = subprocess.Popen(
-            [sys.executable, "-m", "wearsense", "record", "sim://mover?seed=2&emg=4&imu=1", "-o", str(out), "--quiet"],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "wearsense",
+                "record",
+                "sim://mover?seed=2&emg=4&imu=1",
+                "-o",
+                str(out),
+                "--quiet",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 60
         # wait until some samples are on disk

@@ -62,7 +62,9 @@ def test_record_from_sim_until_duration(tmp_path):
                                   duration_s=30).run(on_status=states.append)).state
     f = xdf.load(out)
     assert f.closed_cleanly and set(f.streams) == {"sim-emg", "sim-imu0", "sim-pose"}
-    assert f.streams["sim-emg"].chunk.n == next(s.samples for s in state.streams if s.name == "sim-emg") > 5000
+    assert (
+        f.streams["sim-emg"].chunk.n == next(s.samples for s in state.streams if s.name == "sim-emg") > 5000
+    )
     assert f.streams["sim-emg"].info.metadata["placement"]
     assert states and states[-1].bytes_written > 0
 

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import pyxdf
 
-from wearsense.errors import ConfigError, FormatError, OutputError, RecordingError, StreamError, WearsenseError
+from wearsense.errors import (
+    ConfigError,
+    FormatError,
+    OutputError,
+    RecordingError,
+    StreamError,
+    WearsenseError,
+)
 from wearsense.io import xdf
 from wearsense.io.xdf import Recorder, RecorderSettings
 from wearsense.io.xdf.scan import scan as scan_chunks
@@ -94,17 +101,27 @@ def _write_labrecorder_style(path) -> dict:
         return head + struct.pack("<H", tag) + content
 
     def header(sid, name, typ, nch, rate, fmt, labels):
-        chans = "".join(f"<channel><label>{lab}</label><unit>microvolts</unit><type>EEG</type></channel>" for lab in labels)
-        xml = (f'<?xml version="1.0"?><info><name>{name}</name><type>{typ}</type><channel_count>{nch}</channel_count>'
-               f"<nominal_srate>{rate}</nominal_srate><channel_format>{fmt}</channel_format><source_id>src{sid}</source_id>"
-               f"<version>1.1</version><created_at>12.5</created_at><uid>u{sid}</uid><session_id>default</session_id>"
-               f"<hostname>labpc</hostname><v4address /><v4data_port>16572</v4data_port>"
-               f"<desc><channels>{chans}</channels></desc></info>")
+        chans = "".join(
+            f"<channel><label>{lab}</label><unit>microvolts</unit><type>EEG</type></channel>"
+            for lab in labels
+        )
+        xml = (
+            f'<?xml version="1.0"?><info><name>{name}</name><type>{typ}</type>'
+            f"<channel_count>{nch}</channel_count><nominal_srate>{rate}</nominal_srate>"
+            f"<channel_format>{fmt}</channel_format><source_id>src{sid}</source_id>"
+            f"<version>1.1</version><created_at>12.5</created_at><uid>u{sid}</uid><session_id>default</session_id>"
+            f"<hostname>labpc</hostname><v4address /><v4data_port>16572</v4data_port>"
+            f"<desc><channels>{chans}</channels></desc></info>"
+        )
         return chunk(2, struct.pack("<I", sid) + xml.encode())
 
     rng = np.random.default_rng(7)
     out = bytearray(b"XDF:")
-    out += chunk(1, b'<?xml version="1.0"?><info><version>1.0</version><datetime>2024-01-01T10:00:00+0000</datetime></info>')
+    out += chunk(
+        1,
+        b'<?xml version="1.0"?><info><version>1.0</version>'
+        b"<datetime>2024-01-01T10:00:00+0000</datetime></info>",
+    )
     out += header(1, "BioSemi", "EEG", 3, 100, "double64", ["Fz", "Cz", "Pz"])
     out += header(2, "Markers", "Markers", 1, 0, "string", [])
     boundary = bytes.fromhex("43A546DCCBF5410FB30ED5467383CBE4")
@@ -129,13 +146,27 @@ def _write_labrecorder_style(path) -> dict:
         if k % 10 == 0:
             out += chunk(4, struct.pack("<Idd", 1, 1000.0 + k * 0.1, 980.0))
             txt = f"stim{k}".encode()
-            out += chunk(3, struct.pack("<I", 2) + bytes([1, 1]) + b"\x08" + struct.pack("<d", eeg_t[-1]) + bytes([1, len(txt)]) + txt)
+            out += chunk(
+                3,
+                struct.pack("<I", 2)
+                + bytes([1, 1])
+                + b"\x08"
+                + struct.pack("<d", eeg_t[-1])
+                + bytes([1, len(txt)])
+                + txt,
+            )
             marks.append((eeg_t[-1], f"stim{k}"))
             out += chunk(5, boundary)
-    for sid, n, first, last in ((1, len(eeg_t), eeg_t[0], eeg_t[-1]), (2, len(marks), marks[0][0], marks[-1][0])):
-        xml = (f'<?xml version="1.0"?><info><first_timestamp>{first}</first_timestamp><last_timestamp>{last}</last_timestamp>'
-               f"<sample_count>{n}</sample_count><clock_offsets><offset><time>1000.0</time><value>980.0</value></offset>"
-               f"</clock_offsets></info>")
+    for sid, n, first, last in (
+        (1, len(eeg_t), eeg_t[0], eeg_t[-1]),
+        (2, len(marks), marks[0][0], marks[-1][0]),
+    ):
+        xml = (
+            f'<?xml version="1.0"?><info><first_timestamp>{first}</first_timestamp>'
+            f"<last_timestamp>{last}</last_timestamp>"
+            f"<sample_count>{n}</sample_count><clock_offsets><offset><time>1000.0</time><value>980.0</value></offset>"
+            f"</clock_offsets></info>"
+        )
         out += chunk(6, struct.pack("<I", sid) + xml.encode())
     path.write_bytes(bytes(out))
     return {"t": np.array(eeg_t), "v": np.array(eeg_v), "marks": marks}
@@ -194,7 +225,11 @@ def test_truncated_file_raises_then_repair_keeps_every_complete_chunk(session_fi
         if ends_inside:
             with pytest.raises(FormatError, match=r"truncated at byte \d+.*wearsense repair") as e:
                 xdf.load(p)
-            assert e.value.offset == int(chunks[chunks[:, 2] <= cut][-1, 2]) if (chunks[:, 2] <= cut).any() else True
+            assert (
+                e.value.offset == int(chunks[chunks[:, 2] <= cut][-1, 2])
+                if (chunks[:, 2] <= cut).any()
+                else True
+            )
         report = xdf.repair(p, backup=False)
         assert report.bytes_after >= 4
         repaired = xdf.load(p)
@@ -284,7 +319,9 @@ def test_recorder_rejects_inconsistent_streams(tmp_path, io_kit):
         rec.write(io_kit.IMU, Chunk(np.zeros((2, 6)), [1.0, 2.0], 0, "device:imu"))
         with pytest.raises(StreamError, match="changed clock"):
             rec.write(io_kit.IMU, Chunk(np.zeros((2, 6)), [3.0, 4.0], 2, "host"))
-        rec.write(io_kit.IMU, Chunk(np.zeros((2, 6)), [0.0, 0.5], 4, "device:imu"))  # a clock segment (tests/faults)
+        rec.write(
+            io_kit.IMU, Chunk(np.zeros((2, 6)), [0.0, 0.5], 4, "device:imu")
+        )  # a clock segment (tests/faults)
         with pytest.raises(StreamError, match="6 channels"):
             rec.write(io_kit.IMU, Chunk(np.zeros((2, 3)), [5.0, 6.0], 4, "device:imu"))
         with pytest.raises(StreamError, match="reserved"):
@@ -342,8 +379,9 @@ def test_sim_round_trip_bit_identical(tmp_path):
         assert back[name][1].equals(chunk)
 
 
-def test_repair_in_place_on_a_full_disk_keeps_the_original_and_leaves_no_debris(session_file, tmp_path, monkeypatch,
-                                                                                 capsys):
+def test_repair_in_place_on_a_full_disk_keeps_the_original_and_leaves_no_debris(
+    session_file, tmp_path, monkeypatch, capsys
+):
     import errno
     import importlib
 
@@ -359,7 +397,9 @@ def test_repair_in_place_on_a_full_disk_keeps_the_original_and_leaves_no_debris(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(repair_module.os, "fsync", disk_full)
-    with pytest.raises(OutputError, match="No space left on device.*original is unchanged.*free some space") as e:
+    with pytest.raises(
+        OutputError, match="No space left on device.*original is unchanged.*free some space"
+    ) as e:
         xdf.repair(p)
     assert isinstance(e.value, WearsenseError) and e.value.path == str(p)
     assert p.read_bytes() == raw[: len(raw) - 7]

@@ -44,7 +44,9 @@ def test_emg_onset_precedes_motion_onset_by_the_emd(emd_ms):
         if t_emg is not None and t_mot is not None:
             leads.append((t_mot - t_emg) * 1e3)
     assert len(leads) >= 8
-    assert abs(np.median(leads) - emd_ms) <= 10.0, leads
+    # EMG onset -> visible motion = EMD (activation -> force) + the time force takes to
+    # build up enough to move the limb past 5 deg/s (~10 ms with tau_act = 15 ms)
+    assert 0.0 <= np.median(leads) - emd_ms <= 20.0, leads
 
 
 def test_true_drive_onset_leads_force_by_the_emd(reaches):
@@ -84,6 +86,8 @@ def test_co_contraction_raises_emg_without_motion(rec60):
 def test_anticipatory_postural_adjustment_precedes_the_arm(reaches):
     tr = reaches.truth
     leg = tr.muscles.index("tibialis_anterior_r")
+    arm_muscle = tr.muscles.index("deltoid_anterior_r")
+    rest = np.percentile(tr.activation[:, leg], 10)
     arm_on = [m.start for m in tr.movements if m.detail == "r"]
     leads = []
     for t in arm_on:
@@ -93,7 +97,11 @@ def test_anticipatory_postural_adjustment_precedes_the_arm(reaches):
         arm_near = arm[(arm[:, 0] > t - 0.3) & (arm[:, 0] < t + 0.1)]
         if near.size and arm_near.size:
             leads.append(arm_near[0, 0] - near[0, 0])
-    assert leg >= 0 and len(leads) >= 5
+            # between the two onsets the leg muscle is really active and the arm still at rest
+            between = (tr.phys_t >= near[0, 0]) & (tr.phys_t < arm_near[0, 0])
+            assert tr.activation[between, leg].max() > 5 * rest
+            assert tr.activation[between, arm_muscle].max() < 2 * rest
+    assert len(leads) >= 5
     assert 0.03 < np.median(leads) < 0.12
 
 

@@ -67,8 +67,9 @@ def test_a_taller_mover_has_longer_limbs_in_the_camera():
         info, pose = rec.streams["sim-pose"]
         p = rec.truth.pose.reshape(len(rec.truth.pose), -1, 3)
         kp = info.metadata["keypoints"]
-        return np.linalg.norm(p[:, kp.index("wrist_r")] - p[:, kp.index("shoulder_r")], axis=1).mean(), \
-            rec.truth.traits.height_m
+        return np.linalg.norm(
+            p[:, kp.index("wrist_r")] - p[:, kp.index("shoulder_r")], axis=1
+        ).mean(), rec.truth.traits.height_m
 
     pairs = [arm_length(s) for s in range(8)]
     lengths, heights = np.array(pairs).T
@@ -86,8 +87,9 @@ def test_timing_style_scales_movement_durations():
     t = recs[0]
     seed = [s for s in range(30) if sim.traits_of(s, person="drawn").tempo == t.tempo][0]
     moves = sim.generate(seed, 60.0, person="drawn", moves=("reach",), keep_truth=False).truth.movements
-    ref = sim.generate(seed, 60.0, person="drawn", moves=("reach",), keep_truth=False,
-                       population=fast).truth.movements
+    ref = sim.generate(
+        seed, 60.0, person="drawn", moves=("reach",), keep_truth=False, population=fast
+    ).truth.movements
     dur = np.median([m.end - m.start for m in moves])
     dur_ref = np.median([m.end - m.start for m in ref])
     assert np.sign(np.log(dur / dur_ref)) == np.sign(np.log(t.tempo))
@@ -119,7 +121,12 @@ def test_population_figure_example_runs(tmp_path):
 
     script = Path(__file__).resolve().parents[2] / "examples" / "sim_population.py"
     out = tmp_path / "p.png"
-    proc = subprocess.run([sys.executable, str(script), "-o", str(out), "--movers", "10"], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "MPLBACKEND": "Agg"})
+    proc = subprocess.run(
+        [sys.executable, str(script), "-o", str(out), "--movers", "10"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert out.stat().st_size > 10_000 and "EMD: mover means" in proc.stdout

@@ -7,15 +7,31 @@ from wearsense import sim
 from wearsense.sim.sensors import EARTH_FIELD_UT, GRAVITY
 from wearsense.stream import count_lost
 
-QUIET = dict(gyro_noise_dps_rthz=0.0, gyro_bias_dps=0.0, gyro_bias_walk_dps_rts=0.0, accel_noise_ug_rthz=0.0,
-             accel_bias_mg=0.0, mag_noise_ut=0.0, mag_hard_iron_ut=0.0, pose_noise_m=0.0)
+QUIET = dict(
+    gyro_noise_dps_rthz=0.0,
+    gyro_bias_dps=0.0,
+    gyro_bias_walk_dps_rts=0.0,
+    accel_noise_ug_rthz=0.0,
+    accel_bias_mg=0.0,
+    mag_noise_ut=0.0,
+    mag_hard_iron_ut=0.0,
+    pose_noise_m=0.0,
+    tremor=0.0,
+)  # no physiological tremor: a body that stands perfectly still between movements
 
 
 def qmul(a, b):
     w1, x1, y1, z1 = a.T
     w2, x2, y2, z2 = b.T
-    return np.stack([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2, w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2], 1)
+    return np.stack(
+        [
+            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+        ],
+        1,
+    )
 
 
 def qrot(q, v):
@@ -40,7 +56,9 @@ def test_noise_free_imu_obeys_the_kinematics(quiet):
         np.testing.assert_allclose(np.linalg.norm(acc[rest], axis=1), GRAVITY, atol=2e-3)
         assert np.abs(gyro[rest]).max() < 0.05
         # magnetometer is the Earth's field seen through the true orientation
-        np.testing.assert_allclose(qrot(q, mag.astype(float)), np.tile(EARTH_FIELD_UT, (len(q), 1)), atol=2e-3)
+        np.testing.assert_allclose(
+            qrot(q, mag.astype(float)), np.tile(EARTH_FIELD_UT, (len(q), 1)), atol=2e-3
+        )
         # over the whole recording the body does not fly: mean vertical specific force = g
         assert abs(qrot(q, acc.astype(float))[:, 2].mean() - GRAVITY) < 0.05
 

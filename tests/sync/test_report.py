@@ -10,6 +10,7 @@ from wearsense.cli import main
 from wearsense.io.xdf import Recorder
 from wearsense.stream import Chunk
 from wearsense.sync import ClockSettings, StreamSyncSettings, TimelineSettings, sync_offline
+from wearsense.sync.timeline import sync_stored
 from wearsense.errors import AlignmentError
 from wearsense.sync.align import align_imu_pose
 from wearsense.sync.emd import measure_emd
@@ -133,3 +134,60 @@ def test_figure_says_why_a_panel_is_empty_and_spans_the_session(session):
     end = max(r["last_s"] for r in report.streams.values()) - report.session_start_s
     assert gaps.get_xlim() == pytest.approx((0.0, end))
     assert all("% lost" in t.get_text() for t in gaps.get_yticklabels())
+
+
+def _record(path, rec, arrival_order, edit=None):
+    with Recorder(path, [i for i, _ in rec.streams.values()]) as r:
+        for info, chunk in arrival_order(rec):
+            r.write(info, edit(info, chunk) if edit else chunk)
+    from wearsense.io.xdf import load
+
+    return load(path)
+
+
+def test_stored_recording_fit_equals_the_per_chunk_path(tmp_path, arrival_order):
+    """sync_stored (whole arrays, one fit per device) and sync_offline (chunk by chunk) agree."""
+    rec = sim.generate(4, 30.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=10.0, packet_ms=15.0, loss=0.02,
+                       keep_truth=False)
+    f = _record(tmp_path / "s.xdf", rec, arrival_order)
+    slow, tl_slow = sync_offline({n: (s.info, s.chunks()) for n, s in f.streams.items()})
+    fast, tl_fast = sync_stored(dict(f.streams))
+    a, b = tl_slow.summary(), tl_fast.summary()
+    assert list(a) == list(b)
+    for name in a:
+        for key in ("drift_ppm", "offset_s", "start_offset_s", "first_s", "last_s"):
+            assert b[name][key] == pytest.approx(a[name][key], abs=1e-9), (name, key)
+        for key in ("samples", "lost", "gaps", "resets"):
+            assert b[name][key] == a[name][key], (name, key)
+        np.testing.assert_allclose(fast[name][1].t, slow[name][1].t, atol=1e-9)
+        g_fast, g_slow = np.array(tl_fast.streams[name].gaps), np.array(tl_slow.streams[name].gaps)
+        np.testing.assert_array_equal(g_fast[:, 2], g_slow[:, 2])  # the same gaps, as many samples each
+        # placed by the whole-recording fit, where the per-chunk path maps as it goes (within its jitter)
+        np.testing.assert_allclose(g_fast[:, :2], g_slow[:, :2], atol=5e-3)
+
+
+def test_info_counts_gaps_and_loss_once_from_the_sequence_numbers(tmp_path, capsys, arrival_order):
+    """The file table and the sync layer count the same gaps; a step in time with nothing
+    missing is a clock jump, not a gap (the 69 vs 67 of issue 18)."""
+    rec = sim.generate(2, 20.0, jitter_ms=2.0, loss=0.02, keep_truth=False)
+
+    def jump(info, chunk):  # the IMU's device clock jumps 50 ms ahead at 10 s
+        return chunk.with_time(chunk.t + 0.05 * (chunk.t > 10.0), chunk.clock) if info.name == "sim-imu0" else chunk
+
+    f = _record(tmp_path / "j.xdf", rec, arrival_order, jump)
+    from wearsense.cli.info import summarise
+
+    rows = {r["name"]: r for r in summarise(f)}
+    _, tl = sync_offline({n: (s.info, s.chunks()) for n, s in f.streams.items()})
+    for name, st in tl.streams.items():
+        seq = f.streams[name].chunk.seq
+        assert rows[name]["lost"] == st.lost == seq[-1] - seq[0] + 1 - seq.size
+        assert rows[name]["gaps"] == len(st.gaps) == np.count_nonzero(np.diff(seq) > 1)
+    assert rows["sim-imu0"]["jumps"] == 1 and rows["sim-imu1"]["jumps"] == 0
+    assert main(["info", str(tmp_path / "j.xdf")]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].split()[-2:] == ["jumps", "clock"]
+    imu0 = next(line for line in out.splitlines() if line.split()[:1] == ["sim-imu0"]).split()
+    assert imu0[-2] == "1"
+    sync_head = next(line for line in out.splitlines() if "drift ppm" in line)
+    assert "gaps" not in sync_head and "lost" not in sync_head  # counted once, in the file table

@@ -199,7 +199,11 @@ def build_frame(
         raise FrameError(f"payload of {len(payload)} bytes exceeds the {MAX_PAYLOAD}-byte maximum")
     flags = (flags & ~FLAG_TS64) | (FLAG_TS64 if ts64 else 0)
     head = struct.pack("<BBBBI", version, type, stream, flags, seq & 0xFFFFFFFF)
-    head += struct.pack("<Q", timestamp_us & (2**64 - 1)) if ts64 else struct.pack("<I", timestamp_us & 0xFFFFFFFF)
+    head += (
+        struct.pack("<Q", timestamp_us & (2**64 - 1))
+        if ts64
+        else struct.pack("<I", timestamp_us & 0xFFFFFFFF)
+    )
     body = head + bytes(payload)
     return cobs_encode(body + struct.pack(">H", crc16(body))) + b"\x00"
 

@@ -45,6 +45,7 @@ __all__ = [
 ST_OK, ST_COBS, ST_SHORT, ST_CRC, ST_OVERSIZE = 0, 1, 2, 3, 4
 ERROR_NAMES = {ST_COBS: "cobs", ST_SHORT: "short", ST_CRC: "crc", ST_OVERSIZE: "oversize"}
 
+
 def _crc_table() -> np.ndarray:
     table = np.zeros(256, np.uint16)
     for i in range(256):
@@ -62,7 +63,9 @@ _CRC_TABLE = _CRC_TABLE.astype(np.int64)
 
 
 @numba.njit(cache=True, nogil=True)
-def _unstuff(buf, n_end, out, fstart, flen, fend, status, table, table2, max_encoded, min_frame):  # pragma: no cover - jit
+def _unstuff(
+    buf, n_end, out, fstart, flen, fend, status, table, table2, max_encoded, min_frame
+):  # pragma: no cover - jit
     """COBS-decode and CRC-check every complete frame in ``buf[:n_end]`` in one pass.
 
     Returns ``(n_frames, consumed)``: frames are written back to back into ``out``;
@@ -178,7 +181,8 @@ class FrameBatch:
     def select(self, mask: np.ndarray) -> FrameBatch:
         """The frames where ``mask`` is true (the bytes are shared)."""
         return FrameBatch(
-            self.data, *(getattr(self, k)[mask] for k in _BATCH_ARRAYS)  # type: ignore[arg-type]
+            self.data,
+            *(getattr(self, k)[mask] for k in _BATCH_ARRAYS),  # type: ignore[arg-type]
         )
 
     def payload(self, i: int) -> bytes:
@@ -242,7 +246,11 @@ class FrameDecoder:
 
     def feed(self, data: bytes | bytearray | memoryview | np.ndarray) -> FrameBatch:
         """Decode every frame completed by ``data``."""
-        new = np.frombuffer(data, np.uint8) if not isinstance(data, np.ndarray) else data.astype(np.uint8, copy=False)
+        new = (
+            np.frombuffer(data, np.uint8)
+            if not isinstance(data, np.ndarray)
+            else data.astype(np.uint8, copy=False)
+        )
         self.bytes_in += new.size
         buf = np.concatenate((self._pending, new)) if self._pending.size else new
         first_may_be_partial = False
@@ -258,7 +266,9 @@ class FrameDecoder:
         flen = np.empty(n_seg, np.int64)
         fend = np.empty(n_seg, np.int64)
         status = np.empty(n_seg, np.uint8)
-        nf, consumed = _unstuff(buf, buf.size, out, fstart, flen, fend, status, _CRC_TABLE, _CRC_TABLE2, MAX_ENCODED, MIN_FRAME)
+        nf, consumed = _unstuff(
+            buf, buf.size, out, fstart, flen, fend, status, _CRC_TABLE, _CRC_TABLE2, MAX_ENCODED, MIN_FRAME
+        )
         # wire position (in bytes fed so far) of each frame's delimiter, for arrival times
         fend = fend[:nf] + (self.bytes_in - buf.size)
         rest = buf[consumed:]
@@ -289,7 +299,13 @@ class FrameDecoder:
         if n_bad:
             self.errors["version"] += int(np.count_nonzero(~good_version))
             self.errors["short"] += int(np.count_nonzero(good_version & ~good))
-            start, length, version, flags, hlen = start[good], length[good], version[good], flags[good], hlen[good]
+            start, length, version, flags, hlen = (
+                start[good],
+                length[good],
+                version[good],
+                flags[good],
+                hlen[good],
+            )
             wire_end = wire_end[good]
         self.frames_ok += int(start.size)
         ts = _u32(d, start + 8).astype(np.uint64)
@@ -360,7 +376,10 @@ def _load(d, p, size):  # pragma: no cover - jit
         v = np.int32(d[p]) | (np.int32(d[p + 1]) << 8) | (np.int32(d[p + 2]) << 16)
         return v - ((v & 0x800000) << 1)
     return np.int32(
-        np.uint32(d[p]) | (np.uint32(d[p + 1]) << 8) | (np.uint32(d[p + 2]) << 16) | (np.uint32(d[p + 3]) << 24)
+        np.uint32(d[p])
+        | (np.uint32(d[p + 1]) << 8)
+        | (np.uint32(d[p + 2]) << 16)
+        | (np.uint32(d[p + 3]) << 24)
     )
 
 
@@ -443,12 +462,24 @@ def decode_samples(batch: FrameBatch, layout: StreamLayout, physical: bool = Fal
     size = FORMATS[layout.format][1]
     if physical:
         raw = np.empty((total, layout.n_channels), np.float32)
-        scale = np.ascontiguousarray(np.broadcast_to(np.asarray(layout.scale, np.float32), (layout.n_channels,)))
-        _gather_scaled(d, ps + 6, n * layout.n_channels, first * layout.n_channels, size,
-                       layout.format == FMT_FLOAT32, scale, raw.reshape(-1))
+        scale = np.ascontiguousarray(
+            np.broadcast_to(np.asarray(layout.scale, np.float32), (layout.n_channels,))
+        )
+        _gather_scaled(
+            d,
+            ps + 6,
+            n * layout.n_channels,
+            first * layout.n_channels,
+            size,
+            layout.format == FMT_FLOAT32,
+            scale,
+            raw.reshape(-1),
+        )
     elif layout.format == FMT_FLOAT32:
         raw = np.empty((total, layout.n_channels), np.float32)
-        _gather(d, ps + 6, n * layout.n_channels, first * layout.n_channels, size, raw.view(np.int32).reshape(-1))
+        _gather(
+            d, ps + 6, n * layout.n_channels, first * layout.n_channels, size, raw.view(np.int32).reshape(-1)
+        )
     else:
         raw = np.empty((total, layout.n_channels), np.int32)
         _gather(d, ps + 6, n * layout.n_channels, first * layout.n_channels, size, raw.reshape(-1))

@@ -59,6 +59,7 @@ MODALITY_CODES = {m: c for c, m in MODALITIES.items()}
 
 ACK_STATUS = {0: "ok", 1: "bad argument", 2: "unsupported", 3: "bad state (stop streaming first)"}
 
+
 def _pstr(s: str) -> bytes:
     b = s.encode("utf-8")
     if len(b) > MAX_STRING:

@@ -10,8 +10,9 @@
   "highest 0.5-1 s mean" of MVC normalisation (Konrad, The ABC of EMG, 2005; Burden
   2010). 1 s rather than 0.5 s: the envelope of EMG fluctuates (on the sim a 0.5 s
   mean varies by several percent), and the maximum of many short windows is biased
-  upwards by it; with 1 s the per-channel gains are recovered within 5 %. Dividing by it (``EmgChainSettings(mvc_v=...)``) makes channels comparable
-  whatever their electrode gain.
+  upwards by it; with 1 s the per-channel gains are recovered to ~3 % RMS. Dividing
+  by it (``EmgChainSettings(mvc_v=...)``) makes channels comparable whatever their
+  electrode gain.
 
 Pure functions: fit -> :class:`EmgCalibration` -> ``mvc_v`` for the chain.
 """
@@ -38,13 +39,16 @@ def _check(info: StreamInfo, chunk: Chunk, settle_s: float, what: str) -> int:
         raise CalibrationError(f"{what}: stream {info.name!r} has no nominal rate")
     skip = int(round(settle_s * info.rate_hz))
     if chunk.n <= skip + int(0.5 * info.rate_hz):
-        raise CalibrationError(f"{what}: {chunk.n / info.rate_hz:.2f} s of EMG is too short "
-                               f"(need more than {settle_s + 0.5:.1f} s)")
+        raise CalibrationError(
+            f"{what}: {chunk.n / info.rate_hz:.2f} s of EMG is too short "
+            f"(need more than {settle_s + 0.5:.1f} s)"
+        )
     return skip
 
 
-def rest_level(info: StreamInfo, chunk: Chunk, settings: EmgChainSettings = EmgChainSettings(),
-               settle_s: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def rest_level(
+    info: StreamInfo, chunk: Chunk, settings: EmgChainSettings = EmgChainSettings(), settle_s: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel rest RMS of the conditioned signal (V) and mean rest envelope (V)."""
     skip = _check(info, chunk, settle_s, "rest level")
     filt = EmgChain(info.rate_hz, replace(settings, envelope=None, rectify=False, mvc_v=None)).process(chunk)
@@ -53,8 +57,13 @@ def rest_level(info: StreamInfo, chunk: Chunk, settings: EmgChainSettings = EmgC
     return np.sqrt(np.mean(x**2, axis=0)), env.data[skip:].astype(np.float64).mean(axis=0)
 
 
-def mvc_envelope(info: StreamInfo, chunk: Chunk, window_s: float = 1.0,
-                 settings: EmgChainSettings = EmgChainSettings(), settle_s: float = 0.5) -> np.ndarray:
+def mvc_envelope(
+    info: StreamInfo,
+    chunk: Chunk,
+    window_s: float = 1.0,
+    settings: EmgChainSettings = EmgChainSettings(),
+    settle_s: float = 0.5,
+) -> np.ndarray:
     """Per-channel maximum of the ``window_s`` moving mean of the causal envelope (V)."""
     if settings.envelope is None:
         raise CalibrationError("MVC needs an envelope: EmgChainSettings.envelope must not be None")
@@ -99,20 +108,35 @@ class EmgCalibration:
         return self.mvc_v / np.maximum(self.rest_envelope_v, 1e-12)
 
     def to_section(self) -> dict[str, Any]:
-        return {"channels": list(self.channels), "rest_rms_v": self.rest_rms_v.tolist(),
-                "rest_envelope_v": self.rest_envelope_v.tolist(), "mvc_v": self.mvc_v.tolist(),
-                "mvc_step": list(self.mvc_step), "window_s": self.window_s,
-                "envelope": "wearsense.dsp.EmgChain defaults (20-450 Hz, notches, 6 Hz low-pass)"}
+        return {
+            "channels": list(self.channels),
+            "rest_rms_v": self.rest_rms_v.tolist(),
+            "rest_envelope_v": self.rest_envelope_v.tolist(),
+            "mvc_v": self.mvc_v.tolist(),
+            "mvc_step": list(self.mvc_step),
+            "window_s": self.window_s,
+            "envelope": "wearsense.dsp.EmgChain defaults (20-450 Hz, notches, 6 Hz low-pass)",
+        }
 
     @classmethod
     def from_section(cls, s: Mapping[str, Any]) -> "EmgCalibration":
-        return cls(tuple(s["channels"]), np.asarray(s["rest_rms_v"], float), np.asarray(s["rest_envelope_v"], float),
-                   np.asarray(s["mvc_v"], float), tuple(s.get("mvc_step", [""] * len(s["channels"]))),
-                   float(s.get("window_s", 1.0)))
+        return cls(
+            tuple(s["channels"]),
+            np.asarray(s["rest_rms_v"], float),
+            np.asarray(s["rest_envelope_v"], float),
+            np.asarray(s["mvc_v"], float),
+            tuple(s.get("mvc_step", [""] * len(s["channels"]))),
+            float(s.get("window_s", 1.0)),
+        )
 
 
-def fit_emg(info: StreamInfo, rest: Chunk, trials: Sequence[tuple[str, Chunk]], window_s: float = 1.0,
-            settings: EmgChainSettings = EmgChainSettings()) -> EmgCalibration:
+def fit_emg(
+    info: StreamInfo,
+    rest: Chunk,
+    trials: Sequence[tuple[str, Chunk]],
+    window_s: float = 1.0,
+    settings: EmgChainSettings = EmgChainSettings(),
+) -> EmgCalibration:
     """Rest level from ``rest``, MVC per channel as the highest windowed envelope over every
     trial ``(step_id, chunk)`` (a muscle may reach its maximum in another group's test)."""
     rms, env = rest_level(info, rest, settings)

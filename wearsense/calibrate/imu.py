@@ -44,9 +44,12 @@ GRAVITY = 9.80665
 
 #: Face name -> unit vector of the sensor axis pointing up when the sensor rests on that face.
 FACE_AXES: dict[str, np.ndarray] = {
-    "+x": np.array([1.0, 0, 0]), "-x": np.array([-1.0, 0, 0]),
-    "+y": np.array([0, 1.0, 0]), "-y": np.array([0, -1.0, 0]),
-    "+z": np.array([0, 0, 1.0]), "-z": np.array([0, 0, -1.0]),
+    "+x": np.array([1.0, 0, 0]),
+    "-x": np.array([-1.0, 0, 0]),
+    "+y": np.array([0, 1.0, 0]),
+    "-y": np.array([0, -1.0, 0]),
+    "+z": np.array([0, 0, 1.0]),
+    "-z": np.array([0, 0, -1.0]),
 }
 
 
@@ -110,13 +113,19 @@ class GyroCalibration:
         return np.asarray(gyro_dps, dtype=np.float64) - self.bias_dps
 
     def to_section(self) -> dict[str, Any]:
-        return {"bias_dps": self.bias_dps.tolist(), "noise_dps": self.noise_dps.tolist(),
-                "bias_change_dps": float(self.bias_change_dps)}
+        return {
+            "bias_dps": self.bias_dps.tolist(),
+            "noise_dps": self.noise_dps.tolist(),
+            "bias_change_dps": float(self.bias_change_dps),
+        }
 
     @classmethod
     def from_section(cls, s: Mapping[str, Any]) -> "GyroCalibration":
-        return cls(np.asarray(s["bias_dps"], float), np.asarray(s.get("noise_dps", [np.nan] * 3), float),
-                   float(s.get("bias_change_dps", 0.0)))
+        return cls(
+            np.asarray(s["bias_dps"], float),
+            np.asarray(s.get("noise_dps", [np.nan] * 3), float),
+            float(s.get("bias_change_dps", 0.0)),
+        )
 
 
 def fit_gyro_bias(gyro_dps: np.ndarray) -> GyroCalibration:
@@ -160,16 +169,25 @@ class AccelCalibration:
         return (np.asarray(acc_ms2, dtype=np.float64) - self.bias_ms2) @ self.matrix.T
 
     def to_section(self) -> dict[str, Any]:
-        return {"matrix": self.matrix.tolist(), "bias_ms2": self.bias_ms2.tolist(),
-                "scale": self.scale.tolist(), "residual_ms2": float(self.residual_ms2)}
+        return {
+            "matrix": self.matrix.tolist(),
+            "bias_ms2": self.bias_ms2.tolist(),
+            "scale": self.scale.tolist(),
+            "residual_ms2": float(self.residual_ms2),
+        }
 
     @classmethod
     def from_section(cls, s: Mapping[str, Any]) -> "AccelCalibration":
-        return cls(np.asarray(s["matrix"], float).reshape(3, 3), np.asarray(s["bias_ms2"], float),
-                   float(s.get("residual_ms2", 0.0)))
+        return cls(
+            np.asarray(s["matrix"], float).reshape(3, 3),
+            np.asarray(s["bias_ms2"], float),
+            float(s.get("residual_ms2", 0.0)),
+        )
 
 
-def fit_accel_six_face(faces: Sequence[str], mean_acc_ms2: np.ndarray, gravity: float = GRAVITY) -> AccelCalibration:
+def fit_accel_six_face(
+    faces: Sequence[str], mean_acc_ms2: np.ndarray, gravity: float = GRAVITY
+) -> AccelCalibration:
     """Least-squares six-face fit of ``raw = A @ (g * up_axis) + bias``.
 
     Parameters

@@ -28,8 +28,10 @@ from wearsense.errors import CalibrationError
 __all__ = ["MagCalibration", "fit_ellipsoid", "direction_coverage_pct"]
 
 # 26 directions: cube faces, edges and corners; coverage counts how many see samples
-_BINS = np.array([(x, y, z) for x in (-1, 0, 1) for y in (-1, 0, 1) for z in (-1, 0, 1) if (x, y, z) != (0, 0, 0)],
-                 dtype=np.float64)
+_BINS = np.array(
+    [(x, y, z) for x in (-1, 0, 1) for y in (-1, 0, 1) for z in (-1, 0, 1) if (x, y, z) != (0, 0, 0)],
+    dtype=np.float64,
+)
 _BINS /= np.linalg.norm(_BINS, axis=1, keepdims=True)
 
 
@@ -75,15 +77,23 @@ class MagCalibration:
         return (np.asarray(mag, dtype=np.float64) - self.hard_iron_ut) @ self.soft_iron.T
 
     def to_section(self) -> dict[str, Any]:
-        return {"hard_iron_ut": self.hard_iron_ut.tolist(), "soft_iron": self.soft_iron.tolist(),
-                "field_ut": float(self.field_ut), "residual_pct": float(self.residual_pct),
-                "coverage_pct": float(self.coverage_pct)}
+        return {
+            "hard_iron_ut": self.hard_iron_ut.tolist(),
+            "soft_iron": self.soft_iron.tolist(),
+            "field_ut": float(self.field_ut),
+            "residual_pct": float(self.residual_pct),
+            "coverage_pct": float(self.coverage_pct),
+        }
 
     @classmethod
     def from_section(cls, s: Mapping[str, Any]) -> "MagCalibration":
-        return cls(np.asarray(s["hard_iron_ut"], float), np.asarray(s["soft_iron"], float).reshape(3, 3),
-                   float(s.get("field_ut", np.nan)), float(s.get("residual_pct", 0.0)),
-                   float(s.get("coverage_pct", 0.0)))
+        return cls(
+            np.asarray(s["hard_iron_ut"], float),
+            np.asarray(s["soft_iron"], float).reshape(3, 3),
+            float(s.get("field_ut", np.nan)),
+            float(s.get("residual_pct", 0.0)),
+            float(s.get("coverage_pct", 0.0)),
+        )
 
 
 def fit_ellipsoid(mag: np.ndarray, min_coverage_pct: float = 30.0) -> MagCalibration:
@@ -104,7 +114,9 @@ def fit_ellipsoid(mag: np.ndarray, min_coverage_pct: float = 30.0) -> MagCalibra
     centre0 = m.mean(axis=0)
     scale0 = float(np.sqrt(np.mean(np.sum((m - centre0) ** 2, axis=1))))
     x, y, z = ((m - centre0) / scale0).T  # conditioned
-    d = np.column_stack([x * x, y * y, z * z, 2 * x * y, 2 * x * z, 2 * y * z, 2 * x, 2 * y, 2 * z, np.ones_like(x)])
+    d = np.column_stack(
+        [x * x, y * y, z * z, 2 * x * y, 2 * x * z, 2 * y * z, 2 * x, 2 * y, 2 * z, np.ones_like(x)]
+    )
     v = np.linalg.svd(d, full_matrices=False)[2][-1]
     a = np.array([[v[0], v[3], v[4]], [v[3], v[1], v[5]], [v[4], v[5], v[2]]])
     u = v[6:9]
@@ -115,14 +127,18 @@ def fit_ellipsoid(mag: np.ndarray, min_coverage_pct: float = 30.0) -> MagCalibra
     try:
         c = -np.linalg.solve(a, u)
     except np.linalg.LinAlgError:
-        raise CalibrationError("ellipsoid fit: the samples do not outline an ellipsoid; turn the sensor "
-                               "through more orientations") from None
+        raise CalibrationError(
+            "ellipsoid fit: the samples do not outline an ellipsoid; turn the sensor "
+            "through more orientations"
+        ) from None
     r = float(c @ a @ c - w)
     ev = np.linalg.eigvalsh(a / r) if r != 0 else np.array([-1.0])
     if not (ev > 0).all():
-        raise CalibrationError("ellipsoid fit: the samples do not outline an ellipsoid (is there metal nearby, "
-                               "or did the field change?); move away from metal and turn the sensor through "
-                               "more orientations")
+        raise CalibrationError(
+            "ellipsoid fit: the samples do not outline an ellipsoid (is there metal nearby, "
+            "or did the field change?); move away from metal and turn the sensor through "
+            "more orientations"
+        )
     mm = a / r / scale0**2  # quadric matrix in raw units
     hard = centre0 + c * scale0
     evals, evecs = np.linalg.eigh(mm)

@@ -187,18 +187,28 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as a plain dict (what the TOML file and ``StreamInfo.metadata`` hold)."""
-        return {"format": PROFILE_FORMAT, "version": self.version, "serial": self.serial,
-                "created": self.created, "updated": self.updated,
-                **{k: dict(v) for k, v in self.sections.items()}}
+        return {
+            "format": PROFILE_FORMAT,
+            "version": self.version,
+            "serial": self.serial,
+            "created": self.created,
+            "updated": self.updated,
+            **{k: dict(v) for k, v in self.sections.items()},
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "profile") -> "Profile":
         if d.get("format") != PROFILE_FORMAT:
-            raise FormatError(f"{where}: not a wearsense calibration profile (format = {d.get('format')!r})", where)
+            raise FormatError(
+                f"{where}: not a wearsense calibration profile (format = {d.get('format')!r})", where
+            )
         version = d.get("version")
         if not isinstance(version, int) or version > PROFILE_VERSION:
-            raise FormatError(f"{where}: profile version {version!r} is newer than this wearsense reads "
-                              f"({PROFILE_VERSION}); upgrade wearsense", where)
+            raise FormatError(
+                f"{where}: profile version {version!r} is newer than this wearsense reads "
+                f"({PROFILE_VERSION}); upgrade wearsense",
+                where,
+            )
         serial = d.get("serial")
         if not isinstance(serial, str) or not serial:
             raise FormatError(f"{where}: profile has no serial", where)
@@ -231,8 +241,9 @@ def _read(path: Path) -> Profile:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
-        raise FormatError(f"{path}: calibration profile is not valid TOML ({e}); delete it and calibrate again",
-                          str(path)) from None
+        raise FormatError(
+            f"{path}: calibration profile is not valid TOML ({e}); delete it and calibrate again", str(path)
+        ) from None
     return Profile.from_dict(data, str(path))
 
 
@@ -253,8 +264,9 @@ def list_profiles(folder: str | Path | None = None) -> list[tuple[Path, Profile]
     return sorted(out, key=lambda x: x[1].serial)
 
 
-def update_profile(serial: str, sections: Mapping[str, Mapping[str, Any]],
-                   folder: str | Path | None = None) -> tuple[Profile, Path]:
+def update_profile(
+    serial: str, sections: Mapping[str, Mapping[str, Any]], folder: str | Path | None = None
+) -> tuple[Profile, Path]:
     """Replace some sections of device ``serial``'s profile (creating it), keep the others, save."""
     unknown = [k for k in sections if k not in SECTIONS]
     if unknown:
@@ -366,10 +378,14 @@ def emg_mvc_v(info: StreamInfo, profile: Profile | None = None) -> tuple[float, 
     profile = profile or profile_of(info)
     emg = profile.sections.get("emg") if profile else None
     if not emg:
-        raise CalibrationError(f"stream {info.name!r} has no EMG calibration; run 'wearsense calibrate emg_rest_mvc <uri>'")
+        raise CalibrationError(
+            f"stream {info.name!r} has no EMG calibration; run 'wearsense calibrate emg_rest_mvc <uri>'"
+        )
     table = dict(zip(emg["channels"], emg["mvc_v"]))
     missing = [c for c in info.channels if not (isinstance(table.get(c), float) and table[c] > 0)]
     if missing:
-        raise CalibrationError(f"stream {info.name!r}: no MVC for channel(s) {', '.join(missing)}; add an MVC "
-                               "step for their muscle group to the protocol and calibrate again")
+        raise CalibrationError(
+            f"stream {info.name!r}: no MVC for channel(s) {', '.join(missing)}; add an MVC "
+            "step for their muscle group to the protocol and calibrate again"
+        )
     return tuple(float(table[c]) for c in info.channels)

@@ -23,7 +23,7 @@ what each step must satisfy before it is accepted, and what the protocol yields:
     [[step.checks]]
     metric = "gyro_std_dps"            # one of the metrics of this action (METRICS)
     max = 0.5
-    message = "IMU moved during the still period (gyro std {value:.2f} dps > {limit} dps); rest it on a table and retry"
+    message = "{where} moved (gyro std {value:.2f} dps > {limit} dps); rest it on a table and retry"
 
     [[checks]]                         # checks of the fit over the whole protocol
     metric = "residual_pct"
@@ -71,14 +71,21 @@ ACTIONS: dict[str, tuple[tuple[str, ...], dict[str, tuple[type, bool, tuple | No
     "face": (("gyro_std_dps", "acc_std_ms2", "face_angle_deg"), {"face": (str, True, SEGMENT_AXES)}),
     "figure8": (("coverage_pct", "gyro_peak_dps"), {}),
     "rest": (("rest_rms_uv",), {}),
-    "mvc": (("mvc_over_rest", "plateau_s"),
-            {"muscles": (list, True, None), "position": (str, True, None)}),
+    "mvc": (("mvc_over_rest", "plateau_s"), {"muscles": (list, True, None), "position": (str, True, None)}),
     "npose": (("gyro_std_dps", "acc_norm_error_ms2"), {"segment_up": (str, False, SEGMENT_AXES)}),
-    "functional": (("rotation_deg", "axis_dominance"),
-                   {"segments": (list, True, None), "axis": (str, True, SEGMENT_AXES),
-                    "joint": (str, True, None), "amplitude_deg": (float, False, None)}),
-    "gesture": (("gestures_found", "imu_peak_dps"), {"gesture": (str, True, ("clap", "stomp")),
-                                                     "count": (int, False, None)}),
+    "functional": (
+        ("rotation_deg", "axis_dominance"),
+        {
+            "segments": (list, True, None),
+            "axis": (str, True, SEGMENT_AXES),
+            "joint": (str, True, None),
+            "amplitude_deg": (float, False, None),
+        },
+    ),
+    "gesture": (
+        ("gestures_found", "imu_peak_dps"),
+        {"gesture": (str, True, ("clap", "stomp")), "count": (int, False, None)},
+    ),
 }
 
 #: solver -> (metrics its protocol-level checks may use, the actions it needs)
@@ -154,8 +161,11 @@ class Protocol:
         for s in self.steps:
             if s.id == step_id:
                 return s
-        raise ProtocolError(f"{self.path or self.name}: no step {step_id!r}; steps: "
-                            f"{', '.join(s.id for s in self.steps)}", self.path, step_id)
+        raise ProtocolError(
+            f"{self.path or self.name}: no step {step_id!r}; steps: {', '.join(s.id for s in self.steps)}",
+            self.path,
+            step_id,
+        )
 
     @property
     def duration_s(self) -> float:
@@ -173,8 +183,15 @@ class _Where:
         return ProtocolError(f"{self.path}: {where}: field {fld!r}: {why}", self.path, self.step, fld)
 
 
-def _get(table: Mapping, key: str, kind: type | tuple, where: _Where, required: bool = True,
-         default: Any = None, prefix: str = "") -> Any:
+def _get(
+    table: Mapping,
+    key: str,
+    kind: type | tuple,
+    where: _Where,
+    required: bool = True,
+    default: Any = None,
+    prefix: str = "",
+) -> Any:
     name = prefix + key
     if key not in table:
         if required:
@@ -184,15 +201,22 @@ def _get(table: Mapping, key: str, kind: type | tuple, where: _Where, required: 
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
-        names = {"str": "a string", "int": "an integer", "float": "a number", "list": "a list", "bool": "true or false"}
+        names = {
+            "str": "a string",
+            "int": "an integer",
+            "float": "a number",
+            "list": "a list",
+            "bool": "true or false",
+        }
         kinds = (kind,) if isinstance(kind, type) else kind
         want = " or ".join(names.get(k.__name__, k.__name__) for k in kinds)
         raise where.error(name, f"must be {want}, got {value!r}")
     return value
 
 
-def _str_list(table: Mapping, key: str, where: _Where, allowed: tuple[str, ...] | None = None,
-              required: bool = True) -> tuple[str, ...]:
+def _str_list(
+    table: Mapping, key: str, where: _Where, allowed: tuple[str, ...] | None = None, required: bool = True
+) -> tuple[str, ...]:
     value = _get(table, key, list, where, required, [])
     for v in value:
         if not isinstance(v, str):
@@ -217,7 +241,9 @@ def _checks(raw: Any, metrics: tuple[str, ...], where: _Where, owner: str) -> tu
             raise where.error(p + unknown[0], "unknown field; a check has metric, min, max, message")
         metric = _get(c, "metric", str, where, prefix=p)
         if metric not in metrics:
-            raise where.error(p + "metric", f"{metric!r} is not a metric of {owner}; valid: {', '.join(metrics)}")
+            raise where.error(
+                p + "metric", f"{metric!r} is not a metric of {owner}; valid: {', '.join(metrics)}"
+            )
         lo = _get(c, "min", float, where, False, prefix=p)
         hi = _get(c, "max", float, where, False, prefix=p)
         if lo is None and hi is None:
@@ -262,10 +288,14 @@ def parse_protocol(data: Mapping[str, Any], path: str = "<protocol>") -> Protoco
     top = _Where(path)
     unknown = sorted(set(data) - {"protocol", "step", "checks"})
     if unknown:
-        raise top.error(unknown[0], "unknown top-level key; a protocol has [protocol], [[step]] and [[checks]]")
+        raise top.error(
+            unknown[0], "unknown top-level key; a protocol has [protocol], [[step]] and [[checks]]"
+        )
     head = data.get("protocol")
     if not isinstance(head, dict):
-        raise top.error("protocol", "missing [protocol] table (name, version, title, solver, streams, produces)")
+        raise top.error(
+            "protocol", "missing [protocol] table (name, version, title, solver, streams, produces)"
+        )
     name = _get(head, "name", str, top)
     stem = Path(path).stem
     if path.endswith(".toml") and name != stem:
@@ -285,7 +315,9 @@ def parse_protocol(data: Mapping[str, Any], path: str = "<protocol>") -> Protoco
     retries = _get(head, "retries", int, top, False, 2)
     if not 0 <= retries <= 10:
         raise top.error("retries", f"must be within 0..10, got {retries}")
-    extra = sorted(set(head) - {"name", "version", "title", "description", "solver", "streams", "produces", "retries"})
+    extra = sorted(
+        set(head) - {"name", "version", "title", "description", "solver", "streams", "produces", "retries"}
+    )
     if extra:
         raise top.error(extra[0], "unknown field in [protocol]")
     raw_steps = data.get("step")
@@ -304,7 +336,9 @@ def parse_protocol(data: Mapping[str, Any], path: str = "<protocol>") -> Protoco
         if sid in seen:
             raise w.error("id", f"duplicate step id {sid!r}")
         seen.add(sid)
-        extra = sorted(set(s) - {"id", "action", "instruction", "duration_s", "streams", "produces", "checks", "options"})
+        extra = sorted(
+            set(s) - {"id", "action", "instruction", "duration_s", "streams", "produces", "checks", "options"}
+        )
         if extra:
             raise w.error(extra[0], "unknown field in a step")
         action = _get(s, "action", str, w)
@@ -330,11 +364,13 @@ def parse_protocol(data: Mapping[str, Any], path: str = "<protocol>") -> Protoco
             raise top.error("solver", f"solver {solver!r} needs a step with action {a!r}")
     for s in steps:
         if s.action not in needs:
-            raise _Where(path, s.id).error("action", f"action {s.action!r} is not used by solver {solver!r} "
-                                                     f"(it uses {', '.join(needs)})")
+            raise _Where(path, s.id).error(
+                "action", f"action {s.action!r} is not used by solver {solver!r} (it uses {', '.join(needs)})"
+            )
     checks = _checks(data.get("checks"), SOLVERS[solver][0], top, f"solver {solver!r}")
-    return Protocol(name, version, title, description, solver, streams, produces, retries,
-                    tuple(steps), checks, path)
+    return Protocol(
+        name, version, title, description, solver, streams, produces, retries, tuple(steps), checks, path
+    )
 
 
 def load_protocol(path: str | Path) -> Protocol:
@@ -370,5 +406,8 @@ def find_protocol(name_or_path: str | Path) -> Protocol:
     if candidate.exists():
         return load_protocol(candidate)
     known = ", ".join(q.stem for q in list_protocols())
-    raise ProtocolError(f"no calibration protocol {str(name_or_path)!r}; shipped protocols: {known} "
-                        "(or give the path of a .toml file)", str(name_or_path))
+    raise ProtocolError(
+        f"no calibration protocol {str(name_or_path)!r}; shipped protocols: {known} "
+        "(or give the path of a .toml file)",
+        str(name_or_path),
+    )

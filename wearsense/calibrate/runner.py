@@ -31,19 +31,31 @@ from wearsense.calibrate import imu as imu_cal
 from wearsense.calibrate import mag as mag_cal
 from wearsense.calibrate import segment as seg_cal
 from wearsense.calibrate.profile import (
+    PROFILES_ENV,
     ImuCorrection,
     Profile,
     device_serial,
     load_profile,
     now_iso,
+    profiles_dir,
     update_profile,
 )
 from wearsense.calibrate.protocol import Check, Protocol, Step
 from wearsense.errors import CalibrationError, WearsenseError
 from wearsense.stream import Chunk, Modality, StreamInfo
 
-__all__ = ["Event", "StepResult", "RunResult", "Source", "DeviceSource", "SimSource", "run_protocol",
-           "step_metrics", "solve", "worst_by_check"]
+__all__ = [
+    "Event",
+    "StepResult",
+    "RunResult",
+    "Source",
+    "DeviceSource",
+    "SimSource",
+    "run_protocol",
+    "step_metrics",
+    "solve",
+    "worst_by_check",
+]
 
 Streams = dict[str, tuple[StreamInfo, Chunk]]
 
@@ -127,11 +139,17 @@ class DeviceSource:
         infos: dict[str, StreamInfo] = {}
         counts: dict[str, int] = {}
         with BlockingDevice(self.uri) as dev:
-            need = {i.name: int(round(i.rate_hz * step.duration_s)) for i in dev.streams
-                    if i.modality in wanted and i.rate_hz > 0}
+            need = {
+                i.name: int(round(i.rate_hz * step.duration_s))
+                for i in dev.streams
+                if i.modality in wanted and i.rate_hz > 0
+            }
             if not need:
-                raise CalibrationError(f"{self.uri}: no stream with a nominal rate of the kind step {step.id!r} "
-                                       f"needs ({', '.join(step.streams)})", step.id)
+                raise CalibrationError(
+                    f"{self.uri}: no stream with a nominal rate of the kind step {step.id!r} "
+                    f"needs ({', '.join(step.streams)})",
+                    step.id,
+                )
             start = time.monotonic()
             next_report = 1.0
 
@@ -154,9 +172,12 @@ class DeviceSource:
         missing = [n for n, k in need.items() if counts.get(n, 0) < k]
         if missing:
             raise CalibrationError(
-                f"{self.uri}: step {step.id!r} needs {step.duration_s:g} s of {', '.join(missing)}, the device "
+                f"{self.uri}: step {step.id!r} needs {step.duration_s:g} s of {', '.join(missing)}, "
+                "the device "
                 f"delivered {done_s():.1f} s (it ended, or stalled for {self.timeout_s:g} s); check the "
-                "connection and retry", step.id)
+                "connection and retry",
+                step.id,
+            )
         return {n: (infos[n], concat(parts[n])[: need[n]]) for n in need}
 
 
@@ -196,8 +217,9 @@ def _by(streams: Streams, modality: Modality) -> Streams:
     return {k: v for k, v in streams.items() if v[0].modality is modality}
 
 
-def _imu_arrays(info: StreamInfo, chunk: Chunk, profile: Profile | None = None,
-                sections: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _imu_arrays(
+    info: StreamInfo, chunk: Chunk, profile: Profile | None = None, sections: tuple[str, ...] = ()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """acc, gyro, mag (samples x 3, float64) of an IMU chunk, corrected by the named profile sections."""
     data = chunk.data.astype(np.float64)
     if profile is not None and sections:
@@ -208,7 +230,9 @@ def _imu_arrays(info: StreamInfo, chunk: Chunk, profile: Profile | None = None,
     def cols(word: str) -> list[int] | None:
         out = []
         for ax in "xyz":
-            hits = [i for i, c in enumerate(info.channels) if c == f"{word}_{ax}" or c.endswith(f"_{word}_{ax}")]
+            hits = [
+                i for i, c in enumerate(info.channels) if c == f"{word}_{ax}" or c.endswith(f"_{word}_{ax}")
+            ]
             if len(hits) != 1:
                 return None
             out.append(hits[0])
@@ -216,8 +240,10 @@ def _imu_arrays(info: StreamInfo, chunk: Chunk, profile: Profile | None = None,
 
     a, g, m = cols("acc"), cols("gyro"), cols("mag")
     if a is None or g is None:
-        raise CalibrationError(f"stream {info.name!r}: an IMU stream needs acc_x..z and gyro_x..z channels; "
-                               f"it has {', '.join(info.channels)}")
+        raise CalibrationError(
+            f"stream {info.name!r}: an IMU stream needs acc_x..z and gyro_x..z channels; "
+            f"it has {', '.join(info.channels)}"
+        )
     return data[:, a], data[:, g], (data[:, m] if m is not None else None)
 
 
@@ -225,8 +251,9 @@ def _rest_envelope(context: Mapping[str, Any], name: str) -> np.ndarray | None:
     return context.get("rest_envelope", {}).get(name)
 
 
-def step_metrics(step: Step, streams: Streams, context: Mapping[str, Any] | None = None
-                 ) -> dict[str, dict[str, float]]:
+def step_metrics(
+    step: Step, streams: Streams, context: Mapping[str, Any] | None = None
+) -> dict[str, dict[str, float]]:
     """The metrics a step's checks are judged by: ``{where: {metric: value}}`` (where = a
     stream, or ``"stream channel"`` for per-channel EMG metrics)."""
     context = context or {}
@@ -243,8 +270,10 @@ def step_metrics(step: Step, streams: Streams, context: Mapping[str, Any] | None
             elif a in ("still", "npose"):
                 out[name] = imu_cal.still_metrics(acc, gyro)
             elif a == "figure8":
-                out[name] = {"coverage_pct": mag_cal.direction_coverage_pct(mag) if mag is not None else 0.0,
-                             "gyro_peak_dps": float(np.linalg.norm(gyro, axis=1).max())}
+                out[name] = {
+                    "coverage_pct": mag_cal.direction_coverage_pct(mag) if mag is not None else 0.0,
+                    "gyro_peak_dps": float(np.linalg.norm(gyro, axis=1).max()),
+                }
             elif info.metadata.get("segment") in step.options["segments"]:
                 fa = seg_cal.functional_axis(acc, gyro, info.rate_hz)
                 out[name] = {"rotation_deg": fa.rotation_deg, "axis_dominance": fa.dominance}
@@ -265,7 +294,7 @@ def step_metrics(step: Step, streams: Streams, context: Mapping[str, Any] | None
                 rest = _rest_envelope(context, name)
                 if rest is None:  # no rest step yet: the quietest 10 % of this trial
                     env = emg_cal.EmgChain(info.rate_hz).process(chunk).data
-                    rest = np.percentile(env[int(0.5 * info.rate_hz):], 10, axis=0)
+                    rest = np.percentile(env[int(0.5 * info.rate_hz) :], 10, axis=0)
                 for c in cols:
                     out[f"{name} {info.channels[c]}"] = {"mvc_over_rest": float(mvc[c] / max(rest[c], 1e-12))}
     elif a == "gesture":
@@ -280,8 +309,9 @@ def step_metrics(step: Step, streams: Streams, context: Mapping[str, Any] | None
     return out
 
 
-def _evaluate(checks: tuple[Check, ...], metrics: Mapping[str, Mapping[str, float]]
-              ) -> tuple[tuple[str, str], ...]:
+def _evaluate(
+    checks: tuple[Check, ...], metrics: Mapping[str, Mapping[str, float]]
+) -> tuple[tuple[str, str], ...]:
     """``(metric, message)`` of every check that fails somewhere."""
     failures = []
     for check in checks:
@@ -294,13 +324,18 @@ def _evaluate(checks: tuple[Check, ...], metrics: Mapping[str, Mapping[str, floa
 
 
 def _meta(protocol: Protocol, quality: Mapping[str, float]) -> dict[str, Any]:
-    return {"protocol": protocol.name, "protocol_version": protocol.version, "date": now_iso(),
-            "quality": {k: float(v) for k, v in quality.items()}}
+    return {
+        "protocol": protocol.name,
+        "protocol_version": protocol.version,
+        "date": now_iso(),
+        "quality": {k: float(v) for k, v in quality.items()},
+    }
 
 
 # --------------------------------------------------------------------------- solvers
-def solve(protocol: Protocol, captures: Mapping[str, Streams], existing: Mapping[str, Profile] | None = None
-          ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, float]]]:
+def solve(
+    protocol: Protocol, captures: Mapping[str, Streams], existing: Mapping[str, Profile] | None = None
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, float]]]:
     """Run the protocol's solver over the accepted captures (step id -> streams).
 
     Returns ``(sections, quality)``: ``sections[serial][section] = dict`` for the
@@ -309,7 +344,6 @@ def solve(protocol: Protocol, captures: Mapping[str, Streams], existing: Mapping
     accelerometer before the sensor-to-segment fit).
     """
     existing = existing or {}
-    steps = {s.id: s for s in protocol.steps}
     sections: dict[str, dict[str, dict[str, Any]]] = {}
     quality: dict[str, dict[str, float]] = {}
     solver = protocol.solver
@@ -322,10 +356,16 @@ def solve(protocol: Protocol, captures: Mapping[str, Streams], existing: Mapping
         for name, (info, chunk) in imu_streams(sid).items():
             acc, gyro, _ = _imu_arrays(info, chunk)
             cal = imu_cal.fit_gyro_bias(gyro)
-            q = {"gyro_bias_change_dps": cal.bias_change_dps, "gyro_noise_dps": float(cal.noise_dps.max()),
-                 "accel_noise_ms2": float(acc.std(axis=0).max())}
+            q = {
+                "gyro_bias_change_dps": cal.bias_change_dps,
+                "gyro_noise_dps": float(cal.noise_dps.max()),
+                "accel_noise_ms2": float(acc.std(axis=0).max()),
+            }
             sections.setdefault(device_serial(info), {})["gyro"] = {
-                **cal.to_section(), "accel_noise_ms2": acc.std(axis=0, ddof=1).tolist(), **_meta(protocol, q)}
+                **cal.to_section(),
+                "accel_noise_ms2": acc.std(axis=0, ddof=1).tolist(),
+                **_meta(protocol, q),
+            }
             quality[name] = q
     elif solver == "accel_six_face":
         face_steps = [s for s in protocol.steps if s.action == "face"]
@@ -342,7 +382,9 @@ def solve(protocol: Protocol, captures: Mapping[str, Streams], existing: Mapping
         for name, (info, chunk) in imu_streams(sid).items():
             _, _, mag = _imu_arrays(info, chunk)
             if mag is None:
-                raise CalibrationError(f"stream {name!r} has no magnetometer (mag_x..z); skip mag_figure8 for it")
+                raise CalibrationError(
+                    f"stream {name!r} has no magnetometer (mag_x..z); skip mag_figure8 for it"
+                )
             cal = mag_cal.fit_ellipsoid(mag)
             q = {"residual_pct": cal.residual_pct, "coverage_pct": cal.coverage_pct}
             sections.setdefault(device_serial(info), {})["mag"] = {**cal.to_section(), **_meta(protocol, q)}
@@ -350,12 +392,18 @@ def solve(protocol: Protocol, captures: Mapping[str, Streams], existing: Mapping
     elif solver == "emg_rest_mvc":
         rest_id = next(s.id for s in protocol.steps if s.action == "rest")
         for name, (info, rest) in _by(captures[rest_id], Modality.EMG).items():
-            trials = [(s.id, _by(captures[s.id], Modality.EMG)[name][1]) for s in protocol.steps
-                      if s.action == "mvc" and name in _by(captures[s.id], Modality.EMG)]
+            trials = [
+                (s.id, _by(captures[s.id], Modality.EMG)[name][1])
+                for s in protocol.steps
+                if s.action == "mvc" and name in _by(captures[s.id], Modality.EMG)
+            ]
             cal = emg_cal.fit_emg(info, rest, trials)
             ratio = cal.mvc_over_rest
-            named = [i for i, c in enumerate(info.channels)
-                     if any(c.startswith(tuple(s.options["muscles"])) for s in protocol.steps if s.action == "mvc")]
+            named = [
+                i
+                for i, c in enumerate(info.channels)
+                if any(c.startswith(tuple(s.options["muscles"])) for s in protocol.steps if s.action == "mvc")
+            ]
             r = ratio[named] if named else np.array([np.nan])
             worst = int(named[int(np.nanargmin(r))]) if named and np.isfinite(r).any() else -1
             q = {"min_mvc_over_rest": float(np.nanmin(r)) if np.isfinite(r).any() else 0.0}
@@ -376,10 +424,15 @@ def solve(protocol: Protocol, captures: Mapping[str, Streams], existing: Mapping
             fstep = func[0]
             facc, fgyro, _ = _imu_arrays(*imu_streams(fstep.id)[name], prof, ("gyro", "accel"))
             fa = seg_cal.functional_axis(facc, fgyro, info.rate_hz)
-            cal = seg_cal.fit_sensor_to_segment(seg, seg_cal.static_up(acc), up_axis, fa, fstep.options["axis"])
+            cal = seg_cal.fit_sensor_to_segment(
+                seg, seg_cal.static_up(acc), up_axis, fa, fstep.options["axis"]
+            )
             q = {"axis_angle_deg": cal.axis_angle_deg, "handedness": cal.handedness}
-            sections.setdefault(serial, {})["segment"] = {**cal.to_section(), "functional_step": fstep.id,
-                                                          **_meta(protocol, q)}
+            sections.setdefault(serial, {})["segment"] = {
+                **cal.to_section(),
+                "functional_step": fstep.id,
+                **_meta(protocol, q),
+            }
             quality[name] = q
     elif solver == "sync_gesture":
         from wearsense.sync.align import align_imu_pose
@@ -394,29 +447,41 @@ def solve(protocol: Protocol, captures: Mapping[str, Streams], existing: Mapping
                 raise CalibrationError(f"sync gesture: {e}", sid) from None
             q = {"confidence": a.confidence, "lag_ci_ms": 1e3 * (a.ci95_s[1] - a.ci95_s[0])}
             sections.setdefault(device_serial(pose[0]), {})["sync"] = {
-                "pose_lag_s": a.lag_s, "ci95_s": list(a.ci95_s), "gestures": int(np.size(a.events_s)),
-                "imu_streams": [i.name for i, _ in imus], **_meta(protocol, q)}
+                "pose_lag_s": a.lag_s,
+                "ci95_s": list(a.ci95_s),
+                "gestures": int(np.size(a.events_s)),
+                "imu_streams": [i.name for i, _ in imus],
+                **_meta(protocol, q),
+            }
             quality[name] = q
     else:  # pragma: no cover - the validator only lets known solvers through
         raise CalibrationError(f"unknown solver {solver!r}")
     if not sections:
-        raise CalibrationError(f"protocol {protocol.name!r}: no stream could be calibrated "
-                               f"(solver {solver!r} found nothing it uses in the captured data)")
+        raise CalibrationError(
+            f"protocol {protocol.name!r}: no stream could be calibrated "
+            f"(solver {solver!r} found nothing it uses in the captured data)"
+        )
     return sections, quality
 
 
 # --------------------------------------------------------------------------- the run
-def _uncalibrated(protocol: Protocol, captures: Mapping[str, Streams], quality: Mapping[str, Any]
-                  ) -> list[tuple[str, StreamInfo]]:
+def _uncalibrated(
+    protocol: Protocol, captures: Mapping[str, Streams], quality: Mapping[str, Any]
+) -> list[tuple[str, StreamInfo]]:
     """IMU streams a sensor-to-segment run captured but could not align (no functional step)."""
     if protocol.solver != "sensor_to_segment":
         return []
     static = next(s for s in protocol.steps if s.action == "npose")
-    return [(n, info) for n, (info, _) in _by(captures.get(static.id, {}), Modality.IMU).items() if n not in quality]
+    return [
+        (n, info)
+        for n, (info, _) in _by(captures.get(static.id, {}), Modality.IMU).items()
+        if n not in quality
+    ]
 
 
-def worst_by_check(checks: tuple[Check, ...], metrics: Mapping[str, Mapping[str, float]]
-                   ) -> list[tuple[Check, float, str, bool]]:
+def worst_by_check(
+    checks: tuple[Check, ...], metrics: Mapping[str, Mapping[str, float]]
+) -> list[tuple[Check, float, str, bool]]:
     """Per check: the worst value over streams/channels, where it was, and whether it passes."""
     rows = []
     for check in checks:
@@ -435,24 +500,54 @@ def _live(step: Step, attempt: int, emit: Callable[[Event], None], context: Mapp
         except CalibrationError:
             return  # too little data yet for this metric
         rows = worst_by_check(step.checks, metrics)
-        emit(Event("live", "", step.id, attempt, seconds,
-                   data={c.metric: {"value": v, "where": w, "ok": ok, "min": c.min, "max": c.max}
-                         for c, v, w, ok in rows}))
+        emit(
+            Event(
+                "live",
+                "",
+                step.id,
+                attempt,
+                seconds,
+                data={
+                    c.metric: {"value": v, "where": w, "ok": ok, "min": c.min, "max": c.max}
+                    for c, v, w, ok in rows
+                },
+            )
+        )
+
     return progress
 
 
-def run_protocol(protocol: Protocol, source: Source, report: Callable[[Event], None] | None = None,
-                 profiles_folder: str | Path | None = None, countdown_s: int = 3,
-                 sleep: Callable[[float], None] = time.sleep, save: bool = True) -> RunResult:
+def run_protocol(
+    protocol: Protocol,
+    source: Source,
+    report: Callable[[Event], None] | None = None,
+    profiles_folder: str | Path | None = None,
+    countdown_s: int = 3,
+    sleep: Callable[[float], None] = time.sleep,
+    save: bool = True,
+) -> RunResult:
     """Guide one protocol run and write the profiles (see the module docstring).
 
     Raises :class:`~wearsense.errors.CalibrationError` when a step still fails after the
     protocol's retries, or the fit fails a protocol-level check (nothing is saved then).
     """
     emit = report or (lambda e: None)
+    if save:  # before the person starts: a profile that cannot be written wastes the whole run
+        folder = Path(profiles_folder) if profiles_folder is not None else profiles_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CalibrationError(
+                f"cannot use {folder} as the profiles folder ({e.strerror or e}); choose "
+                f"another with --profiles-dir or ${PROFILES_ENV}"
+            ) from None
     result = RunResult(protocol)
     context: dict[str, Any] = {"rest_envelope": {}}
-    emit(Event("protocol", protocol.title, data={"steps": len(protocol.steps), "duration_s": protocol.duration_s}))
+    emit(
+        Event(
+            "protocol", protocol.title, data={"steps": len(protocol.steps), "duration_s": protocol.duration_s}
+        )
+    )
     for step in protocol.steps:
         last: tuple[str, ...] = ()
         for attempt in range(1, protocol.retries + 2):
@@ -464,8 +559,11 @@ def run_protocol(protocol: Protocol, source: Source, report: Callable[[Event], N
             streams = source.capture(step, attempt, _live(step, attempt, emit, context))
             wanted = {Modality.parse(s) for s in step.streams}
             if not any(info.modality in wanted for info, _ in streams.values()):
-                raise CalibrationError(f"step {step.id!r} needs {', '.join(step.streams)} data; the device "
-                                       f"delivered {', '.join(sorted(streams)) or 'nothing'}", step.id)
+                raise CalibrationError(
+                    f"step {step.id!r} needs {', '.join(step.streams)} data; the device "
+                    f"delivered {', '.join(sorted(streams)) or 'nothing'}",
+                    step.id,
+                )
             metrics = step_metrics(step, streams, context)
             failures = tuple(msg for _, msg in _evaluate(step.checks, metrics))
             result.attempts.append(StepResult(step.id, attempt, metrics, failures))
@@ -479,15 +577,21 @@ def run_protocol(protocol: Protocol, source: Source, report: Callable[[Event], N
             emit(Event("failed", failures[0], step.id, attempt, messages=failures))
             last = failures
         else:
-            raise CalibrationError(f"step {step.id!r} failed {protocol.retries + 1} times; last: {last[0]}",
-                                   step.id)
+            raise CalibrationError(
+                f"step {step.id!r} failed {protocol.retries + 1} times; last: {last[0]}", step.id
+            )
     serials = {device_serial(info) for streams in result.captures.values() for info, _ in streams.values()}
     existing = {s: p for s in serials if (p := load_profile(s, profiles_folder)) is not None}
     sections, quality = solve(protocol, result.captures, existing)
     emit(Event("fit", protocol.solver, data=quality))
     for name, info in _uncalibrated(protocol, result.captures, quality):
-        emit(Event("warning", f"{name} ({info.metadata.get('segment') or 'no segment in its metadata'}): "
-                              "no functional step of this protocol moves its segment; it was not calibrated"))
+        emit(
+            Event(
+                "warning",
+                f"{name} ({info.metadata.get('segment') or 'no segment in its metadata'}): "
+                "no functional step of this protocol moves its segment; it was not calibrated",
+            )
+        )
     fit_failures = _evaluate(protocol.checks, quality)
     if fit_failures:
         metric, msg = fit_failures[0]

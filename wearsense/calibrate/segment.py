@@ -37,8 +37,16 @@ import numpy as np
 
 from wearsense.errors import CalibrationError
 
-__all__ = ["SegmentCalibration", "FunctionalAxis", "functional_axis", "static_up", "handedness",
-           "fit_sensor_to_segment", "axis_vector", "rotation_angle_deg"]
+__all__ = [
+    "SegmentCalibration",
+    "FunctionalAxis",
+    "functional_axis",
+    "static_up",
+    "handedness",
+    "fit_sensor_to_segment",
+    "axis_vector",
+    "rotation_angle_deg",
+]
 
 
 def axis_vector(name: str) -> np.ndarray:
@@ -61,7 +69,9 @@ def static_up(acc_ms2: np.ndarray) -> np.ndarray:
     m = np.asarray(acc_ms2, dtype=np.float64).mean(axis=0)
     n = np.linalg.norm(m)
     if not n > 1.0:
-        raise CalibrationError(f"static pose: the accelerometer reads {n:.2f} m/s^2, not gravity; is it connected?")
+        raise CalibrationError(
+            f"static pose: the accelerometer reads {n:.2f} m/s^2, not gravity; is it connected?"
+        )
     return m / n
 
 
@@ -140,18 +150,32 @@ class SegmentCalibration:
     handedness: float
 
     def to_section(self) -> dict[str, Any]:
-        return {"segment": self.segment, "sensor_to_segment": self.matrix.tolist(),
-                "axis_angle_deg": float(self.axis_angle_deg), "handedness": float(self.handedness),
-                "frame": "segment: x anterior, y left, z up in the N-pose; v_segment = M v_sensor"}
+        return {
+            "segment": self.segment,
+            "sensor_to_segment": self.matrix.tolist(),
+            "axis_angle_deg": float(self.axis_angle_deg),
+            "handedness": float(self.handedness),
+            "frame": "segment: x anterior, y left, z up in the N-pose; v_segment = M v_sensor",
+        }
 
     @classmethod
     def from_section(cls, s: Mapping[str, Any]) -> "SegmentCalibration":
-        return cls(str(s["segment"]), np.asarray(s["sensor_to_segment"], float).reshape(3, 3),
-                   float(s.get("axis_angle_deg", 0.0)), float(s.get("handedness", 1.0)))
+        return cls(
+            str(s["segment"]),
+            np.asarray(s["sensor_to_segment"], float).reshape(3, 3),
+            float(s.get("axis_angle_deg", 0.0)),
+            float(s.get("handedness", 1.0)),
+        )
 
 
-def fit_sensor_to_segment(segment: str, up_sensor: np.ndarray, up_segment: str, functional: FunctionalAxis,
-                          functional_segment: str, min_handedness: float = 0.3) -> SegmentCalibration:
+def fit_sensor_to_segment(
+    segment: str,
+    up_sensor: np.ndarray,
+    up_segment: str,
+    functional: FunctionalAxis,
+    functional_segment: str,
+    min_handedness: float = 0.3,
+) -> SegmentCalibration:
     """TRIAD from the static up direction (primary) and the functional axis (secondary).
 
     Parameters
@@ -170,13 +194,16 @@ def fit_sensor_to_segment(segment: str, up_sensor: np.ndarray, up_segment: str, 
     """
     g1, gf = axis_vector(up_segment), axis_vector(functional_segment)
     if abs(g1 @ gf) > 0.5:
-        raise CalibrationError(f"segment {segment!r}: the static axis {up_segment} and the functional axis "
-                               f"{functional_segment} must be perpendicular segment axes; fix the protocol")
+        raise CalibrationError(
+            f"segment {segment!r}: the static axis {up_segment} and the functional axis "
+            f"{functional_segment} must be perpendicular segment axes; fix the protocol"
+        )
     if functional.handedness < min_handedness:
         raise CalibrationError(
-            f"segment {segment!r}: the sensor's axes look left-handed (gravity turned with the gyro's rotation, "
-            f"not against it: handedness {functional.handedness:+.2f} < {min_handedness}); a rotation from them "
-            "would flip handedness. Check the device's axis mapping (a mirrored axis in its driver or wiring) "
+            f"segment {segment!r}: the sensor's axes look left-handed (gravity turned with the gyro's "
+            f"rotation, not against it: handedness {functional.handedness:+.2f} < {min_handedness}); a "
+            "rotation from them would flip handedness. Check the device's axis mapping (a mirrored axis "
+            "in its driver or wiring) "
             "and calibrate again"
         )
     s1 = np.asarray(up_sensor, dtype=np.float64)
@@ -184,8 +211,10 @@ def fit_sensor_to_segment(segment: str, up_sensor: np.ndarray, up_segment: str, 
     sf = functional.axis / np.linalg.norm(functional.axis)
     cross_s = np.cross(s1, sf)
     if np.linalg.norm(cross_s) < 0.2:
-        raise CalibrationError(f"segment {segment!r}: the functional axis is within 12 deg of vertical; "
-                               "in the static pose the moving joint's axis must be horizontal")
+        raise CalibrationError(
+            f"segment {segment!r}: the functional axis is within 12 deg of vertical; "
+            "in the static pose the moving joint's axis must be horizontal"
+        )
     s2 = cross_s / np.linalg.norm(cross_s)
     s3 = np.cross(s1, s2)
     g2 = np.cross(g1, gf)

@@ -32,7 +32,9 @@ import importlib.util
 import logging
 import os
 import pkgutil
+import signal
 import sys
+import threading
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -44,7 +46,7 @@ EXIT_BROKEN_PIPE = 141
 
 _FIXES = {
     errno.ENOENT: "check the path; a folder to write into must exist",
-    errno.EEXIST: "choose another name, or remove it first (or pass --overwrite where the command has it)",
+    errno.EEXIST: "something is in the way: choose another name or remove it; some commands take --overwrite",
     errno.EACCES: "choose a place you may write to, or change its permissions",
     errno.EPERM: "choose a place you may write to, or change its permissions",
     errno.EROFS: "the file system is read-only; write somewhere else",
@@ -143,6 +145,42 @@ def _setup_logging(verbose: int) -> None:
         logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
+class _ImportGuard:
+    """Ctrl-C while the command's modules import (seconds on a loaded machine) must end
+    the command, every time. A KeyboardInterrupt that lands in a finaliser or callback
+    during an import is "unraisable": Python prints it and carries on. So while guarded,
+    Ctrl-C is also noted, unraisable interrupts stay silent, and :meth:`check` raises
+    once the imports are done. Outside the main thread it does nothing."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        self._active = threading.current_thread() is threading.main_thread()
+
+    def __enter__(self) -> _ImportGuard:
+        if self._active:
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+            self._hook = sys.unraisablehook
+            sys.unraisablehook = self._on_unraisable
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._active:
+            signal.signal(signal.SIGINT, self._previous)
+            sys.unraisablehook = self._hook
+
+    def _on_sigint(self, signum, frame) -> None:
+        self.interrupted = True
+        raise KeyboardInterrupt
+
+    def _on_unraisable(self, unraisable) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            self._hook(unraisable)
+
+    def check(self) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = _command_in(argv)
@@ -150,8 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     label = f"wearsense {command}" if command else "wearsense"
     try:
         try:
-            parser = build_parser([command] if command else [])  # imports the command's module: Ctrl-C here is caught too
-            args = parser.parse_args(argv)
+            guard = _ImportGuard()
+            with guard:  # the command's module imports here (seconds)
+                parser = build_parser([command] if command else [])
+                args = parser.parse_args(argv)
+            guard.check()
             if args.command is None:
                 parser.print_help()
                 return 1

@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 
 from wearsense.calibrate.protocol import find_protocol, list_protocols
-from wearsense.calibrate.runner import DeviceSource, Event, SimSource, run_protocol
 from wearsense.errors import WearsenseError
 
 NAME = "calibrate"
@@ -26,14 +25,24 @@ def add_arguments(parser) -> None:
     parser.add_argument("uri", help="device URI, e.g. sim://mover?seed=3 or serial:///dev/ttyUSB0")
     parser.add_argument("--yes", action="store_true", help="do not wait for Enter before each step")
     parser.add_argument("--fast", action="store_true", help="no countdown (non-interactive runs)")
-    parser.add_argument("--profiles-dir", help="where to write profiles (default: the user config folder, "
-                                               "or $WEARSENSE_PROFILES_DIR)")
-    parser.add_argument("--mistake", action="append", default=[], metavar="STEP:ATTEMPT:KIND",
-                        help="sim only: do attempt ATTEMPT of STEP badly (e.g. still:1:move)")
-    parser.add_argument("--check", action="store_true", help="only validate the protocol file and list its steps")
+    parser.add_argument(
+        "--profiles-dir",
+        help="where to write profiles (default: the user config folder, or $WEARSENSE_PROFILES_DIR)",
+    )
+    parser.add_argument(
+        "--mistake",
+        action="append",
+        default=[],
+        metavar="STEP:ATTEMPT:KIND",
+        help="sim only: do attempt ATTEMPT of STEP badly (e.g. still:1:move)",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="only validate the protocol file and list its steps"
+    )
 
 
 def _source(uri: str, mistakes: list[str]):
+    from wearsense.calibrate.runner import DeviceSource, SimSource
     from wearsense.devices import open_device
 
     device = open_device(uri)  # parses and checks the URI; nothing is connected yet
@@ -54,7 +63,7 @@ def _source(uri: str, mistakes: list[str]):
 
 
 def _printer(interactive: bool):
-    def show(e: Event) -> None:
+    def show(e) -> None:  # a wearsense.calibrate.runner.Event
         if e.kind == "protocol":
             print(f"== {e.message} ({e.data['steps']} steps, {e.data['duration_s']:.0f} s of recording)")
         elif e.kind == "step":
@@ -86,6 +95,7 @@ def _printer(interactive: bool):
             print(f"   profile of {e.data['serial']} ({', '.join(e.data['sections'])}) -> {e.message}")
         elif e.kind == "warning":
             print(f"   warning: {e.message}")
+
     return show
 
 
@@ -96,8 +106,16 @@ def run(args) -> int:
         for s in protocol.steps:
             print(f"  {s.id:<24} {s.action:<11} {s.duration_s:>5.1f} s  {len(s.checks)} check(s)")
         return 0
+    from wearsense.calibrate.runner import run_protocol
+
     source = _source(args.uri, args.mistake)
-    result = run_protocol(protocol, source, _printer(not args.yes), args.profiles_dir,
-                          countdown_s=0 if args.fast else 3, sleep=time.sleep)
+    result = run_protocol(
+        protocol,
+        source,
+        _printer(not args.yes),
+        args.profiles_dir,
+        countdown_s=0 if args.fast else 3,
+        sleep=time.sleep,
+    )
     print(f"\ndone: {len(result.profiles)} profile(s) written")
     return 0

@@ -12,7 +12,8 @@ HELP = "stream the built-in virtual mover (sim://) live, then write a figure of 
 def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="virtual mover seed (default 0)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds to stream (default 10)")
-    parser.add_argument("-o", "--out", type=Path, default=Path("wearsense-demo.png"), help="figure path (PNG)")
+    parser.add_argument("-o", "--out", type=Path, default=Path("wearsense-demo.png"),
+                        help="figure path (PNG, default wearsense-demo.png)")
     parser.add_argument("--fast", action="store_true", help="as fast as possible instead of real time")
 
 

@@ -20,8 +20,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("path", type=Path, help="recording (.xdf, .c3d, .bvh, .csv, .h5)")
     parser.add_argument("--format", choices=EXPORT_FORMATS, required=True, help="output format")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder (created if missing)")
-    parser.add_argument("--overwrite", action="store_true", help="replace files of the same name already in the output folder")
-    parser.add_argument("--recover", action="store_true", help="XDF only: export what a damaged file still holds")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace files of the same name already in the output folder"
+    )
+    parser.add_argument(
+        "--recover", action="store_true", help="XDF only: export what a damaged file still holds"
+    )
 
 
 def run(args) -> int:

@@ -1,7 +1,8 @@
 """``wearsense info session.xdf``: what a recording holds.
 
-Per stream: modality, channels, samples, duration, nominal and effective rate, gaps
-(time steps over 2x the nominal period) and lost samples (from sequence numbers);
+Per stream: modality, channels, samples, duration, nominal and effective rate, gaps and
+lost samples (from the sequence numbers: the one accounting, the sync layer's too), and
+clock jumps (clock segments recorded, time steps that no lost sample explains);
 and whether the file closed cleanly (footers present) or needs ``wearsense repair``.
 Then the sync quality (:func:`wearsense.sync.report.summarize`): each device's clock
 offset, drift and jitter fitted from the stored arrival times, and the IMU⇄pose lag
@@ -16,6 +17,7 @@ import numpy as np
 
 from wearsense.errors import WearsenseError
 from wearsense.io.xdf import XDFFile, load
+from wearsense.stream import sequence_gaps
 
 NAME = "info"
 HELP = "summarise a recorded XDF file: streams, durations, rates, gaps, loss"
@@ -27,21 +29,37 @@ def add_arguments(parser) -> None:
 
 
 def summarise(f: XDFFile) -> list[dict]:
-    """One dict per stream: name, modality, channels, samples, duration_s, rates, gaps, lost."""
+    """One dict per stream: name, modality, channels, samples, duration_s, rates, gaps, lost, jumps.
+
+    ``gaps`` and ``lost`` come from the sequence numbers (:func:`wearsense.stream.sequence_gaps`,
+    the accounting the sync layer uses too): a gap is samples missing. ``jumps`` counts the
+    stream's clock segments (``clock_segment`` events: a device clock that jumped or
+    restarted) and any step in time that no missing sample explains (more than two
+    sample periods off what the sequence numbers say).
+    """
+    segments: dict[str, list[float]] = {}  # stream -> t of the first sample of each new clock segment
+    for e in f.events:
+        if e.get("kind") == "clock_segment" and e.get("stream"):
+            segments.setdefault(e["stream"], []).append(float(e.get("t", np.nan)))
     rows = []
     for name, s in f.streams.items():
         c = s.chunk
         dur = c.duration_s
         eff = (c.n - 1) / dur if c.n > 1 and dur > 0 else 0.0
-        gaps = 0
+        idx, missing = sequence_gaps(c.seq)
+        starts = np.asarray(segments.get(name, []))
+        steps = 0
         if s.info.rate_hz > 0 and c.n > 1:
-            gaps = int((np.diff(c.t) > 2.0 / s.info.rate_hz).sum())
-        lost = s.lost
+            expected = np.diff(c.seq) / s.info.rate_hz
+            at = np.flatnonzero(np.abs(np.diff(c.t) - expected) > 2.0 / s.info.rate_hz)
+            # a step where a recorded segment starts is that segment, not another jump
+            steps = int(np.count_nonzero([not np.any(np.abs(starts - c.t[i + 1]) < 1e-6) for i in at]))
+        lost = int(missing.sum())
         rows.append(dict(
             name=name, modality=s.info.modality.value, channels=s.info.n_channels, samples=c.n,
-            duration_s=dur, rate_hz=s.info.rate_hz, effective_hz=eff, gaps=gaps, lost=lost,
-            loss_pct=100.0 * lost / (c.n + lost) if c.n + lost else 0.0, chunks=len(s.chunk_ends),
-            clock=c.clock, footer=s.footer is not None,
+            duration_s=dur, rate_hz=s.info.rate_hz, effective_hz=eff, gaps=int(idx.size), lost=lost,
+            loss_pct=100.0 * lost / (c.n + lost) if c.n + lost else 0.0, jumps=starts.size + steps,
+            chunks=len(s.chunk_ends), clock=c.clock, footer=s.footer is not None,
         ))
     return rows
 
@@ -54,11 +72,12 @@ def describe_events(f: XDFFile) -> list[str]:
     arrivals = [s.received_s[np.isfinite(s.received_s)] for s in f.streams.values()]
     firsts = [a.min() for a in arrivals if a.size]
     t0 = min(firsts) if firsts else f.events[0]["host_s"]
+    events = sorted(f.events, key=lambda e: e["host_s"])
     kinds: dict[str, int] = {}
-    for e in f.events:
+    for e in events:
         kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
     lines = ["events during the take: " + ", ".join(f"{n} {k}" for k, n in kinds.items())]
-    for e in sorted(f.events, key=lambda e: e["host_s"]):
+    for e in events:
         where = e.get("stream") or (e.get("device") if e["kind"] != "device_failed" else "")
         where = f" [{where}]" if where else ""
         lines.append(f"  {e['host_s'] - t0:+8.2f} s  {e['kind']:<14}{where} {e['message']}")
@@ -76,10 +95,10 @@ def run(args) -> int:
         print(f"  not closed cleanly (no stream footers: the recorder was killed?); "
               f"'wearsense repair {f.path}' adds them")
     print(f"  {'stream':<20} {'type':<7} {'ch':>3} {'samples':>9} {'dur s':>8} {'nominal':>8} "
-          f"{'eff. Hz':>9} {'gaps':>5} {'lost':>7} {'loss %':>7}  clock")
+          f"{'eff. Hz':>9} {'gaps':>5} {'lost':>7} {'loss %':>7} {'jumps':>5}  clock")
     for r in summarise(f):
         print(f"  {r['name']:<20} {r['modality']:<7} {r['channels']:>3} {r['samples']:>9} {r['duration_s']:>8.2f} "
-              f"{r['rate_hz']:>8.1f} {r['effective_hz']:>9.2f} {r['gaps']:>5} {r['lost']:>7} {r['loss_pct']:>7.2f}  {r['clock']}")
+              f"{r['rate_hz']:>8.1f} {r['effective_hz']:>9.2f} {r['gaps']:>5} {r['lost']:>7} {r['loss_pct']:>7.2f} {r['jumps']:>5}  {r['clock']}")
     for name, s in f.streams.items():
         cal = s.info.metadata.get("calibration")
         if isinstance(cal, dict):
@@ -91,9 +110,10 @@ def run(args) -> int:
     if not args.no_sync:
         from wearsense.sync.report import summarize
 
-        print("sync quality (clocks fitted from arrival times; 'wearsense sync-report --png' draws it):")
+        print("sync quality (clocks fitted from arrival times; gaps and loss as above; "
+              "'wearsense sync-report --png' draws it):")
         try:
-            print(summarize({n: (s.info, s.chunks()) for n, s in f.streams.items()}))
+            print(summarize(dict(f.streams), counts=False))
         except WearsenseError as e:
             print(f"  not available: {e}")
     return 0

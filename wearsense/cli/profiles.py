@@ -11,7 +11,9 @@ HELP = "list the stored calibration profiles (one per device serial), or show on
 
 def add_arguments(parser) -> None:
     parser.add_argument("serial", nargs="?", help="show this device's whole profile")
-    parser.add_argument("--dir", help="profiles folder (default: $WEARSENSE_PROFILES_DIR or the user config folder)")
+    parser.add_argument(
+        "--dir", help="profiles folder (default: $WEARSENSE_PROFILES_DIR or the user config folder)"
+    )
 
 
 def run(args) -> int:
@@ -19,8 +21,10 @@ def run(args) -> int:
     if args.serial:
         profile = load_profile(args.serial, folder)
         if profile is None:
-            raise WearsenseError(f"no profile for device {args.serial!r} in {folder}; "
-                                 "'wearsense profiles' lists the serials there")
+            raise WearsenseError(
+                f"no profile for device {args.serial!r} in {folder}; "
+                "'wearsense profiles' lists the serials there"
+            )
         print(dumps_toml(profile.to_dict()), end="")
         return 0
     rows = list_profiles(folder)

@@ -7,6 +7,8 @@ Parses, calls :func:`wearsense.recording.record` and prints; all behaviour lives
 
 from __future__ import annotations
 
+import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -15,7 +17,9 @@ from wearsense.io.xdf.events import decode_event
 from wearsense.recording import record
 
 NAME = "record"
-HELP = "record devices (URIs) into one crash-safe XDF file, e.g. record sim://mover -o session.xdf --duration 60"
+HELP = (
+    "record devices (URIs) into one crash-safe XDF file, e.g. record sim://mover -o session.xdf --duration 60"
+)
 _DESCRIPTION = (
     "Record every stream of the given devices into one XDF file that a crash cannot corrupt. "
     "A device that cannot be opened, or fails while recording, does not stop the others: the failure "
@@ -29,11 +33,32 @@ _DESCRIPTION = (
 __all__ = ["format_status"]
 
 
+def _seconds(text: str) -> float:
+    """--duration: a number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, e.g. --duration 60; got {text!r}")
+    return value
+
+
 def add_arguments(parser) -> None:
     parser.description = _DESCRIPTION
-    parser.add_argument("uris", nargs="+", metavar="URI", help="device URIs (sim://mover, serial:///dev/ttyUSB0, replay://a.xdf, ...)")
+    parser.add_argument(
+        "uris",
+        nargs="+",
+        metavar="URI",
+        help="device URIs (sim://mover, serial:///dev/ttyUSB0, replay://a.xdf, ...)",
+    )
     parser.add_argument("-o", "--output", required=True, type=Path, help="the .xdf file to write")
-    parser.add_argument("--duration", type=float, default=None, help="seconds to record (default: until Ctrl-C or the devices end)")
+    parser.add_argument(
+        "--duration",
+        type=_seconds,
+        default=None,
+        help="seconds to record (default: until Ctrl-C or the devices end)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     parser.add_argument("--quiet", action="store_true", help="no status line")
 
@@ -63,14 +88,17 @@ def run(args) -> int:
             last_line[0] = state.elapsed_s
             print(line, file=sys.stderr, flush=True)
 
-    result = record(args.uris, args.output, duration_s=args.duration, overwrite=args.overwrite, on_status=show)
+    result = record(
+        args.uris, args.output, duration_s=args.duration, overwrite=args.overwrite, on_status=show
+    )
     if tty and not args.quiet:
         print(file=sys.stderr)
     state = result.state
     print(f"recorded {result.path}: {state.bytes_written / 1e6:.2f} MB, {result.recorded_s:.1f} s of signal "
           f"(in {result.wall_s:.1f} s)")
     for s in state.streams:
-        print(f"  {s.name}: {s.samples} samples in {s.chunks} chunks, {s.lost} lost ({100 * s.loss_fraction:.2f}%)")
+        lost = f"{s.lost} lost ({100 * s.loss_fraction:.2f}%)"
+        print(f"  {s.name}: {s.samples} samples in {s.chunks} chunks, {lost}")
     for f in result.failures:
         print(f"incomplete: {f.uri} failed to {f.stage}: {f.reason}", file=sys.stderr)
     for uri in result.silent:

@@ -17,8 +17,12 @@ HELP = "repair a truncated/crashed XDF recording so every XDF reader opens it"
 
 def add_arguments(parser) -> None:
     parser.add_argument("path", type=Path, help="the damaged .xdf file")
-    parser.add_argument("-o", "--output", type=Path, default=None, help="write the repaired file here instead of in place")
-    parser.add_argument("--no-backup", action="store_true", help="do not keep <file>.bak when repairing in place")
+    parser.add_argument(
+        "-o", "--output", type=Path, default=None, help="write the repaired file here instead of in place"
+    )
+    parser.add_argument(
+        "--no-backup", action="store_true", help="do not keep <file>.bak when repairing in place"
+    )
 
 
 def run(args) -> int:
@@ -27,8 +31,11 @@ def run(args) -> int:
         print(f"{r.path}: intact, nothing to repair")
         return 0
     dropped = sum(b - a for a, b in r.dropped)
-    print(f"{r.path}: dropped {dropped} bytes in {len(r.dropped)} region(s), "
-          f"added footers for {len(r.footers_added)} stream(s)" + (f"; original kept as {r.backup}" if r.backup else ""))
+    print(
+        f"{r.path}: dropped {dropped} bytes in {len(r.dropped)} region(s), "
+        f"added footers for {len(r.footers_added)} stream(s)"
+        + (f"; original kept as {r.backup}" if r.backup else "")
+    )
     for name, n in r.samples.items():
         print(f"  {name}: {n} samples")
     return 0

@@ -35,8 +35,7 @@ def run(args) -> int:
             raise ConfigError(f"--png {args.png}: folder {args.png.parent} does not exist; create it or choose another")
     f = load(args.path, recover=True)
     settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=args.min_latency_ms * 1e-3)))
-    report, skipped, failed = report_from_recording(
-        {n: (s.info, s.chunks()) for n, s in f.streams.items()}, settings)
+    report, skipped, failed = report_from_recording(dict(f.streams), settings)
     print(f"{f.path}: sync quality")
     print(summarize(report))
     if failed:

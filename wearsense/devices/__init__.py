@@ -6,7 +6,7 @@ adding a lab's own driver.
 
 from wearsense.devices.base import Device, DeviceEvent, DeviceURI, Param, parse_uri
 from wearsense.devices.blocking import BlockingDevice, acquire
-from wearsense.devices.registry import driver_class, open_device, register, schemes
+from wearsense.devices.registry import driver_class, kinds, open_device, register, schemes
 
 __all__ = [
     "BlockingDevice",
@@ -16,6 +16,7 @@ __all__ = [
     "Param",
     "acquire",
     "driver_class",
+    "kinds",
     "open_device",
     "parse_uri",
     "register",

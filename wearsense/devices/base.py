@@ -277,7 +277,9 @@ class Device(abc.ABC):
             for k, v in _parse_pairs(target, uri.raw, "target").items():
                 if given.get(k, v) != v:
                     raise DeviceURIError(
-                        f"device URI {uri.raw!r}: {k} given twice with different values", uri=uri.raw, parameter=k
+                        f"device URI {uri.raw!r}: {k} given twice with different values",
+                        uri=uri.raw,
+                        parameter=k,
                     )
                 given[k] = v
         else:

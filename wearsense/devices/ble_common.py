@@ -46,7 +46,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from wearsense.devices.base import Device, DeviceURI, Param
+from wearsense.devices.base import Device, DeviceEvent, DeviceURI, Param
 from wearsense.devices.registry import driver_class, kinds, missing_dependency
 from wearsense.errors import DeviceError, DeviceURIError, MalformedNotification
 from wearsense.stream import Chunk, StreamInfo
@@ -82,7 +82,9 @@ def bluetooth_unavailable(exc: BaseException) -> bool:
     if name in ("BleakBluetoothNotAvailableError", "BleakDBusError"):
         return True
     text = str(exc).lower()
-    return any(w in text for w in ("org.bluez", "dbus", "no bluetooth adapter", "bluetooth device is turned off"))
+    return any(
+        w in text for w in ("org.bluez", "dbus", "no bluetooth adapter", "bluetooth device is turned off")
+    )
 
 
 def _bleak():
@@ -135,7 +137,9 @@ class Found:
         return f"ble://{kind}/{self.address}"
 
 
-def _classify(name: str, uuids: Iterable[str], matchers: Sequence[tuple[str, Callable[[str, tuple[str, ...]], bool]]]) -> str:
+def _classify(
+    name: str, uuids: Iterable[str], matchers: Sequence[tuple[str, Callable[[str, tuple[str, ...]], bool]]]
+) -> str:
     uuids = tuple(u.lower() for u in uuids)
     for kind, match in matchers:
         if match(name, uuids):
@@ -188,7 +192,9 @@ async def scan(
         seen = await scanner.discover(timeout=timeout_s, return_adv=True)
     except Exception as e:  # bleak has no common base for "no stack": classify, re-raise
         if bluetooth_unavailable(e):
-            raise DeviceError(f"cannot scan for BLE devices: Bluetooth is not available ({e!r}); {_BLUEZ_HINT}") from e
+            raise DeviceError(
+                f"cannot scan for BLE devices: Bluetooth is not available ({e!r}); {_BLUEZ_HINT}"
+            ) from e
         raise DeviceError(f"BLE scan failed: {e}") from e
     matchers = [*_driver_matchers(), *extra_matchers]
     found = []
@@ -197,7 +203,9 @@ async def scan(
         uuids = tuple(str(u).lower() for u in (getattr(adv, "service_uuids", None) or ()))
         kind = _classify(name, uuids, matchers)
         if kind or include_all:
-            found.append(Found(str(getattr(dev, "address", address)), name, getattr(adv, "rssi", None), kind, uuids))
+            found.append(
+                Found(str(getattr(dev, "address", address)), name, getattr(adv, "rssi", None), kind, uuids)
+            )
     found.sort(key=lambda f: -(f.rssi_dbm if f.rssi_dbm is not None else -999))
     return found
 
@@ -254,7 +262,9 @@ class _Dropped:
 
 
 _CLOSED = object()
-_ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12})$")
+_ADDRESS = re.compile(
+    r"^([0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{8}-([0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12})$"
+)
 
 
 class BleDevice(Device):
@@ -285,15 +295,30 @@ class BleDevice(Device):
     summary = "BLE wearables through bleak: ble://myo/<address>, ble://polar/<address>, ble://profile/<address>?profile=x.toml"
     kind: ClassVar[str] = ""
     common_params: ClassVar[tuple[Param, ...]] = (
-        Param("connect_timeout_s", float, 20.0, "time allowed to find and connect the device, s", min=0.5, max=600),
+        Param(
+            "connect_timeout_s",
+            float,
+            20.0,
+            "time allowed to find and connect the device, s",
+            min=0.5,
+            max=600,
+        ),
         Param("reconnect", bool, True, "reconnect automatically when the link drops"),
-        Param("reconnect_attempts", int, 0, "give up after this many failed reconnections (0 = never)", min=0),
-        Param("backoff_s", float, 0.5, "first wait before reconnecting, s (doubles each try)", min=0.0, max=60),
-        Param("backoff_max_s", float, 10.0, "longest wait between reconnection attempts, s", min=0.0, max=600),
+        Param(
+            "reconnect_attempts", int, 0, "give up after this many failed reconnections (0 = never)", min=0
+        ),
+        Param(
+            "backoff_s", float, 0.5, "first wait before reconnecting, s (doubles each try)", min=0.0, max=60
+        ),
+        Param(
+            "backoff_max_s", float, 10.0, "longest wait between reconnection attempts, s", min=0.0, max=600
+        ),
     )
     params = common_params
 
-    def __init__(self, uri: DeviceURI | str, *, client_factory: Callable[..., Any] | None = None, scanner: Any = None) -> None:
+    def __init__(
+        self, uri: DeviceURI | str, *, client_factory: Callable[..., Any] | None = None, scanner: Any = None
+    ) -> None:
         super().__init__(uri)
         if type(self) is BleDevice:
             raise DeviceURIError(
@@ -328,7 +353,9 @@ class BleDevice(Device):
         """After each connection: send commands, subscribe, and (``first``) set ``self.streams``."""
         raise NotImplementedError
 
-    def _decode(self, characteristic: str, payload: bytes, received_s: float) -> list[tuple[StreamInfo, Chunk]]:
+    def _decode(
+        self, characteristic: str, payload: bytes, received_s: float
+    ) -> list[tuple[StreamInfo, Chunk]]:
         """One notification -> chunks; raise :class:`MalformedNotification` for bad bytes."""
         raise NotImplementedError
 
@@ -385,7 +412,9 @@ class BleDevice(Device):
             raise
         except Exception as e:  # classify bleak/OS errors into one clear message
             if bluetooth_unavailable(e):
-                raise DeviceError(f"{self.uri.raw}: Bluetooth is not available ({e!r}); {_BLUEZ_HINT}", self.uri.raw) from e
+                raise DeviceError(
+                    f"{self.uri.raw}: Bluetooth is not available ({e!r}); {_BLUEZ_HINT}", self.uri.raw
+                ) from e
             raise DeviceError(f"{self.uri.raw}: looking for the device failed: {e}", self.uri.raw) from e
         if device is None:
             what = f"no BLE device with address {self.address}" if self.address else f"no {self.kind} device"
@@ -415,7 +444,9 @@ class BleDevice(Device):
                 raise
             except Exception as e:  # bleak raises BleakError/OSError subclasses
                 if bluetooth_unavailable(e):
-                    raise DeviceError(f"{self.uri.raw}: Bluetooth is not available ({e!r}); {_BLUEZ_HINT}", self.uri.raw) from e
+                    raise DeviceError(
+                        f"{self.uri.raw}: Bluetooth is not available ({e!r}); {_BLUEZ_HINT}", self.uri.raw
+                    ) from e
                 raise DeviceError(f"{self.uri.raw}: connection failed: {e}", self.uri.raw) from e
             try:
                 await self._setup(client, first)
@@ -473,14 +504,16 @@ class BleDevice(Device):
         self.state.drops += 1
         if not o["reconnect"]:
             raise DeviceError(
-                f"{self.uri.raw}: the BLE link dropped and reconnect=0; reopen the device, or leave reconnect on",
+                f"{self.uri.raw}: the BLE link dropped and reconnect=0; reopen the device, or leave "
+                "reconnect on",
                 self.uri.raw,
             )
         old, self._client = self._client, None
         if old is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(old.disconnect(), 2.0)
-        log.warning("%s: link lost; reconnecting", self.uri.raw)
+        msg = "BLE link lost; reconnecting (the samples missed are a seq gap)"
+        self._report(DeviceEvent("disconnect", msg, host_s=dropped.at_s))
         delay = o["backoff_s"]
         failures = 0
         while True:
@@ -505,7 +538,14 @@ class BleDevice(Device):
             restored = time.monotonic()
             self.state.gaps.append((dropped.at_s, restored))
             self._link_restored(dropped.at_s, restored)
-            log.warning("%s: reconnected after %.2f s", self.uri.raw, restored - dropped.at_s)
+            self._report(
+                DeviceEvent(
+                    "reconnect",
+                    f"BLE link back after {restored - dropped.at_s:.2f} s",
+                    host_s=restored,
+                    detail={"lost_s": restored - dropped.at_s},
+                )
+            )
             return True
 
     async def _chunks(self) -> AsyncIterator[tuple[StreamInfo, Chunk]]:

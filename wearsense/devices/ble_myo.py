@@ -107,7 +107,9 @@ def decode_emg(payload: bytes) -> np.ndarray:
         Raw counts (-128..127), samples x channels.
     """
     if len(payload) != 16:
-        raise MalformedNotification(f"Myo EMG notification must be 16 bytes (2 samples x 8 int8), got {len(payload)}")
+        raise MalformedNotification(
+            f"Myo EMG notification must be 16 bytes (2 samples x 8 int8), got {len(payload)}"
+        )
     return np.frombuffer(payload, dtype=np.int8).reshape(2, 8).astype(np.float32)
 
 
@@ -171,7 +173,13 @@ class MyoDevice(BleDevice):
     summary = "Thalmic Labs Myo armband: 8-ch EMG @ 200 Hz (int8 counts), IMU @ 50 Hz"
     params = (
         *BleDevice.common_params,
-        Param("emg_mode", str, "raw", "EMG mode: raw (unfiltered) or filtered (on-board filter)", choices=tuple(EMG_MODES)),
+        Param(
+            "emg_mode",
+            str,
+            "raw",
+            "EMG mode: raw (unfiltered) or filtered (on-board filter)",
+            choices=tuple(EMG_MODES),
+        ),
         Param("imu", bool, True, "stream the IMU (orientation, accelerometer, gyroscope)"),
     )
 
@@ -190,16 +198,28 @@ class MyoDevice(BleDevice):
         src = f"myo-{self.address}"
         meta = {"device": "Thalmic Labs Myo", "address": self.address, "firmware": self.firmware}
         emg = StreamInfo(
-            "myo-emg", "EMG", tuple(f"emg{i + 1}" for i in range(8)), "counts", EMG_RATE_HZ, src,
-            {**meta, "emg_mode": self.options["emg_mode"], "scale": "raw int8 ADC counts (no published gain)",
-             "placement": "pods 1-8 around the forearm; pod 4 carries the logo LED"},
+            "myo-emg",
+            "EMG",
+            tuple(f"emg{i + 1}" for i in range(8)),
+            "counts",
+            EMG_RATE_HZ,
+            src,
+            {
+                **meta,
+                "emg_mode": self.options["emg_mode"],
+                "scale": "raw int8 ADC counts (no published gain)",
+                "placement": "pods 1-8 around the forearm; pod 4 carries the logo LED",
+            },
         )
         if not self.options["imu"]:
             return (emg,)
         imu = StreamInfo(
-            "myo-imu", "IMU",
+            "myo-imu",
+            "IMU",
             ("quat_w", "quat_x", "quat_y", "quat_z", "acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"),
-            ("1", "1", "1", "1", "m/s^2", "m/s^2", "m/s^2", "deg/s", "deg/s", "deg/s"), IMU_RATE_HZ, src,
+            ("1", "1", "1", "1", "m/s^2", "m/s^2", "m/s^2", "deg/s", "deg/s", "deg/s"),
+            IMU_RATE_HZ,
+            src,
             {**meta, "quaternion": "scalar-first, on-board fusion, sensor->world"},
         )
         return (emg, imu)
@@ -207,7 +227,9 @@ class MyoDevice(BleDevice):
     async def _setup(self, client: Any, first: bool) -> None:
         if first:
             try:
-                self.firmware = decode_firmware_version(bytes(await client.read_gatt_char(FIRMWARE_CHARACTERISTIC)))
+                self.firmware = decode_firmware_version(
+                    bytes(await client.read_gatt_char(FIRMWARE_CHARACTERISTIC))
+                )
             except MalformedNotification:
                 self.firmware = "unknown"
             self.streams = self._infos()
@@ -216,7 +238,11 @@ class MyoDevice(BleDevice):
         if self.options["imu"]:
             await self._subscribe(client, IMU_CHARACTERISTIC)
         await client.write_gatt_char(COMMAND_CHARACTERISTIC, set_sleep_mode_command(True), response=True)
-        await client.write_gatt_char(COMMAND_CHARACTERISTIC, set_mode_command(self.options["emg_mode"], self.options["imu"]), response=True)
+        await client.write_gatt_char(
+            COMMAND_CHARACTERISTIC,
+            set_mode_command(self.options["emg_mode"], self.options["imu"]),
+            response=True,
+        )
 
     async def _teardown(self, client: Any) -> None:
         await client.write_gatt_char(COMMAND_CHARACTERISTIC, set_mode_command("none", False), response=True)
@@ -227,7 +253,9 @@ class MyoDevice(BleDevice):
         self._imu.skip_gap(restored_s)
         self._expect_char = -1
 
-    def _decode(self, characteristic: str, payload: bytes, received_s: float) -> list[tuple[StreamInfo, Chunk]]:
+    def _decode(
+        self, characteristic: str, payload: bytes, received_s: float
+    ) -> list[tuple[StreamInfo, Chunk]]:
         clock = f"device:myo-{self.address}"
         if characteristic in EMG_CHARACTERISTICS:
             data = decode_emg(payload)
@@ -241,4 +269,6 @@ class MyoDevice(BleDevice):
             data = decode_imu(payload)
             seq = self._imu.take(1, received_s)
             return [(self.streams[1], Chunk(data, seq / IMU_RATE_HZ, seq, clock, received_s))]
-        raise MalformedNotification(f"notification from unexpected characteristic {characteristic}", characteristic, payload)
+        raise MalformedNotification(
+            f"notification from unexpected characteristic {characteristic}", characteristic, payload
+        )

@@ -75,12 +75,30 @@ RESPONSE = 0xF0
 MEASUREMENT_STOPPED = 0x01  # unsolicited: the sensor stopped streaming
 SAMPLE_RATE, RESOLUTION, RANGE, RANGE_MILLIUNIT, CHANNELS, FACTOR = range(6)
 _SETTING_SIZE = {SAMPLE_RATE: 2, RESOLUTION: 2, RANGE: 2, RANGE_MILLIUNIT: 4, CHANNELS: 1, FACTOR: 4}
-_SETTING_NAMES = {SAMPLE_RATE: "sample_rate_hz", RESOLUTION: "resolution_bits", RANGE: "range", RANGE_MILLIUNIT: "range_milliunit", CHANNELS: "channels", FACTOR: "factor"}
+_SETTING_NAMES = {
+    SAMPLE_RATE: "sample_rate_hz",
+    RESOLUTION: "resolution_bits",
+    RANGE: "range",
+    RANGE_MILLIUNIT: "range_milliunit",
+    CHANNELS: "channels",
+    FACTOR: "factor",
+}
 STATUS = (
-    "SUCCESS", "ERROR_INVALID_OP_CODE", "ERROR_INVALID_MEASUREMENT_TYPE", "ERROR_NOT_SUPPORTED",
-    "ERROR_INVALID_LENGTH", "ERROR_INVALID_PARAMETER", "ERROR_ALREADY_IN_STATE", "ERROR_INVALID_RESOLUTION",
-    "ERROR_INVALID_SAMPLE_RATE", "ERROR_INVALID_RANGE", "ERROR_INVALID_MTU", "ERROR_INVALID_NUMBER_OF_CHANNELS",
-    "ERROR_INVALID_STATE", "ERROR_DEVICE_IN_CHARGER", "ERROR_DISK_FULL",
+    "SUCCESS",
+    "ERROR_INVALID_OP_CODE",
+    "ERROR_INVALID_MEASUREMENT_TYPE",
+    "ERROR_NOT_SUPPORTED",
+    "ERROR_INVALID_LENGTH",
+    "ERROR_INVALID_PARAMETER",
+    "ERROR_ALREADY_IN_STATE",
+    "ERROR_INVALID_RESOLUTION",
+    "ERROR_INVALID_SAMPLE_RATE",
+    "ERROR_INVALID_RANGE",
+    "ERROR_INVALID_MTU",
+    "ERROR_INVALID_NUMBER_OF_CHANNELS",
+    "ERROR_INVALID_STATE",
+    "ERROR_DEVICE_IN_CHARGER",
+    "ERROR_DISK_FULL",
 )
 _ALREADY_IN_STATE = 6
 _EPOCH = "2000-01-01T00:00:00 on the sensor clock"
@@ -141,16 +159,21 @@ def delta_decode(content: bytes, channels: int, resolution_bits: int, signed: bo
     pos = channels * nb
     while pos < len(content):
         if pos + 2 > len(content):
-            raise MalformedNotification(f"PMD delta frame: block header truncated at byte {pos} of {len(content)}")
+            raise MalformedNotification(
+                f"PMD delta frame: block header truncated at byte {pos} of {len(content)}"
+            )
         width, count = content[pos], content[pos + 1]
         pos += 2
         if width > 32:
-            raise MalformedNotification(f"PMD delta frame: delta width {width} bits at byte {pos - 2} (max 32)")
+            raise MalformedNotification(
+                f"PMD delta frame: delta width {width} bits at byte {pos - 2} (max 32)"
+            )
         nbits = width * count * channels
         nbytes = math.ceil(nbits / 8)
         if pos + nbytes > len(content):
             raise MalformedNotification(
-                f"PMD delta frame: block of {count} samples x {channels} ch x {width} bits needs {nbytes} bytes, "
+                f"PMD delta frame: block of {count} samples x {channels} ch x {width} bits needs {nbytes} "
+                "bytes, "
                 f"{len(content) - pos} left"
             )
         if count == 0:
@@ -159,7 +182,9 @@ def delta_decode(content: bytes, channels: int, resolution_bits: int, signed: bo
             deltas = np.zeros((count, channels), np.int64)
         else:
             bits = np.unpackbits(np.frombuffer(content, np.uint8, nbytes, pos), bitorder="little")[:nbits]
-            words = bits.reshape(count * channels, width).astype(np.int64) @ (np.int64(1) << np.arange(width, dtype=np.int64))
+            words = bits.reshape(count * channels, width).astype(np.int64) @ (
+                np.int64(1) << np.arange(width, dtype=np.int64)
+            )
             deltas = _signed(words, width).reshape(count, channels)
         pos += nbytes
         rows.append(rows[-1][-1] + np.cumsum(deltas, axis=0))
@@ -193,7 +218,9 @@ class PmdFrame:
 
 def _unsupported(measurement: int, frame_type: int, compressed: bool) -> MalformedNotification:
     kind = "compressed" if compressed else "raw"
-    return MalformedNotification(f"PMD measurement {measurement}: {kind} frame type {frame_type} is not supported")
+    return MalformedNotification(
+        f"PMD measurement {measurement}: {kind} frame type {frame_type} is not supported"
+    )
 
 
 def decode_frame(payload: bytes, factor: float = 1.0) -> PmdFrame:
@@ -214,7 +241,9 @@ def decode_frame(payload: bytes, factor: float = 1.0) -> PmdFrame:
         length does not fit the frame type.
     """
     if len(payload) < 11:
-        raise MalformedNotification(f"PMD data frame of {len(payload)} bytes; needs at least 11 (10-byte header + data)")
+        raise MalformedNotification(
+            f"PMD data frame of {len(payload)} bytes; needs at least 11 (10-byte header + data)"
+        )
     measurement = payload[0] & 0x3F
     (ts,) = struct.unpack_from("<Q", payload, 1)
     ftype = payload[9]
@@ -225,7 +254,8 @@ def decode_frame(payload: bytes, factor: float = 1.0) -> PmdFrame:
         step = nbytes * channels
         if len(content) % step:
             raise MalformedNotification(
-                f"PMD measurement {measurement} frame type {frame_type}: {len(content)} content bytes is not a "
+                f"PMD measurement {measurement} frame type {frame_type}: {len(content)} content bytes is "
+                "not a "
                 f"multiple of {step} ({channels} ch x {nbytes} bytes)"
             )
         n = len(content) // step
@@ -370,9 +400,14 @@ class PolarDevice(BleDevice):
 
     def __init__(self, uri, **kwargs: Any) -> None:
         super().__init__(uri, **kwargs)
-        self.requested = {m: self.options[name] for name, m in MEASUREMENTS.items() if self.options[name] != 0}
+        self.requested = {
+            m: self.options[name] for name, m in MEASUREMENTS.items() if self.options[name] != 0
+        }
         if not self.requested:
-            raise DeviceError(f"{self.uri.raw}: every measurement is off; ask for one, e.g. ?acc=-1 or ?ecg=130", self.uri.raw)
+            raise DeviceError(
+                f"{self.uri.raw}: every measurement is off; ask for one, e.g. ?acc=-1 or ?ecg=130",
+                self.uri.raw,
+            )
         self.measurements: dict[int, _Measurement] = {}
         self.features: set[int] = set()
         self._cp: asyncio.Queue = asyncio.Queue()
@@ -403,7 +438,8 @@ class PolarDevice(BleDevice):
             except asyncio.TimeoutError:
                 raise DeviceError(
                     f"{self.uri.raw}: no PMD response to command {command.hex(' ')} within {timeout_s:g} s; "
-                    "the sensor may be busy with another app, or not on the skin (H10 streams only when worn)",
+                    "the sensor may be busy with another app, or not on the skin (H10 streams only when "
+                    "worn)",
                     self.uri.raw,
                 ) from None
             try:
@@ -414,7 +450,9 @@ class PolarDevice(BleDevice):
                 continue
             if status != 0:
                 name = STATUS[status] if status < len(STATUS) else f"status {status}"
-                raise PolarControlError(f"{self.uri.raw}: sensor refused {command.hex(' ')}: {name}", status, self.uri.raw)
+                raise PolarControlError(
+                    f"{self.uri.raw}: sensor refused {command.hex(' ')}: {name}", status, self.uri.raw
+                )
             params += part
             if not more:
                 return params
@@ -443,7 +481,8 @@ class PolarDevice(BleDevice):
             want_range = {ACC: self.options["acc_range"], GYRO: self.options["gyro_range"]}.get(m, 0)
             if want_range and want_range not in ranges:
                 raise DeviceError(
-                    f"{self.uri.raw}: {name}_range={want_range} is not offered; choose one of {', '.join(map(str, ranges))}",
+                    f"{self.uri.raw}: {name}_range={want_range} is not offered; choose one of "
+                    f"{', '.join(map(str, ranges))}",
                     self.uri.raw,
                 )
             selected[RANGE] = want_range or ranges[-1]
@@ -482,13 +521,23 @@ class PolarDevice(BleDevice):
                 selected = self._choose(m, offered)
                 name, modality, channels, unit = _STREAMS[m]
                 meta = {
-                    "device": "Polar", "address": self.address, "epoch": _EPOCH,
+                    "device": "Polar",
+                    "address": self.address,
+                    "epoch": _EPOCH,
                     "settings": {_SETTING_NAMES[k]: v for k, v in selected.items()},
                     "offered": {_SETTING_NAMES[k]: v for k, v in offered.items()},
                 }
                 if m == ECG:
                     meta["signal"] = "ECG"
-                info = StreamInfo(name, modality, channels, unit, float(selected[SAMPLE_RATE]), f"polar-{self.address}", meta)
+                info = StreamInfo(
+                    name,
+                    modality,
+                    channels,
+                    unit,
+                    float(selected[SAMPLE_RATE]),
+                    f"polar-{self.address}",
+                    meta,
+                )
                 self.measurements[m] = _Measurement(m, info, float(selected[SAMPLE_RATE]), 1.0, selected)
                 infos.append(info)
             self.streams = tuple(infos)
@@ -501,14 +550,20 @@ class PolarDevice(BleDevice):
             with contextlib.suppress(Exception):
                 await self._command(client, bytes((STOP, m)), timeout_s=2.0)
 
-    def _decode(self, characteristic: str, payload: bytes, received_s: float) -> list[tuple[StreamInfo, Chunk]]:
+    def _decode(
+        self, characteristic: str, payload: bytes, received_s: float
+    ) -> list[tuple[StreamInfo, Chunk]]:
         if characteristic != PMD_DATA:
-            raise MalformedNotification(f"notification from unexpected characteristic {characteristic}", characteristic, payload)
+            raise MalformedNotification(
+                f"notification from unexpected characteristic {characteristic}", characteristic, payload
+            )
         if not payload:
             raise MalformedNotification("empty PMD data notification", characteristic, payload)
         meas = self.measurements.get(payload[0] & 0x3F)
         if meas is None:
-            raise MalformedNotification(f"PMD data for measurement {payload[0]} that was not started", characteristic, payload)
+            raise MalformedNotification(
+                f"PMD data for measurement {payload[0]} that was not started", characteristic, payload
+            )
         frame = decode_frame(payload, meas.factor)
         n = frame.values.shape[0]
         if n == 0:

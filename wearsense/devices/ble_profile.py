@@ -54,12 +54,28 @@ from wearsense.devices.ble_common import BleDevice
 from wearsense.errors import DeviceURIError, FormatError, MalformedNotification
 from wearsense.stream import Chunk, Modality, StreamInfo
 
-__all__ = ["ProfileDevice", "BleProfile", "StreamLayout", "Field", "Write", "load_profile", "decode_payload", "DTYPES"]
+__all__ = [
+    "ProfileDevice",
+    "BleProfile",
+    "StreamLayout",
+    "Field",
+    "Write",
+    "load_profile",
+    "decode_payload",
+    "DTYPES",
+]
 
 #: dtype name -> (bytes, kind) with kind "i" signed, "u" unsigned, "f" float
 DTYPES = {
-    "int8": (1, "i"), "uint8": (1, "u"), "int16": (2, "i"), "uint16": (2, "u"), "int24": (3, "i"),
-    "uint24": (3, "u"), "int32": (4, "i"), "uint32": (4, "u"), "float32": (4, "f"),
+    "int8": (1, "i"),
+    "uint8": (1, "u"),
+    "int16": (2, "i"),
+    "uint16": (2, "u"),
+    "int24": (3, "i"),
+    "uint24": (3, "u"),
+    "int32": (4, "i"),
+    "uint32": (4, "u"),
+    "float32": (4, "f"),
 }
 
 
@@ -146,10 +162,15 @@ def _fail(path: str, where: str, why: str) -> FormatError:
 
 def _field(raw: Any, path: str, where: str, timestamp: bool) -> Field:
     if not isinstance(raw, dict):
-        raise _fail(path, where, "must be a table like { offset = 0, dtype = \"uint16\" }")
+        raise _fail(path, where, 'must be a table like { offset = 0, dtype = "uint16" }')
     unknown = set(raw) - {"offset", "dtype", "unit_s", "counts"}
     if unknown:
-        raise _fail(path, where, f"unknown key(s) {sorted(unknown)}; valid: offset, dtype, " + ("unit_s" if timestamp else "counts"))
+        raise _fail(
+            path,
+            where,
+            f"unknown key(s) {sorted(unknown)}; valid: offset, dtype, "
+            + ("unit_s" if timestamp else "counts"),
+        )
     dtype = raw.get("dtype", "")
     if dtype not in ("uint8", "uint16", "uint24", "uint32"):
         raise _fail(path, f"{where}.dtype", f"must be uint8, uint16, uint24 or uint32, got {dtype!r}")
@@ -159,7 +180,11 @@ def _field(raw: Any, path: str, where: str, timestamp: bool) -> Field:
     if timestamp:
         unit = raw.get("unit_s")
         if not isinstance(unit, (int, float)) or not unit > 0:
-            raise _fail(path, f"{where}.unit_s", f"must be the seconds per count (> 0, e.g. 1e-6 for us), got {unit!r}")
+            raise _fail(
+                path,
+                f"{where}.unit_s",
+                f"must be the seconds per count (> 0, e.g. 1e-6 for us), got {unit!r}",
+            )
         return Field(offset, dtype, unit_s=float(unit))
     counts = raw.get("counts", "packets")
     if counts not in ("packets", "samples"):
@@ -176,11 +201,11 @@ def _writes(raw: Any, path: str, key: str) -> tuple[Write, ...]:
     for i, w in enumerate(raw):
         where = f"{key}[{i}]"
         if not isinstance(w, dict) or "characteristic" not in w or "value" not in w:
-            raise _fail(path, where, "needs characteristic = \"<uuid>\" and value = \"<hex bytes>\"")
+            raise _fail(path, where, 'needs characteristic = "<uuid>" and value = "<hex bytes>"')
         try:
             value = bytes.fromhex(str(w["value"]).replace("0x", ""))
         except ValueError:
-            raise _fail(path, f"{where}.value", f"{w['value']!r} is not hex bytes like \"01 ff\"") from None
+            raise _fail(path, f"{where}.value", f'{w["value"]!r} is not hex bytes like "01 ff"') from None
         out.append(Write(str(w["characteristic"]).lower(), value, bool(w.get("response", True))))
     return tuple(out)
 
@@ -198,7 +223,10 @@ def load_profile(path: str | Path) -> BleProfile:
     try:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FormatError(f"BLE profile {where} does not exist; give the path of a .toml profile (see docs/devices.md)", where) from None
+        raise FormatError(
+            f"BLE profile {where} does not exist; give the path of a .toml profile (see docs/devices.md)",
+            where,
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise FormatError(f"cannot read BLE profile {where}: {e}", where) from None
     except tomllib.TOMLDecodeError as e:
@@ -206,21 +234,40 @@ def load_profile(path: str | Path) -> BleProfile:
     known = {"name", "advertised_name", "service", "on_connect", "on_close", "stream"}
     unknown = set(raw) - known
     if unknown:
-        raise _fail(where, "top level", f"unknown key(s) {sorted(unknown)}; valid: {', '.join(sorted(known))}")
+        raise _fail(
+            where, "top level", f"unknown key(s) {sorted(unknown)}; valid: {', '.join(sorted(known))}"
+        )
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise _fail(where, "name", "give the board a name (stream names start with it)")
     streams_raw = raw.get("stream")
     if not isinstance(streams_raw, list) or not streams_raw:
-        raise _fail(where, "stream", "declare at least one [[stream]] with characteristic, dtype, channels, rate_hz")
-    stream_keys = {"name", "modality", "characteristic", "dtype", "byte_order", "channels", "units", "scale", "offset",
-                   "rate_hz", "header_bytes", "counter", "timestamp"}
+        raise _fail(
+            where, "stream", "declare at least one [[stream]] with characteristic, dtype, channels, rate_hz"
+        )
+    stream_keys = {
+        "name",
+        "modality",
+        "characteristic",
+        "dtype",
+        "byte_order",
+        "channels",
+        "units",
+        "scale",
+        "offset",
+        "rate_hz",
+        "header_bytes",
+        "counter",
+        "timestamp",
+    }
     layouts = []
     for i, s in enumerate(streams_raw):
         at = f"stream[{i}]"
         unknown = set(s) - stream_keys
         if unknown:
-            raise _fail(where, at, f"unknown key(s) {sorted(unknown)}; valid: {', '.join(sorted(stream_keys))}")
+            raise _fail(
+                where, at, f"unknown key(s) {sorted(unknown)}; valid: {', '.join(sorted(stream_keys))}"
+            )
         for key in ("name", "characteristic", "dtype", "channels", "rate_hz"):
             if key not in s:
                 raise _fail(where, at, f"missing {key!r}")
@@ -230,7 +277,13 @@ def load_profile(path: str | Path) -> BleProfile:
         if order not in ("little", "big"):
             raise _fail(where, f"{at}.byte_order", f"must be 'little' or 'big', got {order!r}")
         ch = s["channels"]
-        channels = tuple(f"ch{k + 1}" for k in range(ch)) if isinstance(ch, int) and ch > 0 else tuple(ch) if isinstance(ch, list) else ()
+        channels = (
+            tuple(f"ch{k + 1}" for k in range(ch))
+            if isinstance(ch, int) and ch > 0
+            else tuple(ch)
+            if isinstance(ch, list)
+            else ()
+        )
         if not channels or not all(isinstance(c, str) for c in channels):
             raise _fail(where, f"{at}.channels", "give a list of labels or a channel count >= 1")
         rate = s["rate_hz"]
@@ -251,14 +304,37 @@ def load_profile(path: str | Path) -> BleProfile:
         stamp = _field(s["timestamp"], where, f"{at}.timestamp", True) if "timestamp" in s else None
         for f, k in ((counter, "counter"), (stamp, "timestamp")):
             if f is not None and f.offset + f.size > header:
-                raise _fail(where, f"{at}.{k}", f"bytes {f.offset}..{f.offset + f.size - 1} lie outside the {header}-byte header; raise header_bytes")
-        layouts.append(StreamLayout(
-            f"{name}-{s['name']}", modality, str(s["characteristic"]).lower(), s["dtype"], order, channels, units,
-            float(s.get("scale", 1.0)), float(s.get("offset", 0.0)), float(rate), header, counter, stamp,
-        ))
+                raise _fail(
+                    where,
+                    f"{at}.{k}",
+                    f"bytes {f.offset}..{f.offset + f.size - 1} lie outside the {header}-byte header; "
+                    "raise header_bytes",
+                )
+        layouts.append(
+            StreamLayout(
+                f"{name}-{s['name']}",
+                modality,
+                str(s["characteristic"]).lower(),
+                s["dtype"],
+                order,
+                channels,
+                units,
+                float(s.get("scale", 1.0)),
+                float(s.get("offset", 0.0)),
+                float(rate),
+                header,
+                counter,
+                stamp,
+            )
+        )
     return BleProfile(
-        name, tuple(layouts), str(raw.get("advertised_name", "")), str(raw.get("service", "")).lower(),
-        _writes(raw.get("on_connect"), where, "on_connect"), _writes(raw.get("on_close"), where, "on_close"), where,
+        name,
+        tuple(layouts),
+        str(raw.get("advertised_name", "")),
+        str(raw.get("service", "")).lower(),
+        _writes(raw.get("on_connect"), where, "on_connect"),
+        _writes(raw.get("on_close"), where, "on_close"),
+        where,
     )
 
 
@@ -281,9 +357,11 @@ def decode_payload(layout: StreamLayout, payload: bytes) -> np.ndarray:
     body = payload[layout.header_bytes :]
     if len(payload) < layout.header_bytes or not body or len(body) % layout.sample_bytes:
         raise MalformedNotification(
-            f"{layout.name}: notification of {len(payload)} bytes does not hold a {layout.header_bytes}-byte header "
+            f"{layout.name}: notification of {len(payload)} bytes does not hold a "
+            f"{layout.header_bytes}-byte header "
             f"plus whole samples of {layout.sample_bytes} bytes ({len(layout.channels)} x {layout.dtype})",
-            layout.characteristic, payload,
+            layout.characteristic,
+            payload,
         )
     size, kind = DTYPES[layout.dtype]
     n = len(body) // size
@@ -343,14 +421,18 @@ class ProfileDevice(BleDevice):
         super().__init__(uri, **kwargs)
         if not self.options["profile"]:
             raise DeviceURIError(
-                f"device URI {self.uri.raw!r}: give the board's profile, e.g. ble://profile/<address>?profile=board.toml "
+                f"device URI {self.uri.raw!r}: give the board's profile, e.g. "
+                "ble://profile/<address>?profile=board.toml "
                 "(format in docs/devices.md)",
-                uri=self.uri.raw, parameter="profile",
+                uri=self.uri.raw,
+                parameter="profile",
             )
         try:
             self.profile = load_profile(self.options["profile"])
         except FormatError as e:
-            raise DeviceURIError(f"device URI {self.uri.raw!r}: {e}", uri=self.uri.raw, parameter="profile") from e
+            raise DeviceURIError(
+                f"device URI {self.uri.raw!r}: {e}", uri=self.uri.raw, parameter="profile"
+            ) from e
         self._tracks = {lay.characteristic: _Track(lay) for lay in self.profile.streams}
         self._infos: dict[str, StreamInfo] = {}
 
@@ -359,9 +441,20 @@ class ProfileDevice(BleDevice):
             src = f"{self.profile.name}-{self.address}"
             for lay in self.profile.streams:
                 self._infos[lay.characteristic] = StreamInfo(
-                    lay.name, lay.modality, lay.channels, lay.units, lay.rate_hz, src,
-                    {"device": self.profile.name, "address": self.address, "profile": self.profile.path,
-                     "dtype": lay.dtype, "scale": lay.scale, "offset": lay.offset},
+                    lay.name,
+                    lay.modality,
+                    lay.channels,
+                    lay.units,
+                    lay.rate_hz,
+                    src,
+                    {
+                        "device": self.profile.name,
+                        "address": self.address,
+                        "profile": self.profile.path,
+                        "dtype": lay.dtype,
+                        "scale": lay.scale,
+                        "offset": lay.offset,
+                    },
                 )
             self.streams = tuple(self._infos.values())
         for lay in self.profile.streams:
@@ -378,10 +471,14 @@ class ProfileDevice(BleDevice):
             if tr.counter is None and math.isfinite(tr.last_rx_s):
                 tr.next_seq += max(0, int(round((restored_s - tr.last_rx_s) * tr.layout.rate_hz)))
 
-    def _decode(self, characteristic: str, payload: bytes, received_s: float) -> list[tuple[StreamInfo, Chunk]]:
+    def _decode(
+        self, characteristic: str, payload: bytes, received_s: float
+    ) -> list[tuple[StreamInfo, Chunk]]:
         tr = self._tracks.get(characteristic)
         if tr is None:
-            raise MalformedNotification(f"notification from unexpected characteristic {characteristic}", characteristic, payload)
+            raise MalformedNotification(
+                f"notification from unexpected characteristic {characteristic}", characteristic, payload
+            )
         lay = tr.layout
         data = decode_payload(lay, payload)
         n = data.shape[0]
@@ -395,8 +492,10 @@ class ProfileDevice(BleDevice):
             seq0 = tr.next_seq
         if seq0 <= tr.last_seq:
             raise MalformedNotification(
-                f"{lay.name}: counter went back (sample {seq0} after {tr.last_seq}); repeated or reordered notification",
-                characteristic, payload,
+                f"{lay.name}: counter went back (sample {seq0} after {tr.last_seq}); repeated or reordered "
+                "notification",
+                characteristic,
+                payload,
             )
         seq = np.arange(seq0, seq0 + n, dtype=np.int64)
         if lay.timestamp is not None:
@@ -405,7 +504,11 @@ class ProfileDevice(BleDevice):
         else:
             t = seq / lay.rate_hz
         if t[0] < tr.last_t:
-            raise MalformedNotification(f"{lay.name}: timestamp went back ({t[0]:.6f} s after {tr.last_t:.6f} s)", characteristic, payload)
+            raise MalformedNotification(
+                f"{lay.name}: timestamp went back ({t[0]:.6f} s after {tr.last_t:.6f} s)",
+                characteristic,
+                payload,
+            )
         tr.next_seq = int(seq[-1]) + 1
         tr.last_seq, tr.last_t, tr.last_rx_s = int(seq[-1]), float(t[-1]), received_s
         clock = f"device:{self.profile.name}-{self.address}"

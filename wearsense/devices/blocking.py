@@ -83,13 +83,15 @@ class BlockingDevice:
 def acquire(uri: str, duration_s: float | None = None) -> dict[str, tuple[StreamInfo, Chunk]]:
     """Read a device into memory: ``{stream name: (info, one chunk of everything)}``.
 
-    Stops after ``duration_s`` seconds of host time, or when the device ends (a
-    finite sim or a recording). Streams that delivered nothing are left out.
+    Stops after ``duration_s`` seconds of host time counted from when the device is
+    open (connecting, e.g. to a BLE device or a BrainFlow board, can take seconds and
+    is not part of it), or when the device ends (a finite sim or a recording).
+    Streams that delivered nothing are left out.
     """
     parts: dict[str, list[Chunk]] = {}
     infos: dict[str, StreamInfo] = {}
-    deadline = None if duration_s is None else time.monotonic() + duration_s
     with BlockingDevice(uri) as dev:
+        deadline = None if duration_s is None else time.monotonic() + duration_s
         for info, chunk in dev:
             infos[info.name] = info
             parts.setdefault(info.name, []).append(chunk)

@@ -43,8 +43,18 @@ __all__ = ["BrainFlowDevice", "board_id", "board_streams", "SeqUnwrap"]
 
 _G = 9.80665
 _PRESET_SUFFIX = {0: "", 1: "-aux", 2: "-anc"}
-_INPUT_PARAMS = ("serial_port", "mac_address", "ip_address", "ip_port", "ip_protocol", "serial_number", "file",
-                 "master_board", "timeout", "other_info")
+_INPUT_PARAMS = (
+    "serial_port",
+    "mac_address",
+    "ip_address",
+    "ip_port",
+    "ip_protocol",
+    "serial_number",
+    "file",
+    "master_board",
+    "timeout",
+    "other_info",
+)
 
 
 def board_id(name: str, uri: str = "") -> int:
@@ -92,27 +102,59 @@ def board_streams(board: int, prefix: str, source_id: str) -> list[_Rows]:
             if d.get(key):
                 exg_rows, role = tuple(d[key]), key.removesuffix("_channels")
                 break
-        meta = {"device": f"BrainFlow {d.get('name', board)}", "board_id": board, "preset": preset,
-                "brainflow_version": BoardShim.get_version()}
+        meta = {
+            "device": f"BrainFlow {d.get('name', board)}",
+            "board_id": board,
+            "preset": preset,
+            "brainflow_version": BoardShim.get_version(),
+        }
         if exg_rows:
             names = str(d.get("eeg_names", "")).split(",") if d.get("eeg_names") else []
             eeg_rows = tuple(d.get("eeg_channels", ()))
-            if role == "eeg" and len(names) == len(exg_rows) and eeg_rows == exg_rows and len(set(names)) == len(names):
+            if (
+                role == "eeg"
+                and len(names) == len(exg_rows)
+                and eeg_rows == exg_rows
+                and len(set(names)) == len(names)
+            ):
                 labels = tuple(n.strip() for n in names)
             else:
                 labels = tuple(f"{role}{i + 1}" for i in range(len(exg_rows)))
-            info = StreamInfo(f"{prefix}-emg{suffix}", "EMG", labels, "V", rate, source_id,
-                              {**meta, "brainflow_role": role, "brainflow_rows": list(exg_rows), "source_unit": "uV",
-                               "eeg_names": d.get("eeg_names", "")})
+            info = StreamInfo(
+                f"{prefix}-emg{suffix}",
+                "EMG",
+                labels,
+                "V",
+                rate,
+                source_id,
+                {
+                    **meta,
+                    "brainflow_role": role,
+                    "brainflow_rows": list(exg_rows),
+                    "source_unit": "uV",
+                    "eeg_names": d.get("eeg_names", ""),
+                },
+            )
             out.append(_Rows(info, preset, exg_rows, (1e-6,) * len(exg_rows), seq_row, t_row))
         acc, gyro = tuple(d.get("accel_channels", ())), tuple(d.get("gyro_channels", ()))
         if acc or gyro:
-            labels = tuple(f"acc_{a}" for a in "xyz"[: len(acc)]) + tuple(f"gyro_{a}" for a in "xyz"[: len(gyro)])
+            labels = tuple(f"acc_{a}" for a in "xyz"[: len(acc)]) + tuple(
+                f"gyro_{a}" for a in "xyz"[: len(gyro)]
+            )
             if len(labels) != len(acc) + len(gyro):
-                labels = tuple(f"acc{i + 1}" for i in range(len(acc))) + tuple(f"gyro{i + 1}" for i in range(len(gyro)))
+                labels = tuple(f"acc{i + 1}" for i in range(len(acc))) + tuple(
+                    f"gyro{i + 1}" for i in range(len(gyro))
+                )
             units = ("m/s^2",) * len(acc) + ("deg/s",) * len(gyro)
-            info = StreamInfo(f"{prefix}-imu{suffix}", "IMU", labels, units, rate, source_id,
-                              {**meta, "brainflow_rows": list(acc + gyro), "source_unit": "accel g, gyro deg/s"})
+            info = StreamInfo(
+                f"{prefix}-imu{suffix}",
+                "IMU",
+                labels,
+                units,
+                rate,
+                source_id,
+                {**meta, "brainflow_rows": list(acc + gyro), "source_unit": "accel g, gyro deg/s"},
+            )
             out.append(_Rows(info, preset, acc + gyro, (_G,) * len(acc) + (1.0,) * len(gyro), seq_row, t_row))
     return out
 
@@ -157,21 +199,48 @@ def _error(e: BrainFlowError, what: str, uri: str, params: dict[str, Any]) -> De
     except ValueError:
         code = f"code {e.exit_code}"
     hint = {
-        "UNABLE_TO_OPEN_PORT_ERROR": f"check serial_port={params.get('serial_port')!r} exists and is yours (dialout group), and that no other program holds it",
+        "UNABLE_TO_OPEN_PORT_ERROR": f"check serial_port={params.get('serial_port')!r} exists and is yours "
+        "(dialout group), and that no other program holds it",
         "BOARD_NOT_READY_ERROR": "switch the board on and check the dongle/radio channel",
         "BOARD_NOT_CREATED_ERROR": "the board id is not supported by this BrainFlow build",
-        "INVALID_ARGUMENTS_ERROR": "a BrainFlowInputParams value is missing or wrong for this board (see BrainFlow's docs for the board)",
+        "INVALID_ARGUMENTS_ERROR": "a BrainFlowInputParams value is missing or wrong for this board "
+        "(see BrainFlow's docs for the board)",
         "SYNC_TIMEOUT_ERROR": "the board did not answer; check power, pairing and the port",
         "GENERAL_ERROR": "see BrainFlow's log (wearsense -vv) for the cause",
     }.get(code, "see BrainFlow's documentation for this board")
     return DeviceError(f"{uri}: BrainFlow could not {what}: {code}; {hint}", uri)
 
 
+class _OwnedShim(BoardShim):
+    """A BoardShim whose garbage collection never ends a session it no longer owns.
+
+    BrainFlow keys sessions by (board id, input parameters), and ``BoardShim.__del__``
+    releases the session of its key whenever one is prepared. Once this shim has
+    released its own session, a later one with the same key (``brainflow://synthetic``
+    opened again, or by another program part) belongs to someone else; if the garbage
+    collector reached this shim only then, BrainFlow would release that session under
+    its owner's feet (its next read fails with "unable to obtain buffer size").
+    """
+
+    released = False
+
+    def release_session(self) -> None:
+        super().release_session()
+        self.released = True
+
+    def __del__(self) -> None:
+        if not self.released:
+            super().__del__()
+
+
 class BrainFlowDevice(Device):
     """A BrainFlow board as a wearsense device (see the module docstring)."""
 
     scheme = "brainflow"
-    summary = "any BrainFlow board (Cyton, Ganglion, Shimmer, synthetic, playback file...) with channel roles from BrainFlow"
+    summary = (
+        "any BrainFlow board (Cyton, Ganglion, Shimmer, synthetic, playback file...) "
+        "with channel roles from BrainFlow"
+    )
     params = (
         Param("serial_port", str, "", "serial port of the dongle/board, e.g. /dev/ttyUSB0 or COM3"),
         Param("mac_address", str, "", "Bluetooth MAC address (BLE boards)"),
@@ -179,11 +248,23 @@ class BrainFlowDevice(Device):
         Param("ip_port", int, 0, "IP port (WiFi boards)", min=0, max=65535),
         Param("ip_protocol", int, 0, "BrainFlow IpProtocolTypes value (0 none, 1 UDP, 2 TCP)", min=0, max=2),
         Param("serial_number", str, "", "device serial number (some boards)"),
-        Param("file", str, "", "data file (playback_file board: a file written by BrainFlow's DataFilter.write_file)"),
-        Param("master_board", str, "", "board whose data the file holds (playback_file / streaming boards), name or id"),
+        Param(
+            "file",
+            str,
+            "",
+            "data file (playback_file board: a file written by BrainFlow's DataFilter.write_file)",
+        ),
+        Param(
+            "master_board",
+            str,
+            "",
+            "board whose data the file holds (playback_file / streaming boards), name or id",
+        ),
         Param("timeout", int, 0, "BrainFlow discovery timeout, s (0 = BrainFlow's default)", min=0, max=600),
         Param("other_info", str, "", "board-specific extra setting passed to BrainFlow"),
-        Param("poll_s", float, 0.02, "how often to fetch data from BrainFlow's buffer, s", min=0.001, max=1.0),
+        Param(
+            "poll_s", float, 0.02, "how often to fetch data from BrainFlow's buffer, s", min=0.001, max=1.0
+        ),
         Param("buffer", int, 450000, "BrainFlow ring buffer size, samples", min=1000, max=10_000_000),
     )
 
@@ -208,13 +289,17 @@ class BrainFlowDevice(Device):
         self._fallback_seq: dict[str, int] = {}
 
     async def _open(self) -> None:
-        if self.board_id == BoardIds.PLAYBACK_FILE_BOARD.value and not (self.options["file"] and self.options["master_board"]):
+        if self.board_id == BoardIds.PLAYBACK_FILE_BOARD.value and not (
+            self.options["file"] and self.options["master_board"]
+        ):
             raise DeviceURIError(
-                f"device URI {self.uri.raw!r}: the playback_file board needs file=<BrainFlow csv> and master_board=<board it came from>",
-                uri=self.uri.raw, parameter="file",
+                f"device URI {self.uri.raw!r}: the playback_file board needs file=<BrainFlow csv> and "
+                "master_board=<board it came from>",
+                uri=self.uri.raw,
+                parameter="file",
             )
         BoardShim.disable_board_logger()
-        shim = BoardShim(self.board_id, self.input_params)
+        shim = _OwnedShim(self.board_id, self.input_params)
         try:
             await asyncio.to_thread(shim.prepare_session)
         except BrainFlowError as e:
@@ -224,11 +309,24 @@ class BrainFlowDevice(Device):
             raise err from None
         try:
             data_board = shim.get_board_id()  # the master board for playback/streaming boards
-            name = BoardIds(data_board).name.lower().removesuffix("_board") if data_board in BoardIds._value2member_map_ else str(data_board)
-            source = self.options["serial_number"] or self.options["mac_address"] or self.options["serial_port"] or self.uri.raw
+            name = (
+                BoardIds(data_board).name.lower().removesuffix("_board")
+                if data_board in BoardIds._value2member_map_
+                else str(data_board)
+            )
+            source = (
+                self.options["serial_number"]
+                or self.options["mac_address"]
+                or self.options["serial_port"]
+                or self.uri.raw
+            )
             self._rows = board_streams(data_board, f"bf-{name}", source)
             if not self._rows:
-                raise DeviceError(f"{self.uri.raw}: BrainFlow describes no EMG/ExG, accel or gyro channels for board {name}", self.uri.raw)
+                raise DeviceError(
+                    f"{self.uri.raw}: BrainFlow describes no EMG/ExG, accel or gyro channels for board "
+                    f"{name}",
+                    self.uri.raw,
+                )
             shim.start_stream(self.options["buffer"])
         except BrainFlowError as e:
             await asyncio.to_thread(shim.release_session)

@@ -57,11 +57,26 @@ __all__ = ["LslDevice", "ClockOffset", "publish", "PublishState", "modality_of",
 _PROPS = ("name", "type", "source_id", "hostname")
 #: LSL content types (XDF "type" conventions) -> wearsense modality
 _MODALITY = {
-    "mocap": Modality.POSE, "pose": Modality.POSE, "keypoints": Modality.POSE, "emg": Modality.EMG,
-    "eeg": Modality.EEG, "imu": Modality.IMU, "accelerometer": Modality.IMU, "gyroscope": Modality.IMU,
-    "markers": Modality.MARKER, "marker": Modality.MARKER, "force": Modality.FORCE,
+    "mocap": Modality.POSE,
+    "pose": Modality.POSE,
+    "keypoints": Modality.POSE,
+    "emg": Modality.EMG,
+    "eeg": Modality.EEG,
+    "imu": Modality.IMU,
+    "accelerometer": Modality.IMU,
+    "gyroscope": Modality.IMU,
+    "markers": Modality.MARKER,
+    "marker": Modality.MARKER,
+    "force": Modality.FORCE,
 }
-_NUMERIC = {pylsl.cf_float32, pylsl.cf_double64, pylsl.cf_int8, pylsl.cf_int16, pylsl.cf_int32, pylsl.cf_int64}
+_NUMERIC = {
+    pylsl.cf_float32,
+    pylsl.cf_double64,
+    pylsl.cf_int8,
+    pylsl.cf_int16,
+    pylsl.cf_int32,
+    pylsl.cf_int64,
+}
 
 
 def modality_of(lsl_type: str) -> Modality:
@@ -128,8 +143,17 @@ class LslDevice(Device):
     params = (
         *(Param(p, str, "", f"match streams whose {p} is exactly this") for p in _PROPS),
         Param("timeout_s", float, 5.0, "how long to look for matching streams, s", min=0.1, max=600),
-        Param("max_buffer_s", int, 360, "inlet buffer, s of data (older data is dropped if not read)", min=1, max=3600),
-        Param("correction_s", float, 5.0, "seconds between LSL time_correction measurements", min=0.1, max=3600),
+        Param(
+            "max_buffer_s",
+            int,
+            360,
+            "inlet buffer, s of data (older data is dropped if not read)",
+            min=1,
+            max=3600,
+        ),
+        Param(
+            "correction_s", float, 5.0, "seconds between LSL time_correction measurements", min=0.1, max=3600
+        ),
         Param("poll_s", float, 0.005, "wait between reads when no data is pending, s", min=0.0005, max=1.0),
     )
 
@@ -140,7 +164,8 @@ class LslDevice(Device):
         props = {p: self.options[p] for p in _PROPS if self.options[p]}
         if not props:
             raise DeviceURIError(
-                f"device URI {self.uri.raw!r}: say which streams, e.g. lsl://type=MoCap or lsl://name=<stream name>",
+                f"device URI {self.uri.raw!r}: say which streams, e.g. lsl://type=MoCap or "
+                "lsl://name=<stream name>",
                 uri=self.uri.raw,
             )
         self.predicate = " and ".join(f"{k}={_quote(v)}" for k, v in props.items())
@@ -150,8 +175,10 @@ class LslDevice(Device):
         found = await asyncio.to_thread(pylsl.resolve_bypred, self.predicate, 1, self.options["timeout_s"])
         if not found:
             raise DeviceError(
-                f"{self.uri.raw}: no LSL stream matches {self.predicate} within {self.options['timeout_s']:g} s; "
-                "check the sender runs on this network (same subnet, multicast allowed), or list streams with "
+                f"{self.uri.raw}: no LSL stream matches {self.predicate} within "
+                f"{self.options['timeout_s']:g} s; "
+                "check the sender runs on this network (same subnet, multicast allowed), or list streams "
+                "with "
                 "pylsl.resolve_streams()",
                 self.uri.raw,
             )
@@ -162,7 +189,11 @@ class LslDevice(Device):
                 continue
             seen_uid.add(si.uid())
             if si.channel_format() not in _NUMERIC:
-                log.warning("%s: skipping LSL stream %r: string samples are not read by wearsense", self.uri.raw, si.name())
+                log.warning(
+                    "%s: skipping LSL stream %r: string samples are not read by wearsense",
+                    self.uri.raw,
+                    si.name(),
+                )
                 continue
             inlet = pylsl.StreamInlet(si, max_buflen=self.options["max_buffer_s"], recover=True)
             full = await asyncio.to_thread(inlet.info, self.options["timeout_s"])
@@ -175,13 +206,25 @@ class LslDevice(Device):
             taken.add(name)
             source = si.source_id() or si.uid()
             info = StreamInfo(
-                name, modality_of(si.type()), tuple(labels), tuple(units), max(0.0, si.nominal_srate()), source,
-                {"lsl_type": si.type(), "lsl_uid": si.uid(), "lsl_hostname": si.hostname(),
-                 "lsl_created_at": si.created_at(), "clock": "sender's pylsl.local_clock()"},
+                name,
+                modality_of(si.type()),
+                tuple(labels),
+                tuple(units),
+                max(0.0, si.nominal_srate()),
+                source,
+                {
+                    "lsl_type": si.type(),
+                    "lsl_uid": si.uid(),
+                    "lsl_hostname": si.hostname(),
+                    "lsl_created_at": si.created_at(),
+                    "clock": "sender's pylsl.local_clock()",
+                },
             )
             self._inlets.append(_Inlet(inlet, info, f"lsl:{source}"))
         if not self._inlets:
-            raise DeviceError(f"{self.uri.raw}: the LSL streams matching {self.predicate} carry strings only", self.uri.raw)
+            raise DeviceError(
+                f"{self.uri.raw}: the LSL streams matching {self.predicate} carry strings only", self.uri.raw
+            )
         for il in self._inlets:
             await asyncio.to_thread(il.inlet.open_stream, self.options["timeout_s"])
         self.streams = tuple(il.info for il in self._inlets)
@@ -196,7 +239,10 @@ class LslDevice(Device):
         for il in self._inlets:
             if il.info.name == name:
                 return list(il.offsets)
-        raise DeviceError(f"{self.uri.raw}: no stream {name!r}; streams: {', '.join(s.name for s in self.streams)}", self.uri.raw)
+        raise DeviceError(
+            f"{self.uri.raw}: no stream {name!r}; streams: {', '.join(s.name for s in self.streams)}",
+            self.uri.raw,
+        )
 
     async def _correct(self, il: _Inlet) -> None:
         now = time.monotonic()
@@ -219,7 +265,10 @@ class LslDevice(Device):
                 try:
                     samples, stamps = il.inlet.pull_chunk(timeout=0.0)
                 except LostError as e:
-                    raise DeviceError(f"{self.uri.raw}: LSL stream {il.info.name!r} was lost ({e}); restart the sender", self.uri.raw) from e
+                    raise DeviceError(
+                        f"{self.uri.raw}: LSL stream {il.info.name!r} was lost ({e}); restart the sender",
+                        self.uri.raw,
+                    ) from e
                 if not stamps:
                     continue
                 got = True
@@ -229,7 +278,12 @@ class LslDevice(Device):
                 il.last_t = float(t[-1])
                 seq = np.arange(il.next_seq, il.next_seq + t.size, dtype=np.int64)
                 il.next_seq += t.size
-                yield il.info, Chunk(np.asarray(samples, dtype=np.float32).reshape(t.size, -1), t, seq, il.clock, received)
+                yield (
+                    il.info,
+                    Chunk(
+                        np.asarray(samples, dtype=np.float32).reshape(t.size, -1), t, seq, il.clock, received
+                    ),
+                )
             if not got:
                 await asyncio.sleep(poll)
 
@@ -238,8 +292,14 @@ class LslDevice(Device):
 # outlet
 # ---------------------------------------------------------------------------------------
 def _outlet_info(info: StreamInfo, prefix: str, uri: str) -> Any:
-    si = pylsl.StreamInfo(f"{prefix}{info.name}", lsl_type_of(info.modality), info.n_channels, info.rate_hz,
-                          pylsl.cf_float32, info.source_id or f"{uri}#{info.name}")
+    si = pylsl.StreamInfo(
+        f"{prefix}{info.name}",
+        lsl_type_of(info.modality),
+        info.n_channels,
+        info.rate_hz,
+        pylsl.cf_float32,
+        info.source_id or f"{uri}#{info.name}",
+    )
     desc = si.desc()
     chans = desc.append_child("channels")
     for label, unit in zip(info.channels, info.units):
@@ -298,15 +358,19 @@ async def publish(
     if timestamps not in ("host", "device"):
         raise DeviceError(f"publish: timestamps must be 'host' or 'device', got {timestamps!r}")
     if timestamps == "host" and host_clock is None:
-        raise DeviceError("publish: timestamps='host' needs host_clock (e.g. a wearsense.sync.Timeline whose "
-                          "reference_offset_s is pylsl.local_clock() - time.monotonic())")
+        raise DeviceError(
+            "publish: timestamps='host' needs host_clock (e.g. a wearsense.sync.Timeline whose "
+            "reference_offset_s is pylsl.local_clock() - time.monotonic())"
+        )
     dev = open_device(device) if isinstance(device, str) else device
     stop = stop or asyncio.Event()
     state = PublishState()
     t0 = time.monotonic()
     deadline = math.inf if duration_s is None else t0 + duration_s
     async with dev:
-        outlets = {s.name: pylsl.StreamOutlet(_outlet_info(s, prefix, dev.uri.raw), 0, 360) for s in dev.streams}
+        outlets = {
+            s.name: pylsl.StreamOutlet(_outlet_info(s, prefix, dev.uri.raw), 0, 360) for s in dev.streams
+        }
         names = {s.name: f"{prefix}{s.name}" for s in dev.streams}
         state.outlets = {n: 0 for n in names.values()}
         if on_ready is not None:
@@ -317,7 +381,9 @@ async def publish(
                 timeout = None if deadline == math.inf else max(0.0, deadline - time.monotonic())
                 stopper = asyncio.ensure_future(stop.wait())
                 nxt = asyncio.ensure_future(it.__anext__())
-                done, _ = await asyncio.wait({nxt, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {nxt, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
                 stopper.cancel()
                 if nxt not in done:
                     nxt.cancel()
@@ -335,7 +401,9 @@ async def publish(
                     if chunk.n == 0:
                         continue  # a repeated chunk: nothing new in it
                 stamps = chunk.t
-                outlets[info.name].push_chunk(np.ascontiguousarray(chunk.data), np.ascontiguousarray(stamps).tolist())
+                outlets[info.name].push_chunk(
+                    np.ascontiguousarray(chunk.data), np.ascontiguousarray(stamps).tolist()
+                )
                 state.outlets[names[info.name]] += chunk.n
         finally:
             aclose = getattr(it, "aclose", None)
@@ -344,4 +412,3 @@ async def publish(
             state.elapsed_s = time.monotonic() - t0
             outlets.clear()
     return state
-

@@ -71,9 +71,12 @@ def schemes() -> list[str]:
 
 
 def kinds(scheme: str) -> list[str]:
-    """The driver kinds of a scheme that has several (``kinds("ble") == ["myo", "polar", "profile"]``), else []."""
+    """The driver kinds of a scheme that has several, else [].
+
+    ``kinds("ble") == ["myo", "polar", "profile"]``.
+    """
     prefix = scheme.lower() + "/"
-    return sorted(name[len(prefix):] for name in _names() if name.startswith(prefix))
+    return sorted(name[len(prefix) :] for name in _names() if name.startswith(prefix))
 
 
 def _lookup(name: str) -> _Entry | type[Device] | None:
@@ -105,7 +108,9 @@ def driver_class(scheme: str, uri: str = "") -> type[Device]:
             raise DeviceURIError(
                 f"device URI {uri!r}: unknown {scheme.upper()} device kind {kind!r}; write "
                 + ", ".join(f"{scheme}://{k}/<address>" for k in family)
-                + (" (run 'wearsense scan' to list nearby devices and their URIs)" if scheme == "ble" else ""),
+                + (
+                    " (run 'wearsense scan' to list nearby devices and their URIs)" if scheme == "ble" else ""
+                ),
                 uri=uri,
             )
         if kind:
@@ -123,15 +128,22 @@ def driver_class(scheme: str, uri: str = "") -> type[Device]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise missing_dependency(scheme, entry.requires or (e.name or module_name).split(".")[0], entry.extra, uri, e) from e
+        raise missing_dependency(
+            scheme, entry.requires or (e.name or module_name).split(".")[0], entry.extra, uri, e
+        ) from e
     return getattr(module, cls_name)
 
 
-def missing_dependency(scheme: str, package: str, extra: str, uri: str, error: BaseException) -> MissingDependencyError:
+def missing_dependency(
+    scheme: str, package: str, extra: str, uri: str, error: BaseException
+) -> MissingDependencyError:
     """The error for a driver whose package is not installed: what to pip install."""
-    fix = f"pip install \"wearsense[{extra}]\" (or: pip install {package})" if extra else f"pip install {package}"
+    fix = (
+        f'pip install "wearsense[{extra}]" (or: pip install {package})' if extra else f"pip install {package}"
+    )
     return MissingDependencyError(
-        f"{scheme}:// needs the package {package!r}, which is not installed ({error}); install it with: {fix}",
+        f"{scheme}:// needs the package {package!r}, which is not installed ({error}); install it with: "
+        f"{fix}",
         uri=uri,
     )
 

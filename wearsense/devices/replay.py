@@ -35,8 +35,16 @@ class ReplayDevice(Device):
     scheme = "replay"
     summary = "a recorded XDF session played back as live devices"
     params = (
-        Param("speed", float, 1.0, "playback speed: 1 = real time, 2 = twice as fast, 0 = as fast as possible", min=0.0),
-        Param("recover", bool, False, "play what can be read from a truncated/corrupted file instead of failing"),
+        Param(
+            "speed",
+            float,
+            1.0,
+            "playback speed: 1 = real time, 2 = twice as fast, 0 = as fast as possible",
+            min=0.0,
+        ),
+        Param(
+            "recover", bool, False, "play what can be read from a truncated/corrupted file instead of failing"
+        ),
     )
 
     def __init__(self, uri) -> None:
@@ -46,7 +54,9 @@ class ReplayDevice(Device):
     async def _open(self) -> None:
         path = self.uri.target
         if not path:
-            raise DeviceError(f"{self.uri.raw}: give the file to replay, e.g. replay://session.xdf?speed=1", self.uri.raw)
+            raise DeviceError(
+                f"{self.uri.raw}: give the file to replay, e.g. replay://session.xdf?speed=1", self.uri.raw
+            )
         try:
             self.file = await asyncio.to_thread(xdf.load, path, recover=self.options["recover"])
         except FormatError as e:

@@ -213,7 +213,9 @@ class SerialDevice(Device):
         Param("sync_interval_s", float, 1.0, "seconds between TIME_SYNC pings; 0 = none", min=0),
         Param("reconnect_timeout_s", float, 10.0, "seconds to keep reopening a lost port; 0 = fail", min=0),
         Param("hello_timeout_s", float, 3.0, "seconds to wait for the device's HELLO", min=0.05),
-        Param("batch_s", float, 0.1, "seconds of data decoded at once (latency vs host CPU)", min=0.001, max=1.0),
+        Param(
+            "batch_s", float, 0.1, "seconds of data decoded at once (latency vs host CPU)", min=0.001, max=1.0
+        ),
         Param("start", bool, True, "send START once the device has said HELLO"),
         Param("duration_s", float, 0.0, "end after this many host seconds; 0 = until closed", min=0),
         Param("name", str, "", "prefix of stream names (default: the device serial number)"),
@@ -395,7 +397,9 @@ class SerialDevice(Device):
         await asyncio.get_running_loop().run_in_executor(None, self._transport.close, farewell)
 
     # ------------------------------------------------------------------ commands from the loop
-    async def send(self, type_: int, stream: int = wb.STREAM_DEVICE, payload: bytes = b"", timeout_s: float = 2.0) -> dict:
+    async def send(
+        self, type_: int, stream: int = wb.STREAM_DEVICE, payload: bytes = b"", timeout_s: float = 2.0
+    ) -> dict:
         """Send a host command and wait for its ACK; returns the ACK (command, status, command_seq).
 
         Raises :class:`DeviceError` when no ACK comes within ``timeout_s`` or the device
@@ -635,7 +639,8 @@ class SerialDevice(Device):
             prev_end[1:] = np.maximum(prev_end[1:], prev_end[0])
         backwards = keep & (fseq < prev_end)
         if backwards.any():
-            self.state.out_of_order[name] = self.state.out_of_order.get(name, 0) + int(np.count_nonzero(backwards))
+            n_back = int(np.count_nonzero(backwards))
+            self.state.out_of_order[name] = self.state.out_of_order.get(name, 0) + n_back
             keep &= ~backwards
         if not keep.any():
             return

@@ -32,7 +32,7 @@ class Listener(Protocol):
     """What the transport tells the protocol session (called from the reader thread)."""
 
     def tick(self, now: float) -> None:
-        """Once per loop turn, before writing: a chance to queue periodic commands (``now``: host monotonic s)."""
+        """Once per loop turn, before writing: queue periodic commands (``now``: host monotonic s)."""
 
     def awaiting_reply(self) -> bool:
         """Whether an answer is expected soon: the port is then polled every millisecond."""
@@ -142,7 +142,12 @@ class SerialTransport:
             self._thread = None
 
     def _run(self, listener: Listener) -> None:
-        # a pty buffers 4 KB: at 921600 baud (92 KB/s) that is 44 ms, so read every 20 ms
+        # Read as soon as bytes arrive: a read blocks until the first byte (or poll_s) and is
+        # stamped when it returns, and that stamp is the frames' arrival time, which the sync
+        # layer's clock model fits. Sleeping between reads (to batch them) would stamp frames
+        # up to the sleep late, in a pattern that beats slowly against the device's frame
+        # period and reads as tens to hundreds of ppm of false drift. Decoding is still
+        # batched (batch_s).
         poll_s = min(0.02, self.batch_s)
         last_decode = time.monotonic()
         pending = bytearray()
@@ -180,8 +185,6 @@ class SerialTransport:
                     pending.clear()
                     reads = []
                     last_decode = time.monotonic()
-                if not prompt and data:
-                    self._stop.wait(poll_s)
         except DeviceError as e:
             listener.failed(e)
         except Exception as e:  # the thread must report, never die silently

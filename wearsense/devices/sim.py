@@ -50,6 +50,9 @@ _CONFIG_PARAMS = {
     "mains_uv": "mains_uv",
     "emg_noise_uv": "emg_noise_uv",
     "person": "person",
+    "emg_model": "emg_model",
+    "session": "session",
+    "tremor": "tremor",
 }
 
 
@@ -67,24 +70,75 @@ class SimDevice(Device):
         Param("pose", bool, True, "include the camera pose stream"),
         Param("pose_rate", float, 60.0, "camera pose rate, Hz", min=5, max=500),
         Param("emd_ms", float, 50.0, "electromechanical delay, ms", min=0, max=200),
-        Param("drift_ppm", float, 30.0, "clock drift of each device drawn within +-this, ppm", min=0, max=10000),
+        Param(
+            "drift_ppm", float, 30.0, "clock drift of each device drawn within +-this, ppm", min=0, max=10000
+        ),
         Param("offset_s", float, 2.0, "clock offset of each device drawn within +-this, s", min=0),
         Param("latency_ms", float, 4.0, "minimum transport latency, ms", min=0, max=10000),
         Param("jitter_ms", float, 2.0, "mean exponential transport jitter, ms", min=0, max=10000),
-        Param("ble_interval_ms", float, 0.0, "BLE connection interval (7.5-4000 ms; 0 = no BLE link)", min=0, max=4000),
+        Param(
+            "ble_interval_ms",
+            float,
+            0.0,
+            "BLE connection interval (7.5-4000 ms; 0 = no BLE link)",
+            min=0,
+            max=4000,
+        ),
         Param("ble_per_event", int, 4, "packets per BLE connection event at most", min=1, max=64),
         Param("loss", float, 0.0, "packet loss probability", min=0, max=0.99),
         Param("packet_ms", float, 10.0, "samples per packet, as a duration in ms", min=1, max=200),
-        Param("pose_latency_ms", float, 50.0, "camera pipeline latency (capture -> timestamp), ms", min=0, max=1000),
+        Param(
+            "pose_latency_ms",
+            float,
+            50.0,
+            "camera pipeline latency (capture -> timestamp), ms",
+            min=0,
+            max=1000,
+        ),
         Param("pose_noise_m", float, 0.01, "keypoint noise (SD), m", min=0, max=1),
         Param("occlusion", float, 0.0, "occlusion gaps per keypoint per minute", min=0, max=600),
         Param("mains_hz", float, 0.0, "mains interference frequency (0 = none)", choices=(0.0, 50.0, 60.0)),
         Param("mains_uv", float, 0.0, "mains interference amplitude on EMG, uV", min=0),
         Param("emg_noise_uv", float, 3.0, "EMG amplifier noise floor (RMS), uV", min=0),
-        Param("person", str, "reference", "who moves: 'reference' (1.75 m lab reference, one EMD: emd_ms) or "
-              "'drawn' (a person drawn from the seed: body, strength, EMD per muscle, timing)",
-              choices=("reference", "drawn")),
-        Param("moves", str, "", "comma-separated movement kinds to draw from (default all): " + ",".join(KINDS)),
+        Param(
+            "person",
+            str,
+            "reference",
+            "who moves: 'reference' (1.75 m lab reference, one EMD: emd_ms) or "
+            "'drawn' (a person drawn from the seed: body, strength, EMD per muscle, timing)",
+            choices=("reference", "drawn"),
+        ),
+        Param(
+            "emg_model",
+            str,
+            "realistic",
+            "EMG model: 'realistic' (spectra by muscle, recruitment, fatigue, crosstalk, rest bursts) "
+            "or 'simple' (one amplitude-modulated spectrum)",
+            choices=("realistic", "simple"),
+        ),
+        Param(
+            "session",
+            int,
+            0,
+            "electrode session of the same mover (gain, spectrum, crosstalk, noise differ)",
+            min=0,
+        ),
+        Param(
+            "tremor", float, 0.05, "physiological tremor: fraction of drive modulated at 8-12 Hz", min=0,
+            max=0.5,
+        ),
+        Param(
+            "vocabulary",
+            str,
+            "classic",
+            "movement vocabulary: 'classic' (one movement at a time) or 'full' (every family, in phrases, "
+            "with Effort)",
+            choices=("classic", "full"),
+        ),
+        Param("families", str, "", "comma-separated movement families to draw from (default all)"),
+        Param(
+            "moves", str, "", "comma-separated movement kinds to draw from (default all): " + ",".join(KINDS)
+        ),
         Param("realtime", bool, True, "pace delivery in real time (0 = as fast as possible)"),
         Param("duration_s", float, 0.0, "stop after this much simulated time, s (0 = endless)", min=0),
     )
@@ -102,6 +156,9 @@ class SimDevice(Device):
             )
         o = self.options
         overrides = {field: o[param] for param, field in _CONFIG_PARAMS.items()}
+        if o["families"]:
+            overrides["families"] = tuple(m.strip() for m in o["families"].split(",") if m.strip())
+        overrides["vocabulary"] = o["vocabulary"]
         if o["moves"]:
             overrides["moves"] = tuple(m.strip() for m in o["moves"].split(",") if m.strip())
         try:
@@ -155,8 +212,15 @@ class SimDevice(Device):
                     if delay > 0:
                         await asyncio.sleep(delay)
                 info = infos[name]
-                yield info, Chunk(
-                    sb.data[s : s + c], sb.stamps[s : s + c], sb.seq[s : s + c], f"device:{info.source_id}", host
+                yield (
+                    info,
+                    Chunk(
+                        sb.data[s : s + c],
+                        sb.stamps[s : s + c],
+                        sb.seq[s : s + c],
+                        f"device:{info.source_id}",
+                        host,
+                    ),
                 )
             if horizon == np.inf:
                 return

@@ -93,6 +93,11 @@ class LiveStats:
                                  np.linalg.norm(last[gyro]) if gyro else np.nan])
 
 
+def _rate(rate_hz: float, width: int = 0) -> str:
+    """A rate for the view: ``--`` until two chunks have arrived (no rate yet)."""
+    return f"{rate_hz:>{width}.1f}" if np.isfinite(rate_hz) else f"{'--':>{width}}"
+
+
 def _bar(fraction: float, width: int = 24) -> str:
     n = int(round(np.clip(fraction, 0, 1) * width))
     return "#" * n + "." * (width - n)
@@ -104,7 +109,8 @@ def render(stats: LiveStats, title: str, elapsed_s: float, emg_full_scale_v: flo
     lines.append(f"{'stream':<14}{'rate Hz':>10}{'nominal':>9}{'chunks':>8}{'lost':>8}")
     ordered = dict(sorted(stats.streams.items()))
     for name, st in ordered.items():
-        lines.append(f"{name:<14}{st.rate_hz:>10.1f}{st.info.rate_hz:>9.0f}{st.chunks:>8d}{100 * st.loss_fraction:>7.2f}%")
+        lines.append(f"{name:<14}{_rate(st.rate_hz, 10)}{st.info.rate_hz:>9.0f}{st.chunks:>8d}"
+                     f"{100 * st.loss_fraction:>7.2f}%")
     for name, st in ordered.items():
         if st.envelope is not None and st.level.size:
             lines += ["", f"EMG level ({name}, 100 ms RMS; bar full scale {emg_full_scale_v * 1e6:.0f} uV)"]
@@ -119,7 +125,8 @@ def render(stats: LiveStats, title: str, elapsed_s: float, emg_full_scale_v: flo
         lines += ["", "IMU (latest sample)"]
         for name, st in imus:
             where = st.info.metadata.get("segment", "")
-            lines.append(f"  {name:<10}{where:<12} |acc| {st.level[0]:6.2f} m/s^2   |gyro| {st.level[1]:7.1f} deg/s")
+            lines.append(f"  {name:<10}{where:<12} |acc| {st.level[0]:6.2f} m/s^2   "
+                         f"|gyro| {st.level[1]:7.1f} deg/s")
     return lines
 
 
@@ -148,6 +155,7 @@ class TerminalView:
             self.out.write("".join(f"\x1b[2K{line}\n" for line in lines))
             self._lines_drawn = len(lines)
         else:
-            parts = [f"{n} {st.rate_hz:.0f} Hz lost {100 * st.loss_fraction:.1f}%" for n, st in stats.streams.items()]
+            parts = [f"{n} {_rate(st.rate_hz)} Hz lost {100 * st.loss_fraction:.1f}%"
+                     for n, st in stats.streams.items()]
             self.out.write(f"[{elapsed:5.1f} s] " + "; ".join(parts) + "\n")
         self.out.flush()

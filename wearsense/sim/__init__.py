@@ -28,8 +28,8 @@ from wearsense.sim.body import JOINTS, KEYPOINTS, SEGMENTS
 from wearsense.sim.choreography import KINDS, Movement
 from wearsense.sim.clocks import ClockTruth
 from wearsense.sim.mover import BLOCK_S, Mover, SimConfig
-from wearsense.sim import muscles as mus
 from wearsense.sim.muscles import MUSCLES, PHYSICS_RATE_HZ
+from wearsense.sim.vocabulary import BASIC_ACTIONS, EFFORT_FACTORS, FAMILIES, VOCABULARY, frame_labels
 from wearsense.sim.population import MoverTraits, PopulationConfig, draw_traits
 from wearsense.sim.sensors import IMU_SITES
 from wearsense.stream import Chunk, StreamInfo
@@ -54,6 +54,10 @@ __all__ = [
     "MUSCLES",
     "IMU_SITES",
     "KINDS",
+    "VOCABULARY",
+    "FAMILIES",
+    "BASIC_ACTIONS",
+    "EFFORT_FACTORS",
     "PHYSICS_RATE_HZ",
 ]
 
@@ -160,6 +164,11 @@ class SimTruth:
         """Electromechanical delay (s) of one recorded muscle."""
         return self.traits.emd_of(muscle) * 1e-3
 
+    def labels(self, t: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-frame labels at true times ``t``: family, kind, phrase, movement, effort
+        (see :func:`wearsense.sim.vocabulary.frame_labels`)."""
+        return frame_labels(self.movements, t)
+
     def joint(self, name: str) -> np.ndarray:
         """Angle (deg) of one joint on the physics grid."""
         try:
@@ -193,8 +202,9 @@ def _config(config: SimConfig | None, overrides: dict[str, Any]) -> SimConfig:
     return replace(config, **overrides) if overrides else config
 
 
-def generate(seed: int, duration_s: float, config: SimConfig | None = None, keep_truth: bool = True,
-             **overrides: Any) -> SimRecording:
+def generate(
+    seed: int, duration_s: float, config: SimConfig | None = None, keep_truth: bool = True, **overrides: Any
+) -> SimRecording:
     """Simulate ``duration_s`` seconds of the virtual mover.
 
     Parameters
@@ -224,7 +234,9 @@ def generate(seed: int, duration_s: float, config: SimConfig | None = None, keep
     mover = Mover(seed, cfg, keep_truth=True)
     n_blocks = int(np.ceil(duration_s / BLOCK_S - 1e-9))
     parts: dict[str, list] = {name: [] for name in mover.infos}
-    phys: dict[str, list[np.ndarray]] = {k: [] for k in ("phys_t", "drive", "activation", "force", "joint_angles")}
+    phys: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("phys_t", "drive", "activation", "force", "joint_angles")
+    }
     quat: dict[str, list[np.ndarray]] = {name: [] for name in mover.infos if "imu" in name}
     pose: list[np.ndarray] = []
     for _ in range(n_blocks):
@@ -235,7 +247,11 @@ def generate(seed: int, duration_s: float, config: SimConfig | None = None, keep
             last = pk.start + pk.count - 1
             ok = ~pk.lost & (sb.true_t[last] < duration_s) if last.size else np.zeros(0, bool)
             keep = np.repeat(ok, pk.count)
-            delivered = np.stack([sb.seq[pk.start[ok]], sb.seq[last[ok]], pk.arrival_true_s[ok]], 1) if last.size else np.zeros((0, 3))
+            delivered = (
+                np.stack([sb.seq[pk.start[ok]], sb.seq[last[ok]], pk.arrival_true_s[ok]], 1)
+                if last.size
+                else np.zeros((0, 3))
+            )
             parts[name].append((sb.data[keep], sb.stamps[keep], sb.seq[keep], sb.true_t[keep], delivered))
             if name in quat:
                 quat[name].append(block.truth[name][keep])
@@ -256,13 +272,21 @@ def generate(seed: int, duration_s: float, config: SimConfig | None = None, keep
         received = packets[name][-1, 2] if packets[name].size else np.nan
         streams[name] = (info, Chunk(data, stamps, seq, f"device:{info.source_id}", received))
         sample_t[name] = np.concatenate([p[3] for p in parts[name]])
-    ph = {k: np.concatenate(v) if v else np.zeros((0, len(JOINTS) if k == "joint_angles" else cfg.emg), np.float32)
-          for k, v in phys.items()}
+    ph = {
+        k: np.concatenate(v)
+        if v
+        else np.zeros((0, len(JOINTS) if k == "joint_angles" else cfg.emg), np.float32)
+        for k, v in phys.items()
+    }
     keep_rows = ph["phys_t"] < duration_s
     ph = {k: v[keep_rows] if v.shape[0] else v for k, v in ph.items()}
     rest = mover.rest_activation
-    onsets = {m.name: burst_times(ph["drive"][:, i], ph["phys_t"], rest[m.actuator] + 0.025, rest[m.actuator] + 0.015)
-              for i, m in enumerate(mover.muscles)}
+    onsets = {
+        m.name: burst_times(
+            ph["drive"][:, i], ph["phys_t"], rest[m.actuator] + 0.025, rest[m.actuator] + 0.015
+        )
+        for i, m in enumerate(mover.muscles)
+    }
     if not keep_truth:
         ph = {k: v[:0] for k, v in ph.items()}
     truth = SimTruth(
@@ -298,8 +322,13 @@ def _generate_star(args: tuple) -> SimRecording:
     return generate(seed, duration_s, config, keep_truth)
 
 
-def generate_many(seeds: list[int], duration_s: float, config: SimConfig | None = None,
-                  keep_truth: bool = False, processes: int | None = None) -> list[SimRecording]:
+def generate_many(
+    seeds: list[int],
+    duration_s: float,
+    config: SimConfig | None = None,
+    keep_truth: bool = False,
+    processes: int | None = None,
+) -> list[SimRecording]:
     """:func:`generate` for many seeds in parallel processes (one recording per seed, in order)."""
     jobs = [(int(s), duration_s, config, keep_truth) for s in seeds]
     if processes == 1 or len(jobs) <= 1:

@@ -12,8 +12,14 @@ import numpy as np
 __all__ = ["ecg", "motion_artefact"]
 
 
-def motion_artefact(x: np.ndarray, rate_hz: float, seed: int, amplitude_v: float = 2e-3, per_s: float = 0.3,
-                    channels: slice | list[int] = slice(None)) -> np.ndarray:
+def motion_artefact(
+    x: np.ndarray,
+    rate_hz: float,
+    seed: int,
+    amplitude_v: float = 2e-3,
+    per_s: float = 0.3,
+    channels: slice | list[int] = slice(None),
+) -> np.ndarray:
     """``x`` plus cable/electrode movement: smooth bumps of 0.1–0.4 s, 2–8 Hz (content < 20 Hz).
 
     Bumps occur as a Poisson process of ``per_s`` per second with peak ``amplitude_v``.
@@ -25,8 +31,10 @@ def motion_artefact(x: np.ndarray, rate_hz: float, seed: int, amplitude_v: float
     for _ in range(rng.poisson(per_s * n / rate_hz)):
         m = int(rng.uniform(0.1, 0.4) * rate_hz)
         i = int(rng.integers(0, max(1, n - m)))
-        bump = np.sin(np.linspace(0, np.pi, m)) ** 2 * np.sin(2 * np.pi * rng.uniform(2, 8) * np.arange(m) / rate_hz)
-        x[i:i + m, channels] += amplitude_v * rng.choice([-1, 1]) * bump[:, None]
+        bump = np.sin(np.linspace(0, np.pi, m)) ** 2 * np.sin(
+            2 * np.pi * rng.uniform(2, 8) * np.arange(m) / rate_hz
+        )
+        x[i : i + m, channels] += amplitude_v * rng.choice([-1, 1]) * bump[:, None]
     return x
 
 
@@ -40,8 +48,13 @@ def ecg(n: int, rate_hz: float, seed: int, amplitude_v: float = 0.5e-3, bpm: flo
     y = np.zeros(n)
     beat = rng.uniform(0, 60 / bpm)
     while beat < t[-1]:
-        for dt, w, a in ((-0.16, 0.025, 0.1), (-0.03, 0.008, -0.12), (0.0, 0.010, 1.0), (0.03, 0.008, -0.25),
-                         (0.25, 0.045, 0.3)):
+        for dt, w, a in (
+            (-0.16, 0.025, 0.1),
+            (-0.03, 0.008, -0.12),
+            (0.0, 0.010, 1.0),
+            (0.03, 0.008, -0.25),
+            (0.25, 0.045, 0.3),
+        ):
             y += a * np.exp(-0.5 * ((t - beat - dt) / w) ** 2)
         beat += 60 / bpm * rng.uniform(0.95, 1.05)
     return amplitude_v * y

@@ -152,8 +152,12 @@ _PARENT = np.array([-1 if s.parent is None else [x.name for x in SEGMENTS].index
 _OFFSET = np.array([s.offset_m for s in SEGMENTS], dtype=np.float64)
 _NJ = np.array([len(s.joints) for s in SEGMENTS])
 _JIDX = np.array([[JOINT_INDEX[j] for j in s.joints] + [0] * (3 - len(s.joints)) for s in SEGMENTS])
-_JAXIS = np.array([[JOINTS[JOINT_INDEX[j]].axis for j in s.joints] + [0] * (3 - len(s.joints)) for s in SEGMENTS])
-_JSIGN = np.array([[JOINTS[JOINT_INDEX[j]].sign for j in s.joints] + [0.0] * (3 - len(s.joints)) for s in SEGMENTS])
+_JAXIS = np.array(
+    [[JOINTS[JOINT_INDEX[j]].axis for j in s.joints] + [0] * (3 - len(s.joints)) for s in SEGMENTS]
+)
+_JSIGN = np.array(
+    [[JOINTS[JOINT_INDEX[j]].sign for j in s.joints] + [0.0] * (3 - len(s.joints)) for s in SEGMENTS]
+)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -234,8 +238,18 @@ def forward_kinematics(
     n = angles_deg.shape[0]
     rot = np.empty((n, len(SEGMENTS), 3, 3))
     rel = np.empty((n, len(SEGMENTS), 3))
-    _fk_kernel(np.ascontiguousarray(np.deg2rad(angles_deg)), np.ascontiguousarray(heading_rad, dtype=np.float64),
-               _PARENT, scaled_offsets(segment_scale), _NJ, _JIDX, _JAXIS, _JSIGN, rot, rel)
+    _fk_kernel(
+        np.ascontiguousarray(np.deg2rad(angles_deg)),
+        np.ascontiguousarray(heading_rad, dtype=np.float64),
+        _PARENT,
+        scaled_offsets(segment_scale),
+        _NJ,
+        _JIDX,
+        _JAXIS,
+        _JSIGN,
+        rot,
+        rel,
+    )
     ankle_z = np.minimum(rel[:, SEGMENT_INDEX["foot_r"], 2], rel[:, SEGMENT_INDEX["foot_l"], 2])
     root = np.empty((n, 1, 3))
     root[:, 0, :2] = root_xy

@@ -26,7 +26,17 @@ import numpy as np
 
 from wearsense.sim.body import JOINT_INDEX, JOINTS
 
-__all__ = ["planned", "planned_root", "Movement", "Ramp", "Oscillation", "CoContraction", "RootMove", "Choreography", "KINDS"]
+__all__ = [
+    "planned",
+    "planned_root",
+    "Movement",
+    "Ramp",
+    "Oscillation",
+    "CoContraction",
+    "RootMove",
+    "Choreography",
+    "KINDS",
+]
 
 #: Movement kinds and their default relative frequency in the repertoire.
 KINDS: dict[str, float] = {
@@ -145,6 +155,17 @@ class Movement:
     detail: str = ""
     #: root x, y (m) and heading (rad) accumulated by all earlier movements
     root_base: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    #: phrase number (movements of one phrase share it); Laban Effort (weight, time, space,
+    #: flow) in -1..1, NaN when the movement carries none; the basic effort action, if any
+    phrase: int = -1
+    effort: tuple[float, float, float, float] = (float("nan"),) * 4
+    action: str = ""
+
+    @property
+    def family(self) -> str:
+        from wearsense.sim.vocabulary import FAMILY_OF
+
+        return FAMILY_OF[self.kind]
 
 
 @dataclass
@@ -159,7 +180,7 @@ class Choreography:
         Relative frequency of each kind (subset of :data:`KINDS`).
     """
 
-    seed: int
+    seed: int | tuple[int, int]
     kinds: dict[str, float] = field(default_factory=lambda: dict(KINDS))
     movements: list[Movement] = field(default_factory=list)
     #: the mover's timing style: durations x tempo (x a per-movement factor of SD
@@ -168,9 +189,17 @@ class Choreography:
     tempo_jitter: float = 0.0
     pause: float = 1.0
     right_handed: bool = True
+    #: "classic": one movement at a time (the repertoire before issue 13); "full": phrases
+    #: of 2-4 movements of one family, each with an Effort (see wearsense.sim.vocabulary)
+    vocabulary: str = "classic"
+    #: Effort (weight, time, space, flow) requested for every movement, or None
+    effort: tuple[float, float, float, float] | None = None
 
     def __post_init__(self) -> None:
-        self._rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xC0FFEE]))
+        # seed: an int, or (seed, take) for a later take of the same mover
+        seed, take = (self.seed, None) if isinstance(self.seed, int) else self.seed
+        words = [seed, 0xC0FFEE] if take is None else [seed, 0xC0FFEE, take]
+        self._rng = np.random.default_rng(np.random.SeedSequence(words))
         names = list(self.kinds)
         w = np.array([self.kinds[k] for k in names], float)
         self._names, self._p = names, w / w.sum()
@@ -178,20 +207,55 @@ class Choreography:
         self._heading = 0.0
         self._side = 0
         self._root = np.zeros(3)
+        self._n_phrases = -1
 
     def until(self, t_end: float) -> list[Movement]:
         """All movements, extended so that the plan covers at least ``t_end`` seconds."""
         while self._t < t_end + 10.0:
-            kind = self._names[self._rng.choice(len(self._names), p=self._p)]
-            mv = getattr(self, f"_{kind}")(self._t)
-            k = self.tempo * (float(np.exp(self._rng.normal(0.0, self.tempo_jitter))) if self.tempo_jitter else 1.0)
-            if k != 1.0:
-                mv = time_scaled(mv, k)
-            mv = replace(mv, root_base=tuple(self._root))
-            self._root = self._root + sum((np.array([r.dx, r.dy, r.dheading]) for r in mv.root), np.zeros(3))
-            self.movements.append(mv)
-            self._t = mv.end + self._rng.uniform(0.4, 1.2) * self.pause
+            if self.vocabulary == "classic":
+                kind = self._names[self._rng.choice(len(self._names), p=self._p)]
+                self._add(kind, len(self.movements))
+                self._t = self.movements[-1].end + self._rng.uniform(0.4, 1.2) * self.pause
+            else:
+                self._phrase()
         return self.movements
+
+    def _phrase(self) -> None:
+        from wearsense.sim.vocabulary import FAMILIES
+
+        fams = [f for f in FAMILIES if any(k in self.kinds for k in FAMILIES[f])]
+        # families equally often, whatever their number of kinds
+        w = np.array([np.mean([self.kinds[k] for k in FAMILIES[f] if k in self.kinds]) for f in fams])
+        fam = fams[self._rng.choice(len(fams), p=w / w.sum())]
+        kinds = [k for k in FAMILIES[fam] if k in self.kinds]
+        p = np.array([self.kinds[k] for k in kinds])
+        self._n_phrases += 1
+        for _ in range(int(self._rng.integers(2, 5))):
+            self._add(kinds[self._rng.choice(len(kinds), p=p / p.sum())], self._n_phrases)
+            self._t = self.movements[-1].end + self._rng.uniform(0.05, 0.3) * self.pause
+        self._t += self._rng.uniform(0.4, 1.2) * self.pause
+
+    def _add(self, kind: str, phrase: int) -> None:
+        from wearsense.sim.vocabulary import GENERATORS, with_effort
+
+        make = getattr(self, f"_{kind}", None)
+        mv = make(self._t) if make is not None else GENERATORS[kind](self, self._t)
+        if not mv.action:
+            if self.effort is not None:
+                mv = with_effort(mv, self.effort, self._rng)
+            elif self.vocabulary == "full":
+                drawn = (
+                    (0.0,) * 4 if self._rng.random() < 0.4 else tuple(self._rng.choice([-1.0, 0.0, 1.0], 4))
+                )
+                mv = with_effort(mv, drawn, self._rng) if any(drawn) else replace(mv, effort=(0.0,) * 4)
+        k = self.tempo * (
+            float(np.exp(self._rng.normal(0.0, self.tempo_jitter))) if self.tempo_jitter else 1.0
+        )
+        if k != 1.0:
+            mv = time_scaled(mv, k)
+        mv = replace(mv, root_base=tuple(self._root), phrase=phrase)
+        self._root = self._root + sum((np.array([r.dx, r.dy, r.dheading]) for r in mv.root), np.zeros(3))
+        self.movements.append(mv)
 
     def active(self, t0: float, t1: float) -> list[Movement]:
         return [m for m in self.until(t1) if m.end + 0.5 >= t0 and m.start - 0.5 <= t1]
@@ -268,8 +332,16 @@ class Choreography:
             dur = self._r(1.5, 3.0)
             ramps = (
                 Ramp(JOINT_INDEX[f"shoulder_abd_{side}"], t, 0.5, dur - 1.0, 0.5, self._r(80, 120)),
-                Oscillation(JOINT_INDEX[f"elbow_flex_{side}"], t + 0.3, dur - 0.6, self._r(1.5, 2.5),
-                            self._r(20, 35), 0.0, 0.25, offset_deg=60.0),
+                Oscillation(
+                    JOINT_INDEX[f"elbow_flex_{side}"],
+                    t + 0.3,
+                    dur - 0.6,
+                    self._r(1.5, 2.5),
+                    self._r(20, 35),
+                    0.0,
+                    0.25,
+                    offset_deg=60.0,
+                ),
             )
             end = t + dur
         elif kind == "clap":
@@ -298,15 +370,32 @@ class Choreography:
             replace=False,
         )
         rise, hold, fall = self._r(0.15, 0.4), self._r(0.8, 2.0), self._r(0.2, 0.5)
-        cc = tuple(CoContraction(JOINT_INDEX[str(j)], t, rise, hold, fall, self._r(0.15, 0.4)) for j in joints)
-        return Movement("brace", t, t + rise + hold + fall, cocontractions=cc, detail=",".join(map(str, joints)))
+        cc = tuple(
+            CoContraction(JOINT_INDEX[str(j)], t, rise, hold, fall, self._r(0.15, 0.4)) for j in joints
+        )
+        return Movement(
+            "brace", t, t + rise + hold + fall, cocontractions=cc, detail=",".join(map(str, joints))
+        )
 
     def _improvise(self, t: float) -> Movement:
         dur = self._r(3.0, 7.0)
         pool = [
-            "trunk_flex", "trunk_lat", "trunk_rot", "neck_flex", "shoulder_flex_r", "shoulder_abd_r",
-            "elbow_flex_r", "wrist_flex_r", "shoulder_flex_l", "shoulder_abd_l", "elbow_flex_l",
-            "wrist_flex_l", "hip_flex_r", "knee_flex_r", "hip_flex_l", "knee_flex_l",
+            "trunk_flex",
+            "trunk_lat",
+            "trunk_rot",
+            "neck_flex",
+            "shoulder_flex_r",
+            "shoulder_abd_r",
+            "elbow_flex_r",
+            "wrist_flex_r",
+            "shoulder_flex_l",
+            "shoulder_abd_l",
+            "elbow_flex_l",
+            "wrist_flex_l",
+            "hip_flex_r",
+            "knee_flex_r",
+            "hip_flex_l",
+            "knee_flex_l",
         ]
         chosen = self._rng.choice(pool, size=int(self._rng.integers(4, 9)), replace=False)
         ramps = []
@@ -316,9 +405,22 @@ class Choreography:
             lo = max(j.limits_deg[0], j.rest_deg - 0.5 * span)
             amp = self._r(0.04, 0.15) * span
             # keep rest + offset ± amp inside the joint's range
-            offset = float(np.clip(self._r(0, 0.25) * span, lo - j.rest_deg + amp, j.limits_deg[1] - j.rest_deg - 2 * amp))
+            offset = float(
+                np.clip(
+                    self._r(0, 0.25) * span, lo - j.rest_deg + amp, j.limits_deg[1] - j.rest_deg - 2 * amp
+                )
+            )
             ramps.append(
-                Oscillation(JOINT_INDEX[str(name)], t, dur, self._r(0.25, 1.2), amp, self._r(0, 2 * np.pi), 0.8, offset)
+                Oscillation(
+                    JOINT_INDEX[str(name)],
+                    t,
+                    dur,
+                    self._r(0.25, 1.2),
+                    amp,
+                    self._r(0, 2 * np.pi),
+                    0.8,
+                    offset,
+                )
             )
         return Movement("improvise", t, t + dur, tuple(ramps), detail=",".join(map(str, chosen)))
 
@@ -333,10 +435,14 @@ def time_scaled(mv: Movement, k: float) -> Movement:
     ramps = []
     for p in mv.ramps:
         if isinstance(p, Oscillation):
-            ramps.append(replace(p, t0=at(p.t0), duration=p.duration * k, freq_hz=p.freq_hz / k, fade=p.fade * k))
+            ramps.append(
+                replace(p, t0=at(p.t0), duration=p.duration * k, freq_hz=p.freq_hz / k, fade=p.fade * k)
+            )
         else:
             ramps.append(replace(p, t0=at(p.t0), rise=p.rise * k, hold=p.hold * k, fall=p.fall * k))
-    cc = tuple(replace(c, t0=at(c.t0), rise=c.rise * k, hold=c.hold * k, fall=c.fall * k) for c in mv.cocontractions)
+    cc = tuple(
+        replace(c, t0=at(c.t0), rise=c.rise * k, hold=c.hold * k, fall=c.fall * k) for c in mv.cocontractions
+    )
     root = tuple(replace(r, t0=at(r.t0), duration=r.duration * k) for r in mv.root)
     return replace(mv, end=at(mv.end), ramps=tuple(ramps), cocontractions=cc, root=root)
 

@@ -18,6 +18,8 @@ import numpy as np
 from wearsense.errors import StreamError
 from wearsense.sim import muscles as mus
 from wearsense.sim.body import JOINTS, KEYPOINTS
+from wearsense.sim.emg import EMGModel, crosstalk_matrix
+from wearsense.sim.vocabulary import FAMILIES, FAMILY_OF, VOCABULARY
 from wearsense.sim.choreography import KINDS, Choreography, planned, planned_root
 from wearsense.sim.population import PopulationConfig, draw_traits, reference_traits
 from wearsense.sim.clocks import ClockTruth, LinkState, Packets, packetize
@@ -80,8 +82,15 @@ class SimConfig:
     mag_noise_ut: float = 0.3
     mag_hard_iron_ut: float = 3.0
     mount_misalign_deg: float = 8.0
-    moves: tuple[str, ...] = tuple(KINDS)
+    moves: tuple[str, ...] = ()
+    vocabulary: str = "classic"
+    families: tuple[str, ...] = ()
+    effort: tuple[float, float, float, float] | None = None
     person: str = "reference"
+    emg_model: str = "realistic"
+    session: int = 0
+    tremor: float = 0.05
+    take: int = 0
     population: PopulationConfig = field(default_factory=PopulationConfig)
 
     def __post_init__(self) -> None:
@@ -112,18 +121,71 @@ class SimConfig:
             raise bad("ble_per_event", "at least one packet per connection event")
         if self.mains_hz not in (0, 0.0, 50, 60):
             raise bad("mains_hz", "mains frequency must be 0 (off), 50 or 60")
-        for name in ("offset_s", "drift_ppm", "latency_ms", "jitter_ms", "pose_latency_ms", "pose_noise_m",
-                     "occlusion_per_min", "emg_noise_uv", "mains_uv"):
+        for name in (
+            "offset_s",
+            "drift_ppm",
+            "latency_ms",
+            "jitter_ms",
+            "pose_latency_ms",
+            "pose_noise_m",
+            "occlusion_per_min",
+            "emg_noise_uv",
+            "mains_uv",
+        ):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise bad(name, "must be finite and >= 0")
         if self.person not in ("reference", "drawn"):
-            raise bad("person", "must be 'reference' (the lab reference body, one EMD: emd_ms) or 'drawn' "
-                                "(a person drawn from the seed and `population`)")
+            raise bad(
+                "person",
+                "must be 'reference' (the lab reference body, one EMD: emd_ms) or 'drawn' "
+                "(a person drawn from the seed and `population`)",
+            )
+        if self.emg_model not in ("realistic", "simple"):
+            raise bad(
+                "emg_model",
+                "must be 'realistic' (spectra by muscle, recruitment, fatigue, crosstalk, "
+                "sessions) or 'simple' (amplitude-modulated noise, one spectrum)",
+            )
+        if not (isinstance(self.session, int) and self.session >= 0):
+            raise bad("session", "electrode session must be an integer >= 0")
+        if not (isinstance(self.take, int) and self.take >= 0):
+            raise bad("take", "recording take of the same mover must be an integer >= 0")
+        if not 0 <= self.tremor <= 0.5:
+            raise bad(
+                "tremor", "physiological tremor (fraction of drive modulated at 8-12 Hz) must be 0..0.5"
+            )
         if not isinstance(self.population, PopulationConfig):
             raise bad("population", "must be a wearsense.sim.population.PopulationConfig")
-        unknown = [m for m in self.moves if m not in KINDS]
-        if unknown or not self.moves:
-            raise bad("moves", f"movement kinds must be a non-empty subset of {', '.join(KINDS)}")
+        if self.vocabulary not in ("classic", "full"):
+            raise bad(
+                "vocabulary",
+                "must be 'classic' (reach, squat, step, gesture, brace, rest, improvise; one at "
+                "a time) or 'full' (every family, in phrases, with Effort)",
+            )
+        pool = KINDS if self.vocabulary == "classic" else VOCABULARY
+        unknown = [m for m in self.moves if m not in pool]
+        if unknown:
+            raise bad("moves", f"movement kinds of the {self.vocabulary} vocabulary: {', '.join(pool)}")
+        bad_fam = [f for f in self.families if f not in FAMILIES]
+        if bad_fam:
+            raise bad("families", f"movement families: {', '.join(FAMILIES)}")
+        if not self.kinds():
+            raise bad("moves", "no movement kind left: `moves` and `families` have nothing in common")
+        if self.effort is not None and (
+            len(self.effort) != 4
+            or not all(isinstance(x, (int, float)) and -1 <= x <= 1 for x in self.effort)
+        ):
+            raise bad(
+                "effort", "Effort (weight, time, space, flow), each -1..1 (+1 strong, sudden, direct, bound)"
+            )
+
+    def kinds(self) -> dict[str, float]:
+        """The movement kinds this mover draws from, with their relative frequency."""
+        pool = KINDS if self.vocabulary == "classic" else VOCABULARY
+        names = self.moves or tuple(pool)
+        if self.families:
+            names = tuple(k for k in names if FAMILY_OF[k] in self.families)
+        return {k: pool[k] for k in names}
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -179,19 +241,26 @@ class Mover:
         self.dt = 1.0 / mus.PHYSICS_RATE_HZ
         rng = self._rng("setup")
         # mounting of each IMU on its segment: a small random misalignment
-        self.mounts = np.stack(
-            [
-                _rotation_from_axis_angle(rng.normal(size=3), np.deg2rad(rng.uniform(0, cfg.mount_misalign_deg)))
-                for _ in self.imu_sites
-            ]
-        ) if self.imu_sites else np.zeros((0, 3, 3))
+        self.mounts = (
+            np.stack(
+                [
+                    _rotation_from_axis_angle(
+                        rng.normal(size=3), np.deg2rad(rng.uniform(0, cfg.mount_misalign_deg))
+                    )
+                    for _ in self.imu_sites
+                ]
+            )
+            if self.imu_sites
+            else np.zeros((0, 3, 3))
+        )
         if cfg.person == "drawn":
-            self.traits = draw_traits(self._rng("person"), cfg.population)
+            self.traits = draw_traits(self._rng("person", take=False), cfg.population)
         else:
             self.traits = reference_traits(cfg.emd_ms, cfg.tau_act_ms, cfg.tau_deact_ms, cfg.emg_mvc_mv)
             lo, hi = cfg.emg_mvc_mv
-            self.traits = replace(self.traits, mvc_v=np.r_[rng.uniform(lo, hi, cfg.emg) * 1e-3,
-                                                           self.traits.mvc_v[cfg.emg:]])
+            self.traits = replace(
+                self.traits, mvc_v=np.r_[rng.uniform(lo, hi, cfg.emg) * 1e-3, self.traits.mvc_v[cfg.emg :]]
+            )
         tr = self.traits
         self._segment_scale = None if cfg.person == "reference" else tr.segment_scale
         self.joint_params = mus.JointParams.of(tr.height_m, tr.mass_kg, tr.strength)
@@ -201,15 +270,41 @@ class Mover:
             emd_of.setdefault(m.actuator, []).append(tr.emd_ms[k])
         median = float(np.median(tr.emd_ms))
         self.actuator_emd = np.array(
-            [int(round(np.mean(emd_of.get(a, [median])) * 1e-3 * mus.PHYSICS_RATE_HZ)) for a in range(2 * len(JOINTS))],
+            [
+                int(round(np.mean(emd_of.get(a, [median])) * 1e-3 * mus.PHYSICS_RATE_HZ))
+                for a in range(2 * len(JOINTS))
+            ],
             dtype=np.int64,
         )
         self._emd_max = int(self.actuator_emd.max())
         self.emd_samples = int(round(median * 1e-3 * mus.PHYSICS_RATE_HZ))
-        self.mvc_v = tr.mvc_v[: cfg.emg]
+        # the electrodes of this session: re-applying them shifts gain, spectrum, crosstalk, noise floor
+        srng = self._rng("session", cfg.session, take=False)
+        ne = cfg.emg
+        self.session_gain = np.exp(srng.normal(0.0, 0.2, ne)) if cfg.emg_model == "realistic" else np.ones(ne)
+        self.mvc_v = tr.mvc_v[:ne] * self.session_gain
+        names = [m.name for m in self.muscles]
+        if cfg.emg_model == "realistic":
+            median = tr.median_frequency_hz[:ne] + srng.normal(0.0, 5.0, ne)
+            xt = crosstalk_matrix(names) * np.exp(srng.normal(0.0, 0.3, (ne, ne)))
+            self.emg_noise_scale = np.exp(np.abs(srng.normal(0.0, 0.4, ne)))
+            self._emg_model: EMGModel | None = EMGModel(
+                cfg.emg_rate_hz, names, median, tr.amplitude_exponent[:ne], np.ones(ne), xt
+            )
+        else:
+            self.emg_noise_scale = np.ones(ne)
+            self._emg_model = None
+        self._tremor_phase = self._rng("tremor").uniform(0, 2 * np.pi, len(JOINTS))
+        self._tremor_amp = np.ones(len(JOINTS))
         self.choreography = Choreography(
-            self.seed, {k: KINDS[k] for k in cfg.moves}, tempo=tr.tempo, tempo_jitter=tr.tempo_jitter,
-            pause=tr.pause, right_handed=tr.right_handed,
+            self.seed if not cfg.take else (self.seed, cfg.take),
+            cfg.kinds(),
+            tempo=tr.tempo,
+            tempo_jitter=tr.tempo_jitter,
+            pause=tr.pause,
+            right_handed=tr.right_handed,
+            vocabulary=cfg.vocabulary,
+            effort=None if cfg.effort is None else tuple(float(x) for x in cfg.effort),
         )
         self.gyro_bias = rng.uniform(-1, 1, (cfg.imu, 3)) * cfg.gyro_bias_dps
         self.accel_bias = rng.uniform(-1, 1, (cfg.imu, 3)) * cfg.accel_bias_mg * 1e-3 * 9.80665
@@ -236,7 +331,7 @@ class Mover:
         # stream state
         self._next_k = {name: 0 for name in self.clocks}
         self._links = {name: LinkState() for name in self.clocks}
-        self._carrier = EMGCarrier(cfg.emg_rate_hz, cfg.emg)
+        self._carrier = EMGCarrier(cfg.emg_rate_hz, cfg.emg) if self._emg_model is None else None
         self._occluded_until = np.zeros(len(KEYPOINTS))
         # physics state and buffer (rows i0 .. i0+len)
         self.rest_activation = mus.rest_activation(cfg.tone, self.joint_params)
@@ -249,8 +344,12 @@ class Mover:
         }
 
     # -- setup --------------------------------------------------------------------
-    def _rng(self, *key: object) -> np.random.Generator:
+    def _rng(self, *key: object, take: bool = True) -> np.random.Generator:
+        """Generator keyed by (seed, key...); a later take (``SimConfig.take``) adds its number,
+        except for what stays with the person and the electrodes (``take=False``)."""
         words = [self.seed] + [k if isinstance(k, int) else zlib.crc32(str(k).encode()) for k in key]
+        if take and self.config.take:
+            words += [0x7A4E, self.config.take]
         return np.random.default_rng(np.random.SeedSequence(words))
 
     def _stream_specs(self) -> list[tuple[str, float, float]]:
@@ -266,7 +365,12 @@ class Mover:
         src = f"sim:{self.seed}"
         infos = {
             "sim-emg": StreamInfo(
-                "sim-emg", Modality.EMG, [m.name for m in self.muscles], "V", cfg.emg_rate_hz, f"{src}:emg",
+                "sim-emg",
+                Modality.EMG,
+                [m.name for m in self.muscles],
+                "V",
+                cfg.emg_rate_hz,
+                f"{src}:emg",
                 {
                     "placement": [m.placement for m in self.muscles],
                     "device": "wearsense virtual mover, EMG amplifier",
@@ -277,23 +381,38 @@ class Mover:
         for i in self.imu_sites:
             seg = IMU_SITES[i][0]
             infos[f"sim-imu{i}"] = StreamInfo(
-                f"sim-imu{i}", Modality.IMU,
+                f"sim-imu{i}",
+                Modality.IMU,
                 [f"{q}_{a}" for q in ("acc", "gyro", "mag") for a in "xyz"],
                 ["m/s^2"] * 3 + ["deg/s"] * 3 + ["uT"] * 3,
-                cfg.imu_rate_hz, f"{src}:imu{i}",
-                {"segment": seg, "placement": f"{seg}, position {IMU_SITES[i][1]} m in the segment frame",
-                 "frame": "sensor axes; world ENU z-up; acc is specific force (+9.81 z when flat at rest)"},
+                cfg.imu_rate_hz,
+                f"{src}:imu{i}",
+                {
+                    "segment": seg,
+                    "placement": f"{seg}, position {IMU_SITES[i][1]} m in the segment frame",
+                    "frame": "sensor axes; world ENU z-up; acc is specific force (+9.81 z when flat at rest)",
+                },
             )
         if cfg.pose:
             infos["sim-pose"] = StreamInfo(
-                "sim-pose", Modality.POSE, list(POSE_CHANNELS), "m", cfg.pose_rate_hz, f"{src}:camera",
-                {"keypoints": [k[0] for k in KEYPOINTS], "frame": "world ENU z-up, metres",
-                 "device": "wearsense virtual mover, camera keypoints"},
+                "sim-pose",
+                Modality.POSE,
+                list(POSE_CHANNELS),
+                "m",
+                cfg.pose_rate_hz,
+                f"{src}:camera",
+                {
+                    "keypoints": [k[0] for k in KEYPOINTS],
+                    "frame": "world ENU z-up, metres",
+                    "device": "wearsense virtual mover, camera keypoints",
+                },
             )
         if cfg.ble_interval_ms:
             # what a BLE driver reports of its link: the sync layer bounds arrivals with it
-            infos = {n: i.with_(metadata={**i.metadata, "ble_interval_s": cfg.ble_interval_ms * 1e-3})
-                     for n, i in infos.items()}
+            infos = {
+                n: i.with_(metadata={**i.metadata, "ble_interval_s": cfg.ble_interval_ms * 1e-3})
+                for n, i in infos.items()
+            }
         return infos
 
     # -- physics ------------------------------------------------------------------
@@ -307,8 +426,14 @@ class Mover:
         moves = self.choreography.active(g[0], g[-1])
         angles, cc = planned(moves, g, len(JOINTS))
         tau_a, tau_d = self.traits.tau_act_ms * 1e-3, self.traits.tau_deact_ms * 1e-3
-        drive, gravity = mus.plan_drive(angles, cc, self.actuator_emd, self.config.tone, tau_a, tau_d, self.joint_params)
-        act, force, theta = mus.simulate(drive, gravity, self._state, self.actuator_emd, tau_a, tau_d, self.joint_params)
+        drive, gravity = mus.plan_drive(
+            angles, cc, self.actuator_emd, self.config.tone, tau_a, tau_d, self.joint_params
+        )
+        if self.config.tremor:
+            drive = self._with_tremor(drive)
+        act, force, theta = mus.simulate(
+            drive, gravity, self._state, self.actuator_emd, tau_a, tau_d, self.joint_params
+        )
         self._i_next = i_end
         keep_from = max(0, i_end - int((_KEEP_S + BLOCK_S + 2 * _PHYS_MARGIN_S) * mus.PHYSICS_RATE_HZ))
         cut = keep_from - self._buf_i0
@@ -327,6 +452,22 @@ class Mover:
                 "force": force[:, cols].astype(np.float32),
                 "joint_angles": theta.astype(np.float32),
             }
+
+    def _with_tremor(self, drive: np.ndarray) -> np.ndarray:
+        """Physiological tremor: the drive of each joint (agonist and antagonist alike)
+        modulated by ``tremor`` × an 8–12 Hz oscillation whose frequency and amplitude
+        wander from block to block (phase and amplitude continuous)."""
+        rng = self._rng("tremor", self.block_index)
+        n, nj = drive.shape[0], len(JOINTS)
+        f = rng.uniform(8.0, 12.0, nj)
+        amp_end = np.abs(rng.normal(1.0, 0.3, nj))
+        k = np.arange(1, n + 1)[:, None]
+        phase = self._tremor_phase + 2 * np.pi * f * self.dt * k
+        amp = self._tremor_amp + (amp_end - self._tremor_amp) * (k / n)
+        self._tremor_phase = phase[-1] % (2 * np.pi)
+        self._tremor_amp = amp_end
+        mod = 1.0 + self.config.tremor * amp * np.sin(phase)
+        return np.clip(drive * np.repeat(mod, 2, axis=1), 0.0, 1.0)
 
     def _interp_rows(self, key: str, t: np.ndarray, cols: list[int] | None = None) -> np.ndarray:
         """Linear interpolation of buffered physics rows at true times ``t``."""
@@ -348,14 +489,17 @@ class Mover:
         self._next_k[name] = k1
         return k0, k1
 
-    def _finish(self, name: str, data: np.ndarray, k0: int, k1: int, true_t: np.ndarray,
-                rng: np.random.Generator) -> StreamBlock:
+    def _finish(
+        self, name: str, data: np.ndarray, k0: int, k1: int, true_t: np.ndarray, rng: np.random.Generator
+    ) -> StreamBlock:
         clock, rate = self.clocks[name], self.rates[name]
         k = np.arange(k0, k1)
         p = clock.packet_samples
         last = true_t[p - 1 :: p] + clock.stamp_latency_s if k1 > k0 else np.zeros(0)
         packets = packetize(clock, k0, k1, last, self._links[name], rng)
-        return StreamBlock(data.astype(np.float32), clock.stamps(k, rate), k.astype(np.int64), true_t, packets)
+        return StreamBlock(
+            data.astype(np.float32), clock.stamps(k, rate), k.astype(np.int64), true_t, packets
+        )
 
     def _emg(self, t_end: float, b: int, truth: dict) -> StreamBlock:
         cfg = self.config
@@ -364,9 +508,14 @@ class Mover:
         rng = self._rng(name, b)
         tt = self.clocks[name].sample_true_times(np.arange(k0, k1), cfg.emg_rate_hz)
         drive = self._interp_rows("drive", tt, [m.actuator for m in self.muscles])
-        carrier = self._carrier.next(rng.standard_normal((k1 - k0, cfg.emg), dtype=np.float32))
-        emg = (self.mvc_v * drive) * carrier
-        emg += rng.standard_normal(emg.shape, dtype=np.float32) * np.float32(cfg.emg_noise_uv * 1e-6)
+        if self._emg_model is None:
+            carrier = self._carrier.next(rng.standard_normal((k1 - k0, cfg.emg), dtype=np.float32))
+            emg = (self.mvc_v * drive) * carrier
+        else:
+            src, _ = self._emg_model.next(drive, rng)
+            emg = self.mvc_v * src
+        noise = (cfg.emg_noise_uv * 1e-6 * self.emg_noise_scale).astype(np.float32)
+        emg += rng.standard_normal(emg.shape, dtype=np.float32) * noise
         if cfg.mains_hz and cfg.mains_uv:
             emg += (cfg.mains_uv * 1e-6) * np.sin(2 * np.pi * cfg.mains_hz * tt)[:, None]
         if self.keep_truth:
@@ -378,10 +527,14 @@ class Mover:
         if not self.imu_sites:
             return []
         ranges = {f"sim-imu{i}": self._samples(f"sim-imu{i}", t_end) for i in self.imu_sites}
-        times = {n: self.clocks[n].sample_true_times(np.arange(*r), cfg.imu_rate_hz) for n, r in ranges.items()}
+        times = {
+            n: self.clocks[n].sample_true_times(np.arange(*r), cfg.imu_rate_hz) for n, r in ranges.items()
+        }
         nonempty = [t for t in times.values() if t.size]
         if not nonempty:
-            return [(n, self._finish(n, np.zeros((0, 9)), *ranges[n], times[n], self._rng(n, b))) for n in ranges]
+            return [
+                (n, self._finish(n, np.zeros((0, 9)), *ranges[n], times[n], self._rng(n, b))) for n in ranges
+            ]
         h = _KIN_DECIMATE * self.dt
         lo = min(t[0] for t in nonempty) - 3 * h
         hi = max(t[-1] for t in nonempty) + 3 * h
@@ -391,8 +544,15 @@ class Mover:
         rows = np.maximum(np.arange(g0, g1 + 1) * _KIN_DECIMATE, 0) - self._buf_i0
         angles = self._buf["theta"][rows]
         root = planned_root(self.choreography.active(grid[0], grid[-1]), grid)
-        kin = imu_kinematics(grid, angles, root, self.imu_sites, self.mounts, with_quat=self.keep_truth,
-                             segment_scale=self._segment_scale)
+        kin = imu_kinematics(
+            grid,
+            angles,
+            root,
+            self.imu_sites,
+            self.mounts,
+            with_quat=self.keep_truth,
+            segment_scale=self._segment_scale,
+        )
         out = []
         dt = 1.0 / cfg.imu_rate_hz
         for idx, i in enumerate(self.imu_sites):
@@ -409,7 +569,9 @@ class Mover:
             gyro_bias = self.gyro_bias[idx] + walk
             if n:
                 self.gyro_bias[idx] = gyro_bias[-1]
-            gyro += gyro_bias + rng.standard_normal((n, 3)) * cfg.gyro_noise_dps_rthz * np.sqrt(cfg.imu_rate_hz / 2)
+            gyro += gyro_bias + rng.standard_normal((n, 3)) * cfg.gyro_noise_dps_rthz * np.sqrt(
+                cfg.imu_rate_hz / 2
+            )
             acc_noise = cfg.accel_noise_ug_rthz * 1e-6 * 9.80665 * np.sqrt(cfg.imu_rate_hz / 2)
             acc += self.accel_bias[idx] + rng.standard_normal((n, 3)) * acc_noise
             mag += self.hard_iron[idx] + rng.standard_normal((n, 3)) * cfg.mag_noise_ut
@@ -438,7 +600,9 @@ class Mover:
         if cfg.occlusion_per_min > 0 and n:
             span = BLOCK_S
             for j in range(len(KEYPOINTS)):
-                starts = np.sort(rng.uniform(t_end - span, t_end, rng.poisson(cfg.occlusion_per_min * span / 60)))
+                starts = np.sort(
+                    rng.uniform(t_end - span, t_end, rng.poisson(cfg.occlusion_per_min * span / 60))
+                )
                 hidden = tt < self._occluded_until[j]
                 for s in starts:
                     until = s + rng.uniform(0.2, 1.0)

@@ -198,7 +198,8 @@ def plan_drive(
 
 
 @numba.njit(cache=True, nogil=True)
-def _target_kernel(angles, cocon, c2, c1, gain, rest, load, tone, target, gravity):  # pragma: no cover - compiled
+def _target_kernel(angles, cocon, c2, c1, gain, rest, load, tone, target, gravity):  # pragma: no cover
+    # compiled
     rows, nj = angles.shape
     for j in range(nj):
         for k in range(rows):
@@ -231,7 +232,10 @@ def _drive_kernel(target, emd, r_act, r_deact, drive):  # pragma: no cover - com
 
 
 @numba.njit(cache=True, nogil=True)
-def _simulate_kernel(drive, gravity, act, delay_buf, delay_pos, emd, theta, c2, c1, gain, rest, c0, k_act, k_deact, out_act, out_force, out_theta):  # pragma: no cover - compiled
+def _simulate_kernel(  # pragma: no cover - compiled
+    drive, gravity, act, delay_buf, delay_pos, emd, theta, c2, c1, gain, rest, c0, k_act, k_deact,
+    out_act, out_force, out_theta,
+):
     n, na = drive.shape
     nj = theta.shape[1]
     d = delay_buf.shape[0]
@@ -267,14 +271,16 @@ class MuscleState:
     def at_rest(cls, activation: np.ndarray, max_emd_samples: int) -> "MuscleState":
         """Standing still at the rest posture, holding it against gravity with ``activation``."""
         rest = np.array([j.rest_deg for j in JOINTS])
-        return cls(activation.copy(), np.tile(activation, (int(max_emd_samples) + 1, 1)), 0, np.tile(rest, (2, 1)))
+        pipe = np.tile(activation, (int(max_emd_samples) + 1, 1))
+        return cls(activation.copy(), pipe, 0, np.tile(rest, (2, 1)))
 
 
 def rest_activation(tone: float, joints: JointParams = REFERENCE_JOINTS) -> np.ndarray:
     """Activation of every actuator that holds the rest posture still (tone + gravity)."""
     rest = np.array([j.rest_deg for j in JOINTS])
     hold = np.tile(rest, (4, 1))
-    drive, _ = plan_drive(hold, np.zeros_like(hold), np.zeros(2 * len(JOINTS), np.int64), tone, 1e-3, 1e-3, joints)
+    no_delay = np.zeros(2 * len(JOINTS), np.int64)
+    drive, _ = plan_drive(hold, np.zeros_like(hold), no_delay, tone, 1e-3, 1e-3, joints)
     return drive[0]
 
 
@@ -295,6 +301,7 @@ def simulate(
     state.delay_pos = _simulate_kernel(
         np.ascontiguousarray(drive), np.ascontiguousarray(gravity), state.activation, state.delay_buf,
         state.delay_pos, np.ascontiguousarray(emd_samples, dtype=np.int64), state.theta,
-        joints.c2, joints.c1, joints.gain, joints.rest, joints.c0, dt / tau_act_s, dt / tau_deact_s, act, force, theta,
+        joints.c2, joints.c1, joints.gain, joints.rest, joints.c0, dt / tau_act_s, dt / tau_deact_s,
+        act, force, theta,
     )
     return act, force, theta

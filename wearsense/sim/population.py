@@ -136,8 +136,12 @@ class PopulationConfig:
             vals = v if isinstance(v, tuple) else (v,)
             if not all(isinstance(x, (int, float)) and math.isfinite(x) and x >= 0 for x in vals):
                 raise StreamError(f"PopulationConfig.{f.name}={v!r}: must be finite and >= 0")
-            if f.name.endswith("range_ms") or f.name.endswith("range_m") or f.name.endswith("range") \
-                    or f.name == "emg_mvc_mv":
+            if (
+                f.name.endswith("range_ms")
+                or f.name.endswith("range_m")
+                or f.name.endswith("range")
+                or f.name == "emg_mvc_mv"
+            ):
                 if vals[0] > vals[1]:
                     raise StreamError(f"PopulationConfig.{f.name}={v!r}: (low, high) with low <= high")
         if not 0 <= self.right_handed <= 1:
@@ -201,16 +205,23 @@ class MoverTraits:
     def summary(self) -> dict[str, float]:
         """Scalar traits, for dataset cards and figures."""
         return {
-            "height_m": self.height_m, "mass_kg": self.mass_kg, "strength": self.strength,
-            "emd_mean_ms": float(self.emd_ms.mean()), "emd_min_ms": float(self.emd_ms.min()),
-            "emd_max_ms": float(self.emd_ms.max()), "tau_act_ms": self.tau_act_ms,
-            "tau_deact_ms": self.tau_deact_ms, "tempo": self.tempo, "pause": self.pause,
+            "height_m": self.height_m,
+            "mass_kg": self.mass_kg,
+            "strength": self.strength,
+            "emd_mean_ms": float(self.emd_ms.mean()),
+            "emd_min_ms": float(self.emd_ms.min()),
+            "emd_max_ms": float(self.emd_ms.max()),
+            "tau_act_ms": self.tau_act_ms,
+            "tau_deact_ms": self.tau_deact_ms,
+            "tempo": self.tempo,
+            "pause": self.pause,
             "right_handed": float(self.right_handed),
         }
 
 
-def _truncated_normal(rng: np.random.Generator, mean: np.ndarray | float, sd: float, lo: float, hi: float,
-                      size: int) -> np.ndarray:
+def _truncated_normal(
+    rng: np.random.Generator, mean: np.ndarray | float, sd: float, lo: float, hi: float, size: int
+) -> np.ndarray:
     """Normal draws redrawn until inside [lo, hi] (no pile-up at the bounds)."""
     mean = np.broadcast_to(np.asarray(mean, float), (size,))
     x = rng.normal(mean, sd)
@@ -234,9 +245,13 @@ def _n_segments() -> int:
     return len(SEGMENTS)
 
 
-def reference_traits(emd_ms: float = 50.0, tau_act_ms: float = 15.0, tau_deact_ms: float = 50.0,
-                     emg_mvc_mv: tuple[float, float] = (0.4, 1.5), rng: np.random.Generator | None = None
-                     ) -> MoverTraits:
+def reference_traits(
+    emd_ms: float = 50.0,
+    tau_act_ms: float = 15.0,
+    tau_deact_ms: float = 50.0,
+    emg_mvc_mv: tuple[float, float] = (0.4, 1.5),
+    rng: np.random.Generator | None = None,
+) -> MoverTraits:
     """The lab reference person: 1.75 m, 75 kg, one EMD for every muscle.
 
     The EMG amplitude at maximal drive is still drawn per muscle (``rng``) within
@@ -247,11 +262,20 @@ def reference_traits(emd_ms: float = 50.0, tau_act_ms: float = 15.0, tau_deact_m
     lo, hi = emg_mvc_mv
     mvc = (rng.uniform(lo, hi, n) if rng is not None else np.full(n, 0.5 * (lo + hi))) * 1e-3
     return MoverTraits(
-        height_m=REFERENCE_HEIGHT_M, mass_kg=REFERENCE_MASS_KG, segment_scale=np.ones(_n_segments()), strength=1.0,
-        emd_ms=np.full(n, float(emd_ms)), tau_act_ms=float(tau_act_ms), tau_deact_ms=float(tau_deact_ms),
-        tempo=1.0, tempo_jitter=0.0, pause=1.0, right_handed=True,
+        height_m=REFERENCE_HEIGHT_M,
+        mass_kg=REFERENCE_MASS_KG,
+        segment_scale=np.ones(_n_segments()),
+        strength=1.0,
+        emd_ms=np.full(n, float(emd_ms)),
+        tau_act_ms=float(tau_act_ms),
+        tau_deact_ms=float(tau_deact_ms),
+        tempo=1.0,
+        tempo_jitter=0.0,
+        pause=1.0,
+        right_handed=True,
         median_frequency_hz=np.array([MEDIAN_FREQUENCY_HZ[muscle_kind(m)] for m in names]),
-        mvc_v=mvc, amplitude_exponent=np.array([AMPLITUDE_FORCE_EXPONENT[muscle_kind(m)] for m in names]),
+        mvc_v=mvc,
+        amplitude_exponent=np.array([AMPLITUDE_FORCE_EXPONENT[muscle_kind(m)] for m in names]),
         muscles=names,
     )
 
@@ -277,14 +301,32 @@ def draw_traits(rng: np.random.Generator, population: PopulationConfig | None = 
     tempo = float(np.exp(rng.normal(0.0, p.tempo_sd)))
     pause = float(np.exp(rng.normal(0.0, p.pause_sd)))
     right = bool(rng.random() < p.right_handed)
-    mdf = np.array([MEDIAN_FREQUENCY_HZ[muscle_kind(m)] for m in names]) + rng.normal(0, p.median_frequency_sd_hz, n)
+    mdf = np.array([MEDIAN_FREQUENCY_HZ[muscle_kind(m)] for m in names]) + rng.normal(
+        0, p.median_frequency_sd_hz, n
+    )
     mdf = np.clip(mdf, 45.0, 150.0)
     lo, hi = p.emg_mvc_mv
     mvc = rng.uniform(lo, hi, n) * 1e-3
-    expo = np.clip(np.array([AMPLITUDE_FORCE_EXPONENT[muscle_kind(m)] for m in names])
-                   + rng.normal(0, p.amplitude_exponent_sd, n), 0.8, 2.0)
+    expo = np.clip(
+        np.array([AMPLITUDE_FORCE_EXPONENT[muscle_kind(m)] for m in names])
+        + rng.normal(0, p.amplitude_exponent_sd, n),
+        0.8,
+        2.0,
+    )
     return MoverTraits(
-        height_m=height, mass_kg=float(mass), segment_scale=segment, strength=strength, emd_ms=emd,
-        tau_act_ms=tau_act, tau_deact_ms=tau_deact, tempo=tempo, tempo_jitter=p.tempo_jitter_sd, pause=pause,
-        right_handed=right, median_frequency_hz=mdf, mvc_v=mvc, amplitude_exponent=expo, muscles=names,
+        height_m=height,
+        mass_kg=float(mass),
+        segment_scale=segment,
+        strength=strength,
+        emd_ms=emd,
+        tau_act_ms=tau_act,
+        tau_deact_ms=tau_deact,
+        tempo=tempo,
+        tempo_jitter=p.tempo_jitter_sd,
+        pause=pause,
+        right_handed=right,
+        median_frequency_hz=mdf,
+        mvc_v=mvc,
+        amplitude_exponent=expo,
+        muscles=names,
     )

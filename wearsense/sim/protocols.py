@@ -43,14 +43,20 @@ from wearsense.sim.sensors import (
     apply_sensor_errors,
     imu_from_trajectory,
 )
-from wearsense.stream import Chunk, Modality, StreamInfo
+from wearsense.stream import Chunk, StreamInfo
 
 __all__ = ["CalibrationSubject", "ACTIONS", "MISTAKES", "SensorErrors"]
 
 ACTIONS = ("still", "face", "figure8", "rest", "mvc", "npose", "functional", "gesture")
 MISTAKES = {
-    "still": ("move",), "face": ("move", "wrong_face"), "npose": ("move",), "rest": ("move", "noisy"),
-    "figure8": ("small",), "functional": ("small", "wobble"), "mvc": ("weak",), "gesture": ("small",),
+    "still": ("move",),
+    "face": ("move", "wrong_face"),
+    "npose": ("move",),
+    "rest": ("move", "noisy"),
+    "figure8": ("small",),
+    "functional": ("small", "wobble"),
+    "mvc": ("weak",),
+    "gesture": ("small",),
 }
 _AXES = {"x": 0, "y": 1, "z": 2}
 
@@ -115,9 +121,14 @@ class CalibrationSubject:
         How far the table is from level, and the N-pose from neutral (deg).
     """
 
-    def __init__(self, seed: int = 0, config: SimConfig | None = None,
-                 errors: Mapping[int, SensorErrors] | None = None,
-                 table_tilt_deg: float = 0.3, posture_error_deg: float = 1.5) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        config: SimConfig | None = None,
+        errors: Mapping[int, SensorErrors] | None = None,
+        table_tilt_deg: float = 0.3,
+        posture_error_deg: float = 1.5,
+    ) -> None:
         self.seed = int(seed)
         self.config = cfg = config or SimConfig()
         mover = Mover(self.seed, cfg, keep_truth=False)
@@ -128,9 +139,14 @@ class CalibrationSubject:
         self.imu_names = [f"sim-imu{i}" for i in mover.imu_sites]
         self.segments = {f"sim-imu{i}": IMU_SITES[i][0] for i in mover.imu_sites}
         defaults = {
-            i: SensorErrors(gyro_bias_dps=mover.gyro_bias[i].copy(), accel_bias_ms2=mover.accel_bias[i].copy(),
-                            hard_iron_ut=mover.hard_iron[i].copy(), gyro_noise_dps_rthz=cfg.gyro_noise_dps_rthz,
-                            accel_noise_ug_rthz=cfg.accel_noise_ug_rthz, mag_noise_ut=cfg.mag_noise_ut)
+            i: SensorErrors(
+                gyro_bias_dps=mover.gyro_bias[i].copy(),
+                accel_bias_ms2=mover.accel_bias[i].copy(),
+                hard_iron_ut=mover.hard_iron[i].copy(),
+                gyro_noise_dps_rthz=cfg.gyro_noise_dps_rthz,
+                accel_noise_ug_rthz=cfg.accel_noise_ug_rthz,
+                mag_noise_ut=cfg.mag_noise_ut,
+            )
             for i in mover.imu_sites
         }
         self.errors: dict[int, SensorErrors] = {**defaults, **dict(errors or {})}
@@ -140,8 +156,9 @@ class CalibrationSubject:
         # the person's heading and N-pose error, fixed for the session
         self.heading_rad = float(self._rng_setup.uniform(-np.pi, np.pi))
         self.posture = {
-            n: _rotation_from_axis_angle(self._rng_setup.normal(size=3),
-                                         np.deg2rad(self._rng_setup.uniform(0, self.posture_error_deg)))
+            n: _rotation_from_axis_angle(
+                self._rng_setup.normal(size=3), np.deg2rad(self._rng_setup.uniform(0, self.posture_error_deg))
+            )
             for n in self.imu_names
         }
         self._carrier = EMGCarrier(cfg.emg_rate_hz, cfg.emg)
@@ -159,8 +176,9 @@ class CalibrationSubject:
         info = self.infos[name]
         return info, Chunk(data.astype(np.float32), t, np.arange(k0, k0 + n), f"device:{info.source_id}")
 
-    def _imu(self, rots: dict[str, np.ndarray], pos: dict[str, np.ndarray], t: np.ndarray,
-             rng: np.random.Generator) -> dict[str, tuple[StreamInfo, Chunk]]:
+    def _imu(
+        self, rots: dict[str, np.ndarray], pos: dict[str, np.ndarray], t: np.ndarray, rng: np.random.Generator
+    ) -> dict[str, tuple[StreamInfo, Chunk]]:
         out = {}
         for name in self.imu_names:
             idx = int(name.removeprefix("sim-imu"))
@@ -176,8 +194,13 @@ class CalibrationSubject:
         return t, np.arange(n) / rate
 
     # -- the actions ----------------------------------------------------------------
-    def perform(self, action: str, duration_s: float, options: Mapping[str, Any] | None = None,
-                mistake: str | None = None) -> dict[str, tuple[StreamInfo, Chunk]]:
+    def perform(
+        self,
+        action: str,
+        duration_s: float,
+        options: Mapping[str, Any] | None = None,
+        mistake: str | None = None,
+    ) -> dict[str, tuple[StreamInfo, Chunk]]:
         """Do one protocol action for ``duration_s`` seconds; return ``{stream: (info, chunk)}``.
 
         IMU streams take part in IMU actions, EMG in ``rest``/``mvc``, pose in
@@ -186,7 +209,9 @@ class CalibrationSubject:
         if action not in ACTIONS:
             raise StreamError(f"unknown calibration action {action!r}; valid: {', '.join(ACTIONS)}")
         if mistake is not None and mistake not in MISTAKES[action]:
-            raise StreamError(f"action {action!r} has no mistake {mistake!r}; valid: {MISTAKES[action] or 'none'}")
+            raise StreamError(
+                f"action {action!r} has no mistake {mistake!r}; valid: {MISTAKES[action] or 'none'}"
+            )
         if not duration_s > 0:
             raise StreamError(f"duration_s must be > 0, got {duration_s!r}")
         options = dict(options or {})
@@ -201,8 +226,14 @@ class CalibrationSubject:
         self._t += duration_s + 1.0  # a pause between steps
         return out
 
-    def _motion(self, action: str, duration_s: float, options: Mapping[str, Any], mistake: str | None,
-                rng: np.random.Generator) -> dict[str, tuple[StreamInfo, Chunk]]:
+    def _motion(
+        self,
+        action: str,
+        duration_s: float,
+        options: Mapping[str, Any],
+        mistake: str | None,
+        rng: np.random.Generator,
+    ) -> dict[str, tuple[StreamInfo, Chunk]]:
         tg, _ = self._grid(duration_s)
         n = tg.size
         rots: dict[str, np.ndarray] = {}
@@ -222,25 +253,40 @@ class CalibrationSubject:
                 # tumble through every orientation: yaw twice round, pitch and roll sweeps
                 w = 2 * np.pi / duration_s
                 big = 0.15 if mistake == "small" else 1.0
-                ang = np.stack([big * np.pi * np.sin(w * 1.5 * tg + k), big * 0.45 * np.pi * np.sin(w * 2.5 * tg),
-                                big * 2 * w * tg], 1)
-                r = _rot(np.array([0, 0, 1.0]), ang[:, 2]) @ _rot(np.array([0, 1.0, 0]), ang[:, 1]) \
+                ang = np.stack(
+                    [
+                        big * np.pi * np.sin(w * 1.5 * tg + k),
+                        big * 0.45 * np.pi * np.sin(w * 2.5 * tg),
+                        big * 2 * w * tg,
+                    ],
+                    1,
+                )
+                r = (
+                    _rot(np.array([0, 0, 1.0]), ang[:, 2])
+                    @ _rot(np.array([0, 1.0, 0]), ang[:, 1])
                     @ _rot(np.array([1.0, 0, 0]), ang[:, 0])
+                )
                 p = 0.15 * np.stack([np.sin(w * 2 * tg), np.sin(w * 4 * tg) / 2, 0 * tg], 1)
             else:  # npose, functional: the segment moves, the sensor is mounted on it
                 seg_up = _axis_vector(str(options.get("segment_up", "+z")))
-                base_seg = _rot_z(self.heading_rad) @ self.posture[name] @ _align(seg_up, np.array([0, 0, 1.0]))
+                base_seg = (
+                    _rot_z(self.heading_rad) @ self.posture[name] @ _align(seg_up, np.array([0, 0, 1.0]))
+                )
                 r_seg = np.broadcast_to(base_seg, (n, 3, 3)).copy()
                 seg = self.segments[name]
                 if action == "functional" and seg in options.get("segments", ()):
                     axis = _axis_vector(str(options["axis"]))
-                    amp = np.deg2rad(10.0 if mistake == "small" else float(options.get("amplitude_deg", 60.0)))
+                    amp = np.deg2rad(
+                        10.0 if mistake == "small" else float(options.get("amplitude_deg", 60.0))
+                    )
                     cycles = 3
                     s = np.clip((tg - 0.5) / max(duration_s - 1.0, 0.1), 0, 1)
                     theta = amp * 0.5 * (1 - np.cos(2 * np.pi * cycles * s))
                     r_move = _rot(axis, theta)
                     # a person never moves in one plane exactly: 3 % wobble, or a lot with "wobble"
-                    other = np.cross(axis, np.array([0, 0, 1.0]) if abs(axis[2]) < 0.9 else np.array([1.0, 0, 0]))
+                    other = np.cross(
+                        axis, np.array([0, 0, 1.0]) if abs(axis[2]) < 0.9 else np.array([1.0, 0, 0])
+                    )
                     other /= np.linalg.norm(other)
                     if mistake == "wobble":  # as much about another axis, a quarter cycle apart
                         wob = 0.4 * amp * np.sin(2 * np.pi * cycles * s)
@@ -260,8 +306,14 @@ class CalibrationSubject:
         self.last_truth = _Truth({k: v[2:-2] for k, v in rots.items()}, None)
         return out
 
-    def _emg(self, action: str, duration_s: float, options: Mapping[str, Any], mistake: str | None,
-             rng: np.random.Generator) -> dict[str, tuple[StreamInfo, Chunk]]:
+    def _emg(
+        self,
+        action: str,
+        duration_s: float,
+        options: Mapping[str, Any],
+        mistake: str | None,
+        rng: np.random.Generator,
+    ) -> dict[str, tuple[StreamInfo, Chunk]]:
         cfg = self.config
         rate = cfg.emg_rate_hz
         n = int(round(duration_s * rate))
@@ -285,8 +337,9 @@ class CalibrationSubject:
         self.last_truth = _Truth(self.last_truth.rot if self.last_truth else {}, drive)
         return out
 
-    def _gesture(self, duration_s: float, options: Mapping[str, Any], rng: np.random.Generator,
-                 scale: float = 1.0) -> dict[str, tuple[StreamInfo, Chunk]]:
+    def _gesture(
+        self, duration_s: float, options: Mapping[str, Any], rng: np.random.Generator, scale: float = 1.0
+    ) -> dict[str, tuple[StreamInfo, Chunk]]:
         """Claps on demand: the mover's body (joint dynamics, IMUs on their segments, the
         camera with its latency) performing ``count`` claps, one every ~1.5 s from 1 s."""
         from wearsense.sim.mover import BLOCK_S
@@ -295,8 +348,9 @@ class CalibrationSubject:
         mover = Mover(self.seed, cfg, keep_truth=False)
         count = int(options.get("count", 5))
         period = max(1.2, (duration_s - 2.0) / max(count, 1))
-        mover.choreography = _Claps(self.seed, {"gesture": 1.0}, times=[1.0 + k * period for k in range(count)],
-                                    rng=rng, scale=scale)
+        mover.choreography = _Claps(
+            self.seed, {"gesture": 1.0}, times=[1.0 + k * period for k in range(count)], rng=rng, scale=scale
+        )
         parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         for _ in range(int(np.ceil(duration_s / BLOCK_S))):
             for name, sb in mover.next_block().streams.items():
@@ -328,8 +382,14 @@ class _Claps:
     """A choreography of claps at given times (the sync gesture), in the mover's clap form:
     both arms flex forward and adduct until the hands meet in front of the chest."""
 
-    def __init__(self, seed: int, kinds: Mapping[str, float], times: list[float], rng: np.random.Generator,
-                 scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        seed: int,
+        kinds: Mapping[str, float],
+        times: list[float],
+        rng: np.random.Generator,
+        scale: float = 1.0,
+    ) -> None:
         from wearsense.sim.body import JOINTS
         from wearsense.sim.choreography import Movement, Ramp
 
@@ -337,8 +397,11 @@ class _Claps:
         self.movements = []
         for t in times:
             rise, hold, fall = float(rng.uniform(0.25, 0.4)), 0.05, float(rng.uniform(0.4, 0.6))
-            ramps = tuple(Ramp(index[f"{j}_{sd}"], t, rise, hold, fall, a * scale) for sd in "rl"
-                          for j, a in (("shoulder_flex", 80.0), ("elbow_flex", 25.0), ("shoulder_abd", -8.0)))
+            ramps = tuple(
+                Ramp(index[f"{j}_{sd}"], t, rise, hold, fall, a * scale)
+                for sd in "rl"
+                for j, a in (("shoulder_flex", 80.0), ("elbow_flex", 25.0), ("shoulder_abd", -8.0))
+            )
             self.movements.append(Movement("gesture", t, t + rise + hold + fall, ramps, detail="clap"))
 
     def until(self, t_end: float) -> list:

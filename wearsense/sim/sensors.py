@@ -197,12 +197,15 @@ def apply_sensor_errors(acc: np.ndarray, gyro: np.ndarray, mag: np.ndarray, erro
     g = gyro + errors.gyro_bias_dps + rng.standard_normal((n, 3)) * errors.gyro_noise_dps_rthz * white
     a = acc @ np.asarray(errors.accel_matrix).T + errors.accel_bias_ms2
     a += rng.standard_normal((n, 3)) * errors.accel_noise_ug_rthz * 1e-6 * GRAVITY * white
-    m = mag @ np.asarray(errors.soft_iron).T + errors.hard_iron_ut + rng.standard_normal((n, 3)) * errors.mag_noise_ut
+    m = mag @ np.asarray(errors.soft_iron).T + errors.hard_iron_ut
+    m += rng.standard_normal((n, 3)) * errors.mag_noise_ut
     p = np.asarray(errors.axes, dtype=np.float64)
     return np.hstack([a @ p.T, g @ p.T, m @ p.T])
 
 
-def imu_from_trajectory(t: np.ndarray, rot: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def imu_from_trajectory(
+    t: np.ndarray, rot: np.ndarray, pos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """True specific force (m/s^2), angular rate (deg/s) and field (µT) in sensor axes from a
     sensor trajectory on a uniform grid: ``rot`` (n, 3, 3) sensor -> world, ``pos`` (n, 3) m.
     Central differences, as :func:`imu_kinematics`."""
@@ -210,6 +213,7 @@ def imu_from_trajectory(t: np.ndarray, rot: np.ndarray, pos: np.ndarray) -> tupl
     acc = np.gradient(np.gradient(pos, h, axis=0), h, axis=0)
     rt = np.swapaxes(rot, 1, 2)
     f = np.einsum("nij,nj->ni", rt, acc - np.array([0.0, 0.0, -GRAVITY]))
-    w = rt @ np.gradient(rot, h, axis=0)
-    g = np.rad2deg(0.5 * np.stack([w[:, 2, 1] - w[:, 1, 2], w[:, 0, 2] - w[:, 2, 0], w[:, 1, 0] - w[:, 0, 1]], 1))
+    w = rt @ np.gradient(rot, h, axis=0)  # skew-symmetric: body angular velocity
+    g = np.rad2deg(0.5 * np.stack([w[:, 2, 1] - w[:, 1, 2], w[:, 0, 2] - w[:, 2, 0],
+                                   w[:, 1, 0] - w[:, 0, 1]], 1))
     return f, g, rt @ EARTH_FIELD_UT

@@ -27,8 +27,11 @@ Method
   number of periods that puts it closest to where the host arrival time predicts it,
   so even a gap spanning several wraps unwraps correctly.
 - Device resets: a device time that goes backwards, or lies further than
-  ``reset_threshold_s`` from that prediction, starts a new *epoch*: the drift of the
-  crystal is kept, the offset is estimated afresh. Host times stay continuous.
+  ``reset_threshold_s`` ahead of that prediction, starts a new *epoch*: the drift of the
+  crystal is kept, the offset is estimated afresh. Host times stay continuous. Arrivals
+  further than ``reset_threshold_s`` *behind* it start one only when they stay that
+  late for ``reset_threshold_s`` of host time: a host that stalled reads a backlog late
+  all at once, and the backlog catches up within the burst.
 - Connection-event links (BLE, ``event_interval_s``): packets leave only at events on
   the host's side, so an arrival bounds the packet's ready time from both sides: not
   after its event, and, for a packet that opens a burst when the previous event had
@@ -275,6 +278,7 @@ class ClockModel:
         self._s = self._slope_prior
         self._c_rt = math.nan  # intercept from round trips
         self._last_dev = -math.inf
+        self._late_since = math.nan  # host time of the first arrival of a run of late ones
 
     def _estimator(self) -> LineEstimator:
         if self._est is None:
@@ -292,11 +296,14 @@ class ClockModel:
         return 1.0 / (1.0 + b), 1.0 / (1.0 - b)
 
     # -- observations -------------------------------------------------------------
-    def unwrap(self, device_s: np.ndarray, host_s: float) -> np.ndarray:
+    def unwrap(self, device_s: np.ndarray, host_s: float, previous_s: float | None = None) -> np.ndarray:
         """Continuous device times from raw ones arriving at host time ``host_s``.
 
         Unwraps counter wrap-around (``settings.wrap_s``) and starts a new epoch when the
         device clock was reset. Call it before :meth:`add_packet` with the same packet.
+        ``previous_s``: the device time of the newest sample of the same stream (current
+        epoch); a device clock that goes back is judged against it, as the streams of
+        one device interleave. Default: the newest device time of any stream.
         """
         dev = np.asarray(device_s, dtype=np.float64)
         if dev.size == 0:
@@ -314,8 +321,18 @@ class ClockModel:
             # the newest sample of a packet was taken before it arrived: device time must
             # not lie (much) after the prediction, nor far before it
             late = predicted - dev[-1]
-            backwards = dev[0] < self._last_dev - st.backwards_tolerance_s
-            if backwards or late > st.reset_threshold_s or late < -st.reset_threshold_s:
+            last = self._last_dev if previous_s is None else previous_s
+            backwards = dev[0] < last - st.backwards_tolerance_s
+            # arrivals later than the prediction are a reset only if they stay late for
+            # reset_threshold_s of host time: a host that stalled (busy, swapping) reads a
+            # backlog late all at once, and the backlog catches up within the burst
+            if late > st.reset_threshold_s:
+                if not math.isfinite(self._late_since):
+                    self._late_since = host_s
+            else:
+                self._late_since = math.nan
+            stays_late = host_s - self._late_since >= st.reset_threshold_s
+            if backwards or late < -st.reset_threshold_s or stays_late:
                 log.info("clock reset detected: device time %.6f s at host %.6f s (expected about %.6f s)",
                          dev[-1], host_s, predicted)
                 self._start_new_epoch(dev[-1], host_s)
@@ -361,6 +378,35 @@ class ClockModel:
         self._drop_old_trips(est.horizon)
         if refit:
             self._fit()
+
+    def add_arrivals(self, device_s: np.ndarray, host_s: np.ndarray) -> None:
+        """Offline: a whole epoch of arrivals at once, one fit instead of one per bin.
+
+        For a fresh model on a link without connection events (else: one :meth:`add_packet`
+        per arrival). Each bin keeps its earliest arrival relative to the fitted slope
+        (found in two passes), where the online path uses the slope known at the time;
+        the two differ by at most the drift over one bin (``bin_s``).
+        """
+        dev = np.asarray(device_s, dtype=np.float64)
+        host = np.asarray(host_s, dtype=np.float64)
+        ok = np.isfinite(dev) & np.isfinite(host)
+        dev, host = dev[ok], host[ok]
+        if self.settings.event_interval_s or self.state.packets or self.state.round_trips or not dev.size:
+            for d, h in zip(dev.tolist(), host.tolist()):
+                self.add_packet(d, h)
+            return
+        self._d0, self._h0 = float(dev[0]), float(host[0])
+        x, y = dev - self._d0, host - self._h0
+        for _ in range(2):  # bins chosen with the prior slope, then with the fitted one
+            est = ArrivalEnvelope(self.settings, self.state, self._h0)
+            est.load(x, y, self._s)
+            self._est = est
+            self._fit()
+        self.state.packets += int(dev.size)
+        self._last_dev = float(dev.max())
+        r = y - (self._c + self._s * x)  # excess delay over the envelope, over the whole epoch
+        self.state.jitter_s, self.state.jitter_sd_s = float(np.mean(r)), float(np.std(r))
+        self._r2 = float(np.mean(r * r))
 
     def _drop_old_trips(self, horizon: float) -> None:
         while self._trips and self._trips[0][0] < horizon:

@@ -300,6 +300,21 @@ class ArrivalEnvelope(LineEstimator):
     def horizon(self) -> float:
         return self._horizon
 
+    def load(self, x: np.ndarray, y: np.ndarray, s: float) -> None:
+        """Offline: every arrival of the epoch at once (arrays, ``x`` non-decreasing per bin
+        order not needed); each bin keeps its earliest arrival relative to slope ``s``.
+        The newest bin stays open, as after feeding the arrivals one by one."""
+        k = np.floor(x / self.settings.bin_s).astype(np.int64)
+        order = np.lexsort((y - s * x, k))  # by bin, then earliest relative to the slope
+        k, x, y = k[order], x[order], y[order]
+        first = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        bins = list(zip(k[first].tolist(), x[first].tolist(), y[first].tolist()))
+        *closed, self._open = bins
+        self._all = [(b[1], b[2]) for b in closed]
+        if closed:
+            self._horizon = closed[-1][1] - self.settings.window_s
+        self._bins = deque(b for b in closed if b[1] >= self._horizon)
+
     def _bin(self, x: float, y: float, s: float) -> bool:
         """Keep the earliest arrival of each bin; True when a bin closed (points may leave the window)."""
         k = int(math.floor(x / self.settings.bin_s))

@@ -20,7 +20,7 @@ import numpy as np
 from wearsense.stream import Chunk, Modality, StreamInfo
 from wearsense.sync.align import Alignment, AlignmentError, align_imu_pose
 from wearsense.sync.emd import MuscleLead
-from wearsense.sync.timeline import Timeline, TimelineSettings, sync_offline
+from wearsense.sync.timeline import Timeline, TimelineSettings, sync_offline, sync_stored
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -77,21 +77,47 @@ def _fmt(x: float, spec: str) -> str:
     return format(x, spec) if isinstance(x, (int, float)) and math.isfinite(x) else "n/a"
 
 
-def report_from_recording(source: Mapping[str, tuple[StreamInfo, Iterable[Chunk]]],
-                          settings: TimelineSettings | None = None) -> tuple[SyncReport, list[str], str]:
+def _for_alignment(info: StreamInfo) -> bool:
+    return info.modality in (Modality.IMU, Modality.POSE)
+
+
+def report_from_recording(source: Mapping[str, object], settings: TimelineSettings | None = None,
+                          ) -> tuple[SyncReport, list[str], str]:
     """Fit the clocks of a recording's streams offline and try IMU⇄pose alignment.
+
+    ``source`` maps stream names to either ``(StreamInfo, chunks with received_s)`` or
+    stored streams as :class:`wearsense.io.xdf.XDFStream` holds them (``info``,
+    ``chunk``, ``chunk_ends``, ``received_s``): those take :func:`sync_stored`'s
+    vectorised path, which summarises an hour-long take in seconds. Only IMU and pose
+    samples are mapped (for the alignment); every stream trains the clocks and is counted.
 
     Returns the report, the streams left out because their chunks carry no arrival
     times, and why alignment failed (``""`` when it worked or there was nothing to align).
     """
-    usable, skipped = {}, []
-    for name, (info, chunks) in source.items():
+    usable, stored, skipped = {}, {}, []
+    for name, src in source.items():
+        if hasattr(src, "chunk_ends"):
+            arrival = np.asarray(src.received_s, dtype=np.float64)
+            if getattr(src, "strings", None) is None and arrival.size and np.isfinite(arrival).all():
+                stored[name] = src
+            else:
+                skipped.append(name)
+            continue
+        info, chunks = src
         chunks = list(chunks)
         if chunks and all(math.isfinite(c.received_s) for c in chunks):
             usable[name] = (info, chunks)
         else:
             skipped.append(name)
-    out, sc = sync_offline(usable, settings)
+    if stored:
+        out, sc = sync_stored(stored, settings, keep=_for_alignment)
+        if usable:  # both kinds at once: unusual; fit the plain ones on their own
+            more, sc2 = sync_offline(usable, settings, keep=_for_alignment)
+            out.update(more)
+            sc.clocks.update(sc2.clocks)
+            sc.streams.update(sc2.streams)
+    else:
+        out, sc = sync_offline(usable, settings, keep=_for_alignment)
     alignment, failed = None, ""
     imus = [v for v in out.values() if v[0].modality == Modality.IMU]
     poses = [v for v in out.values() if v[0].modality == Modality.POSE]
@@ -103,14 +129,16 @@ def report_from_recording(source: Mapping[str, tuple[StreamInfo, Iterable[Chunk]
     return build_report(sc, alignment, alignment_note=failed), sorted(skipped), failed
 
 
-def summarize(source: SyncReport | Mapping[str, tuple[StreamInfo, Iterable[Chunk]]],
-              settings: TimelineSettings | None = None) -> str:
+def summarize(source: SyncReport | Mapping[str, object], settings: TimelineSettings | None = None,
+              counts: bool = True) -> str:
     """The report as text.
 
     ``source`` is a :class:`SyncReport`, or a recording's streams as stored
     (``{name: (StreamInfo, chunks with received_s)}``, e.g. from
     ``XDFStream.chunks()``): then the clocks are fitted offline and IMU⇄pose alignment
     is tried. Streams whose chunks carry no arrival times are listed as such.
+    ``counts=False`` leaves out lost samples and gaps (``wearsense info`` shows them in
+    its file table, from the same sequence numbers).
     """
     if isinstance(source, SyncReport):
         report, note = source, ""
@@ -119,17 +147,18 @@ def summarize(source: SyncReport | Mapping[str, tuple[StreamInfo, Iterable[Chunk
         note = "\n  no arrival times (cannot check sync): " + ", ".join(skipped) if skipped else ""
         if failed:
             note += f"\n  IMU<->pose: not aligned ({failed})"
+    count_head = f" {'lost':>7} {'loss %':>7} {'gaps':>5}" if counts else ""
     lines = [
         "  offset: the device clock's reading at the session start (first sample of any stream)",
         f"  {'stream':<16} {'device':<18} {'offset s':>12} {'drift ppm':>10} {'jitter ms':>10} "
-        f"{'link ms':>8} {'lost':>7} {'loss %':>7} {'gaps':>5} {'resets':>6}",
+        f"{'link ms':>8}{count_head} {'resets':>6}",
     ]
     for name, r in report.streams.items():
         offset = r.get("start_offset_s", r["offset_s"])
+        count = f" {r['lost']:>7} {100 * r['loss']:>7.2f} {r['gaps']:>5}" if counts else ""
         lines.append(
             f"  {name:<16} {r['device'][:18]:<18} {_fmt(offset, '12.6f')} {_fmt(r['drift_ppm'], '10.2f')} "
-            f"{_fmt(r['jitter_ms'], '10.2f')} {_fmt(r['link_latency_ms'], '8.2f')} {r['lost']:>7} "
-            f"{100 * r['loss']:>7.2f} {r['gaps']:>5} {r['resets']:>6}"
+            f"{_fmt(r['jitter_ms'], '10.2f')} {_fmt(r['link_latency_ms'], '8.2f')}{count} {r['resets']:>6}"
         )
     a = report.alignment
     if a is not None:

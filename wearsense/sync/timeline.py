@@ -24,9 +24,10 @@ with NaN wherever a stream has a gap.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -34,7 +35,7 @@ import numpy as np
 
 from wearsense.dsp.resample import interpolate_to
 from wearsense.errors import StreamError
-from wearsense.stream import Chunk, StreamInfo, concat
+from wearsense.stream import Chunk, StreamInfo, concat, sequence_gaps
 from wearsense.sync.clock import ClockModel, ClockSettings
 
 __all__ = [
@@ -45,6 +46,9 @@ __all__ = [
     "GridSettings",
     "GridResampler",
     "sync_offline",
+    "in_arrival_order",
+    "sync_stored",
+    "sequence_gaps",
 ]
 
 log = logging.getLogger("wearsense")
@@ -154,6 +158,7 @@ class StreamSyncState:
     _seq_offset: int = 0
     _epoch: int = 0
     _last_host: float = math.nan
+    _last_dev: float = -math.inf  # device time of the newest sample (current epoch)
 
     @property
     def loss(self) -> float:
@@ -274,7 +279,10 @@ class Timeline:
                     model.start_epoch(float(seq[-1]) / info.rate_hz, host)
                 dev = seq.astype(np.float64) / info.rate_hz
             else:
-                dev = model.unwrap(chunk.t, host)
+                # the streams of one device interleave: only this stream's own clock going
+                # back is a reset (another stream's newer chunk may end after this one starts)
+                previous = st._last_dev if st._epoch == model.state.epoch else -math.inf
+                dev = model.unwrap(chunk.t, host, previous_s=previous)
             after_loss = st._last_raw_seq is not None and not restarted and int(seq[0]) > st._last_raw_seq + 1
             model.add_packet(float(dev[-1]), host, after_loss)
             t = model.to_host(dev) + self.settings.reference_offset_s
@@ -314,6 +322,8 @@ class Timeline:
         st.last_seq = int(out_seq[-1])
         st._last_raw_seq = int(seq[-1])
         st._last_host = host
+        if dev.size:
+            st._last_dev = float(dev[-1])
         return Chunk(chunk.data, lo, out_seq, self.settings.clock_name, host), dev
 
     @property
@@ -347,16 +357,40 @@ class Timeline:
         return out
 
 
+def in_arrival_order(
+    streams: Mapping[str, tuple[StreamInfo, Iterable[Chunk]]],
+) -> Iterator[tuple[str, StreamInfo, Chunk]]:
+    """``(name, info, chunk)`` of every stream, merged lazily in order of host arrival.
+
+    Each stream's own order is kept; ties go by stream, then chunk. The streams of one
+    device share its clock model, which must see their chunks as the host got them: fed
+    stream after stream, the second stream's first chunk would look like the device
+    clock going back (a reset). Chunks without an arrival time come first.
+    """
+
+    def keyed(k: int, name: str, info: StreamInfo, chunks: Iterable[Chunk]):
+        for i, c in enumerate(chunks):
+            r = c.received_s
+            yield (r if math.isfinite(r) else -math.inf, k, i), name, info, c
+
+    merged = heapq.merge(*(keyed(k, n, info, ch) for k, (n, (info, ch)) in enumerate(streams.items())),
+                         key=lambda row: row[0])
+    for _, name, info, c in merged:
+        yield name, info, c
+
+
 def sync_offline(
     streams: Mapping[str, tuple[StreamInfo, Iterable[Chunk]]],
     settings: TimelineSettings | None = None,
     round_trips: Mapping[str, Sequence[tuple[float, float, float]]] | None = None,
+    keep: Callable[[StreamInfo], bool] | None = None,
 ) -> tuple[dict[str, tuple[StreamInfo, Chunk]], Timeline]:
     """A recording's streams in the session clock, using all of it (non-causal).
 
-    The chunks of each stream (as they arrived, with ``received_s``) first train the
-    clock models; every sample is then mapped with the fit of its device epoch over the
-    whole epoch, so early samples get the same precision as late ones.
+    The chunks of all streams, in order of arrival (:func:`in_arrival_order`), first
+    train the clock models; every sample is then mapped with the fit of its device
+    epoch over the whole epoch, so early samples get the same precision as late ones.
+    The chunks are read once, lazily: pass iterators to keep memory to what is mapped.
 
     Parameters
     ----------
@@ -365,23 +399,37 @@ def sync_offline(
     settings : TimelineSettings, optional
     round_trips : mapping stream name -> triples, optional
         TIME_SYNC exchanges of the device of that stream.
+    keep : callable (StreamInfo) -> bool, optional
+        Streams to map and return (default: all). The others still train the clocks
+        and are counted in the :class:`Timeline` (loss, gaps, resets), but none of
+        their samples is kept: e.g. only IMU and pose for an alignment, not EMG.
 
     Returns
     -------
-    dict name -> (StreamInfo, Chunk), and the trained :class:`Timeline`.
+    dict name -> (StreamInfo, Chunk) of the kept streams, and the trained :class:`Timeline`.
     """
     sc = Timeline(settings)
     for name, trips in (round_trips or {}).items():
         sc.add_round_trips(streams[name][0], trips)
-    kept: dict[str, list[tuple[Chunk, np.ndarray, int]]] = {}
-    for name, (info, chunks) in streams.items():
-        ss = sc.settings.for_stream(name)
-        model = sc.clock_for(info)
-        rows = kept.setdefault(name, [])
-        for c in chunks:
-            out, dev = sc._map(info, c)
-            if out.n:
-                rows.append((out, dev, model.state.epoch))
+    kept: dict[str, list[tuple[Chunk, np.ndarray, int]]] = {
+        name: [] for name, (info, _) in streams.items() if keep is None or keep(info)}
+    ends: dict[str, tuple[list[int], float, float]] = {}
+    for name, info, c in in_arrival_order(streams):
+        out, dev = sc._map(info, c)
+        if out.n:
+            epoch = sc.clock_for(info).state.epoch
+            e = ends.setdefault(name, ([epoch, epoch], float(dev[0]), float(dev[-1])))
+            e[0][1] = epoch
+            ends[name] = (e[0], e[1], float(dev[-1]))
+        rows = kept.get(name)
+        if rows is not None and out.n:
+            rows.append((out, dev, sc.clock_for(info).state.epoch))
+    for name, (e, d0, d1) in ends.items():  # first and newest sample by the whole-epoch fit, as mapped
+        st, model = sc.streams[name], sc.clock_for(sc.infos[name])
+        if sc.settings.for_stream(name).timestamps != "host":
+            st.first_t = float(model.epoch_to_host(e[0], np.array([d0]))[0]) + sc.settings.reference_offset_s
+            st.last_t = max(st.first_t, float(model.epoch_to_host(e[1], np.array([d1]))[0])
+                            + sc.settings.reference_offset_s)
     result = {}
     for name, rows in kept.items():
         info = streams[name][0]
@@ -397,6 +445,129 @@ def sync_offline(
             whole = Chunk(whole.data, t, whole.seq, whole.clock, whole.received_s)
         result[name] = (info, whole)
     return result, sc
+
+
+def _discontinuous(dev_first: np.ndarray, dev_last: np.ndarray, arrival: np.ndarray, seq_first: np.ndarray,
+                   seq_last: np.ndarray, cs: ClockSettings) -> bool:
+    """Whether a stored stream holds anything the per-chunk path must judge: a device clock or
+    sequence counter that goes back, a device clock that jumps ahead of the host, arrivals late
+    enough to look like a reset, or arrivals out of order."""
+    if dev_last.size < 2:
+        return False
+    back = dev_first[1:] < dev_last[:-1] - cs.backwards_tolerance_s
+    ahead = np.diff(dev_last) - np.diff(arrival) > 0.5 * cs.reset_threshold_s
+    # a run of late arrivals is a stall (a backlog read at once) unless it lasts: see ClockModel.unwrap
+    delay = arrival - dev_last
+    late = np.r_[False, delay - delay.min() > 0.5 * cs.reset_threshold_s, False]
+    run_start, run_end = np.flatnonzero(np.diff(late.astype(np.int8)) == 1), np.flatnonzero(np.diff(late.astype(np.int8)) == -1)
+    lasting = (arrival[run_end - 1] - arrival[run_start] >= 0.5 * cs.reset_threshold_s).any() if run_start.size else False
+    return bool(back.any() or ahead.any() or lasting or (seq_first[1:] <= seq_last[:-1]).any()
+                or (np.diff(arrival) < 0).any())
+
+
+def sync_stored(
+    streams: Mapping[str, object],
+    settings: TimelineSettings | None = None,
+    keep: Callable[[StreamInfo], bool] | None = None,
+) -> tuple[dict[str, tuple[StreamInfo, Chunk]], Timeline]:
+    """:func:`sync_offline` for a recording held as whole arrays, in seconds for an hour-long take.
+
+    ``streams`` maps names to stored streams with ``info``, ``chunk`` (every sample),
+    ``chunk_ends`` and ``received_s`` (one per stored chunk), as
+    :class:`wearsense.io.xdf.XDFStream` has them.
+
+    The clock models are the same; each takes the device's arrivals at once
+    (:meth:`ClockModel.add_arrivals`: one fit, not one per bin, for the several million
+    chunks of an hour of EMG, IMUs and pose at a chunk per packet). Loss and gaps are
+    counted from the sequence numbers (:func:`sequence_gaps`); jitter is the mean (and
+    SD) excess delay of every chunk over the envelope, over the whole recording.
+
+    A device with anything the per-chunk path must judge (a clock that goes back or jumps,
+    long stalls, counter wrap-around, a connection-event link, host timestamps, arrivals
+    missing or out of order) goes through :func:`sync_offline`'s per-chunk path instead,
+    with the same result as there.
+
+    Returns the kept streams (default: all) in the session clock and the :class:`Timeline`.
+    """
+    tl = Timeline(settings)
+    kept_names = [n for n, st in streams.items() if keep is None or keep(st.info)]
+    result: dict[str, tuple[StreamInfo, Chunk]] = {}
+    by_device: dict[str, list[str]] = {}
+    for name, st in streams.items():
+        by_device.setdefault(st.info.source_id or name, []).append(name)
+    slow: dict[str, tuple[StreamInfo, Iterable[Chunk]]] = {}
+    for device, names in by_device.items():
+        fast = _sync_device_arrays(tl, {n: streams[n] for n in names}, kept_names, result)
+        if not fast:
+            slow.update({n: (streams[n].info, streams[n].chunks()) for n in names})
+    if slow:
+        mapped, slow_tl = sync_offline(slow, tl.settings, keep=lambda info: info.name in kept_names)
+        tl.clocks.update(slow_tl.clocks)
+        tl.streams.update(slow_tl.streams)
+        tl.infos.update(slow_tl.infos)
+        result.update(mapped)
+    order = {n: i for i, n in enumerate(streams)}
+    tl.streams = dict(sorted(tl.streams.items(), key=lambda kv: order[kv[0]]))
+    return {n: result[n] for n in streams if n in result}, tl
+
+
+def _sync_device_arrays(tl: Timeline, streams: Mapping[str, object], kept: list[str],
+                        result: dict[str, tuple[StreamInfo, Chunk]]) -> bool:
+    """The vectorised path of :func:`sync_stored` for the streams of one device; False if it cannot apply."""
+    rows = []
+    for k, (name, st) in enumerate(streams.items()):
+        info, c = st.info, st.chunk
+        ss = tl.settings.for_stream(name)
+        cs = ss.clock
+        if (ss.timestamps != "device" or ss.seq_modulus or cs.wrap_s or cs.event_interval_s
+                or info.metadata.get("ble_interval_s")):
+            return False
+        ends = np.asarray(st.chunk_ends, dtype=np.int64)
+        arrival = np.asarray(st.received_s, dtype=np.float64)
+        starts = np.concatenate([[0], ends[:-1]]) if ends.size else ends
+        full = ends > starts
+        ends, starts, arrival = ends[full], starts[full], arrival[full]
+        if not np.isfinite(arrival).all():
+            return False
+        dev_first, dev_last = c.t[starts], c.t[ends - 1] if ends.size else ends.astype(np.float64)
+        if _discontinuous(dev_first, dev_last, arrival, c.seq[starts], c.seq[ends - 1] if ends.size else ends, cs):
+            return False
+        rows.append((k, name, info, c, arrival, dev_last, ss))
+    rows = [r for r in rows if r[4].size]
+    if not rows:
+        return False
+    # every chunk of the device in arrival order (ties: stream, then chunk), as in_arrival_order
+    arrival = np.concatenate([r[4] for r in rows])
+    dev = np.concatenate([r[5] for r in rows])
+    which = np.concatenate([np.full(r[4].size, r[0]) for r in rows])
+    index = np.concatenate([np.arange(r[4].size) for r in rows])
+    order = np.lexsort((index, which, arrival))
+    arrival, dev, which, index = arrival[order], dev[order], which[order], index[order]
+    first = rows[0][2]
+    model = tl.clock_for(first)
+    model.add_arrivals(dev, arrival)
+    ref = tl.settings.reference_offset_s
+
+    def to_session(t: np.ndarray) -> np.ndarray:
+        return model.epoch_to_host(0, t) + ref
+
+    for _, name, info, c, arr, _, _ in rows:
+        st = StreamSyncState(device=info.source_id or info.name)
+        tl.streams[name], tl.infos[name] = st, info
+        idx, missing = sequence_gaps(c.seq)
+        st.samples, st.chunks = c.n, arr.size
+        st.lost = int(missing.sum())
+        if idx.size:
+            a, z = to_session(c.t[idx]), to_session(c.t[idx + 1])
+            st.gaps = list(zip(a.tolist(), z.tolist(), missing.tolist()))
+        ends_t = to_session(c.t[[0, -1]])
+        st.first_t, st.last_t = float(ends_t[0]), float(ends_t[1])
+        st.last_seq = st._last_raw_seq = int(c.seq[-1])
+        st._last_host, st._last_dev = float(arr[-1]), float(c.t[-1])
+        if name in kept:
+            t = np.maximum.accumulate(to_session(c.t))
+            result[name] = (info, Chunk(c.data, t, c.seq, tl.settings.clock_name))
+    return True
 
 
 @dataclass(frozen=True)

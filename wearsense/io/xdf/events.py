@@ -11,7 +11,9 @@ it as a stream of strings); each value is one JSON object::
 
 Timestamps of the rows are host ``time.monotonic()`` seconds, the clock the other
 streams' ClockOffset chunks map to (``received_s``), so after pyxdf's clock
-synchronisation the rows sit on the same time axis as the data. Fields:
+synchronisation the rows sit on the same time axis as the data. Rows are in file
+order with non-decreasing timestamps; an event noticed late (a driver's, queued
+behind its chunks) keeps its own time in ``host_s``. Fields:
 
 - ``kind``: ``device_failed``, ``device_silent``, ``device_resumed``, ``clock_segment``,
   ``reset``, ``disconnect``, ``reconnect`` (drivers may add others);
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +47,8 @@ import numpy as np
 
 from wearsense.stream import Chunk, Modality, StreamInfo
 
-__all__ = ["EVENTS_STREAM", "ClockGuard", "Segment", "decode_event", "encode_event", "events_stream_info"]
+__all__ = ["EVENTS_STREAM", "ClockGuard", "Segment", "clock_segments", "decode_event", "encode_event",
+           "events_stream_info"]
 
 #: Name of the marker stream that holds the session's events.
 EVENTS_STREAM = "wearsense-events"
@@ -88,7 +91,8 @@ def encode_event(kind: str, message: str, *, device: str = "", stream: str = "",
 
 
 def decode_event(text: str, host_s: float = math.nan) -> dict[str, Any]:
-    """The dict of one stored event, with ``host_s`` (its timestamp) added; ``t`` NaN when null."""
+    """The dict of one stored event; ``t`` NaN when null, ``host_s`` the row's timestamp
+    unless the row has its own."""
     try:
         row = json.loads(text)
     except json.JSONDecodeError:
@@ -99,8 +103,30 @@ def decode_event(text: str, host_s: float = math.nan) -> dict[str, Any]:
     row.setdefault("message", "")
     t = row.get("t")
     row["t"] = float(t) if isinstance(t, (int, float)) else math.nan
-    row["host_s"] = host_s
+    when = row.get("host_s")
+    row["host_s"] = float(when) if isinstance(when, (int, float)) else host_s
     return row
+
+
+def clock_segments(events: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[float, float, str]]]:
+    """Where each stream's clock segments start: ``{stream: [(t, offset_s, reason), ...]}``.
+
+    ``t`` is the first sample of the segment (s, the stream's clock as stored),
+    ``offset_s`` what was added to the device's readings from there on, ``reason``
+    ``clock_jump`` (continued exactly by the sampling clock), ``reset`` (continued by
+    the host time between arrivals: a clock model should start a new epoch there) or
+    ``recorder`` (a time that went back, caught by the recorder). ``events`` are
+    :attr:`~wearsense.io.xdf.XDFFile.events`.
+    """
+    out: dict[str, list[tuple[float, float, str]]] = {}
+    for e in events:
+        if e.get("kind") == "clock_segment" and e.get("stream"):
+            reason = str(e.get("reason") or e.get("found_by") or "")
+            row = (float(e["t"]), float(e.get("offset_s") or 0.0), reason)
+            out.setdefault(str(e["stream"]), []).append(row)
+    for rows in out.values():
+        rows.sort()
+    return out
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,9 @@ from wearsense.errors import FormatError, StreamError
 from wearsense.stream import Modality, StreamInfo
 
 MAGIC = b"XDF:"
-TAG_FILE_HEADER, TAG_STREAM_HEADER, TAG_SAMPLES, TAG_CLOCK_OFFSET, TAG_BOUNDARY, TAG_STREAM_FOOTER = range(1, 7)
+TAG_FILE_HEADER, TAG_STREAM_HEADER, TAG_SAMPLES, TAG_CLOCK_OFFSET, TAG_BOUNDARY, TAG_STREAM_FOOTER = range(
+    1, 7
+)
 #: The 16 bytes of every Boundary chunk (XDF 1.0 specification).
 BOUNDARY_UUID = bytes.fromhex("43A546DCCBF5410FB30ED5467383CBE4")
 #: Name of the extra stream that holds sequence-number runs.
@@ -223,7 +225,9 @@ def info_from_header(root: ET.Element, stream_id: int, names: set[str]) -> tuple
     return info, clock, fmt
 
 
-def decode_strings(buf: bytes, start: int, end: int, nch: int, tdiff: float, last: float) -> tuple[list, list, float]:
+def decode_strings(
+    buf: bytes, start: int, end: int, nch: int, tdiff: float, last: float
+) -> tuple[list, list, float]:
     """Timestamps and values of one Samples chunk of a ``string`` stream (a marker stream).
 
     ``start``/``end``: content start and end of the chunk in ``buf``; ``last``: the

@@ -160,7 +160,8 @@ class _Damage:
         self.regions: list[tuple[int, int]] = list(regions)
 
     def found(self, problem: str | FormatError, start: int | None = None, end: int | None = None) -> None:
-        """Raise ``problem`` (a message about this file, or a FormatError), or note [start, end) under ``recover``."""
+        """Raise ``problem`` (a message about this file, or a FormatError); under ``recover``
+        note the byte range [start, end) instead and go on."""
         if not self.recover:
             if isinstance(problem, FormatError):
                 raise problem
@@ -206,13 +207,19 @@ def _headers(raw: bytes, ch: np.ndarray, damage: _Damage) -> tuple[dict[int, _He
             damage.found(f"StreamHeader at byte {start} is not usable ({e})", start, end)
             continue
         if fmt not in CHANNEL_FORMATS and fmt != "string":
-            raise FormatError(f"{damage.path}: stream {info.name!r} has unknown channel_format {fmt!r}", damage.path, int(start))
+            raise FormatError(
+                f"{damage.path}: stream {info.name!r} has unknown channel_format {fmt!r}",
+                damage.path,
+                int(start),
+            )
         names.add(info.name)
         headers[int(sid)] = (info, clock, fmt, xml)
     return headers, footers
 
 
-def _decode_string_stream(raw: bytes, ch: np.ndarray, rows: np.ndarray, info: StreamInfo, damage: _Damage) -> _Decoded:
+def _decode_string_stream(
+    raw: bytes, ch: np.ndarray, rows: np.ndarray, info: StreamInfo, damage: _Damage
+) -> _Decoded:
     """A ``string`` (marker) stream: values as text, ``values`` zeros."""
     tdiff = 1.0 / info.rate_hz if info.rate_hz > 0 else 0.0
     ts_all: list[float] = []
@@ -306,7 +313,9 @@ def load(path: str | os.PathLike, *, recover: bool = False) -> XDFFile:
     found = scan(buf, path, recover)
     ch = found.chunks
     if not len(ch) or ch[0, 3] != TAG_FILE_HEADER:
-        raise FormatError(f"{path}: XDF file has no FileHeader chunk (truncated right after the magic bytes?)", path, 4)
+        raise FormatError(
+            f"{path}: XDF file has no FileHeader chunk (truncated right after the magic bytes?)", path, 4
+        )
     file_header = parse_xml(raw[ch[0, 1] : ch[0, 2]], path, int(ch[0, 0]), "FileHeader")
     ours = (file_header.findtext("writer") or "") == WRITER
     damage = _Damage(path, recover, found.bad_regions)
@@ -319,7 +328,9 @@ def load(path: str | os.PathLike, *, recover: bool = False) -> XDFFile:
             f"before it; run 'wearsense repair {path}'", ch[r, 0], ch[r, 2],
         )
     # a ClockOffset chunk right after a Samples chunk of the same stream is that chunk's arrival
-    paired = is_samples & (np.append(ch[1:, 3], 0) == TAG_CLOCK_OFFSET) & (np.append(ch[1:, 4], -1) == ch[:, 4])
+    paired = (
+        is_samples & (np.append(ch[1:, 3], 0) == TAG_CLOCK_OFFSET) & (np.append(ch[1:, 4], -1) == ch[:, 4])
+    )
     is_offset = ch[:, 3] == TAG_CLOCK_OFFSET
 
     decoded: dict[int, _Decoded] = {}
@@ -331,13 +342,17 @@ def load(path: str | os.PathLike, *, recover: bool = False) -> XDFFile:
             decoded[sid] = _decode_numeric_stream(buf, ch, rows, info, fmt, damage)
 
     seq_sid = next((sid for sid, h in headers.items() if ours and h[0].name == SEQ_STREAM), None)
-    seq_rows = decoded.pop(seq_sid).values.astype(np.int64) if seq_sid is not None else np.empty((0, 3), np.int64)
+    seq_rows = (
+        decoded.pop(seq_sid).values.astype(np.int64) if seq_sid is not None else np.empty((0, 3), np.int64)
+    )
 
     ev_sid = next((sid for sid, h in headers.items() if ours and h[0].name == EVENTS_STREAM), None)
     events: tuple[dict, ...] = ()
     if ev_sid is not None:
         ev = decoded.pop(ev_sid)
-        events = tuple(decode_event(row[0] if row else "", float(t)) for t, row in zip(ev.t, ev.strings or []))
+        events = tuple(
+            decode_event(row[0] if row else "", float(t)) for t, row in zip(ev.t, ev.strings or [])
+        )
 
     streams: dict[str, XDFStream] = {}
     for sid, d in decoded.items():
@@ -351,11 +366,29 @@ def load(path: str | os.PathLike, *, recover: bool = False) -> XDFFile:
         seq = _rebuild_seq(len(d.t), seq_rows[seq_rows[:, 0] == sid][:, 1:])
         chunk = Chunk(d.values, d.t, seq, clock, received[-1] if len(received) else math.nan)
         streams[info.name] = XDFStream(
-            sid, info, chunk, np.asarray(d.ends, np.int64), received, offsets, fmt, xml, footers.get(sid), d.strings,
+            sid,
+            info,
+            chunk,
+            np.asarray(d.ends, np.int64),
+            received,
+            offsets,
+            fmt,
+            xml,
+            footers.get(sid),
+            d.strings,
         )
     order = _file_order([ch[d.rows, 0] for d in decoded.values()])
-    return XDFFile(path, file_header, streams, order, len(buf), found.valid_bytes, tuple(sorted(set(damage.regions))),
-                   found.truncated, events)
+    return XDFFile(
+        path,
+        file_header,
+        streams,
+        order,
+        len(buf),
+        found.valid_bytes,
+        tuple(sorted(set(damage.regions))),
+        found.truncated,
+        events,
+    )
 
 
 def load_pyxdf(path: str | os.PathLike) -> dict[str, tuple[StreamInfo, Chunk]]:
@@ -371,7 +404,9 @@ def load_pyxdf(path: str | os.PathLike) -> dict[str, tuple[StreamInfo, Chunk]]:
     try:
         raw_streams, fh = pyxdf.load_xdf(path, synchronize_clocks=False, dejitter_timestamps=False)
     except Exception as e:  # noqa: BLE001 - pyxdf raises bare Exceptions on bad files
-        raise FormatError(f"{path}: pyxdf cannot read it ({type(e).__name__}: {e}); try 'wearsense repair {path}'", path) from None
+        raise FormatError(
+            f"{path}: pyxdf cannot read it ({type(e).__name__}: {e}); try 'wearsense repair {path}'", path
+        ) from None
     ours = (fh["info"].get("writer") or [""])[0] == WRITER
     by_id = {}
     names: set[str] = set()
@@ -381,10 +416,17 @@ def load_pyxdf(path: str | os.PathLike) -> dict[str, tuple[StreamInfo, Chunk]]:
         info, clock, _fmt = info_from_header(xml, sid, names)
         names.add(info.name)
         by_id[sid] = (info, clock, s)
-    seq_sid = next((sid for sid, (info, _clock, _s) in by_id.items() if ours and info.name == SEQ_STREAM), None)
-    seq_rows = (np.asarray(by_id.pop(seq_sid)[2]["time_series"], np.int64).reshape(-1, 3) if seq_sid is not None
-                else np.empty((0, 3), np.int64))
-    ev_sid = next((sid for sid, (info, _clock, _s) in by_id.items() if ours and info.name == EVENTS_STREAM), None)
+    seq_sid = next(
+        (sid for sid, (info, _clock, _s) in by_id.items() if ours and info.name == SEQ_STREAM), None
+    )
+    seq_rows = (
+        np.asarray(by_id.pop(seq_sid)[2]["time_series"], np.int64).reshape(-1, 3)
+        if seq_sid is not None
+        else np.empty((0, 3), np.int64)
+    )
+    ev_sid = next(
+        (sid for sid, (info, _clock, _s) in by_id.items() if ours and info.name == EVENTS_STREAM), None
+    )
     if ev_sid is not None:  # the take's events are not data (XDFFile.events has them)
         by_id.pop(ev_sid)
     out = {}

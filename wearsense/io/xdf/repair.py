@@ -61,7 +61,9 @@ class RepairReport:
         return bool(self.dropped or self.footers_added)
 
 
-def repair(path: str | os.PathLike, out: str | os.PathLike | None = None, *, backup: bool = True) -> RepairReport:
+def repair(
+    path: str | os.PathLike, out: str | os.PathLike | None = None, *, backup: bool = True
+) -> RepairReport:
     """Make a crashed or damaged XDF file readable by every XDF reader.
 
     Drops a cut-off last chunk and any corrupted chunks (resuming at the next Boundary
@@ -97,13 +99,25 @@ def repair(path: str | os.PathLike, out: str | os.PathLike | None = None, *, bac
     tail = bytearray()
     for s in needs_footer:
         c = s.chunk
-        extra = {"lost_samples": str(s.lost), "chunks": str(len(s.chunk_ends)), "clock": c.clock, "repaired": "true"}
+        extra = {
+            "lost_samples": str(s.lost),
+            "chunks": str(len(s.chunk_ends)),
+            "clock": c.clock,
+            "repaired": "true",
+        }
         first, last = (float(c.t[0]), float(c.t[-1])) if c.n else (0.0, 0.0)
-        tail += encode_chunk(TAG_STREAM_FOOTER, struct.pack("<I", s.stream_id) + stream_footer_xml(first, last, c.n, extra))
+        tail += encode_chunk(
+            TAG_STREAM_FOOTER, struct.pack("<I", s.stream_id) + stream_footer_xml(first, last, c.n, extra)
+        )
     for sid in seq_footer:
-        tail += encode_chunk(TAG_STREAM_FOOTER, struct.pack("<I", int(sid)) + stream_footer_xml(0.0, 0.0, 0, {"repaired": "true"}))
+        tail += encode_chunk(
+            TAG_STREAM_FOOTER,
+            struct.pack("<I", int(sid)) + stream_footer_xml(0.0, 0.0, 0, {"repaired": "true"}),
+        )
     if not f.bad_regions and not tail and out is None:
-        return RepairReport(path, "", len(raw), len(raw), (), (), {n: s.chunk.n for n, s in f.streams.items()})
+        return RepairReport(
+            path, "", len(raw), len(raw), (), (), {n: s.chunk.n for n, s in f.streams.items()}
+        )
     target = Path(out) if out is not None else Path(path)
     kept = [raw[:4]] + [raw[start:end] for start, _cs, end, _tag, _sid in ch if int(start) not in drop_starts]
     bak = path + ".bak" if out is None and backup else ""

@@ -207,7 +207,9 @@ def check_destination(path: str | os.PathLike, required_bytes: int = 0, overwrit
     if p.suffix.lower() != ".xdf":
         raise RecordingError(f"recording path {str(p)!r} must end in .xdf (e.g. session.xdf)", str(p))
     if not folder.exists():
-        raise RecordingError(f"cannot record to {str(p)!r}: folder {str(folder)!r} does not exist; create it first", str(p))
+        raise RecordingError(
+            f"cannot record to {str(p)!r}: folder {str(folder)!r} does not exist; create it first", str(p)
+        )
     if not folder.is_dir():
         raise RecordingError(f"cannot record to {str(p)!r}: {str(folder)!r} is not a folder", str(p))
     if p.exists() and not overwrite:
@@ -235,7 +237,9 @@ def check_destination(path: str | os.PathLike, required_bytes: int = 0, overwrit
     try:
         free = shutil.disk_usage(folder).free
     except OSError as e:
-        raise RecordingError(f"cannot query free space of {str(folder)!r}: {e.strerror or e}", str(p)) from None
+        raise RecordingError(
+            f"cannot query free space of {str(folder)!r}: {e.strerror or e}", str(p)
+        ) from None
     if free < required_bytes:
         raise RecordingError(
             f"not enough free space for {str(p)!r}: {free / 2**20:.1f} MiB free, "
@@ -291,7 +295,9 @@ class Recorder:
         try:
             self._fd = os.open(self.path, flags, 0o644)
         except OSError as e:
-            raise RecordingError(f"cannot create {str(self.path)!r}: {e.strerror or e}", str(self.path)) from None
+            raise RecordingError(
+                f"cannot create {str(self.path)!r}: {e.strerror or e}", str(self.path)
+            ) from None
         self._buf += MAGIC + encode_chunk(TAG_FILE_HEADER, file_header_xml())
         self._seq = self._add(seq_stream_info())
         self._write_header(self._seq, "mixed: each row is in the clock of the stream it describes", "int64")
@@ -306,7 +312,9 @@ class Recorder:
             self._abort()
             raise
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._flush_loop, name=f"wearsense-recorder:{self.path.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._flush_loop, name=f"wearsense-recorder:{self.path.name}", daemon=True
+        )
         self._thread.start()
         log.info("recording to %s", self.path)
 
@@ -350,7 +358,8 @@ class Recorder:
                 st = self._streams[info.name]
             if chunk.n_channels != st.info.n_channels:
                 raise StreamError(
-                    f"recorder: stream {info.name!r} has {st.info.n_channels} channels, chunk has {chunk.n_channels}"
+                    f"recorder: stream {info.name!r} has {st.info.n_channels} channels, "
+                    f"chunk has {chunk.n_channels}"
                 )
             if chunk.n == 0:
                 return
@@ -427,23 +436,25 @@ class Recorder:
             JSON-able extra fields.
         """
         self._raise_pending()
-        text = encode_event(kind, message, device=device, stream=stream, t=t, **detail)
+        when = time.monotonic() if host_s is None else float(host_s)
+        text = encode_event(kind, message, device=device, stream=stream, t=t, host_s=when, **detail)
         with self._lock:
             if self._closed:
                 raise RecordingError(f"recorder for {str(self.path)!r} is closed", str(self.path))
             if self._events is None:
                 self._events = self._add(events_stream_info())
                 self._write_header(self._events, "host:monotonic", "string")
-            when = time.monotonic() if host_s is None else float(host_s)
-            row = string_samples_content(self._events.stream_id, [when], [text])
+            # rows are stamped in file order (an event noticed late keeps its host_s in the JSON)
+            stamp = max(when, self._events.last_t) if math.isfinite(self._events.last_t) else when
+            row = string_samples_content(self._events.stream_id, [stamp], [text])
             self._buf += encode_chunk(TAG_SAMPLES, row)
             self._events.samples += 1
             self._events.chunks += 1
             if not math.isfinite(self._events.first_t):
-                self._events.first_t = when
-            self._events.last_t = when
+                self._events.first_t = stamp
+            self._events.last_t = stamp
             self._event_rows.append(text)
-        log.warning("recording %s: %s", self.path.name, message)
+        log.info("recording %s: %s", self.path.name, message)
         return text
 
     def flush(self) -> None:
@@ -495,12 +506,19 @@ class Recorder:
         """A snapshot of counters: bytes on disk and buffered, per-stream samples and loss."""
         with self._lock:
             stats = tuple(
-                StreamCounters(s.info.name, s.stream_id, s.samples, s.chunks, s.lost, s.first_t, s.last_t, s.info.rate_hz)
+                StreamCounters(
+                    s.info.name, s.stream_id, s.samples, s.chunks, s.lost, s.first_t, s.last_t, s.info.rate_hz
+                )
                 for s in self._streams.values()
                 if s is not self._seq and s is not self._events
             )
             return RecorderState(
-                str(self.path), self._bytes_written, len(self._buf), self._flushes, time.monotonic() - self._t0, stats,
+                str(self.path),
+                self._bytes_written,
+                len(self._buf),
+                self._flushes,
+                time.monotonic() - self._t0,
+                stats,
                 tuple(self._event_rows),
             )
 
@@ -522,7 +540,8 @@ class Recorder:
                     extra = {"lost_samples": str(st.lost), "chunks": str(st.chunks), "clock": st.clock}
                     self._buf += encode_chunk(
                         TAG_STREAM_FOOTER,
-                        struct.pack("<I", st.stream_id) + stream_footer_xml(st.first_t, st.last_t, st.samples, extra),
+                        struct.pack("<I", st.stream_id)
+                        + stream_footer_xml(st.first_t, st.last_t, st.samples, extra),
                     )
                 self.flush()
         finally:
