@@ -81,7 +81,8 @@ def _chain_rows(quick: bool) -> list[dict]:
     t_ours = _best(ours_offline, reps)
     t_ref = _best(scipy_offline, reps)
     rt = n / t_ours / RATE_HZ
-    rows.append(_row("emg chain offline (16 ch @ 2 kHz)", n / t_ours, "samples/s", "scipy sosfilt band-pass only",
+    rows.append(_row("emg chain offline (16 ch @ 2 kHz)", n / t_ours, "samples/s",
+                     "scipy sosfilt band-pass only",
                      n / t_ref, ">= 1000x real time", rt >= 1000, real_time_factor=rt))
 
     live = list(split_every(sig[: int(RATE_HZ * (5 if quick else 20))], LIVE_N))
@@ -241,7 +242,8 @@ def _real_onset_rows() -> list[dict]:
             near = score_onsets(found, ref, tolerance_s=0.6)
             s = score_onsets(found, ref)
             med = float(np.median(s.errors_s)) * 1e3 if s.errors_s.size else float("nan")
-            rows.append(_row(f"real EMG {name} ({muscle}), onset {dname}: found {near.n_matched}/{near.n_true}, "
+            rows.append(_row(f"real EMG {name} ({muscle}), onset {dname}: "
+                             f"found {near.n_matched}/{near.n_true}, "
                              f"{near.n_false} extra, {s.n_matched} within 150 ms", med,
                              "ms median timing vs threshold reference",
                              found=near.n_matched, contractions=near.n_true, extra_onsets=near.n_false,

@@ -32,8 +32,8 @@ from wearsense.sync.emd import segment_of
 PAIR_S = 0.3
 #: the segment on the other side of the joint that a muscle of a segment turns: with the
 #: distal segment held (a foot on the floor in a squat) it is this one that turns
-PROXIMAL = {"forearm": "upper_arm", "upper_arm": "trunk", "hand": "forearm", "shank": "thigh", "foot": "shank",
-            "thigh": "pelvis"}
+PROXIMAL = {"forearm": "upper_arm", "upper_arm": "trunk", "hand": "forearm",
+            "shank": "thigh", "foot": "shank", "thigh": "pelvis"}
 
 
 def joint_segments(muscle: str) -> tuple[str, ...]:
@@ -120,7 +120,8 @@ def watch(uri: str, say: Callable[[str], None] = print) -> list[tuple[str, str, 
                     if ev.kind == "onset" and segs:
                         t_on = float(clocks[info.name].true_time(ev.t))
                         pending.append((muscle, segs, t_on))
-                        say(f"{t_on:7.2f} s  {muscle} switched on (decided {ev.latency_s * 1e3:.0f} ms later)")
+                        say(f"{t_on:7.2f} s  {muscle} switched on "
+                            f"(decided {ev.latency_s * 1e3:.0f} ms later)")
             elif info.modality is Modality.IMU and "segment" in info.metadata:
                 seg = imu_segment.setdefault(info.name, info.metadata["segment"])
                 speed = np.linalg.norm(chunk.data[:, info.select("gyro_", "deg/s")], axis=1)

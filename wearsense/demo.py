@@ -169,7 +169,6 @@ def run_demo(seed: int = 0, duration_s: float = 10.0, out: Path | str | None = "
     times = {name: true_t(name) for name in streams}
     info_e, emg = streams["sim-emg"]
     te = times["sim-emg"]
-    env = _envelope(emg, info_e.rate_hz)
 
     leads: list[tuple[str, float, float]] = []
     onsets = _emg_onsets(emg, te, info_e.rate_hz)

@@ -47,7 +47,8 @@ def _stages():
         "mvc": lambda: MVCNormalise(RATE_HZ, [1e-3, 2e-3, 5e-4]),
         "chain": lambda: EmgChain(RATE_HZ, EmgChainSettings(notch=NotchSettings(detect_s=0.5))),
         "chain_rms_tkeo": lambda: EmgChain(
-            RATE_HZ, EmgChainSettings(tkeo=True, envelope=EnvelopeSettings(method="rms"), mvc_v=(1.0, 2.0, 3.0))
+            RATE_HZ,
+            EmgChainSettings(tkeo=True, envelope=EnvelopeSettings(method="rms"), mvc_v=(1.0, 2.0, 3.0)),
         ),
     }
 

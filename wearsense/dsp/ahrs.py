@@ -403,12 +403,14 @@ class Ahrs:
         if self.settings.use_timestamps:
             # runs of equal time step share one kernel call
             t = chunk.t
-            prev = self._last_t if self._last_t is not None else (t[0] - 1 / self.rate_hz if self.rate_hz else t[0])
+            first = t[0] - 1 / self.rate_hz if self.rate_hz else t[0]
+            prev = self._last_t if self._last_t is not None else first
             dts = np.diff(np.r_[prev, t])
             edges = np.r_[0, np.flatnonzero(np.diff(dts)) + 1, chunk.n]
             for a, z in zip(edges[:-1], edges[1:]):
                 if z > a:
-                    bad = _ahrs_run(d[a:z], self._cols, float(dts[a]), self._prm, st.vector, q[a:z], flags[a:z])
+                    bad = _ahrs_run(d[a:z], self._cols, float(dts[a]), self._prm, st.vector, q[a:z],
+                                    flags[a:z])
                     if bad >= 0:
                         self._raise_bad(chunk, a + bad)
             if chunk.n:

@@ -106,7 +106,8 @@ def _biquads(v, sos, z0, z1):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _run_program(x, out, sos_a, z_a, nonlin, tk, sos_b, z_b, ring, ipos, rsum, root, gain):  # pragma: no cover - compiled
+def _run_program(x, out, sos_a, z_a, nonlin, tk, sos_b, z_b, ring, ipos, rsum, root,
+                 gain):  # pragma: no cover - compiled
     """Run one program over a block: bank A -> non-linearity -> bank B -> moving mean -> sqrt -> gain.
 
     State is copied into fresh local arrays for the loop (so the compiler can prove
@@ -637,7 +638,8 @@ class _MainsMixin:
         self._detect_seen += head.n
         if self._detect_seen < self._detect_n:
             return out_head
-        found = detect_mains_hz(np.concatenate(self._detect_buf), self.rate_hz, self._notch_settings.detect_db)
+        found = detect_mains_hz(np.concatenate(self._detect_buf), self.rate_hz,
+                                self._notch_settings.detect_db)
         self.mains_pending = False
         self._detect_buf = []
         if found is None:
@@ -755,7 +757,8 @@ class Envelope(_KernelStage):
         self.settings = settings
         _check_envelope(settings)
         if settings.method == "lowpass":
-            self._program = _Program(_empty_sos(), _NONE, _lowpass_sos(settings, self.rate_hz), 0, False, None)
+            sos = _lowpass_sos(settings, self.rate_hz)
+            self._program = _Program(_empty_sos(), _NONE, sos, 0, False, None)
         else:
             self._program = _Program(_empty_sos(), _SQUARE, _empty_sos(),
                                      _rms_window(settings, self.rate_hz), True, None)
@@ -876,7 +879,8 @@ class EmgChain(_MainsMixin, _KernelStage):
     def _keep_family(self, found: float) -> None:
         nh = self._head.shape[0]
         n50 = self._families[50.0].shape[0]
-        keep = np.r_[0:nh, nh:nh + n50] if found == 50.0 else np.r_[0:nh, nh + n50:self._program.sos_a.shape[0]]
+        n_all = self._program.sos_a.shape[0]
+        keep = np.r_[0:nh, nh:nh + n50] if found == 50.0 else np.r_[0:nh, nh + n50:n_all]
         self._build()
         self.state.z_a = np.ascontiguousarray(self.state.z_a[:, keep])
         self._bind()
@@ -906,7 +910,8 @@ def _zero_phase(chunk: Chunk, sos: np.ndarray) -> Chunk:
     return chunk.with_data(y.astype(np.float32))
 
 
-def zero_phase_bandpass(chunk: Chunk, rate_hz: float, settings: BandPassSettings = BandPassSettings()) -> Chunk:
+def zero_phase_bandpass(chunk: Chunk, rate_hz: float,
+                        settings: BandPassSettings = BandPassSettings()) -> Chunk:
     """NON-CAUSAL forward-backward band-pass (``sosfiltfilt``): offline analysis only.
 
     Zero phase and squared magnitude response; needs the whole recording.
@@ -928,7 +933,8 @@ def zero_phase_notch(chunk: Chunk, rate_hz: float, settings: NotchSettings = Not
     return _zero_phase(chunk, sos)
 
 
-def zero_phase_envelope(chunk: Chunk, rate_hz: float, settings: EnvelopeSettings = EnvelopeSettings()) -> Chunk:
+def zero_phase_envelope(chunk: Chunk, rate_hz: float,
+                        settings: EnvelopeSettings = EnvelopeSettings()) -> Chunk:
     """NON-CAUSAL envelope: rectify, then forward-backward low-pass (or centred moving RMS)."""
     rate = _check_rate(rate_hz, "zero_phase_envelope")
     _check_envelope(settings)

@@ -119,7 +119,8 @@ def _tkeo_test(x, k, idx, thr, par, si):  # pragma: no cover - compiled
             si[k, _I_BELOW_FROM] = idx
         si[k, _I_BELOW_N] += 1
         si[k, _I_ABOVE_N] = 0
-    return si[k, _I_ABOVE_N] >= par[0], si[k, _I_ABOVE_FROM], si[k, _I_BELOW_N] >= par[1], si[k, _I_BELOW_FROM]
+    on = si[k, _I_ABOVE_N] >= par[0]
+    return on, si[k, _I_ABOVE_FROM], si[k, _I_BELOW_N] >= par[1], si[k, _I_BELOW_FROM]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -155,7 +156,8 @@ def _event(ev, ne, k, kind, est, idx):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _confirm(k, idx, on, on_idx, off, off_idx, min_on, min_off, si, sf, ev, ne):  # pragma: no cover - compiled
+def _confirm(k, idx, on, on_idx, off, off_idx, min_on, min_off, si, sf, ev,
+             ne):  # pragma: no cover - compiled
     """Confirmation state machine of one channel: rest -> tentative (<-> paused) ->
     active (<-> ending) -> rest.
 
@@ -402,7 +404,8 @@ class OnsetDetector:
     def __init__(self, rate_hz: float, settings) -> None:
         rate = float(rate_hz)
         if not math.isfinite(rate) or rate <= 0:
-            raise StreamError(f"{type(self).__name__}: rate_hz must be a positive rate in Hz, got {rate_hz!r}")
+            raise StreamError(f"{type(self).__name__}: rate_hz must be a positive rate in Hz, "
+                              f"got {rate_hz!r}")
         self.rate_hz = rate
         self.settings = settings
         b = settings.baseline
@@ -486,7 +489,8 @@ class OnsetDetector:
             g = np.asarray(given, dtype=np.float64)
             if g.shape != (c,) or not (np.isfinite(g) & (g > 0)).all():
                 raise StreamError(
-                    f"{type(self).__name__}: baseline_v needs {c} positive rest RMS values (V), got {given!r}; "
+                    f"{type(self).__name__}: baseline_v needs {c} positive rest RMS values (V), "
+                    f"got {given!r}; "
                     "measure them in a rest trial or leave baseline_v=None to learn it"
                 )
             st.baseline, st.baseline_sd = self._baseline_from_rms(g)
@@ -588,7 +592,8 @@ class DoubleThreshold(OnsetDetector):
     def __init__(self, rate_hz: float, settings: DoubleThresholdSettings = DoubleThresholdSettings()) -> None:
         if not 0 < settings.p_false < 1 or not 0 < settings.r_off <= settings.r0 <= 1:
             raise StreamError(
-                f"DoubleThreshold needs 0 < p_false < 1 and 0 < r_off <= r0 <= 1, got p_false={settings.p_false}, "
+                "DoubleThreshold needs 0 < p_false < 1 and 0 < r_off <= r0 <= 1, "
+                f"got p_false={settings.p_false}, "
                 f"r0={settings.r0}, r_off={settings.r_off}"
             )
         self._m = max(1, int(round(settings.window_s * float(rate_hz))))
@@ -670,7 +675,8 @@ class CusumChangePoint(OnsetDetector):
 
     def __init__(self, rate_hz: float, settings: CusumSettings = CusumSettings()) -> None:
         if settings.ratio <= 1 or settings.h <= 0:
-            raise StreamError(f"CusumChangePoint needs ratio > 1 and h > 0, got ratio={settings.ratio}, h={settings.h}")
+            raise StreamError("CusumChangePoint needs ratio > 1 and h > 0, "
+                              f"got ratio={settings.ratio}, h={settings.h}")
         super().__init__(rate_hz, settings)
 
     def _thresholds(self, base, sd):

@@ -36,7 +36,8 @@ def main(folder: str) -> None:
                 adc=g["raw"][ch][:, 0].astype(np.uint16),
                 rate_hz=float(g.attrs["sampling rate"]),
                 resolution_bits=int(g.attrs["resolution"][0]),
-                muscle=muscle, task=task, device=str(g.attrs["device"]), source=f"biosignalsnotebooks 0.6.14: {src}",
+                muscle=muscle, task=task, device=str(g.attrs["device"]),
+                source=f"biosignalsnotebooks 0.6.14: {src}",
             )
 
 
