@@ -8,9 +8,11 @@ Streams the virtual mover (or any device with EMG and IMUs that name their segme
 (IMU angular speed), and prints each pre-activation with its lead, as it happens.
 Each muscle is watched on both segments of the joint it turns
 (:func:`wearsense.sync.emd.segment_of` gives the distal one: vastus lateralis turns the
-knee, so the shank, or the thigh over a planted foot in a squat). An onset while that
-joint is already turning cannot lead its movement and is said so; one with no movement
-within 300 ms is a postural adjustment or a co-contraction. The sim's
+knee, so the shank, or the thigh over a planted foot in a squat). A segment that turns
+together with the joint's other segment (a forearm carried by the upper arm) does not
+turn the joint. An onset while that joint is already turning cannot lead its movement
+and is said so; one with no movement within 300 ms is a postural adjustment or a
+co-contraction. The sim's
 electromechanical delay is 50 ms; the detectors decide tens of ms after the fact, so
 leads are printed once both have been seen.
 """
@@ -95,6 +97,13 @@ class SegmentMotion:
         return any(a < t <= b for a, b in self.spans)
 
 
+def _joint_turns(motion: dict[str, SegmentMotion], segs: tuple[str, ...], seg: str, t: float) -> bool:
+    """Whether a motion onset of ``seg`` at ``t`` turns the joint: the joint's other segment
+    is neither already turning (carrying ``seg``) nor starts within 30 ms (carried by it)."""
+    return not any(motion[o].moving_at(t) or any(0 <= x - t <= 0.03 for x in motion[o].onsets)
+                   for o in segs if o != seg)
+
+
 def watch(uri: str, say: Callable[[str], None] = print) -> list[tuple[str, str, float]]:
     """Stream ``uri``; say each pre-activation as it is resolved; return them as
     (muscle, outcome, lead in s or NaN) with outcome "led", "already moving" or "no motion"."""
@@ -132,7 +141,8 @@ def watch(uri: str, say: Callable[[str], None] = print) -> list[tuple[str, str, 
                 if any(seen_t.get(x, -np.inf) < t_on + PAIR_S for x in segs):
                     continue  # an IMU of the joint has not caught up yet
                 pending.remove(item)
-                later = sorted((x, seg) for seg in segs for x in motion[seg].onsets if 0 < x - t_on < PAIR_S)
+                later = sorted((x, seg) for seg in segs for x in motion[seg].onsets
+                               if 0 < x - t_on < PAIR_S and _joint_turns(motion, segs, seg, x))
                 joint = " / ".join(segs)
                 if any(motion[seg].moving_at(t_on) for seg in segs):
                     say(f"{t_on:7.2f} s  ... {muscle} while its joint ({joint}) was already turning")
