@@ -73,7 +73,7 @@ CATALOGUE = [
     Case(("record", "sim://mover", "-o", "{existing}"), "--overwrite"),
     Case(("record", "sim://mover", "-o", "{nodir}/a.xdf"), "{nodir}"),
     Case(("record", "sim://mover", "-o", "a.txt"), ".xdf"),
-    Case(("record", "sim://mover", "-o", "a.xdf", "--duration", "-1"), "duration"),
+    Case(("record", "sim://mover", "-o", "a.xdf", "--duration", "-1"), "duration", usage=True),
     # stream
     Case(("stream", "nope://x"), "unknown device scheme"),
     Case(("stream", "sim://mover?bogus=1"), "bogus"),
@@ -93,6 +93,11 @@ CATALOGUE = [
     Case(("calibrate", "imu_still", "sim://mover", "--yes", "--fast", "--profiles-dir", "{text}"), "{text}"),
     Case(("profiles", "nosuchserial", "--dir", "{folder}"), "no profile for device"),
     Case(("calibrate", "imu_still", "sim://mover", "--mistake", "x"), "STEP:ATTEMPT:KIND"),
+    # sim
+    Case(("sim",), "required", usage=True),
+    Case(("sim", "generate", "out", "--movers", "0"), "movers must be >= 1"),
+    Case(("sim", "generate", "out", "--shard", "3/2"), "shard must be"),
+    Case(("sim", "generate", "{text}"), "{text}"),
     # no subcommand or an unknown one
     Case(("nosuchcommand",), "invalid choice", usage=True),
 ]

@@ -142,7 +142,7 @@ def run_demo(seed: int = 0, duration_s: float = 10.0, out: Path | str | None = "
         raise WearsenseError(f"cannot write the figure: folder {out.parent} does not exist; create it first")
     stream = stream or sys.stdout
     stream.write("preparing the virtual mover and its filters (slow on the first run only: "
-                 "numba compiles them, later runs load them from its cache) ...")
+                 "numba compiles them) ...")
     stream.flush()
     stream.write(f" ready in {prepare(seed):.1f} s\n")
     uri = (f"sim://mover?seed={seed}&duration_s={duration_s}&realtime={int(realtime)}"

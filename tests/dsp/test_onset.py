@@ -32,7 +32,8 @@ DETECTORS = {
 
 def _recording(seed: int, duration_s: float = 40.0, motion_v: float = 0.0, ecg_v: float = 0.0, inject=None,
                **cfg):
-    rec = sim.generate(seed=seed, duration_s=duration_s, **{"emg_model": "simple", **cfg})
+    # the idealised EMG and the independent-joint body of the accuracy figures (sim before issue 13)
+    rec = sim.generate(seed=seed, duration_s=duration_s, **{"emg_model": "simple", "body": "independent", **cfg})
     info, chunk = rec.streams["sim-emg"]
     x = chunk.data.astype(np.float64)
     if motion_v:

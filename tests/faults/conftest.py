@@ -149,10 +149,3 @@ def take(tmp_path):
         if t.proc.poll() is None:
             t.proc.kill()
             t.proc.communicate()
-
-
-def run_wearsense(*args: str) -> subprocess.CompletedProcess:
-    """``python -m wearsense ARGS`` on this tree."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "wearsense", *args], capture_output=True, text=True, env=env,
-                          timeout=300, check=False)

@@ -124,3 +124,28 @@ def test_clock_segments_lists_where_each_stream_starts_over(tmp_path):
     f = load(tmp_path / "a.xdf")
     ((t, offset, reason),) = clock_segments(f.events)["emg"]
     assert t == f.streams["emg"].chunk.t[JUMP_AT] and offset == pytest.approx(0.2) and reason == "recorder"
+
+
+def test_the_sync_layer_fits_each_restarted_segment_apart(tmp_path):
+    """A reboot continued by arrival times is off by the arrival jitter (here 20 ms): fitted as one
+    clock, that step reads as hundreds of ppm of drift; as two epochs, as the true 0."""
+    from wearsense.io.xdf.events import clock_segments
+    from wearsense.sync.report import report_from_recording
+
+    k = np.arange(N)
+    t = 100.0 + k / RATE + np.where(k >= JUMP_AT, 0.020, 0.0)  # the continuation's error after the reboot
+    host = HOST0 + k / RATE
+    data = np.zeros((N, 2), np.float32)
+    with Recorder(tmp_path / "a.xdf", [INFO], RecorderSettings(fsync=False)) as rec:
+        for a in range(0, N, PER_CHUNK):
+            z = a + PER_CHUNK
+            rec.write(INFO, Chunk(data[a:z], t[a:z], k[a:z], "device:dev", host[z - 1] + LATENCY))
+        rec.write_event("clock_segment", "rebooted", stream="emg", t=float(t[JUMP_AT]), reason="reset",
+                        offset_s=0.0)
+    f = load(tmp_path / "a.xdf")
+    segments = clock_segments(f.events)
+    assert segments == {"emg": [(float(t[JUMP_AT]), 0.0, "reset")]}
+    one_clock = report_from_recording(dict(f.streams))[0].streams["emg"]
+    per_segment = report_from_recording(dict(f.streams), segments=segments)[0].streams["emg"]
+    assert abs(one_clock["drift_ppm"]) > 100
+    assert abs(per_segment["drift_ppm"]) < 1 and per_segment["resets"] == 1

@@ -19,15 +19,25 @@ import threading
 import time
 from types import SimpleNamespace
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
-from conftest import run_wearsense
 
 from wearsense.io.xdf import load
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 SERIAL_STREAMS = ("EMU-9CB46B5D-emg", "EMU-9CB46B5D-imu0")  # the emulator's serial with --seed 1
+
+
+def run_wearsense(*args: str) -> subprocess.CompletedProcess:
+    """``python -m wearsense ARGS`` on this tree."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    return subprocess.run([sys.executable, "-m", "wearsense", *args], capture_output=True, text=True, env=env,
+                          timeout=300, check=False)
 
 
 def kept(path, stream: str, at_seq: int | None) -> tuple[int, int, int]:

@@ -75,7 +75,7 @@ def test_a_strong_press_is_all_muscle_and_no_motion(actions):
     for mv in presses:
         side = mv.detail[0]
         hold = (tr.phys_t > mv.start + 0.8) & (tr.phys_t < mv.end - 0.9)
-        if f"deltoid_anterior_{side}" not in tr.muscles:
+        if f"deltoid_anterior_{side}" not in tr.muscles or mv.end > tr.phys_t[-1]:
             continue
         drive = tr.drive[hold, tr.muscles.index(f"deltoid_anterior_{side}")]
         speed = np.abs(np.gradient(tr.joint(f"shoulder_flex_{side}"), tr.phys_t))[hold]

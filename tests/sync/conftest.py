@@ -22,7 +22,7 @@ def _packet_chunks(rec: sim.SimRecording, name: str) -> Iterator[Chunk]:
     first = np.searchsorted(whole.seq, pk[:, 0].astype(np.int64))
     last = np.searchsorted(whole.seq, pk[:, 1].astype(np.int64))
     for a, z, arrival in zip(first, last, pk[:, 2]):
-        c = whole[int(a): int(z) + 1]
+        c = whole[int(a) : int(z) + 1]
         yield Chunk(c.data, c.t, c.seq, c.clock, float(arrival))
 
 

@@ -53,8 +53,17 @@ def test_sync_gesture_finds_the_claps_and_recovers_the_offset(gestures):
 def test_end_to_end_camera_latency_is_found_after_clock_sync(packet_chunks):
     """Both devices through their clock models (jitter, drift, offsets of seconds), then alignment:
     what is left between IMU and camera is the camera pipeline latency (80 ms)."""
-    rec = sim.generate(9, 60.0, pose_latency_ms=80.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=10.0,
-                       packet_ms=15.0, loss=0.01, keep_truth=False)
+    rec = sim.generate(
+        9,
+        60.0,
+        pose_latency_ms=80.0,
+        offset_s=5.0,
+        drift_ppm=100.0,
+        jitter_ms=10.0,
+        packet_ms=15.0,
+        loss=0.01,
+        keep_truth=False,
+    )
     lat = rec.truth.clocks["sim-pose"].latency_s
     settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
     out, _ = sync_offline({n: (rec.streams[n][0], packet_chunks(rec, n)) for n in rec.streams}, settings)

@@ -28,14 +28,27 @@ SWEPT = 1.5  # lattice spacings the beat must cross for 2 ppm / 0.5 ms at 60 s (
 UNSWEPT = 0.25  # below this the drift cannot be known to better than tens of ppm
 
 
-def ble_recording(seed: int, interval_ms: float, packet_ms: float, duration_s: float = 62.0) -> sim.SimRecording:
-    return sim.generate(seed, duration_s, offset_s=5.0, drift_ppm=100.0, ble_interval_ms=interval_ms, jitter_ms=1.0,
-                        packet_ms=packet_ms, loss=0.02, keep_truth=False)
+def ble_recording(
+    seed: int, interval_ms: float, packet_ms: float, duration_s: float = 62.0
+) -> sim.SimRecording:
+    return sim.generate(
+        seed,
+        duration_s,
+        offset_s=5.0,
+        drift_ppm=100.0,
+        ble_interval_ms=interval_ms,
+        jitter_ms=1.0,
+        packet_ms=packet_ms,
+        loss=0.02,
+        keep_truth=False,
+    )
 
 
 def ble_settings(rec: sim.SimRecording, capacity: int = 0) -> TimelineSettings:
     truth = next(iter(rec.truth.clocks.values()))
-    clock = ClockSettings(min_latency_s=truth.latency_s, event_interval_s=truth.interval_s, event_capacity=capacity)
+    clock = ClockSettings(
+        min_latency_s=truth.latency_s, event_interval_s=truth.interval_s, event_capacity=capacity
+    )
     return TimelineSettings(default=StreamSyncSettings(clock=clock))
 
 
@@ -67,7 +80,9 @@ CASES = [(7.5, 7.5, 1), (7.5, 20.0, 8), (15.0, 15.0, 2), (30.0, 10.0, 3), (30.0,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("interval_ms, packet_ms, seed", CASES)
-def test_within_half_a_millisecond_and_2_ppm_at_60_s_wherever_the_beat_has_swept(arrival_order, interval_ms, packet_ms, seed):
+def test_within_half_a_millisecond_and_2_ppm_at_60_s_wherever_the_beat_has_swept(
+    arrival_order, interval_ms, packet_ms, seed
+):
     rec = ble_recording(seed, interval_ms, packet_ms)
     sc, out = ble_session(arrival_order, rec, capacity=rec.config.ble_per_event)
     assert max(abs(c.offset_s) for c in rec.truth.clocks.values()) > 1.0  # offsets of seconds
@@ -105,8 +120,13 @@ def test_event_bounds_beat_the_arrival_envelope_on_the_same_packets(arrival_orde
     it places each packet at its event, up to an interval after it was ready."""
     rec = ble_recording(1, 7.5, 7.5)
     _, out = ble_session(arrival_order, rec, capacity=4)
-    plain = Timeline(TimelineSettings(default=StreamSyncSettings(
-        clock=ClockSettings(min_latency_s=rec.truth.clocks["sim-pose"].latency_s))))
+    plain = Timeline(
+        TimelineSettings(
+            default=StreamSyncSettings(
+                clock=ClockSettings(min_latency_s=rec.truth.clocks["sim-pose"].latency_s)
+            )
+        )
+    )
     plain_out: dict[str, list[Chunk]] = {}
     for info, chunk in arrival_order(rec):
         # without the link's interval in the metadata the session clock uses the plain envelope
@@ -174,8 +194,9 @@ def test_packets_held_back_past_the_next_event_are_dropped_as_inconsistent(capac
     """Bursts of host stalls: three packets within 0.2 s each come 1.2 intervals late, eight times.
     Each looks exactly like a packet that just missed an event; together they contradict the rest."""
     spikes = [i + k for i in range(500, 6000, 700) for k in (0, 7, 13)]
-    dev, arrival, true_host = _synthetic_ble(np.random.default_rng(11), 73.0, 6000, 0.010, 0.0075, 0.0031, 4,
-                                             0.0005, spikes)
+    dev, arrival, true_host = _synthetic_ble(
+        np.random.default_rng(11), 73.0, 6000, 0.010, 0.0075, 0.0031, 4, 0.0005, spikes
+    )
     model = ClockModel(ClockSettings(min_latency_s=0.004, event_interval_s=0.0075, event_capacity=capacity))
     for d, a in zip(dev, arrival):
         model.add_packet(d, a)
@@ -185,7 +206,9 @@ def test_packets_held_back_past_the_next_event_are_dropped_as_inconsistent(capac
     assert lo <= 73.0 <= hi and hi - lo < 2.0
     assert abs(st.drift_ppm - 73.0) < 1.0
     assert np.median(np.abs(model.to_host(dev[-100:]) - true_host[-100:])) < 0.05e-3
-    assert abs(st.event_interval_s - 0.0075) < 1e-9 and st.event_phase_s % 0.0075 == pytest.approx(0.0031, abs=1e-4)
+    assert abs(st.event_interval_s - 0.0075) < 1e-9 and st.event_phase_s % 0.0075 == pytest.approx(
+        0.0031, abs=1e-4
+    )
 
 
 def test_band_line_centres_the_line_between_two_sided_bounds():
@@ -210,11 +233,14 @@ def test_event_grid_phase_is_the_edge_of_the_arrival_cluster():
     assert np.isnan(event_grid_phase(np.sort(rng.uniform(0, 60, 300)), 0.015))  # no events: no grid
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(event_interval_s=0.0005), "event_interval_s"),
-    (dict(event_interval_s=0.6), "bin_s"),
-    (dict(event_capacity=-1), "event_capacity"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(event_interval_s=0.0005), "event_interval_s"),
+        (dict(event_interval_s=0.6), "bin_s"),
+        (dict(event_capacity=-1), "event_capacity"),
+    ],
+)
 def test_bad_connection_event_settings_name_the_parameter(kwargs, match):
     with pytest.raises(StreamError, match=match):
         ClockSettings(**kwargs)

@@ -20,10 +20,14 @@ from wearsense.sync import (
 )
 
 
-def live_session(arrival_order, rec: sim.SimRecording, **stream_settings) -> tuple[Timeline, dict[str, Chunk]]:
+def live_session(
+    arrival_order, rec: sim.SimRecording, **stream_settings
+) -> tuple[Timeline, dict[str, Chunk]]:
     """Run a Timeline over the recording in arrival order (minimum link latency known)."""
     latency = next(iter(rec.truth.clocks.values())).latency_s
-    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=latency), **stream_settings))
+    settings = TimelineSettings(
+        default=StreamSyncSettings(clock=ClockSettings(min_latency_s=latency), **stream_settings)
+    )
     sc = Timeline(settings)
     out: dict[str, list[Chunk]] = {}
     for info, chunk in arrival_order(rec):
@@ -37,12 +41,24 @@ def true_host_time(rec: sim.SimRecording, name: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("jitter_ms, packet_ms, seed", [(7.5, 7.5, 1), (15.0, 20.0, 2), (30.0, 30.0, 3)])
-def test_offset_within_half_a_millisecond_after_60_s_of_ble_like_links(arrival_order, jitter_ms, packet_ms, seed):
-    rec = sim.generate(seed, 62.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=jitter_ms, packet_ms=packet_ms,
-                       loss=0.02, keep_truth=False)
+def test_offset_within_half_a_millisecond_after_60_s_of_ble_like_links(
+    arrival_order, jitter_ms, packet_ms, seed
+):
+    rec = sim.generate(
+        seed,
+        62.0,
+        offset_s=5.0,
+        drift_ppm=100.0,
+        jitter_ms=jitter_ms,
+        packet_ms=packet_ms,
+        loss=0.02,
+        keep_truth=False,
+    )
     sc, out = live_session(arrival_order, rec)
     assert len(out) == 6
-    assert max(abs(c.offset_s) for c in rec.truth.clocks.values()) > 1.0  # offsets of seconds (drawn within ±5 s)
+    assert (
+        max(abs(c.offset_s) for c in rec.truth.clocks.values()) > 1.0
+    )  # offsets of seconds (drawn within ±5 s)
     for name, chunk in out.items():
         truth = rec.truth.clocks[name]
         model = sc.clock_for(rec.streams[name][0])
@@ -55,8 +71,16 @@ def test_offset_within_half_a_millisecond_after_60_s_of_ble_like_links(arrival_o
 
 @pytest.mark.parametrize("jitter_ms, packet_ms, seed", [(7.5, 7.5, 5), (7.5, 30.0, 6), (15.0, 15.0, 7)])
 def test_drift_within_2_ppm_after_60_s(arrival_order, jitter_ms, packet_ms, seed):
-    rec = sim.generate(seed, 62.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=jitter_ms, packet_ms=packet_ms,
-                       loss=0.02, keep_truth=False)
+    rec = sim.generate(
+        seed,
+        62.0,
+        offset_s=5.0,
+        drift_ppm=100.0,
+        jitter_ms=jitter_ms,
+        packet_ms=packet_ms,
+        loss=0.02,
+        keep_truth=False,
+    )
     sc, _ = live_session(arrival_order, rec)
     for name, (info, _) in rec.streams.items():
         err = sc.clock_for(info).state.drift_ppm - rec.truth.clocks[name].drift_ppm
@@ -67,8 +91,9 @@ def test_drift_within_2_ppm_after_60_s(arrival_order, jitter_ms, packet_ms, seed
 def test_drift_within_2_ppm_after_120_s_at_30_ms_jitter(arrival_order):
     """At 30 ms mean jitter only ~1 % of packets arrive within 0.5 ms of the envelope; 60 s
     gives a median error of ~1 ppm but outliers up to ~8 ppm (docs/sync.md), 120 s suffices."""
-    rec = sim.generate(8, 122.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=30.0, packet_ms=30.0, loss=0.02,
-                       keep_truth=False)
+    rec = sim.generate(
+        8, 122.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=30.0, packet_ms=30.0, loss=0.02, keep_truth=False
+    )
     sc, _ = live_session(arrival_order, rec)
     for name, (info, _) in rec.streams.items():
         err = sc.clock_for(info).state.drift_ppm - rec.truth.clocks[name].drift_ppm
@@ -167,7 +192,13 @@ def test_counter_wraparound_is_unwrapped_without_a_time_jump(packet_chunks, ble_
     latency = ble_rec.truth.clocks[name].latency_s
     ss = StreamSyncSettings(clock=ClockSettings(min_latency_s=latency, wrap_s=wrap_s), seq_modulus=modulus)
     sc = Timeline(TimelineSettings(default=ss))
-    out = concat([o for c in _wrapped_chunks(packet_chunks, ble_rec, name, wrap_s, modulus) if (o := sc.process(info, c)).n])
+    out = concat(
+        [
+            o
+            for c in _wrapped_chunks(packet_chunks, ble_rec, name, wrap_s, modulus)
+            if (o := sc.process(info, c)).n
+        ]
+    )
     whole = ble_rec.streams[name][1]
     np.testing.assert_array_equal(out.seq, whole.seq)  # lost packets stay gaps across seq wraps
     truth = true_host_time(ble_rec, name)
@@ -196,7 +227,9 @@ def test_device_reset_continues_time_and_sequence_without_a_jump(packet_chunks, 
         if tt[0] >= reboot_at + away_s:
             if first_after is None:
                 first_after = c
-            c = Chunk(c.data, c.t - first_after.t[0] + 0.001, c.seq - first_after.seq[0], c.clock, c.received_s)
+            c = Chunk(
+                c.data, c.t - first_after.t[0] + 0.001, c.seq - first_after.seq[0], c.clock, c.received_s
+            )
         outs.append(sc.process(info, c))
     out = concat([o for o in outs if o.n])
     assert sc.streams[name].resets == 1 and sc.clock_for(info).state.epoch == 1
@@ -219,11 +252,22 @@ def test_stream_without_timestamps_is_dejittered_from_its_counter(packet_chunks,
     ss = StreamSyncSettings(clock=ClockSettings(min_latency_s=latency), timestamps="counter")
     sc = Timeline(TimelineSettings(default=ss))
     # a BLE notification stream: no device time, only arrival; t holds the arrival time
-    outs = [sc.process(info, Chunk(c.data, np.full(c.n, c.received_s), c.seq, "host", c.received_s))
-            for c in packet_chunks(ble_rec, name)]
+    outs = [
+        sc.process(info, Chunk(c.data, np.full(c.n, c.received_s), c.seq, "host", c.received_s))
+        for c in packet_chunks(ble_rec, name)
+    ]
     out = concat([o for o in outs if o.n])
     truth = true_host_time(ble_rec, name)
-    arrival_err = np.median(np.abs(np.concatenate([o.received_s - truth[np.searchsorted(ble_rec.streams[name][1].seq, o.seq)] for o in outs[-500:]])))
+    arrival_err = np.median(
+        np.abs(
+            np.concatenate(
+                [
+                    o.received_s - truth[np.searchsorted(ble_rec.streams[name][1].seq, o.seq)]
+                    for o in outs[-500:]
+                ]
+            )
+        )
+    )
     err = np.abs(out.t - truth)[truth > 30]
     assert np.median(err) < 0.5e-3 < arrival_err
 
@@ -235,12 +279,15 @@ def test_chunk_without_arrival_time_is_refused_with_the_fix():
         Timeline().process(info, chunk)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(bin_s=0.0), "bin_s"),
-    (dict(window_s=0.6, bin_s=0.5), "window_s"),
-    (dict(wrap_s=1.0), "wrap_s"),
-    (dict(min_latency_s=-1.0), "min_latency_s"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(bin_s=0.0), "bin_s"),
+        (dict(window_s=0.6, bin_s=0.5), "window_s"),
+        (dict(wrap_s=1.0), "wrap_s"),
+        (dict(min_latency_s=-1.0), "min_latency_s"),
+    ],
+)
 def test_bad_clock_settings_name_the_parameter(kwargs, match):
     with pytest.raises(StreamError, match=match):
         ClockSettings(**kwargs)

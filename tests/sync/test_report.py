@@ -19,8 +19,17 @@ from wearsense.sync.report import SyncReport, build_report, plot, summarize
 
 @pytest.fixture(scope="module")
 def session(packet_chunks):
-    rec = sim.generate(3, 40.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=10.0, packet_ms=15.0, loss=0.02,
-                       pose_latency_ms=60.0, keep_truth=False)
+    rec = sim.generate(
+        3,
+        40.0,
+        offset_s=5.0,
+        drift_ppm=100.0,
+        jitter_ms=10.0,
+        packet_ms=15.0,
+        loss=0.02,
+        pose_latency_ms=60.0,
+        keep_truth=False,
+    )
     lat = rec.truth.clocks["sim-emg"].latency_s
     settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
     out, sc = sync_offline({n: (rec.streams[n][0], packet_chunks(rec, n)) for n in rec.streams}, settings)
@@ -97,10 +106,17 @@ def test_offsets_are_reported_at_the_session_start_whatever_the_host_clock_origi
     the session) means nothing to a user; the reading at the session start does."""
     rec = sim.generate(2, 12.0, offset_s=5.0, drift_ppm=50.0, jitter_ms=2.0, keep_truth=False)
     boot = 1000.0
-    streams = {n: (rec.streams[n][0], [Chunk(c.data, c.t, c.seq, c.clock, c.received_s + boot)
-                                       for c in packet_chunks(rec, n)]) for n in rec.streams}
+    streams = {
+        n: (
+            rec.streams[n][0],
+            [Chunk(c.data, c.t, c.seq, c.clock, c.received_s + boot) for c in packet_chunks(rec, n)],
+        )
+        for n in rec.streams
+    }
     lat = rec.truth.clocks["sim-emg"].latency_s
-    _, tl = sync_offline(streams, TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat))))
+    _, tl = sync_offline(
+        streams, TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
+    )
     rows = tl.summary()
     for name, row in rows.items():
         truth = rec.truth.clocks[name]
@@ -120,13 +136,23 @@ def test_png_into_a_missing_folder_is_one_line_before_any_work(tmp_path, capsys,
             r.write(info, chunk)
     assert main(["sync-report", str(path), "--png", str(tmp_path / "no" / "such" / "s.png")]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and len(err.strip().splitlines()) == 1 and "does not exist" in err and "Traceback" not in err
+    assert (
+        out == ""
+        and len(err.strip().splitlines()) == 1
+        and "does not exist" in err
+        and "Traceback" not in err
+    )
 
 
 def test_figure_says_why_a_panel_is_empty_and_spans_the_session(session):
     _, report = session
-    bare = SyncReport(report.streams, report.gaps, report.residuals, session_start_s=report.session_start_s,
-                      alignment_note="recording too short")
+    bare = SyncReport(
+        report.streams,
+        report.gaps,
+        report.residuals,
+        session_start_s=report.session_start_s,
+        alignment_note="recording too short",
+    )
     fig = plot(bare)
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert any("not measured" in t for t in texts) and any("recording too short" in t for t in texts)
@@ -147,8 +173,9 @@ def _record(path, rec, arrival_order, edit=None):
 
 def test_stored_recording_fit_equals_the_per_chunk_path(tmp_path, arrival_order):
     """sync_stored (whole arrays, one fit per device) and sync_offline (chunk by chunk) agree."""
-    rec = sim.generate(4, 30.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=10.0, packet_ms=15.0, loss=0.02,
-                       keep_truth=False)
+    rec = sim.generate(
+        4, 30.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=10.0, packet_ms=15.0, loss=0.02, keep_truth=False
+    )
     f = _record(tmp_path / "s.xdf", rec, arrival_order)
     slow, tl_slow = sync_offline({n: (s.info, s.chunks()) for n, s in f.streams.items()})
     fast, tl_fast = sync_stored(dict(f.streams))
@@ -172,7 +199,11 @@ def test_info_counts_gaps_and_loss_once_from_the_sequence_numbers(tmp_path, caps
     rec = sim.generate(2, 20.0, jitter_ms=2.0, loss=0.02, keep_truth=False)
 
     def jump(info, chunk):  # the IMU's device clock jumps 50 ms ahead at 10 s
-        return chunk.with_time(chunk.t + 0.05 * (chunk.t > 10.0), chunk.clock) if info.name == "sim-imu0" else chunk
+        return (
+            chunk.with_time(chunk.t + 0.05 * (chunk.t > 10.0), chunk.clock)
+            if info.name == "sim-imu0"
+            else chunk
+        )
 
     f = _record(tmp_path / "j.xdf", rec, arrival_order, jump)
     from wearsense.cli.info import summarise
@@ -191,3 +222,29 @@ def test_info_counts_gaps_and_loss_once_from_the_sequence_numbers(tmp_path, caps
     assert imu0[-2] == "1"
     sync_head = next(line for line in out.splitlines() if "drift ppm" in line)
     assert "gaps" not in sync_head and "lost" not in sync_head  # counted once, in the file table
+
+
+def test_a_recorded_clock_segment_is_mapped_with_its_own_fit(tmp_path, arrival_order):
+    """A device clock that went back 200 ms at 10 s: the recorder continues the times as a
+    new clock segment and notes it; the sync layer starts a new epoch there (a reset), and
+    counts no loss the file does not hold."""
+    from wearsense.io.xdf.events import clock_segments
+    from wearsense.sync.report import report_from_recording
+
+    rec = sim.generate(2, 20.0, jitter_ms=1.0, keep_truth=False)
+
+    def back(info, chunk):
+        return (
+            chunk.with_time(chunk.t - 0.2 * (chunk.t > 10.0), chunk.clock)
+            if info.name == "sim-imu0"
+            else chunk
+        )
+
+    f = _record(tmp_path / "b.xdf", rec, arrival_order, back)
+    segments = clock_segments(f.events)
+    assert [r[2] for r in segments["sim-imu0"]] == ["recorder"]
+    for source in (dict(f.streams), {n: (s.info, s.chunks()) for n, s in f.streams.items()}):
+        report, _, _ = report_from_recording(source, segments=segments)
+        rows = report.streams
+        assert rows["sim-imu0"]["resets"] == 1 and rows["sim-imu1"]["resets"] == 0
+        assert rows["sim-imu0"]["lost"] == f.streams["sim-imu0"].lost == 0

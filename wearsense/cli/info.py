@@ -55,12 +55,24 @@ def summarise(f: XDFFile) -> list[dict]:
             # a step where a recorded segment starts is that segment, not another jump
             steps = int(np.count_nonzero([not np.any(np.abs(starts - c.t[i + 1]) < 1e-6) for i in at]))
         lost = int(missing.sum())
-        rows.append(dict(
-            name=name, modality=s.info.modality.value, channels=s.info.n_channels, samples=c.n,
-            duration_s=dur, rate_hz=s.info.rate_hz, effective_hz=eff, gaps=int(idx.size), lost=lost,
-            loss_pct=100.0 * lost / (c.n + lost) if c.n + lost else 0.0, jumps=starts.size + steps,
-            chunks=len(s.chunk_ends), clock=c.clock, footer=s.footer is not None,
-        ))
+        rows.append(
+            dict(
+                name=name,
+                modality=s.info.modality.value,
+                channels=s.info.n_channels,
+                samples=c.n,
+                duration_s=dur,
+                rate_hz=s.info.rate_hz,
+                effective_hz=eff,
+                gaps=int(idx.size),
+                lost=lost,
+                loss_pct=100.0 * lost / (c.n + lost) if c.n + lost else 0.0,
+                jumps=starts.size + steps,
+                chunks=len(s.chunk_ends),
+                clock=c.clock,
+                footer=s.footer is not None,
+            )
+        )
     return rows
 
 
@@ -89,31 +101,46 @@ def run(args) -> int:
     print(f"{f.path}: {f.size_bytes / 1e6:.2f} MB, writer {f.writer or 'unknown'}")
     if f.bad_regions:
         lost_bytes = sum(b - a for a, b in f.bad_regions)
-        print(f"  DAMAGED: {lost_bytes} bytes unreadable (first at byte {f.bad_regions[0][0]}); "
-              f"run 'wearsense repair {f.path}'")
+        print(
+            f"  DAMAGED: {lost_bytes} bytes unreadable (first at byte {f.bad_regions[0][0]}); "
+            f"run 'wearsense repair {f.path}'"
+        )
     elif not f.closed_cleanly:
-        print(f"  not closed cleanly (no stream footers: the recorder was killed?); "
-              f"'wearsense repair {f.path}' adds them")
-    print(f"  {'stream':<20} {'type':<7} {'ch':>3} {'samples':>9} {'dur s':>8} {'nominal':>8} "
-          f"{'eff. Hz':>9} {'gaps':>5} {'lost':>7} {'loss %':>7} {'jumps':>5}  clock")
+        print(
+            f"  not closed cleanly (no stream footers: the recorder was killed?); "
+            f"'wearsense repair {f.path}' adds them"
+        )
+    print(
+        f"  {'stream':<20} {'type':<7} {'ch':>3} {'samples':>9} {'dur s':>8} {'nominal':>8} "
+        f"{'eff. Hz':>9} {'gaps':>5} {'lost':>7} {'loss %':>7} {'jumps':>5}  clock"
+    )
     for r in summarise(f):
-        print(f"  {r['name']:<20} {r['modality']:<7} {r['channels']:>3} {r['samples']:>9} {r['duration_s']:>8.2f} "
-              f"{r['rate_hz']:>8.1f} {r['effective_hz']:>9.2f} {r['gaps']:>5} {r['lost']:>7} {r['loss_pct']:>7.2f} {r['jumps']:>5}  {r['clock']}")
+        print(
+            f"  {r['name']:<20} {r['modality']:<7} {r['channels']:>3} {r['samples']:>9} "
+            f"{r['duration_s']:>8.2f} {r['rate_hz']:>8.1f} {r['effective_hz']:>9.2f} {r['gaps']:>5} "
+            f"{r['lost']:>7} {r['loss_pct']:>7.2f} {r['jumps']:>5}  {r['clock']}"
+        )
     for name, s in f.streams.items():
         cal = s.info.metadata.get("calibration")
         if isinstance(cal, dict):
             kinds = [k for k in ("gyro", "accel", "mag", "emg", "segment", "sync") if k in cal]
-            print(f"  {name}: recorded with calibration profile of {cal.get('serial')} "
-                  f"(updated {cal.get('updated')}: {', '.join(kinds)}); the samples are raw")
+            print(
+                f"  {name}: recorded with calibration profile of {cal.get('serial')} "
+                f"(updated {cal.get('updated')}: {', '.join(kinds)}); the samples are raw"
+            )
     for line in describe_events(f):
         print(line)
     if not args.no_sync:
         from wearsense.sync.report import summarize
 
-        print("sync quality (clocks fitted from arrival times; gaps and loss as above; "
-              "'wearsense sync-report --png' draws it):")
+        print(
+            "sync quality (clocks fitted from arrival times; gaps and loss as above; "
+            "'wearsense sync-report --png' draws it):"
+        )
         try:
-            print(summarize(dict(f.streams), counts=False))
+            from wearsense.io.xdf.events import clock_segments
+
+            print(summarize(dict(f.streams), counts=False, segments=clock_segments(f.events)))
         except WearsenseError as e:
             print(f"  not available: {e}")
     return 0

@@ -53,6 +53,7 @@ _CONFIG_PARAMS = {
     "emg_model": "emg_model",
     "session": "session",
     "tremor": "tremor",
+    "body": "body",
 }
 
 
@@ -126,6 +127,14 @@ class SimDevice(Device):
         Param(
             "tremor", float, 0.05, "physiological tremor: fraction of drive modulated at 8-12 Hz", min=0,
             max=0.5,
+        ),
+        Param(
+            "body",
+            str,
+            "coupled",
+            "body dynamics: 'coupled' (interaction torques, two-joint muscles, co-contraction stiffness) "
+            "or 'independent' (each joint alone)",
+            choices=("coupled", "independent"),
         ),
         Param(
             "vocabulary",

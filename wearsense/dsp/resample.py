@@ -89,8 +89,12 @@ class PolyphaseResampler:
     settings : ResamplerSettings
     """
 
-    def __init__(self, rate_in_hz: float, rate_out_hz: float, settings: ResamplerSettings = ResamplerSettings()) -> None:
-        if not (rate_in_hz > 0 and rate_out_hz > 0 and math.isfinite(rate_in_hz) and math.isfinite(rate_out_hz)):
+    def __init__(
+        self, rate_in_hz: float, rate_out_hz: float, settings: ResamplerSettings = ResamplerSettings()
+    ) -> None:
+        if not (
+            rate_in_hz > 0 and rate_out_hz > 0 and math.isfinite(rate_in_hz) and math.isfinite(rate_out_hz)
+        ):
             raise StreamError(f"resampler rates must be positive, got {rate_in_hz} -> {rate_out_hz} Hz")
         frac = Fraction(rate_out_hz / rate_in_hz).limit_denominator(1000)
         if abs(float(frac) - rate_out_hz / rate_in_hz) > 1e-9:
@@ -133,8 +137,9 @@ class PolyphaseResampler:
             self._t0 = float(chunk.t[0])
         max_out = (chunk.n * self.up) // self.down + 2
         out = np.empty((max_out, c))
-        k, self._phase = _polyphase(chunk.data.astype(np.float64), self._hist, self._h, self.up, self.down,
-                                    self._phase, out)
+        k, self._phase = _polyphase(
+            chunk.data.astype(np.float64), self._hist, self._h, self.up, self.down, self._phase, out
+        )
         j = self._n_out + np.arange(k)
         self._n_out += k
         t = (self._t0 if self._t0 is not None else 0.0) + j / self.rate_out_hz - self.latency_s
@@ -178,15 +183,24 @@ class GridInterpolator:
             t = np.r_[self._last[0], t]
             x = np.vstack([self._last[1][None], x])
         k_end = int(math.floor((t[-1] - self._origin) * self.rate_hz + 1e-9))
-        k = np.arange(max(self._next_k, int(math.ceil((t[0] - self._origin) * self.rate_hz - 1e-9))), k_end + 1)
+        k = np.arange(
+            max(self._next_k, int(math.ceil((t[0] - self._origin) * self.rate_hz - 1e-9))), k_end + 1
+        )
         self._next_k = k_end + 1
         self._last = (float(t[-1]), x[-1])
         tg = self._origin + k / self.rate_hz
         return Chunk(interpolate_to(t, x, tg).astype(np.float32), tg, k, chunk.clock, chunk.received_s)
 
 
-def interpolate_to(t_src: np.ndarray, x: np.ndarray, t_dst: np.ndarray, *, max_gap_s: float = math.inf,
-                   breaks: np.ndarray | None = None, method: str = "linear") -> np.ndarray:
+def interpolate_to(
+    t_src: np.ndarray,
+    x: np.ndarray,
+    t_dst: np.ndarray,
+    *,
+    max_gap_s: float = math.inf,
+    breaks: np.ndarray | None = None,
+    method: str = "linear",
+) -> np.ndarray:
     """Samples ``x`` (n x c, or n) at times ``t_src`` onto the times ``t_dst``: the one
     interpolator of wearsense (:class:`GridInterpolator`, the sync layer's
     :class:`~wearsense.sync.timeline.GridResampler` and IMU⇄pose alignment use it).
@@ -243,7 +257,11 @@ def interpolate_to(t_src: np.ndarray, x: np.ndarray, t_dst: np.ndarray, *, max_g
     span = t1 - t0
     ok = before & (i + 1 < t_src.size) & (span <= max_gap_s)
     if breaks is not None:
-        ok &= ~np.asarray(breaks, dtype=bool)[np.minimum(ii, max(t_src.size - 2, 0))] if t_src.size > 1 else False
+        ok &= (
+            ~np.asarray(breaks, dtype=bool)[np.minimum(ii, max(t_src.size - 2, 0))]
+            if t_src.size > 1
+            else False
+        )
     w = np.where(span > 0, (t_dst - t0) / np.where(span > 0, span, 1.0), 0.0)[:, None]
     val = x[ii] * (1 - w) + x[jj] * w
     out[ok] = val[ok]

@@ -23,7 +23,7 @@ Two models (``SimConfig.emg_model``):
       mixes in a carrier of 0.6 × the median frequency and raises the amplitude by up
       to 30 %: the median frequency falls over a sustained contraction (~20 % in a
       minute at half of maximum; Merletti et al. 1990) and recovers at rest;
-    - **spontaneous activity at rest**: brief (50–300 ms) bursts of 0.3–1.5 % of
+    - **spontaneous activity at rest**: brief (50–300 ms) bursts of 0.3–1.0 % of
       maximal drive, about three a minute per muscle, seen by the electrodes only
       (not in ``truth.drive``: they move nothing);
     - **crosstalk**: each electrode also records its recorded neighbours, low-passed
@@ -217,5 +217,5 @@ class EMGModel:
                 if length >= m:
                     continue
                 i = int(rng.integers(0, m - length))
-                out[i : i + length, ch] += rng.uniform(0.003, 0.015) * np.hanning(length)
+                out[i : i + length, ch] += rng.uniform(0.003, 0.010) * np.hanning(length)
         return out

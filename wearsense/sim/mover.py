@@ -91,6 +91,7 @@ class SimConfig:
     session: int = 0
     tremor: float = 0.05
     take: int = 0
+    body: str = "coupled"
     population: PopulationConfig = field(default_factory=PopulationConfig)
 
     def __post_init__(self) -> None:
@@ -148,6 +149,9 @@ class SimConfig:
             )
         if not (isinstance(self.session, int) and self.session >= 0):
             raise bad("session", "electrode session must be an integer >= 0")
+        if self.body not in ("coupled", "independent"):
+            raise bad("body", "must be 'coupled' (interaction torques, two-joint muscles, co-contraction "
+                              "stiffness) or 'independent' (each joint alone, the body before issue 13)")
         if not (isinstance(self.take, int) and self.take >= 0):
             raise bad("take", "recording take of the same mover must be an integer >= 0")
         if not 0 <= self.tremor <= 0.5:
@@ -263,7 +267,8 @@ class Mover:
             )
         tr = self.traits
         self._segment_scale = None if cfg.person == "reference" else tr.segment_scale
-        self.joint_params = mus.JointParams.of(tr.height_m, tr.mass_kg, tr.strength)
+        coupled = cfg.body == "coupled"
+        self.joint_params = mus.JointParams.of(tr.height_m, tr.mass_kg, tr.strength, coupled=coupled)
         # EMD of each actuator: its recorded muscles' mean, else the mover's median
         emd_of = {}
         for k, m in enumerate(mus.MUSCLES):
@@ -280,14 +285,17 @@ class Mover:
         self.emd_samples = int(round(median * 1e-3 * mus.PHYSICS_RATE_HZ))
         # the electrodes of this session: re-applying them shifts gain, spectrum, crosstalk, noise floor
         srng = self._rng("session", cfg.session, take=False)
+        # session 0 is the placement the person's EMG traits describe; later sessions move from it
+        shift = 1.0 if cfg.session else 0.0
         ne = cfg.emg
-        self.session_gain = np.exp(srng.normal(0.0, 0.2, ne)) if cfg.emg_model == "realistic" else np.ones(ne)
+        realistic = cfg.emg_model == "realistic"
+        self.session_gain = np.exp(shift * srng.normal(0.0, 0.2, ne)) if realistic else np.ones(ne)
         self.mvc_v = tr.mvc_v[:ne] * self.session_gain
         names = [m.name for m in self.muscles]
         if cfg.emg_model == "realistic":
-            median = tr.median_frequency_hz[:ne] + srng.normal(0.0, 5.0, ne)
-            xt = crosstalk_matrix(names) * np.exp(srng.normal(0.0, 0.3, (ne, ne)))
-            self.emg_noise_scale = np.exp(np.abs(srng.normal(0.0, 0.4, ne)))
+            median = tr.median_frequency_hz[:ne] + shift * srng.normal(0.0, 5.0, ne)
+            xt = crosstalk_matrix(names) * np.exp(shift * srng.normal(0.0, 0.3, (ne, ne)))
+            self.emg_noise_scale = np.exp(shift * np.abs(srng.normal(0.0, 0.4, ne)))
             self._emg_model: EMGModel | None = EMGModel(
                 cfg.emg_rate_hz, names, median, tr.amplitude_exponent[:ne], np.ones(ne), xt
             )
@@ -432,7 +440,8 @@ class Mover:
         if self.config.tremor:
             drive = self._with_tremor(drive)
         act, force, theta = mus.simulate(
-            drive, gravity, self._state, self.actuator_emd, tau_a, tau_d, self.joint_params
+            drive, gravity, self._state, self.actuator_emd, tau_a, tau_d, self.joint_params,
+            plan=angles[3 : 3 + drive.shape[0]],
         )
         self._i_next = i_end
         keep_from = max(0, i_end - int((_KEEP_S + BLOCK_S + 2 * _PHYS_MARGIN_S) * mus.PHYSICS_RATE_HZ))

@@ -120,10 +120,18 @@ class JointParams:
     rest: np.ndarray
     load: np.ndarray
     c0: np.ndarray
+    #: inertial coupling: joint d's equation gains ``coupling[d, p] · θ̈_p / ω_d²`` (interaction torques)
+    coupling: np.ndarray = None  # type: ignore[assignment]
+    #: joint whose angle adds to this joint's for gravity (the segment's absolute angle), −1 none
+    gravity_parent: np.ndarray = None  # type: ignore[assignment]
+    #: two-joint muscles: (source actuator, joint, ratio): the actuator's force also acts on the joint
+    two_joint: np.ndarray = None  # type: ignore[assignment]
+    #: short-range stiffness per unit co-contraction, relative to the passive stiffness
+    cocontraction_stiffness: float = 0.0
 
     @classmethod
     def of(cls, height_m: float = 1.75, mass_kg: float = 75.0, strength: float = 1.0,
-           dt: float = 1.0 / PHYSICS_RATE_HZ) -> "JointParams":
+           dt: float = 1.0 / PHYSICS_RATE_HZ, coupled: bool = True) -> "JointParams":
         """Coefficients for a body of ``height_m`` and ``mass_kg`` with ``strength`` × the
         reference's maximal torques (reference: 1.75 m, 75 kg, 1.0).
 
@@ -140,8 +148,44 @@ class JointParams:
         gain = np.array([j.gain_deg for j in JOINTS]) * strength / (m * h * h)
         rest = np.array([j.rest_deg for j in JOINTS])
         load = np.array([j.load for j in JOINTS]) * m * h / strength
-        return cls(c2, c1, gain, rest, load, c2 + c1 + 1.0)
+        nj = len(JOINTS)
+        coupling = np.zeros((nj, nj))
+        parent = np.full(nj, -1, np.int64)
+        two = np.zeros((0, 3))
+        kcc = 0.0
+        if coupled:
+            two_rows = []
+            for s in "rl":
+                names = ("shoulder_flex", "elbow_flex", "hip_flex", "knee_flex", "ankle_dorsi")
+                sh, el, hip, kn, an = (JOINT_INDEX[f"{n}_{s}"] for n in names)
+                for d, p, k in COUPLING:
+                    coupling[JOINT_INDEX[f"{d}_{s}"], JOINT_INDEX[f"{p}_{s}"]] = k
+                parent[el] = sh
+                # biceps brachii (elbow +) also flexes the shoulder, triceps long head extends it;
+                # hamstrings (knee +) extend the hip; gastrocnemius (ankle −) flexes the knee
+                two_rows += [(2 * el, sh, 0.2), (2 * el + 1, sh, -0.2)]
+                two_rows += [(2 * kn, hip, -0.5), (2 * an + 1, kn, 0.3)]
+            two = np.array(two_rows, dtype=np.float64)
+            kcc = COCONTRACTION_STIFFNESS
+        return cls(c2, c1, gain, rest, load, c2 + c1 + 1.0, coupling, parent, two, kcc)
 
+
+#: (distal or proximal joint, the joint whose acceleration drives it, coefficient): a reduced
+#: two-link interaction torque. A fast shoulder flexion swings the forearm back (the elbow
+#: extends) and the upper arm reacts to a fast elbow flexion; a fast hip flexion flexes the
+#: knee (the shank lags, as in the swing phase of gait) and the thigh reacts to the knee.
+#: Magnitudes from the inertia ratio (I₂ + m₂ l₁ c₂)/I₂ ≈ 1.5–2 of a two-link arm (Hollerbach
+#: & Flash 1982) divided by this model's stiffer-than-real passive joints.
+COUPLING: tuple[tuple[str, str, float], ...] = (
+    ("elbow_flex", "shoulder_flex", -0.8),
+    ("shoulder_flex", "elbow_flex", -0.25),
+    ("knee_flex", "hip_flex", 0.6),
+    ("hip_flex", "knee_flex", 0.2),
+)
+#: Added stiffness (× the passive stiffness) per unit of co-contraction (min of agonist and
+#: antagonist force): co-contraction at 30 % of maximum makes a joint ~4 × stiffer, as
+#: joint stiffness grows roughly linearly with co-activation (Hogan 1984; Gomi & Osu 1998).
+COCONTRACTION_STIFFNESS = 10.0
 
 REFERENCE_JOINTS = JointParams.of()
 
@@ -191,17 +235,21 @@ def plan_drive(
     target = np.empty((rows, 2 * nj))
     grav = np.empty((rows, nj))
     _target_kernel(np.ascontiguousarray(angles), np.ascontiguousarray(cocontraction), joints.c2, joints.c1,
-                   joints.gain, joints.rest, joints.load, tone, target, grav)
+                   joints.gain, joints.rest, joints.load, tone, joints.coupling, joints.gravity_parent,
+                   joints.two_joint, target, grav)
     drive = np.empty((n, 2 * nj))
     _drive_kernel(target, emd, tau_act_s / dt, tau_deact_s / dt, drive)
     return drive, grav[3 : 3 + n].copy()
 
 
 @numba.njit(cache=True, nogil=True)
-def _target_kernel(angles, cocon, c2, c1, gain, rest, load, tone, target, gravity):  # pragma: no cover
-    # compiled
+def _target_kernel(  # pragma: no cover - compiled
+    angles, cocon, c2, c1, gain, rest, load, tone, coupling, gparent, two, target, gravity
+):
     rows, nj = angles.shape
-    for j in range(nj):
+    # joints from last to first: a two-joint muscle's source actuator (a more distal joint)
+    # has its target before the joint it also acts on
+    for j in range(nj - 1, -1, -1):
         for k in range(rows):
             if k < 2:
                 target[k, 2 * j] = tone
@@ -211,8 +259,22 @@ def _target_kernel(angles, cocon, c2, c1, gain, rest, load, tone, target, gravit
             th = angles[k, j]
             t1 = angles[k - 1, j]
             t2 = angles[k - 2, j]
-            g = load[j] * np.sin(t1 * (np.pi / 180.0))
-            net = (c2[j] * (th - 2.0 * t1 + t2) + c1[j] * (th - t1) + (th - rest[j])) / gain[j] - g
+            a1 = t1 + (angles[k - 1, gparent[j]] if gparent[j] >= 0 else 0.0)
+            g = load[j] * np.sin(a1 * (np.pi / 180.0))
+            coup = 0.0
+            for p in range(nj):
+                if coupling[j, p] != 0.0:
+                    if p < j:  # the proximal joint is already at step k in the forward pass
+                        d2 = angles[k, p] - 2.0 * angles[k - 1, p] + angles[k - 2, p]
+                    elif k >= 3:
+                        d2 = angles[k - 1, p] - 2.0 * angles[k - 2, p] + angles[k - 3, p]
+                    else:
+                        d2 = 0.0
+                    coup += coupling[j, p] * d2
+            net = (c2[j] * (th - 2.0 * t1 + t2 - coup) + c1[j] * (th - t1) + (th - rest[j])) / gain[j] - g
+            for r in range(two.shape[0]):
+                if int(two[r, 1]) == j:
+                    net -= two[r, 2] * target[k, int(two[r, 0])]
             gravity[k, j] = g
             c = cocon[k, j] + tone
             target[k, 2 * j] = (net if net > 0.0 else 0.0) + c
@@ -233,12 +295,14 @@ def _drive_kernel(target, emd, r_act, r_deact, drive):  # pragma: no cover - com
 
 @numba.njit(cache=True, nogil=True)
 def _simulate_kernel(  # pragma: no cover - compiled
-    drive, gravity, act, delay_buf, delay_pos, emd, theta, c2, c1, gain, rest, c0, k_act, k_deact,
-    out_act, out_force, out_theta,
+    drive, gravity, plan, external, act, delay_buf, delay_pos, emd, theta, c2, c1, gain, rest, c0, coupling,
+    two,
+    kcc, k_act, k_deact, out_act, out_force, out_theta,
 ):
     n, na = drive.shape
     nj = theta.shape[1]
     d = delay_buf.shape[0]
+    cur = np.empty(nj)
     for k in range(n):
         for m in range(na):
             u = drive[k, m]
@@ -250,11 +314,32 @@ def _simulate_kernel(  # pragma: no cover - compiled
             out_force[k, m] = delay_buf[(delay_pos - emd[m] + d) % d, m]
         delay_pos = (delay_pos + 1) % d
         for j in range(nj):
-            x = gain[j] * (out_force[k, 2 * j] - out_force[k, 2 * j + 1] + gravity[k, j]) + rest[j]
-            th = (x + c2[j] * (2.0 * theta[1, j] - theta[0, j]) + c1[j] * theta[1, j]) / c0[j]
+            fp = out_force[k, 2 * j]
+            fn = out_force[k, 2 * j + 1]
+            net = fp - fn + gravity[k, j] + external[k, j]
+            for r in range(two.shape[0]):
+                if int(two[r, 1]) == j:
+                    net += two[r, 2] * out_force[k, int(two[r, 0])]
+            coup = 0.0
+            for p in range(nj):
+                if coupling[j, p] != 0.0:
+                    if p < j:
+                        d2 = cur[p] - 2.0 * theta[2, p] + theta[1, p]
+                    else:
+                        d2 = theta[2, p] - 2.0 * theta[1, p] + theta[0, p]
+                    coup += coupling[j, p] * d2
+            # short-range stiffness and damping (growing with its square root: the joint keeps
+            # its damping ratio) about the planned motion, growing with co-contraction
+            kk = kcc * (fp if fp < fn else fn)
+            cv = c1[j] * (np.sqrt(1.0 + kk) - 1.0)
+            dplan = plan[k, j] - plan[k - 1, j] if k > 0 else 0.0
+            x = gain[j] * net + rest[j] + kk * plan[k, j] + c2[j] * coup + cv * (theta[2, j] + dplan)
+            cur[j] = (x + c2[j] * (2.0 * theta[2, j] - theta[1, j]) + c1[j] * theta[2, j]) / (c0[j] + cv + kk)
+        for j in range(nj):
             theta[0, j] = theta[1, j]
-            theta[1, j] = th
-            out_theta[k, j] = th
+            theta[1, j] = theta[2, j]
+            theta[2, j] = cur[j]
+            out_theta[k, j] = cur[j]
     return delay_pos
 
 
@@ -265,20 +350,20 @@ class MuscleState:
     activation: np.ndarray  # (n_actuators,)
     delay_buf: np.ndarray  # (max_emd + 1, n_actuators): ring of recent activations (the EMD pipe)
     delay_pos: int
-    theta: np.ndarray  # (2, n_joints): last two joint angles (deg)
+    theta: np.ndarray  # (3, n_joints): last three joint angles (deg), oldest first
 
     @classmethod
     def at_rest(cls, activation: np.ndarray, max_emd_samples: int) -> "MuscleState":
         """Standing still at the rest posture, holding it against gravity with ``activation``."""
         rest = np.array([j.rest_deg for j in JOINTS])
         pipe = np.tile(activation, (int(max_emd_samples) + 1, 1))
-        return cls(activation.copy(), pipe, 0, np.tile(rest, (2, 1)))
+        return cls(activation.copy(), pipe, 0, np.tile(rest, (3, 1)))
 
 
 def rest_activation(tone: float, joints: JointParams = REFERENCE_JOINTS) -> np.ndarray:
     """Activation of every actuator that holds the rest posture still (tone + gravity)."""
     rest = np.array([j.rest_deg for j in JOINTS])
-    hold = np.tile(rest, (4, 1))
+    hold = np.tile(rest, (5, 1))
     no_delay = np.zeros(2 * len(JOINTS), np.int64)
     drive, _ = plan_drive(hold, np.zeros_like(hold), no_delay, tone, 1e-3, 1e-3, joints)
     return drive[0]
@@ -286,22 +371,33 @@ def rest_activation(tone: float, joints: JointParams = REFERENCE_JOINTS) -> np.n
 
 def simulate(
     drive: np.ndarray, gravity: np.ndarray, state: MuscleState, emd_samples: np.ndarray, tau_act_s: float,
-    tau_deact_s: float, joints: JointParams = REFERENCE_JOINTS,
+    tau_deact_s: float, joints: JointParams = REFERENCE_JOINTS, plan: np.ndarray | None = None,
+    external: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forward chain from drive: activation, force (EMD-delayed per actuator), joint angles (deg).
 
-    ``gravity`` is :func:`plan_drive`'s load on the planned posture at each row.
-    Updates ``state`` in place so consecutive blocks join seamlessly.
+    ``gravity`` is :func:`plan_drive`'s load on the planned posture at each row;
+    ``plan`` (n, n_joints) the planned angles, about which co-contraction stiffens each
+    joint (default: the rest posture); ``external`` (n, n_joints) an external torque in
+    activation units (a push, a perturbation). Updates ``state`` in place so consecutive
+    blocks join seamlessly.
     """
     dt = 1.0 / PHYSICS_RATE_HZ
     n, na = drive.shape
     act = np.empty((n, na))
     force = np.empty((n, na))
     theta = np.empty((n, len(JOINTS)))
+    if plan is None:
+        plan = np.broadcast_to(joints.rest, (n, len(JOINTS)))
+    if external is None:
+        external = np.zeros((n, len(JOINTS)))
     state.delay_pos = _simulate_kernel(
-        np.ascontiguousarray(drive), np.ascontiguousarray(gravity), state.activation, state.delay_buf,
+        np.ascontiguousarray(drive),
+        np.ascontiguousarray(gravity),
+        np.ascontiguousarray(plan, dtype=np.float64),
+        np.ascontiguousarray(external, dtype=np.float64), state.activation, state.delay_buf,
         state.delay_pos, np.ascontiguousarray(emd_samples, dtype=np.int64), state.theta,
-        joints.c2, joints.c1, joints.gain, joints.rest, joints.c0, dt / tau_act_s, dt / tau_deact_s,
-        act, force, theta,
+        joints.c2, joints.c1, joints.gain, joints.rest, joints.c0, joints.coupling, joints.two_joint,
+        joints.cocontraction_stiffness, dt / tau_act_s, dt / tau_deact_s, act, force, theta,
     )
     return act, force, theta

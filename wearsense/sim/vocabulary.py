@@ -328,7 +328,7 @@ def _action(name: str):
             )
             return mv
         # sudden actions start from a quicker base (the Effort scaling shortens them further)
-        rise = ch._r(0.2, 0.35) if tm > 0 else ch._r(0.4, 0.7)
+        rise = ch._r(0.15, 0.3) if tm > 0 else ch._r(0.4, 0.7)
         hold, fall = ch._r(0.1, 0.4), ch._r(0.5, 0.8)
         amp = ch._r(60, 100) if w > 0 else ch._r(40, 70)
         ramps = (

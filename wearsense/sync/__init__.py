@@ -15,7 +15,14 @@
 See ``docs/sync.md``.
 """
 
-from wearsense.sync.clock import ClockModel, ClockSettings, ClockState, envelope_line, lower_hull, unwrap_counter
+from wearsense.sync.clock import (
+    ClockModel,
+    ClockSettings,
+    ClockState,
+    envelope_line,
+    lower_hull,
+    unwrap_counter,
+)
 from wearsense.sync.timeline import (
     GridResampler,
     GridSettings,

@@ -39,8 +39,16 @@ from wearsense.dsp.resample import interpolate_to
 from wearsense.errors import AlignmentError, StreamError
 from wearsense.stream import Chunk, Modality, StreamInfo
 
-__all__ = ["AlignSettings", "Alignment", "AlignmentError", "SEGMENT_KEYPOINTS", "align_imu_pose",
-           "imu_angular_speed", "pose_angular_speed", "find_claps"]
+__all__ = [
+    "AlignSettings",
+    "Alignment",
+    "AlignmentError",
+    "SEGMENT_KEYPOINTS",
+    "align_imu_pose",
+    "imu_angular_speed",
+    "pose_angular_speed",
+    "find_claps",
+]
 
 log = logging.getLogger("wearsense")
 
@@ -215,8 +223,13 @@ def pose_angular_speed(info: StreamInfo, chunk: Chunk, a: str, b: str, lowpass_h
     return speed
 
 
-def find_claps(info: StreamInfo, chunk: Chunk, drop_m: float = 0.1, hands: tuple[str, str] = ("wrist_r", "wrist_l"),
-               approach_s: float = 0.5) -> np.ndarray:
+def find_claps(
+    info: StreamInfo,
+    chunk: Chunk,
+    drop_m: float = 0.1,
+    hands: tuple[str, str] = ("wrist_r", "wrist_l"),
+    approach_s: float = 0.5,
+) -> np.ndarray:
     """Times (pose clock, s) where both hands come together: the sync gesture.
 
     Local minima of the distance between the hands that lie more than ``drop_m`` below
@@ -238,7 +251,8 @@ def find_claps(info: StreamInfo, chunk: Chunk, drop_m: float = 0.1, hands: tuple
     peaks = peaks[d[peaks] < np.median(d) - drop_m]
     back = np.maximum(peaks - int(round(approach_s * rate)), 0)
     both = (np.linalg.norm(hr[peaks] - hr[back], axis=1) >= drop_m / 2) & (
-        np.linalg.norm(hl[peaks] - hl[back], axis=1) >= drop_m / 2)
+        np.linalg.norm(hl[peaks] - hl[back], axis=1) >= drop_m / 2
+    )
     return t[peaks[both]]
 
 
@@ -250,18 +264,40 @@ def _on_grid(t: np.ndarray, x: np.ndarray, grid: np.ndarray, max_gap_s: float) -
 
 
 def _lag_sums(x: np.ndarray, y: np.ndarray, lags: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Per lag and window, the sums (n, Σx, Σy, Σx², Σy², Σxy) of pairs x[i], y[i + lag]."""
-    n = x.size
+    """Per lag and window, the sums (n, Σx, Σy, Σx², Σy², Σxy) of pairs x[i], y[i + lag].
+
+    Window ``w`` holds the ``i`` in ``[edges[w], edges[w + 1])``; a pair counts where both
+    values are finite. ``lags`` must be consecutive integers. Each sum is a
+    cross-correlation of a masked ``x`` term with a masked ``y`` term, computed per window
+    by FFT (O(N log N), where a loop over lags costs O(N · lags): minutes on an hour).
+    """
+    lags = np.asarray(lags)
+    n, n_lag, lo = x.size, lags.size, int(lags[0])
+    mx, my = np.isfinite(x), np.isfinite(y)
+    xz, yz = np.where(mx, x, 0.0), np.where(my, y, 0.0)
+    mx, my = mx.astype(np.float64), my.astype(np.float64)
+    left = np.stack([mx, xz, mx, xz * xz, mx, xz])  # the x-side factor of each sum
+    right = np.stack([my, my, yz, my, yz * yz, yz])  # the y-side factor
+    starts, stops = np.clip(edges[:-1], 0, n), np.clip(edges[1:], 0, n)
+    width = int(max(1, (stops - starts).max())) if starts.size else 1
+    span = width + n_lag - 1
+    nfft = 1 << (span - 1).bit_length()
+    pad = np.zeros((6, width + max(0, -lo) + n_lag + n))
+    pad_at = max(0, -lo)
+    pad[:, pad_at : pad_at + n] = right  # y with zeros outside [0, n)
     out = np.zeros((lags.size, edges.size - 1, 6))
-    for k, lag in enumerate(lags):
-        a, z = max(0, -lag), min(n, n - lag)
-        xs, ys = x[a:z], y[a + lag: z + lag]
-        ok = np.isfinite(xs) & np.isfinite(ys)
-        xs, ys = np.where(ok, xs, 0.0), np.where(ok, ys, 0.0)
-        cols = np.stack([ok.astype(float), xs, ys, xs * xs, ys * ys, xs * ys], 1)
-        csum = np.vstack([np.zeros((1, 6)), np.cumsum(cols, axis=0)])
-        e = np.clip(edges - a, 0, z - a)
-        out[k] = csum[e[1:]] - csum[e[:-1]]
+    cols = np.arange(width)
+    for b in range(0, starts.size, 64):  # a batch of windows at a time: memory stays bounded
+        s0, s1 = starts[b : b + 64], stops[b : b + 64]
+        inside = cols[None, :] < (s1 - s0)[:, None]
+        ia = np.minimum(s0[:, None] + cols[None, :], max(n - 1, 0))
+        a = np.where(inside[None], left[:, ia], 0.0)  # (6, windows, width)
+        ib = (s0 + lo + pad_at)[:, None] + np.arange(span)[None, :]
+        bb = pad[:, ib]  # (6, windows, span)
+        fa, fb = np.fft.rfft(a, nfft, axis=-1), np.fft.rfft(bb, nfft, axis=-1)
+        c = np.fft.irfft(np.conj(fa) * fb, nfft, axis=-1)[..., :n_lag]  # c[l] = sum_j a[j] b[j + l]
+        out[:, b : b + 64, :] = np.moveaxis(c, (0, 1, 2), (2, 1, 0))
+    out[..., 0] = np.rint(out[..., 0])  # counts are whole numbers
     return out
 
 
@@ -333,7 +369,9 @@ def align_imu_pose(
     t0 = max(pchunk.t[0], max(p[1].t[0] for p in pairs))
     t1 = min(pchunk.t[-1], min(p[1].t[-1] for p in pairs))
     if t1 - t0 < 4 * s.max_lag_s:
-        raise AlignmentError(f"IMU and pose overlap for {max(0.0, t1 - t0):.2f} s only; need at least {4 * s.max_lag_s:.1f} s")
+        raise AlignmentError(
+            f"IMU and pose overlap for {max(0.0, t1 - t0):.2f} s only; need at least {4 * s.max_lag_s:.1f} s"
+        )
     grid = np.arange(math.ceil(t0 * s.rate_hz), math.floor(t1 * s.rate_hz) + 1) / s.rate_hz
     sos = signal.butter(2, s.lowpass_hz, fs=s.rate_hz, output="sos")
     pose_gap = 3.0 / pinfo.rate_hz if pinfo.rate_hz > 0 else 0.2
@@ -398,8 +436,19 @@ def align_imu_pose(
         boots[i] = _peak(lags_s, _ncc(total[:, pick].sum(axis=1)))[0]
     boots = boots[np.isfinite(boots)]
     confidence = float(np.mean(np.abs(boots - lag) <= s.tolerance_s)) if boots.size else 0.0
-    ci = (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))) if boots.size else (math.nan, math.nan)
+    ci = (
+        (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5)))
+        if boots.size
+        else (math.nan, math.nan)
+    )
     names = tuple(f"{info.name} ({info.metadata.get('segment')})" for info, *_ in pairs)
-    log.info("IMU-pose alignment (%s): lag %.1f ms, CI95 %.1f..%.1f ms, confidence %.2f, r=%.2f",
-             method, lag * 1e3, ci[0] * 1e3, ci[1] * 1e3, confidence, peak)
+    log.info(
+        "IMU-pose alignment (%s): lag %.1f ms, CI95 %.1f..%.1f ms, confidence %.2f, r=%.2f",
+        method,
+        lag * 1e3,
+        ci[0] * 1e3,
+        ci[1] * 1e3,
+        confidence,
+        peak,
+    )
     return Alignment(lag, ci, confidence, peak, method, int(moving.size), names, lags_s, r, events)

@@ -69,11 +69,21 @@ from wearsense.sync.estimators import (
     lower_hull,
 )
 
-__all__ = ["ClockSettings", "ClockState", "ClockModel", "lower_hull", "envelope_line", "band_line", "event_grid_phase",
-           "unwrap_counter", "LineEstimator", "ArrivalEnvelope", "EventBounds"]
+__all__ = [
+    "ClockSettings",
+    "ClockState",
+    "ClockModel",
+    "lower_hull",
+    "envelope_line",
+    "band_line",
+    "event_grid_phase",
+    "unwrap_counter",
+    "LineEstimator",
+    "ArrivalEnvelope",
+    "EventBounds",
+]
 
 log = logging.getLogger("wearsense")
-
 
 
 @dataclass(frozen=True)
@@ -137,7 +147,8 @@ class ClockSettings:
             )
         if not (isinstance(self.event_capacity, int) and self.event_capacity >= 0):
             raise StreamError(
-                f"ClockSettings.event_capacity must be an integer >= 0 (0: learn it), got {self.event_capacity!r}"
+                "ClockSettings.event_capacity must be an integer >= 0 (0: learn it), "
+                f"got {self.event_capacity!r}"
             )
         if self.event_interval_s and not 1e-3 <= self.event_interval_s <= 4.0:
             raise StreamError(
@@ -263,7 +274,10 @@ class ClockModel:
         self._r2 = 0.0  # running mean square of the excess delay
         self.epoch_lines: list[tuple[float, float, float, float]] = []  # finished epochs, whole-epoch fits
         self._slope_prior = 1.0
-        self._epoch_cache: tuple[tuple[int, int, int] | None, tuple[float, float, float, float]] = (None, (0, 0, 0, 0))
+        self._epoch_cache: tuple[tuple[int, int, int] | None, tuple[float, float, float, float]] = (
+            None,
+            (0, 0, 0, 0),
+        )
         self._new_epoch()
         self.state.resets.clear()
         self.state.epoch = 0
@@ -312,7 +326,11 @@ class ClockModel:
         predicted = self.to_device(host_s) if self.ready else math.nan
         if st.wrap_s:
             raw_last = float(dev[-1])
-            ref = predicted if math.isfinite(predicted) else (self._last_dev if math.isfinite(self._last_dev) else dev[0])
+            ref = (
+                predicted
+                if math.isfinite(predicted)
+                else (self._last_dev if math.isfinite(self._last_dev) else dev[0])
+            )
             dev, _ = unwrap_counter(dev, st.wrap_s, ref)
             if math.isfinite(self._last_dev) and dev[0] < self._last_dev - st.wrap_s / 2:
                 dev = dev + st.wrap_s * math.ceil((self._last_dev - dev[0]) / st.wrap_s)
@@ -333,8 +351,12 @@ class ClockModel:
                 self._late_since = math.nan
             stays_late = host_s - self._late_since >= st.reset_threshold_s
             if backwards or late < -st.reset_threshold_s or stays_late:
-                log.info("clock reset detected: device time %.6f s at host %.6f s (expected about %.6f s)",
-                         dev[-1], host_s, predicted)
+                log.info(
+                    "clock reset detected: device time %.6f s at host %.6f s (expected about %.6f s)",
+                    dev[-1],
+                    host_s,
+                    predicted,
+                )
                 self._start_new_epoch(dev[-1], host_s)
         return dev
 
@@ -431,7 +453,11 @@ class ClockModel:
     def _fit(self) -> None:
         st = self.state
         bounds = self._slope_bounds()
-        fit = None if self._est is None else self._est.window_fit(bounds, self._slope_prior, self._last_dev - self._d0)
+        fit = (
+            None
+            if self._est is None
+            else self._est.window_fit(bounds, self._slope_prior, self._last_dev - self._d0)
+        )
         if fit is not None:
             c, s = fit.c, fit.s
             st.span_s = fit.span_s
@@ -502,8 +528,11 @@ class ClockModel:
 
     def _epoch_line(self) -> tuple[float, float, float, float]:
         """``(d0, h0, c, s)`` of the whole current epoch: host = h0 + c + s·(device − d0)."""
-        line = None if self._est is None else self._est.epoch_fit(self._slope_bounds(), self._slope_prior,
-                                                                   self._last_dev - self._d0)
+        line = (
+            None
+            if self._est is None
+            else self._est.epoch_fit(self._slope_bounds(), self._slope_prior, self._last_dev - self._d0)
+        )
         if line is None:
             return self._d0, self._h0, self._intercept(), self._s
         c, s = line

@@ -27,8 +27,16 @@ import numpy as np
 if TYPE_CHECKING:
     from wearsense.sync.clock import ClockSettings, ClockState
 
-__all__ = ["LineFit", "LineEstimator", "ArrivalEnvelope", "EventBounds", "lower_hull", "envelope_line", "band_line",
-           "event_grid_phase"]
+__all__ = [
+    "LineFit",
+    "LineEstimator",
+    "ArrivalEnvelope",
+    "EventBounds",
+    "lower_hull",
+    "envelope_line",
+    "band_line",
+    "event_grid_phase",
+]
 
 log = logging.getLogger("wearsense")
 
@@ -37,6 +45,7 @@ _LOWER_RANK = 2  # per bin, the k-th tightest lower bound is used (one stray pac
 _LOWER_KEEP = 4  # lower bounds kept per bin (spares for those dropped as inconsistent)
 _MAX_REPAIRS = 3  # inconsistent bounds dropped per fit at most
 _GRID_PPM = 200.0  # a BLE controller's clock within ±200 ppm of the host's (the spec allows ±50 ppm each)
+
 
 def lower_hull(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Indices of the lower convex hull of points sorted by ``x`` (Andrew's monotone chain)."""
@@ -54,8 +63,9 @@ def lower_hull(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.asarray(hull, dtype=np.int64)
 
 
-def envelope_line(x: np.ndarray, y: np.ndarray, slope_bounds: tuple[float, float],
-                  prior_slope: float = 1.0) -> tuple[float, float]:
+def envelope_line(
+    x: np.ndarray, y: np.ndarray, slope_bounds: tuple[float, float], prior_slope: float = 1.0
+) -> tuple[float, float]:
     """Line ``y = c + s·x`` below every point, highest at the centroid of ``x``.
 
     The linear-programming estimator of Moon, Skelly & Towsley (1999). ``x`` must be
@@ -91,7 +101,11 @@ def _clip(poly: list[tuple[float, float]], a: float, b: float, r: float) -> list
 
 
 def band_line(
-    xu: np.ndarray, yu: np.ndarray, xl: np.ndarray, yl: np.ndarray, slope_bounds: tuple[float, float],
+    xu: np.ndarray,
+    yu: np.ndarray,
+    xl: np.ndarray,
+    yl: np.ndarray,
+    slope_bounds: tuple[float, float],
     x_eval: float | None = None,
 ) -> tuple[float, float, tuple[float, float], tuple[float, float]] | None:
     """Line ``y = c + s·x`` between two-sided bounds: ``yl <= c + s·xl`` and ``c + s·xu <= yu``.
@@ -112,13 +126,23 @@ def band_line(
         line satisfies every bound.
     """
     lo, hi = slope_bounds
-    x_mid = 0.5 * (float(min(xu[0], xl[0] if xl.size else xu[0])) + float(max(xu[-1], xl[-1] if xl.size else xu[-1])))
-    scale = max(float(np.max(np.abs(xu - x_mid))), float(np.max(np.abs(xl - x_mid))) if xl.size else 0.0, 1e-9)
+    x_mid = 0.5 * (
+        float(min(xu[0], xl[0] if xl.size else xu[0])) + float(max(xu[-1], xl[-1] if xl.size else xu[-1]))
+    )
+    scale = max(
+        float(np.max(np.abs(xu - x_mid))), float(np.max(np.abs(xl - x_mid))) if xl.size else 0.0, 1e-9
+    )
     # u = intercept at x_mid relative to the slope-1 line, v = (s - 1)·scale: both in seconds
     xu_n, zu = (xu - x_mid) / scale, yu - xu
     xl_n, zl = (xl - x_mid) / scale, yl - xl
     v_lo, v_hi = (lo - 1.0) * scale, (hi - 1.0) * scale
-    big = abs(v_lo) + abs(v_hi) + float(np.ptp(zu)) + (float(np.ptp(zl)) + abs(float(zl[0] - zu[0])) if xl.size else 0) + 1.0
+    big = (
+        abs(v_lo)
+        + abs(v_hi)
+        + float(np.ptp(zu))
+        + (float(np.ptp(zl)) + abs(float(zl[0] - zu[0])) if xl.size else 0)
+        + 1.0
+    )
     u0 = float(zu.min())
     poly = [(u0 - big, v_lo), (u0 + big, v_lo), (u0 + big, v_hi), (u0 - big, v_hi)]
     for i in lower_hull(xu_n, zu):
@@ -142,8 +166,12 @@ def band_line(
     # z = u + v·(x - x_mid)/scale  ->  y = x + z = (u - v·x_mid/scale) + (1 + v/scale)·x
     at = x_mid if x_eval is None else float(x_eval)
     y_at = at + u + v * (at - x_mid) / scale
-    return (uc - vc * x_mid / scale, 1.0 + vc / scale, (1.0 + float(v.min()) / scale, 1.0 + float(v.max()) / scale),
-            (float(y_at.min()), float(y_at.max())))
+    return (
+        uc - vc * x_mid / scale,
+        1.0 + vc / scale,
+        (1.0 + float(v.min()) / scale, 1.0 + float(v.max()) / scale),
+        (float(y_at.min()), float(y_at.max())),
+    )
 
 
 def event_grid_phase(host_s: np.ndarray, interval_s: float, min_gap: float = 0.25) -> float:
@@ -181,7 +209,7 @@ class _EventGrid:
         self._open: tuple[int, list[tuple[int, float]]] | None = None
 
     def start(self, host_s: list[float]) -> None:
-        """First fit from the arrivals that found the phase (all later than it, none a whole interval late)."""
+        """First fit from the arrivals that found the phase (all later than it, none an interval late)."""
         a = np.sort(np.asarray(host_s, dtype=np.float64))
         n = np.floor((a - self.c) / self.s)
         b = _GRID_PPM * 1e-6
@@ -238,7 +266,6 @@ class _EventGrid:
         self.c, self.s = a0 + c - s * n0, s
 
 
-
 @dataclass(frozen=True)
 class LineFit:
     """A line fitted by an estimator: ``y = c + s·x`` over device time span ``span_s``.
@@ -276,7 +303,9 @@ class LineEstimator:
         """Online fit over the last ``window_s``; None without an arrival."""
         raise NotImplementedError
 
-    def epoch_fit(self, bounds: tuple[float, float], prior: float, x_now: float) -> tuple[float, float] | None:
+    def epoch_fit(
+        self, bounds: tuple[float, float], prior: float, x_now: float
+    ) -> tuple[float, float] | None:
         """Offline ``(c, s)`` over the whole epoch; None without an arrival."""
         raise NotImplementedError
 
@@ -358,7 +387,9 @@ class ArrivalEnvelope(LineEstimator):
         flags = () if len(pts) >= 2 else ("offset only: fewer than 2 bins",)
         return LineFit(c, s, float(x[-1] - x[0]), flags)
 
-    def epoch_fit(self, bounds: tuple[float, float], prior: float, x_now: float) -> tuple[float, float] | None:
+    def epoch_fit(
+        self, bounds: tuple[float, float], prior: float, x_now: float
+    ) -> tuple[float, float] | None:
         pts = list(self._all)
         if self._open is not None:
             pts.append((self._open[1], self._open[2]))
@@ -415,8 +446,10 @@ class EventBounds(ArrivalEnvelope):
             phase = event_grid_phase(np.array([p[1] for p in self._pending]), interval)
             if not math.isfinite(phase):
                 if not self._no_grid:
-                    log.info("clock: arrivals show no grid of %.2f ms connection events; lower envelope only",
-                             interval * 1e3)
+                    log.info(
+                        "clock: arrivals show no grid of %.2f ms connection events; lower envelope only",
+                        interval * 1e3,
+                    )
                 self._no_grid = True
                 del self._pending[: len(self._pending) - 3 * _GRID_SETTLE]
                 return False
@@ -455,7 +488,7 @@ class EventBounds(ArrivalEnvelope):
             if b is not None:
                 self._sizes[b[1]] += 1
                 prev_count, prev_loss = (b[1], b[2]) if b[0] == n - 1 else (0, False)
-                lower = (not after_loss and not prev_loss and prev_count < self._capacity() and late < 0.5)
+                lower = not after_loss and not prev_loss and prev_count < self._capacity() and late < 0.5
             self._burst = (n, 1, after_loss)
         elif n == b[0]:
             self._burst = (n, b[1] + 1, b[2] or after_loss)
@@ -492,8 +525,9 @@ class EventBounds(ArrivalEnvelope):
         while self._ebins and self._ebins[0][1] < horizon:
             self._ebins.popleft()
 
-    def _event_fit(self, bins: list[list], bounds: tuple[float, float], prior: float,
-                   x_now: float) -> tuple[float, float, tuple[float, float], float] | None:
+    def _event_fit(
+        self, bins: list[list], bounds: tuple[float, float], prior: float, x_now: float
+    ) -> tuple[float, float, tuple[float, float], float] | None:
         """``(c, s, (drift_lo, drift_hi) ppm, offset band s)`` of the ready-time line over event bins.
 
         Bounds that contradict the others (a packet taken for the wrong event) are found by
@@ -534,8 +568,11 @@ class EventBounds(ArrivalEnvelope):
             if drop is None:
                 break
             kind, item, x_bad = drop
-            log.info("clock: dropped an inconsistent %s bound at device time %+.3f s after the epoch's start",
-                     kind, x_bad)
+            log.info(
+                "clock: dropped an inconsistent %s bound at device time %+.3f s after the epoch's start",
+                kind,
+                x_bad,
+            )
             self.state.outliers += 1
             if kind == "upper":
                 item[2] = None
@@ -556,8 +593,11 @@ class EventBounds(ArrivalEnvelope):
         ev = self._event_fit(list(self._ebins) + ([self._eopen] if self._eopen else []), bounds, prior, x_now)
         if ev is None:
             if self._grid is None:
-                flags.append("connection events: no grid in the arrivals" if self._no_grid
-                             else "connection events: finding the grid")
+                flags.append(
+                    "connection events: no grid in the arrivals"
+                    if self._no_grid
+                    else "connection events: finding the grid"
+                )
             return LineFit(fit.c, fit.s, fit.span_s, tuple(flags))
         c, s, drift_bounds, band = ev
         width = drift_bounds[1] - drift_bounds[0]
@@ -567,7 +607,9 @@ class EventBounds(ArrivalEnvelope):
             flags.append(f"connection events: drift known to {width:.0f} ppm only")
         return LineFit(c, s, fit.span_s, tuple(flags), drift_bounds, band)
 
-    def epoch_fit(self, bounds: tuple[float, float], prior: float, x_now: float) -> tuple[float, float] | None:
+    def epoch_fit(
+        self, bounds: tuple[float, float], prior: float, x_now: float
+    ) -> tuple[float, float] | None:
         line = super().epoch_fit(bounds, prior, x_now)
         if line is None:
             return None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from wearsense.stream import Chunk, Modality, StreamInfo
+from wearsense.stream import Modality, StreamInfo
 from wearsense.sync.align import Alignment, AlignmentError, align_imu_pose
 from wearsense.sync.emd import MuscleLead
 from wearsense.sync.timeline import Timeline, TimelineSettings, sync_offline, sync_stored
@@ -58,8 +58,12 @@ class SyncReport:
     alignment_note: str = ""
 
 
-def build_report(clock: Timeline, alignment: Alignment | None = None,
-                 emd: Mapping[str, MuscleLead] | None = None, alignment_note: str = "") -> SyncReport:
+def build_report(
+    clock: Timeline,
+    alignment: Alignment | None = None,
+    emd: Mapping[str, MuscleLead] | None = None,
+    alignment_note: str = "",
+) -> SyncReport:
     """A :class:`SyncReport` from a trained session clock and optional alignment / lead results."""
     start = clock.start_s
     return SyncReport(
@@ -81,8 +85,11 @@ def _for_alignment(info: StreamInfo) -> bool:
     return info.modality in (Modality.IMU, Modality.POSE)
 
 
-def report_from_recording(source: Mapping[str, object], settings: TimelineSettings | None = None,
-                          ) -> tuple[SyncReport, list[str], str]:
+def report_from_recording(
+    source: Mapping[str, object],
+    settings: TimelineSettings | None = None,
+    segments: Mapping[str, Iterable[tuple]] | None = None,
+) -> tuple[SyncReport, list[str], str]:
     """Fit the clocks of a recording's streams offline and try IMU⇄pose alignment.
 
     ``source`` maps stream names to either ``(StreamInfo, chunks with received_s)`` or
@@ -90,6 +97,8 @@ def report_from_recording(source: Mapping[str, object], settings: TimelineSettin
     ``chunk``, ``chunk_ends``, ``received_s``): those take :func:`sync_stored`'s
     vectorised path, which summarises an hour-long take in seconds. Only IMU and pose
     samples are mapped (for the alignment); every stream trains the clocks and is counted.
+    ``segments``: the clock segments the recording noted
+    (``wearsense.io.xdf.events.clock_segments(f.events)``), mapped each with its own fit.
 
     Returns the report, the streams left out because their chunks carry no arrival
     times, and why alignment failed (``""`` when it worked or there was nothing to align).
@@ -110,14 +119,14 @@ def report_from_recording(source: Mapping[str, object], settings: TimelineSettin
         else:
             skipped.append(name)
     if stored:
-        out, sc = sync_stored(stored, settings, keep=_for_alignment)
+        out, sc = sync_stored(stored, settings, keep=_for_alignment, segments=segments)
         if usable:  # both kinds at once: unusual; fit the plain ones on their own
-            more, sc2 = sync_offline(usable, settings, keep=_for_alignment)
+            more, sc2 = sync_offline(usable, settings, keep=_for_alignment, segments=segments)
             out.update(more)
             sc.clocks.update(sc2.clocks)
             sc.streams.update(sc2.streams)
     else:
-        out, sc = sync_offline(usable, settings, keep=_for_alignment)
+        out, sc = sync_offline(usable, settings, keep=_for_alignment, segments=segments)
     alignment, failed = None, ""
     imus = [v for v in out.values() if v[0].modality == Modality.IMU]
     poses = [v for v in out.values() if v[0].modality == Modality.POSE]
@@ -129,8 +138,12 @@ def report_from_recording(source: Mapping[str, object], settings: TimelineSettin
     return build_report(sc, alignment, alignment_note=failed), sorted(skipped), failed
 
 
-def summarize(source: SyncReport | Mapping[str, object], settings: TimelineSettings | None = None,
-              counts: bool = True) -> str:
+def summarize(
+    source: SyncReport | Mapping[str, object],
+    settings: TimelineSettings | None = None,
+    counts: bool = True,
+    segments: Mapping[str, Iterable[tuple]] | None = None,
+) -> str:
     """The report as text.
 
     ``source`` is a :class:`SyncReport`, or a recording's streams as stored
@@ -143,7 +156,7 @@ def summarize(source: SyncReport | Mapping[str, object], settings: TimelineSetti
     if isinstance(source, SyncReport):
         report, note = source, ""
     else:
-        report, skipped, failed = report_from_recording(source, settings)
+        report, skipped, failed = report_from_recording(source, settings, segments)
         note = "\n  no arrival times (cannot check sync): " + ", ".join(skipped) if skipped else ""
         if failed:
             note += f"\n  IMU<->pose: not aligned ({failed})"
@@ -191,8 +204,11 @@ def plot(report: SyncReport, title: str = "wearsense sync quality") -> Figure:
     for dev, (d, r) in report.residuals.items():
         if d.size:
             ax.plot(d - d[0], r * 1e3, ".", ms=2, label=dev)
-    ax.set(xlabel="device time since first packet (s)", ylabel="arrival − device time mapped to host (ms)",
-           title="earliest arrival per bin (floor = link latency)")
+    ax.set(
+        xlabel="device time since first packet (s)",
+        ylabel="arrival − device time mapped to host (ms)",
+        title="earliest arrival per bin (floor = link latency)",
+    )
     if report.residuals and any(d.size for d, _ in report.residuals.values()):
         ax.legend(fontsize=7, markerscale=4)
     else:
@@ -203,14 +219,17 @@ def plot(report: SyncReport, title: str = "wearsense sync quality") -> Figure:
     for k, name in enumerate(names):
         for a0, z0, n in report.gaps.get(name, []):
             ax.plot([a0 - t0, z0 - t0], [k, k], lw=6, solid_capstyle="butt", color="C3")
-    ax.set_yticks(range(len(names)), [f"{n}\n{100 * report.streams[n]['loss']:.2f} % lost" for n in names],
-                  fontsize=7)
+    ax.set_yticks(
+        range(len(names)), [f"{n}\n{100 * report.streams[n]['loss']:.2f} % lost" for n in names], fontsize=7
+    )
     ax.set_ylim(-0.5, len(names) - 0.5)
     ends = [r["last_s"] - t0 for r in report.streams.values() if math.isfinite(r.get("last_s", math.nan))]
     if ends:
         ax.set_xlim(0.0, max(max(ends), 1e-3))
     if not any(report.gaps.get(n) for n in names):
-        ax.text(0.5, 0.5, "no gaps", transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.35")
+        ax.text(
+            0.5, 0.5, "no gaps", transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.35"
+        )
     ax.set(xlabel="time since session start (s)", title="gaps (marked, not filled)")
     ax = axes[1, 0]
     a = report.alignment
@@ -233,8 +252,11 @@ def plot(report: SyncReport, title: str = "wearsense sync quality") -> Figure:
         ax.errorbar(mid, y, xerr=[lo, hi], fmt="o", capsize=3)
         ax.set_yticks(y, [f"{lead.muscle} (n={lead.n})" for lead in leads], fontsize=7)
     else:
-        _note(ax, "not measured here: needs EMG onsets and IMU motion of the muscles' segments "
-                  "(wearsense.sync.emd.measure_emd)")
+        _note(
+            ax,
+            "not measured here: needs EMG onsets and IMU motion of the muscles' segments "
+            "(wearsense.sync.emd.measure_emd)",
+        )
     ax.set(xlabel="EMG onset lead over motion onset (ms)", title="electromechanical delay, 95% CI")
     fig.suptitle(title)
     return fig

@@ -18,5 +18,14 @@ from wearsense.sync.timeline import (
 SessionClock = Timeline
 SessionSettings = TimelineSettings
 
-__all__ = ["GridResampler", "GridSettings", "SessionClock", "SessionSettings", "StreamSyncSettings", "StreamSyncState",
-           "Timeline", "TimelineSettings", "sync_offline"]
+__all__ = [
+    "GridResampler",
+    "GridSettings",
+    "SessionClock",
+    "SessionSettings",
+    "StreamSyncSettings",
+    "StreamSyncState",
+    "Timeline",
+    "TimelineSettings",
+    "sync_offline",
+]

@@ -79,10 +79,13 @@ class StreamSyncSettings:
     def __post_init__(self) -> None:
         if self.timestamps not in _TIMESTAMPS:
             raise StreamError(
-                f"StreamSyncSettings.timestamps must be one of {', '.join(_TIMESTAMPS)}; got {self.timestamps!r}"
+                f"StreamSyncSettings.timestamps must be one of {', '.join(_TIMESTAMPS)}; "
+                f"got {self.timestamps!r}"
             )
         if self.seq_modulus < 0 or self.seq_modulus == 1:
-            raise StreamError(f"StreamSyncSettings.seq_modulus must be 0 (no wrap) or >= 2, got {self.seq_modulus}")
+            raise StreamError(
+                f"StreamSyncSettings.seq_modulus must be 0 (no wrap) or >= 2, got {self.seq_modulus}"
+            )
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,9 @@ class TimelineSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "streams", MappingProxyType(dict(self.streams)))
         if not math.isfinite(self.reference_offset_s):
-            raise StreamError(f"TimelineSettings.reference_offset_s must be finite, got {self.reference_offset_s!r}")
+            raise StreamError(
+                f"TimelineSettings.reference_offset_s must be finite, got {self.reference_offset_s!r}"
+            )
 
     def for_stream(self, name: str) -> StreamSyncSettings:
         return self.streams.get(name, self.default)
@@ -184,6 +189,8 @@ class Timeline:
         self.clocks: dict[str, ClockModel] = {}
         self.streams: dict[str, StreamSyncState] = {}
         self.infos: dict[str, StreamInfo] = {}
+        self._segments: dict[str, list[float]] = {}  # stream -> first sample t of each recorded segment
+        self._segment_epoch: dict[str, tuple[float, int]] = {}  # device -> (t, epoch) of the last one
 
     def clock_for(self, info: StreamInfo) -> ClockModel:
         """The clock model of the device that produces ``info`` (created on first use)."""
@@ -215,8 +222,41 @@ class Timeline:
             self.clock_for(info)
         return st
 
-    def _unwrap_seq(self, info: StreamInfo, st: StreamSyncState, raw: np.ndarray, host: float,
-                    modulus: int) -> tuple[np.ndarray, bool]:
+    def add_segments(self, segments: Mapping[str, Iterable[tuple]]) -> None:
+        """Clock segments a recording noted (``wearsense.io.xdf.events.clock_segments``):
+        ``{stream: [(t, offset_s, reason), ...]}``. A segment continued by arrival times
+        (``reset``) or by the recorder (``recorder``: a time that went back) starts a new
+        epoch of the device's clock model at its first sample; a ``clock_jump`` segment is
+        continued exactly by the sampling clock and needs none."""
+        for name, rows in segments.items():
+            ts = sorted(float(r[0]) for r in rows if len(r) < 3 or r[2] != "clock_jump")
+            if ts:
+                self._segments.setdefault(name, []).extend(ts)
+                self._segments[name].sort()
+
+    def _segment_starts(
+        self, info: StreamInfo, st: StreamSyncState, chunk: Chunk, host: float, model: ClockModel
+    ) -> bool:
+        """Whether ``chunk`` starts a recorded clock segment (starting the device's epoch once)."""
+        pending = self._segments.get(info.name)
+        if not pending or chunk.n == 0 or chunk.t[-1] < pending[0] - 1e-6:
+            return False
+        t = pending.pop(0)
+        key = info.source_id or info.name
+        last = self._segment_epoch.get(key)
+        # the streams of one device note the same event: one new epoch for all of them
+        if (
+            last is None
+            or abs(t - last[0]) > model.settings.reset_threshold_s
+            or last[1] != model.state.epoch
+        ):
+            model.start_epoch(float(chunk.t[-1]), host)
+            self._segment_epoch[key] = (t, model.state.epoch)
+        return True
+
+    def _unwrap_seq(
+        self, info: StreamInfo, st: StreamSyncState, raw: np.ndarray, host: float, modulus: int
+    ) -> tuple[np.ndarray, bool]:
         """Unwrapped sequence numbers of one chunk and whether the counter restarted."""
         raw = raw.astype(np.int64)
         if st._last_raw_seq is None:
@@ -265,6 +305,7 @@ class Timeline:
             )
         model = self.clock_for(info)
         epoch_before = model.state.epoch
+        segment = self._segment_starts(info, st, chunk, host, model)
         seq, restarted = self._unwrap_seq(info, st, chunk.seq, host, ss.seq_modulus)
         if ss.timestamps == "host":
             dev = chunk.t
@@ -291,8 +332,10 @@ class Timeline:
         if st.last_seq is not None:
             if reset:
                 st.resets += 1
+            if reset and not segment:
                 # continue the numbering after the old epoch, leaving room for the samples
-                # the device did not send while it was away
+                # the device did not send while it was away (a recorded segment's numbers
+                # already continue: the file says what was lost)
                 away = (t[0] - st.last_t) * info.rate_hz if info.rate_hz > 0 else 1.0
                 missing = max(0, int(round(away)) - 1)
                 st._seq_offset = st.last_seq + 1 + missing - int(seq[0])
@@ -348,11 +391,23 @@ class Timeline:
             cs = self.clocks[st.device].state
             at_start = cs.offset_s + (1.0 + cs.drift_ppm * 1e-6) * host_start
             out[name] = dict(
-                device=st.device, offset_s=cs.offset_s, start_offset_s=at_start, drift_ppm=cs.drift_ppm,
-                jitter_ms=cs.jitter_s * 1e3, jitter_sd_ms=cs.jitter_sd_s * 1e3,
-                link_latency_ms=cs.link_latency_s * 1e3, samples=st.samples, lost=st.lost, loss=st.loss,
-                gaps=len(st.gaps), resets=st.resets, wraps=cs.wraps + st.seq_wraps, clamped=st.clamped,
-                span_s=cs.span_s, first_s=st.first_t, last_s=st.last_t,
+                device=st.device,
+                offset_s=cs.offset_s,
+                start_offset_s=at_start,
+                drift_ppm=cs.drift_ppm,
+                jitter_ms=cs.jitter_s * 1e3,
+                jitter_sd_ms=cs.jitter_sd_s * 1e3,
+                link_latency_ms=cs.link_latency_s * 1e3,
+                samples=st.samples,
+                lost=st.lost,
+                loss=st.loss,
+                gaps=len(st.gaps),
+                resets=st.resets,
+                wraps=cs.wraps + st.seq_wraps,
+                clamped=st.clamped,
+                span_s=cs.span_s,
+                first_s=st.first_t,
+                last_s=st.last_t,
             )
         return out
 
@@ -373,8 +428,9 @@ def in_arrival_order(
             r = c.received_s
             yield (r if math.isfinite(r) else -math.inf, k, i), name, info, c
 
-    merged = heapq.merge(*(keyed(k, n, info, ch) for k, (n, (info, ch)) in enumerate(streams.items())),
-                         key=lambda row: row[0])
+    merged = heapq.merge(
+        *(keyed(k, n, info, ch) for k, (n, (info, ch)) in enumerate(streams.items())), key=lambda row: row[0]
+    )
     for _, name, info, c in merged:
         yield name, info, c
 
@@ -384,6 +440,7 @@ def sync_offline(
     settings: TimelineSettings | None = None,
     round_trips: Mapping[str, Sequence[tuple[float, float, float]]] | None = None,
     keep: Callable[[StreamInfo], bool] | None = None,
+    segments: Mapping[str, Iterable[tuple]] | None = None,
 ) -> tuple[dict[str, tuple[StreamInfo, Chunk]], Timeline]:
     """A recording's streams in the session clock, using all of it (non-causal).
 
@@ -403,16 +460,20 @@ def sync_offline(
         Streams to map and return (default: all). The others still train the clocks
         and are counted in the :class:`Timeline` (loss, gaps, resets), but none of
         their samples is kept: e.g. only IMU and pose for an alignment, not EMG.
+    segments : mapping stream -> [(t, offset_s, reason), ...], optional
+        Clock segments the recording noted (:meth:`Timeline.add_segments`).
 
     Returns
     -------
     dict name -> (StreamInfo, Chunk) of the kept streams, and the trained :class:`Timeline`.
     """
     sc = Timeline(settings)
+    sc.add_segments(segments or {})
     for name, trips in (round_trips or {}).items():
         sc.add_round_trips(streams[name][0], trips)
     kept: dict[str, list[tuple[Chunk, np.ndarray, int]]] = {
-        name: [] for name, (info, _) in streams.items() if keep is None or keep(info)}
+        name: [] for name, (info, _) in streams.items() if keep is None or keep(info)
+    }
     ends: dict[str, tuple[list[int], float, float]] = {}
     for name, info, c in in_arrival_order(streams):
         out, dev = sc._map(info, c)
@@ -428,8 +489,10 @@ def sync_offline(
         st, model = sc.streams[name], sc.clock_for(sc.infos[name])
         if sc.settings.for_stream(name).timestamps != "host":
             st.first_t = float(model.epoch_to_host(e[0], np.array([d0]))[0]) + sc.settings.reference_offset_s
-            st.last_t = max(st.first_t, float(model.epoch_to_host(e[1], np.array([d1]))[0])
-                            + sc.settings.reference_offset_s)
+            st.last_t = max(
+                st.first_t,
+                float(model.epoch_to_host(e[1], np.array([d1]))[0]) + sc.settings.reference_offset_s,
+            )
     result = {}
     for name, rows in kept.items():
         info = streams[name][0]
@@ -440,15 +503,24 @@ def sync_offline(
         whole = concat([r[0] for r in rows])
         if ss.timestamps != "host":
             model = sc.clock_for(info)
-            t = np.concatenate([model.epoch_to_host(e, d) for _, d, e in rows]) + sc.settings.reference_offset_s
+            t = (
+                np.concatenate([model.epoch_to_host(e, d) for _, d, e in rows])
+                + sc.settings.reference_offset_s
+            )
             t = np.maximum.accumulate(t)
             whole = Chunk(whole.data, t, whole.seq, whole.clock, whole.received_s)
         result[name] = (info, whole)
     return result, sc
 
 
-def _discontinuous(dev_first: np.ndarray, dev_last: np.ndarray, arrival: np.ndarray, seq_first: np.ndarray,
-                   seq_last: np.ndarray, cs: ClockSettings) -> bool:
+def _discontinuous(
+    dev_first: np.ndarray,
+    dev_last: np.ndarray,
+    arrival: np.ndarray,
+    seq_first: np.ndarray,
+    seq_last: np.ndarray,
+    cs: ClockSettings,
+) -> bool:
     """Whether a stored stream holds anything the per-chunk path must judge: a device clock or
     sequence counter that goes back, a device clock that jumps ahead of the host, arrivals late
     enough to look like a reset, or arrivals out of order."""
@@ -459,16 +531,29 @@ def _discontinuous(dev_first: np.ndarray, dev_last: np.ndarray, arrival: np.ndar
     # a run of late arrivals is a stall (a backlog read at once) unless it lasts: see ClockModel.unwrap
     delay = arrival - dev_last
     late = np.r_[False, delay - delay.min() > 0.5 * cs.reset_threshold_s, False]
-    run_start, run_end = np.flatnonzero(np.diff(late.astype(np.int8)) == 1), np.flatnonzero(np.diff(late.astype(np.int8)) == -1)
-    lasting = (arrival[run_end - 1] - arrival[run_start] >= 0.5 * cs.reset_threshold_s).any() if run_start.size else False
-    return bool(back.any() or ahead.any() or lasting or (seq_first[1:] <= seq_last[:-1]).any()
-                or (np.diff(arrival) < 0).any())
+    run_start, run_end = (
+        np.flatnonzero(np.diff(late.astype(np.int8)) == 1),
+        np.flatnonzero(np.diff(late.astype(np.int8)) == -1),
+    )
+    lasting = (
+        (arrival[run_end - 1] - arrival[run_start] >= 0.5 * cs.reset_threshold_s).any()
+        if run_start.size
+        else False
+    )
+    return bool(
+        back.any()
+        or ahead.any()
+        or lasting
+        or (seq_first[1:] <= seq_last[:-1]).any()
+        or (np.diff(arrival) < 0).any()
+    )
 
 
 def sync_stored(
     streams: Mapping[str, object],
     settings: TimelineSettings | None = None,
     keep: Callable[[StreamInfo], bool] | None = None,
+    segments: Mapping[str, Iterable[tuple]] | None = None,
 ) -> tuple[dict[str, tuple[StreamInfo, Chunk]], Timeline]:
     """:func:`sync_offline` for a recording held as whole arrays, in seconds for an hour-long take.
 
@@ -482,7 +567,8 @@ def sync_stored(
     counted from the sequence numbers (:func:`sequence_gaps`); jitter is the mean (and
     SD) excess delay of every chunk over the envelope, over the whole recording.
 
-    A device with anything the per-chunk path must judge (a clock that goes back or jumps,
+    ``segments``: as for :func:`sync_offline`. A device with anything the per-chunk path
+    must judge (a recorded segment that needs a new epoch, a clock that goes back or jumps,
     long stalls, counter wrap-around, a connection-event link, host timestamps, arrivals
     missing or out of order) goes through :func:`sync_offline`'s per-chunk path instead,
     with the same result as there.
@@ -496,12 +582,22 @@ def sync_stored(
     for name, st in streams.items():
         by_device.setdefault(st.info.source_id or name, []).append(name)
     slow: dict[str, tuple[StreamInfo, Iterable[Chunk]]] = {}
+    needs_epoch = {
+        n for n, rows in (segments or {}).items() if any(len(r) < 3 or r[2] != "clock_jump" for r in rows)
+    }
     for device, names in by_device.items():
-        fast = _sync_device_arrays(tl, {n: streams[n] for n in names}, kept_names, result)
+        fast = not needs_epoch.intersection(names) and _sync_device_arrays(
+            tl, {n: streams[n] for n in names}, kept_names, result
+        )
         if not fast:
             slow.update({n: (streams[n].info, streams[n].chunks()) for n in names})
     if slow:
-        mapped, slow_tl = sync_offline(slow, tl.settings, keep=lambda info: info.name in kept_names)
+        mapped, slow_tl = sync_offline(
+            slow,
+            tl.settings,
+            keep=lambda info: info.name in kept_names,
+            segments={n: r for n, r in (segments or {}).items() if n in slow},
+        )
         tl.clocks.update(slow_tl.clocks)
         tl.streams.update(slow_tl.streams)
         tl.infos.update(slow_tl.infos)
@@ -511,16 +607,22 @@ def sync_stored(
     return {n: result[n] for n in streams if n in result}, tl
 
 
-def _sync_device_arrays(tl: Timeline, streams: Mapping[str, object], kept: list[str],
-                        result: dict[str, tuple[StreamInfo, Chunk]]) -> bool:
+def _sync_device_arrays(
+    tl: Timeline, streams: Mapping[str, object], kept: list[str], result: dict[str, tuple[StreamInfo, Chunk]]
+) -> bool:
     """The vectorised path of :func:`sync_stored` for the streams of one device; False if it cannot apply."""
     rows = []
     for k, (name, st) in enumerate(streams.items()):
         info, c = st.info, st.chunk
         ss = tl.settings.for_stream(name)
         cs = ss.clock
-        if (ss.timestamps != "device" or ss.seq_modulus or cs.wrap_s or cs.event_interval_s
-                or info.metadata.get("ble_interval_s")):
+        if (
+            ss.timestamps != "device"
+            or ss.seq_modulus
+            or cs.wrap_s
+            or cs.event_interval_s
+            or info.metadata.get("ble_interval_s")
+        ):
             return False
         ends = np.asarray(st.chunk_ends, dtype=np.int64)
         arrival = np.asarray(st.received_s, dtype=np.float64)
@@ -530,7 +632,9 @@ def _sync_device_arrays(tl: Timeline, streams: Mapping[str, object], kept: list[
         if not np.isfinite(arrival).all():
             return False
         dev_first, dev_last = c.t[starts], c.t[ends - 1] if ends.size else ends.astype(np.float64)
-        if _discontinuous(dev_first, dev_last, arrival, c.seq[starts], c.seq[ends - 1] if ends.size else ends, cs):
+        if _discontinuous(
+            dev_first, dev_last, arrival, c.seq[starts], c.seq[ends - 1] if ends.size else ends, cs
+        ):
             return False
         rows.append((k, name, info, c, arrival, dev_last, ss))
     rows = [r for r in rows if r[4].size]
@@ -638,7 +742,11 @@ class GridResampler:
         t, x, s = chunk.t, chunk.data, chunk.seq
         if self._k is not None:
             # samples before the last emitted grid time came too late (see max_wait_s)
-            keep = t >= (self._k - 1) / self.settings.rate_hz if self._t[name].size == 0 else t > self._t[name][-1]
+            keep = (
+                t >= (self._k - 1) / self.settings.rate_hz
+                if self._t[name].size == 0
+                else t > self._t[name][-1]
+            )
             self.dropped[name] += int(np.count_nonzero(~keep))
             t, x, s = t[keep], x[keep], s[keep]
         self._t[name] = np.concatenate([self._t[name], t])
@@ -674,6 +782,12 @@ class GridResampler:
     def _sample(self, name: str, info: StreamInfo, grid: np.ndarray) -> np.ndarray:
         t, x, s = self._t[name], self._x[name], self._s[name]
         period = 1.0 / info.rate_hz if info.rate_hz > 0 else math.inf
-        y = interpolate_to(t, x, grid, max_gap_s=self.settings.max_gap_factor * period,
-                           breaks=np.diff(s) != 1, method=self.settings.method)
+        y = interpolate_to(
+            t,
+            x,
+            grid,
+            max_gap_s=self.settings.max_gap_factor * period,
+            breaks=np.diff(s) != 1,
+            method=self.settings.method,
+        )
         return y.astype(np.float32)
