@@ -54,6 +54,42 @@ def run(quick: bool = False) -> list[dict]:
             "met": None,
         },
     ]
+    # the cost of each part added by issue 13, as the default mover's time over the time
+    # without that part (same run, same machine load): > 1 means the part costs that factor
+    parts = {
+        "realistic EMG (vs emg_model=simple)": {"emg_model": "simple"},
+        "coupled body (vs body=independent)": {"body": "independent"},
+        "physiological tremor (vs tremor=0)": {"tremor": 0.0},
+    }
+    for label, without in parts.items():
+        t_without = _best_of(lambda: sim.generate(1, duration, keep_truth=False, **without), repeats)
+        rows.append(
+            {
+                "name": f"cost of the {label}",
+                "value": t_sim / t_without,
+                "unit": "x time",
+                "reference": "default mover without it",
+                "reference_value": 1.0,
+                "ratio": t_sim / t_without,
+                "target": "",
+                "met": None,
+            }
+        )
+    t_drawn = _best_of(
+        lambda: sim.generate(1, duration, keep_truth=False, person="drawn", vocabulary="full"), repeats
+    )
+    rows.append(
+        {
+            "name": "drawn person + full vocabulary, one core",
+            "value": duration / t_drawn,
+            "unit": "x real time",
+            "reference": "default mover",
+            "reference_value": rt,
+            "ratio": t_sim / t_drawn,
+            "target": "",
+            "met": None,
+        }
+    )
     workers = min(4, os.cpu_count() or 1)
     if workers > 1:
         seeds = list(range(2 * workers))

@@ -71,8 +71,9 @@ def pose_angles(info: StreamInfo, pose: np.ndarray) -> dict[str, np.ndarray]:
     out = {}
     for s in "rl":
         out[f"shoulder elevation {s}"] = _angle(kp(f"elbow_{s}") - kp(f"shoulder_{s}"), down)
-        out[f"elbow flexion {s}"] = 180 - _angle(kp(f"shoulder_{s}") - kp(f"elbow_{s}"), kp(f"wrist_{s}") - kp(f"elbow_{s}"))
-        out[f"knee flexion {s}"] = 180 - _angle(kp(f"hip_{s}") - kp(f"knee_{s}"), kp(f"ankle_{s}") - kp(f"knee_{s}"))
+        elbow, knee = kp(f"elbow_{s}"), kp(f"knee_{s}")
+        out[f"elbow flexion {s}"] = 180 - _angle(kp(f"shoulder_{s}") - elbow, kp(f"wrist_{s}") - elbow)
+        out[f"knee flexion {s}"] = 180 - _angle(kp(f"hip_{s}") - knee, kp(f"ankle_{s}") - knee)
     return out
 
 

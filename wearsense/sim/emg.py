@@ -45,6 +45,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import numba
 from scipy import signal
 
 from wearsense.sim.population import muscle_kind
@@ -113,6 +114,24 @@ def lowpass_for_median(median_hz: float, rate_hz: float) -> float:
     return float(np.interp(median_hz, med, cut))
 
 
+@numba.njit(cache=True, nogil=True)
+def _biquad_columns(x, ba, state):  # pragma: no cover - compiled
+    """One biquad per column (transposed direct form II, as scipy's sosfilt), state kept."""
+    n, m = x.shape
+    y = np.empty_like(x)
+    for c in range(m):
+        b0, b1, b2, a1, a2 = ba[c, 0], ba[c, 1], ba[c, 2], ba[c, 4], ba[c, 5]
+        z0, z1 = state[c, 0], state[c, 1]
+        for k in range(n):
+            xi = x[k, c]
+            yi = b0 * xi + z0
+            z0 = b1 * xi - a1 * yi + z1
+            z1 = b2 * xi - a2 * yi
+            y[k, c] = yi
+        state[c, 0], state[c, 1] = z0, z1
+    return y
+
+
 class EMGModel:
     """Stateful EMG synthesis for a set of recorded muscles (see the module doc).
 
@@ -149,7 +168,7 @@ class EMGModel:
         self.median_hz = np.asarray(median_hz, np.float64)
         hi = min(_BAND_HZ[1], 0.45 * rate_hz)
         self.band = signal.butter(4, [_BAND_HZ[0], hi], btype="bandpass", fs=rate_hz, output="sos")
-        self.band_zi = np.zeros((self.band.shape[0], 2, 2 * n))
+        self.band_zi = np.zeros((self.band.shape[0], 2, n))
         self.shape: list[np.ndarray] = []
         self.scale = np.empty(2 * n)
         impulse_in = np.r_[1.0, np.zeros(int(rate_hz) * 2)]
@@ -159,7 +178,15 @@ class EMGModel:
             sos = signal.butter(2, lowpass_for_median(med, rate_hz), fs=rate_hz, output="sos")
             self.shape.append(sos)
             self.scale[k] = 1.0 / np.sqrt(np.sum(signal.sosfilt(sos, band_imp) ** 2))
-        self.shape_zi = np.zeros((2 * n, 1, 2))
+        # the fresh and the fatigued carrier come from the same band-limited noise (one
+        # noise source per electrode); their correlation rho keeps the mixture at unit variance
+        self.rho = np.array([
+            np.sum(signal.sosfilt(self.shape[k], band_imp) * signal.sosfilt(self.shape[k + n], band_imp))
+            * self.scale[k] * self.scale[k + n]
+            for k in range(n)
+        ])
+        self.shape_ba = np.array([sos[0] for sos in self.shape])  # (2n, 6) b0 b1 b2 a0 a1 a2
+        self.shape_state = np.zeros((2 * n, 2))
         # variance process of recruitment: unit-variance low-pass (25 Hz) Gaussian
         self.rec_b, self.rec_a = signal.butter(1, min(25.0, 0.4 * rate_hz), fs=rate_hz)
         imp = signal.lfilter(self.rec_b, self.rec_a, impulse_in)
@@ -185,15 +212,14 @@ class EMGModel:
         if m == 0:
             return np.zeros((0, n)), np.zeros((0, n))
         u = drive + self._rest_bursts(m, n, rng)
-        white = rng.standard_normal((m, 2 * n))
+        white = rng.standard_normal((m, n))
         banded, self.band_zi = signal.sosfilt(self.band, white, axis=0, zi=self.band_zi)
-        carrier = np.empty_like(banded)
-        for k in range(2 * n):
-            carrier[:, k], self.shape_zi[k] = signal.sosfilt(self.shape[k], banded[:, k], zi=self.shape_zi[k])
+        carrier = _biquad_columns(np.concatenate([banded, banded], axis=1), self.shape_ba, self.shape_state)
         carrier *= self.scale
         fatigue, self.fat_zi = signal.lfilter(self.fat_b, self.fat_a, drive, axis=0, zi=self.fat_zi)
         w = np.clip(fatigue, 0.0, 1.0)
-        c = np.sqrt(1.0 - w) * carrier[:, :n] + np.sqrt(w) * carrier[:, n:]
+        a, b = np.sqrt(1.0 - w), np.sqrt(w)
+        c = (a * carrier[:, :n] + b * carrier[:, n:]) / np.sqrt(1.0 + 2.0 * a * b * self.rho)
         # recruitment: log-normal variance mixture, spread sigma(u) falling with drive
         s, self.rec_zi = signal.lfilter(
             self.rec_b, self.rec_a, rng.standard_normal((m, n)), axis=0, zi=self.rec_zi

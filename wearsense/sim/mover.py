@@ -470,13 +470,14 @@ class Mover:
         n, nj = drive.shape[0], len(JOINTS)
         f = rng.uniform(8.0, 12.0, nj)
         amp_end = np.abs(rng.normal(1.0, 0.3, nj))
-        k = np.arange(1, n + 1)[:, None]
-        phase = self._tremor_phase + 2 * np.pi * f * self.dt * k
+        k = np.arange(1, n + 1, dtype=np.float32)[:, None]
+        phase = (self._tremor_phase + 2 * np.pi * f * self.dt * k).astype(np.float32)
         amp = self._tremor_amp + (amp_end - self._tremor_amp) * (k / n)
-        self._tremor_phase = phase[-1] % (2 * np.pi)
+        self._tremor_phase = phase[-1].astype(np.float64) % (2 * np.pi)
         self._tremor_amp = amp_end
         mod = 1.0 + self.config.tremor * amp * np.sin(phase)
-        return np.clip(drive * np.repeat(mod, 2, axis=1), 0.0, 1.0)
+        out = drive.reshape(n, nj, 2) * mod[:, :, None]
+        return np.clip(out.reshape(n, 2 * nj), 0.0, 1.0)
 
     def _interp_rows(self, key: str, t: np.ndarray, cols: list[int] | None = None) -> np.ndarray:
         """Linear interpolation of buffered physics rows at true times ``t``."""

@@ -247,6 +247,11 @@ def _target_kernel(  # pragma: no cover - compiled
     angles, cocon, c2, c1, gain, rest, load, tone, coupling, gparent, two, target, gravity
 ):
     rows, nj = angles.shape
+    coupled = np.zeros(nj, np.bool_)
+    for j in range(nj):
+        for p in range(nj):
+            if coupling[j, p] != 0.0:
+                coupled[j] = True
     # joints from last to first: a two-joint muscle's source actuator (a more distal joint)
     # has its target before the joint it also acts on
     for j in range(nj - 1, -1, -1):
@@ -262,7 +267,7 @@ def _target_kernel(  # pragma: no cover - compiled
             a1 = t1 + (angles[k - 1, gparent[j]] if gparent[j] >= 0 else 0.0)
             g = load[j] * np.sin(a1 * (np.pi / 180.0))
             coup = 0.0
-            for p in range(nj):
+            for p in range(nj if coupled[j] else 0):
                 if coupling[j, p] != 0.0:
                     if p < j:  # the proximal joint is already at step k in the forward pass
                         d2 = angles[k, p] - 2.0 * angles[k - 1, p] + angles[k - 2, p]
@@ -303,6 +308,11 @@ def _simulate_kernel(  # pragma: no cover - compiled
     nj = theta.shape[1]
     d = delay_buf.shape[0]
     cur = np.empty(nj)
+    coupled = np.zeros(nj, np.bool_)
+    for j in range(nj):
+        for p in range(nj):
+            if coupling[j, p] != 0.0:
+                coupled[j] = True
     for k in range(n):
         for m in range(na):
             u = drive[k, m]
@@ -321,7 +331,7 @@ def _simulate_kernel(  # pragma: no cover - compiled
                 if int(two[r, 1]) == j:
                     net += two[r, 2] * out_force[k, int(two[r, 0])]
             coup = 0.0
-            for p in range(nj):
+            for p in range(nj if coupled[j] else 0):
                 if coupling[j, p] != 0.0:
                     if p < j:
                         d2 = cur[p] - 2.0 * theta[2, p] + theta[1, p]
