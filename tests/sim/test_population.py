@@ -130,3 +130,21 @@ def test_population_figure_example_runs(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert out.stat().st_size > 10_000 and "EMD: mover means" in proc.stdout
+
+
+def test_realism_table_example_runs():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "sim_realism.py"
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "median frequency, biceps_brachii_r" in proc.stdout and "tremor peak" in proc.stdout
