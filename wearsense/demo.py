@@ -244,8 +244,9 @@ def plot_demo(result: DemoResult):
         ax.set_xlabel(time_label)
         if zoom is not None:
             ax.axvspan(*zoom, color="0.88", zorder=0)
-            at_top = blended_transform_factory(ax.transData, ax.transAxes)
-            ax.text(zoom[0], 1.0, " close-up below", transform=at_top, fontsize=7, va="top", color="0.3")
+    if zoom is not None:
+        at_top = blended_transform_factory(axes[0].transData, axes[0].transAxes)
+        axes[0].text(zoom[0], 1.0, " close-up below", transform=at_top, fontsize=7, va="top", color="0.3")
 
     ax = axes[2]
     if zoom is not None:
@@ -268,8 +269,9 @@ def plot_demo(result: DemoResult):
             f"({among})\nthe sim's electromechanical delay is 50 ms; the detectors add their own lags",
             fontsize=10,
         )
-        ax.legend(loc="upper left", fontsize=8)
-        ax2.legend(loc="lower right", fontsize=8)
+        # one legend, in the quiet corner before the onset (the curves rise to the right)
+        handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+        ax.legend(handles=handles, loc="upper left", fontsize=8)
     else:
         ax.text(0.5, 0.5, "no movement with a clean EMG onset in this window; try --duration 15",
                 ha="center", va="center", transform=ax.transAxes)
