@@ -11,9 +11,9 @@ loss, per-channel EMG level, IMU magnitudes), keeps every chunk, and writes a PN
 
 Timestamps of each stream are mapped onto one time axis with the sim's *known* clocks
 (``SimDevice.clocks``); for real devices that is the sync layer's job
-(:mod:`wearsense.sync`). The lead is measured with simple threshold detectors: EMG
-envelope above 4x its resting level, and the angular speed of the moving segment's IMU
-above its resting level by 10 deg/s (and 5 SD).
+(:mod:`wearsense.sync`). The lead is measured from the EMG onsets of the Bonato double
+threshold (:mod:`wearsense.dsp.onset`, after at least 300 ms of rest) to the moment the
+angular speed of the moving segment's IMU exceeds its resting level by 10 deg/s (and 5 SD).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from scipy.ndimage import uniform_filter1d
 from scipy.signal import savgol_filter
 
 from wearsense.devices import BlockingDevice
+from wearsense.dsp.onset import DoubleThreshold
 from wearsense.errors import WearsenseError
 from wearsense.live.terminal import LiveStats, TerminalView
 from wearsense.stream import Chunk, StreamInfo, concat
@@ -76,14 +77,15 @@ def pose_angles(info: StreamInfo, pose: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def _emg_onsets(t: np.ndarray, env: np.ndarray, rate_hz: float) -> list[float]:
-    """Rises of an envelope above 4x its resting level (10th percentile) that stay
-    above for ≥ 100 ms after ≥ 300 ms below it."""
-    above = env > 4.0 * np.percentile(env, 10)
-    rises = np.flatnonzero(above[1:] & ~above[:-1]) + 1
-    quiet, hold = int(0.3 * rate_hz), int(0.1 * rate_hz)
-    return [float(t[i]) for i in rises
-            if i >= quiet and not above[i - quiet : i].any() and above[i : i + hold].all()]
+def _emg_onsets(emg: Chunk, t: np.ndarray, rate_hz: float, quiet_s: float = 0.3) -> list[list[float]]:
+    """Per channel, the onsets (time axis ``t``) that the Bonato double threshold of
+    :mod:`wearsense.dsp.onset` finds after at least ``quiet_s`` of rest."""
+    found = DoubleThreshold(rate_hz).detect(Chunk(emg.data, t, emg.seq, "true"))
+    out = []
+    for bursts in found:
+        ends = [-np.inf] + [off for _, off in bursts]
+        out.append([on for (on, _), end in zip(bursts, ends) if on - end >= quiet_s])
+    return out
 
 
 def _motion_onset(t: np.ndarray, gyro_dps: np.ndarray, after: float) -> float | None:
@@ -168,16 +170,16 @@ def run_demo(seed: int = 0, duration_s: float = 10.0, out: Path | str | None = "
     times = {name: true_t(name) for name in streams}
     info_e, emg = streams["sim-emg"]
     te = times["sim-emg"]
-    env = _envelope(emg, info_e.rate_hz)
 
     leads: list[tuple[str, float, float]] = []
+    onsets = _emg_onsets(emg, te, info_e.rate_hz)
     for muscle, imu, _ in PAIRS:
         if muscle not in info_e.channels or imu not in streams:
             continue
         info_i, chunk_i = streams[imu]
         ti = times[imu]
         gyro = chunk_i.data[:, info_i.select("gyro_", "deg/s")].astype(float)
-        for t_on in _emg_onsets(te, env[:, info_e.index(muscle)], info_e.rate_hz):
+        for t_on in onsets[info_e.index(muscle)]:
             t_mot = _motion_onset(ti, gyro, t_on)
             if t_mot is not None and 0.0 < t_mot - t_on < 0.25:
                 leads.append((muscle, t_on, (t_mot - t_on) * 1e3))
@@ -242,8 +244,9 @@ def plot_demo(result: DemoResult):
         ax.set_xlabel(time_label)
         if zoom is not None:
             ax.axvspan(*zoom, color="0.88", zorder=0)
-            at_top = blended_transform_factory(ax.transData, ax.transAxes)
-            ax.text(zoom[0], 1.0, " close-up below", transform=at_top, fontsize=7, va="top", color="0.3")
+    if zoom is not None:
+        at_top = blended_transform_factory(axes[0].transData, axes[0].transAxes)
+        axes[0].text(zoom[0], 1.0, " close-up below", transform=at_top, fontsize=7, va="top", color="0.3")
 
     ax = axes[2]
     if zoom is not None:
@@ -266,8 +269,9 @@ def plot_demo(result: DemoResult):
             f"({among})\nthe sim's electromechanical delay is 50 ms; the detectors add their own lags",
             fontsize=10,
         )
-        ax.legend(loc="upper left", fontsize=8)
-        ax2.legend(loc="lower right", fontsize=8)
+        # one legend, in the quiet corner before the onset (the curves rise to the right)
+        handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+        ax.legend(handles=handles, loc="upper left", fontsize=8)
     else:
         ax.text(0.5, 0.5, "no movement with a clean EMG onset in this window; try --duration 15",
                 ha="center", va="center", transform=ax.transAxes)

@@ -27,7 +27,8 @@ from wearsense.errors import StreamError
 from wearsense.stream import Chunk, StreamInfo, concat, split
 
 RATE_HZ = 200.0
-INFO = StreamInfo("imu", "IMU", ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z", "mag_x", "mag_y", "mag_z"),
+INFO = StreamInfo("imu", "IMU",
+                  ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z", "mag_x", "mag_y", "mag_z"),
                   ("m/s^2",) * 3 + ("deg/s",) * 3 + ("uT",) * 3, RATE_HZ)
 FIELD_ENU = np.array([0.0, 24.0, -41.57])
 
@@ -126,7 +127,8 @@ def test_accelerometer_is_ignored_while_accelerating_and_tilt_is_kept():
     assert ahrs.state.last_flags[200:260, 0].all()
     assert not ahrs.state.last_flags[300:, 0].any()
     assert angle_between_deg(q[259], q_true) < 1.0
-    no_rejection = Ahrs(INFO, AhrsSettings(acc_norm_tol=100.0, acc_rejection_deg=180.0)).process(Chunk(d, still.t))
+    no_rejection = Ahrs(INFO, AhrsSettings(acc_norm_tol=100.0, acc_rejection_deg=180.0)).process(
+        Chunk(d, still.t))
     assert angle_between_deg(no_rejection.data[259], q_true) > 3 * angle_between_deg(q[259], q_true)
 
 

@@ -47,7 +47,8 @@ def _stages():
         "mvc": lambda: MVCNormalise(RATE_HZ, [1e-3, 2e-3, 5e-4]),
         "chain": lambda: EmgChain(RATE_HZ, EmgChainSettings(notch=NotchSettings(detect_s=0.5))),
         "chain_rms_tkeo": lambda: EmgChain(
-            RATE_HZ, EmgChainSettings(tkeo=True, envelope=EnvelopeSettings(method="rms"), mvc_v=(1.0, 2.0, 3.0))
+            RATE_HZ,
+            EmgChainSettings(tkeo=True, envelope=EnvelopeSettings(method="rms"), mvc_v=(1.0, 2.0, 3.0)),
         ),
     }
 
@@ -200,8 +201,9 @@ def test_zero_phase_refuses_a_short_chunk(signal):
 
 def test_bandpass_above_nyquist_names_the_fix():
     with pytest.raises(StreamError, match="Nyquist.*BandPassSettings"):
-        BandPass(200.0)
-    BandPass(200.0, BandPassSettings(high_hz=90.0))
+        BandPass(200.0, BandPassSettings(adapt_to_rate=False))
+    BandPass(200.0, BandPassSettings(high_hz=90.0, adapt_to_rate=False))
+    BandPass(200.0)  # the default adapts to the rate (tests/dsp/test_device_rates.py)
 
 
 def test_bad_settings_and_input_raise_clear_errors(signal):

@@ -17,6 +17,7 @@ from wearsense.dsp.onset import (
     TkeoThreshold,
     score_onsets,
 )
+from wearsense.dsp.emg import BandPassSettings
 from wearsense.errors import StreamError
 from wearsense.stream import Chunk, concat, split
 
@@ -104,7 +105,8 @@ def test_detectors_stay_robust_with_low_snr_motion_and_ecg(condition, min_matche
     for name, make in DETECTORS.items():
         errors, n_true, n_matched, false, rest_false = _evaluate(make, recordings)
         medians[name] = (float(np.median(np.abs(errors))), n_matched / n_true)
-        print(f"{condition} {name}: median |error| {medians[name][0] * 1e3:.1f} ms, matched {n_matched}/{n_true}, "
+        print(f"{condition} {name}: median |error| {medians[name][0] * 1e3:.1f} ms, "
+              f"matched {n_matched}/{n_true}, "
               f"unmatched {false}, during rest {rest_false}")
         assert medians[name][0] <= 0.025, name
         assert rest_false <= 2, name
@@ -116,8 +118,6 @@ def test_detectors_stay_robust_with_low_snr_motion_and_ecg(condition, min_matche
 def test_ecg_defeats_a_20hz_high_pass_but_not_the_default_60hz(inject):
     """Why the detectors condition with a 60 Hz high-pass: the QRS lies in 10-40 Hz."""
     rec, chunk = _recording(4, duration_s=20.0, ecg_v=1e-3, inject=inject)
-    from wearsense.dsp.emg import BandPassSettings
-
     low = DoubleThreshold(RATE_HZ, DoubleThresholdSettings(bandpass=BandPassSettings(low_hz=20.0)))
     _, _, _, false_20, _ = _evaluate(lambda: low, [(rec, chunk)])
     _, _, _, false_60, _ = _evaluate(DETECTORS["double_threshold"], [(rec, chunk)])
@@ -156,7 +156,7 @@ def test_events_carry_latency_and_state_marks_activity(short_recording):
     first = next(e for e in events if e.kind == "onset")
     i = int(np.searchsorted(chunk.t, first.decided_t))
     assert act.data[i, first.channel] == 1.0
-    assert det.latency_s == pytest.approx(0.03 + det.group_delay_s)
+    assert det.latency_s == pytest.approx(det.settings.min_on_s + det.group_delay_s)
     assert det.pop_events() == []
 
 
@@ -179,7 +179,8 @@ def test_bad_settings_raise_clear_errors(short_recording):
     with pytest.raises(StreamError, match="baseline_v needs 3 positive"):
         CusumChangePoint(RATE_HZ, CusumSettings(baseline=BaselineSettings(baseline_v=(1.0,)))).process(chunk)
     with pytest.raises(StreamError, match="Nyquist"):
-        DoubleThreshold(200.0)
+        fixed = BandPassSettings(low_hz=60.0, adapt_to_rate=False)
+        DoubleThreshold(200.0, DoubleThresholdSettings(bandpass=fixed))
 
 
 def test_score_onsets_matches_nearest_and_counts_false():

@@ -61,5 +61,5 @@ def test_muscles_map_to_the_segment_they_move():
 
 
 def test_bad_settings_name_the_parameter():
-    with pytest.raises(WearsenseError, match="baseline_s"):
-        EMDSettings(baseline_s=(0.1, 0.3))
+    with pytest.raises(WearsenseError, match="search_s"):
+        EMDSettings(search_s=(0.1, -0.3))

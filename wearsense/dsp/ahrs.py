@@ -182,10 +182,7 @@ def _ahrs_run(data, cols, dt, prm, st, out, flags):  # pragma: no cover - compil
             cosang = ux * vx + uy * vy + uz * vz
             ok = abs(an - 9.80665) <= acc_norm_tol and cosang >= acc_cos
             if ok or st[_S_ACC_REJ] > timeout:
-                ex, ey, ez = _cross(ux, uy, uz, vx, vy, vz)
-                fx += ex
-                fy += ey
-                fz += ez
+                fx, fy, fz = _cross(ux, uy, uz, vx, vy, vz)  # the first feedback term
                 acc_used = 1
                 st[_S_ACC_REJ] = 0.0
             else:
@@ -406,12 +403,14 @@ class Ahrs:
         if self.settings.use_timestamps:
             # runs of equal time step share one kernel call
             t = chunk.t
-            prev = self._last_t if self._last_t is not None else (t[0] - 1 / self.rate_hz if self.rate_hz else t[0])
+            first = t[0] - 1 / self.rate_hz if self.rate_hz else t[0]
+            prev = self._last_t if self._last_t is not None else first
             dts = np.diff(np.r_[prev, t])
             edges = np.r_[0, np.flatnonzero(np.diff(dts)) + 1, chunk.n]
             for a, z in zip(edges[:-1], edges[1:]):
                 if z > a:
-                    bad = _ahrs_run(d[a:z], self._cols, float(dts[a]), self._prm, st.vector, q[a:z], flags[a:z])
+                    bad = _ahrs_run(d[a:z], self._cols, float(dts[a]), self._prm, st.vector, q[a:z],
+                                    flags[a:z])
                     if bad >= 0:
                         self._raise_bad(chunk, a + bad)
             if chunk.n:

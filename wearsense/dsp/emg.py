@@ -11,7 +11,8 @@ Stages (all causal):
 stage               what                                          group delay reported
 ==================  ============================================  =====================
 :class:`DCRemoval`  1st-order Butterworth high-pass (1 Hz)        at 80 Hz
-:class:`BandPass`   Butterworth band-pass, SOS (20-450 Hz, 8th)   at 80 Hz
+:class:`BandPass`   Butterworth band-pass, SOS (20-450 Hz, 8th;   at 80 Hz
+                    below 1 kHz the top edge is 0.9 x Nyquist)
 :class:`MainsNotch` notches at 50 or 60 Hz and harmonics, the     at 80 Hz
                     family auto-detected from the first second
 :class:`Rectify`    full-wave rectification ``|x|``               0
@@ -105,7 +106,8 @@ def _biquads(v, sos, z0, z1):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _run_program(x, out, sos_a, z_a, nonlin, tk, sos_b, z_b, ring, ipos, rsum, root, gain):  # pragma: no cover - compiled
+def _run_program(x, out, sos_a, z_a, nonlin, tk, sos_b, z_b, ring, ipos, rsum, root,
+                 gain):  # pragma: no cover - compiled
     """Run one program over a block: bank A -> non-linearity -> bank B -> moving mean -> sqrt -> gain.
 
     State is copied into fresh local arrays for the loop (so the compiler can prove
@@ -189,18 +191,39 @@ class DCRemovalSettings:
 class BandPassSettings:
     """Butterworth band-pass (default 20-450 Hz, the surface-EMG band; De Luca 2010).
 
+    The band adapts to the sampling rate, so the defaults work on every device:
+    where ``high_hz`` does not fit below Nyquist, the upper edge moves down to
+    0.9 x Nyquist (Myo armband, 200 Hz: 20-90 Hz; OpenBCI Cyton, 250 Hz: 20-112.5 Hz;
+    500 Hz: 20-225 Hz; 1 kHz and up: 20-450 Hz unchanged), and a lower edge above
+    2/3 of that moves down to 2/3 of it, so the band keeps a width of at least 1.5:1.
+    :meth:`edges_hz` gives the edges used at a rate. With ``adapt_to_rate=False`` the
+    edges are taken as given, and an upper edge at or above Nyquist is an error.
+
     Parameters
     ----------
     low_hz, high_hz : float
-        -3 dB edges in Hz. ``high_hz`` must lie below Nyquist.
+        -3 dB edges in Hz where the rate allows them.
     order : int
         Butterworth order per edge; the band-pass has ``2*order`` poles (``order``
         second-order sections). Default 4.
+    adapt_to_rate : bool
+        Move the edges below Nyquist as described above (default True).
     """
 
     low_hz: float = 20.0
     high_hz: float = 450.0
     order: int = 4
+    adapt_to_rate: bool = True
+
+    def edges_hz(self, rate_hz: float) -> tuple[float, float]:
+        """The (low, high) -3 dB edges in Hz used at ``rate_hz``."""
+        low, high = float(self.low_hz), float(self.high_hz)
+        if self.adapt_to_rate:
+            top = 0.9 * float(rate_hz) / 2
+            if high > top:
+                high = top
+                low = min(low, high / 1.5)
+        return low, high
 
 
 @dataclass(frozen=True)
@@ -306,12 +329,14 @@ def _bandpass_sos(s: BandPassSettings, rate: float) -> np.ndarray:
         raise StreamError(f"band-pass order must be >= 1, got {s.order}")
     if not 0 < s.low_hz < s.high_hz:
         raise StreamError(f"band-pass needs 0 < low_hz < high_hz, got {s.low_hz}-{s.high_hz} Hz")
-    if s.high_hz >= nyq:
+    low, high = s.edges_hz(rate)
+    if high >= nyq:
         raise StreamError(
             f"band-pass high_hz={s.high_hz} Hz is not below Nyquist ({nyq} Hz) at rate {rate} Hz; "
-            f"set BandPassSettings(high_hz=...) below {nyq} Hz (e.g. {0.9 * nyq:g})"
+            f"set BandPassSettings(high_hz=...) below {nyq} Hz (e.g. {0.9 * nyq:g}), "
+            "or leave adapt_to_rate=True"
         )
-    return sps.butter(s.order, [s.low_hz, s.high_hz], "bandpass", fs=rate, output="sos")
+    return sps.butter(s.order, [low, high], "bandpass", fs=rate, output="sos")
 
 
 def _notch_sos(s: NotchSettings, mains_hz: float, rate: float) -> np.ndarray:
@@ -514,6 +539,9 @@ class DCRemoval(_KernelStage):
 class BandPass(_KernelStage):
     """Causal Butterworth band-pass (second-order sections), default 20-450 Hz.
 
+    Below 1 kHz the default upper edge is 0.9 x Nyquist (20-90 Hz at 200 Hz); see
+    :class:`BandPassSettings` for how the band adapts to the rate.
+
     Parameters
     ----------
     rate_hz : float
@@ -610,7 +638,8 @@ class _MainsMixin:
         self._detect_seen += head.n
         if self._detect_seen < self._detect_n:
             return out_head
-        found = detect_mains_hz(np.concatenate(self._detect_buf), self.rate_hz, self._notch_settings.detect_db)
+        found = detect_mains_hz(np.concatenate(self._detect_buf), self.rate_hz,
+                                self._notch_settings.detect_db)
         self.mains_pending = False
         self._detect_buf = []
         if found is None:
@@ -728,7 +757,8 @@ class Envelope(_KernelStage):
         self.settings = settings
         _check_envelope(settings)
         if settings.method == "lowpass":
-            self._program = _Program(_empty_sos(), _NONE, _lowpass_sos(settings, self.rate_hz), 0, False, None)
+            sos = _lowpass_sos(settings, self.rate_hz)
+            self._program = _Program(_empty_sos(), _NONE, sos, 0, False, None)
         else:
             self._program = _Program(_empty_sos(), _SQUARE, _empty_sos(),
                                      _rms_window(settings, self.rate_hz), True, None)
@@ -781,6 +811,12 @@ class EmgChain(_MainsMixin, _KernelStage):
     Gives the same output as the separate stages in a :class:`~wearsense.stream.Pipeline`
     (within float32 rounding between stages: the chain keeps float64 throughout) at
     a fraction of the per-chunk cost.
+
+    The defaults work at every rate a supported device delivers (Myo 200 Hz,
+    BrainFlow boards 250/500/1000 Hz, 2 kHz and up): the band-pass keeps 20-450 Hz
+    where Nyquist allows and otherwise ends at 0.9 x Nyquist (20-90 Hz at 200 Hz,
+    20-112.5 Hz at 250 Hz, 20-225 Hz at 500 Hz; :class:`BandPassSettings`), and the
+    mains notches keep only the harmonics below Nyquist.
 
     Parameters
     ----------
@@ -843,7 +879,8 @@ class EmgChain(_MainsMixin, _KernelStage):
     def _keep_family(self, found: float) -> None:
         nh = self._head.shape[0]
         n50 = self._families[50.0].shape[0]
-        keep = np.r_[0:nh, nh:nh + n50] if found == 50.0 else np.r_[0:nh, nh + n50:self._program.sos_a.shape[0]]
+        n_all = self._program.sos_a.shape[0]
+        keep = np.r_[0:nh, nh:nh + n50] if found == 50.0 else np.r_[0:nh, nh + n50:n_all]
         self._build()
         self.state.z_a = np.ascontiguousarray(self.state.z_a[:, keep])
         self._bind()
@@ -873,7 +910,8 @@ def _zero_phase(chunk: Chunk, sos: np.ndarray) -> Chunk:
     return chunk.with_data(y.astype(np.float32))
 
 
-def zero_phase_bandpass(chunk: Chunk, rate_hz: float, settings: BandPassSettings = BandPassSettings()) -> Chunk:
+def zero_phase_bandpass(chunk: Chunk, rate_hz: float,
+                        settings: BandPassSettings = BandPassSettings()) -> Chunk:
     """NON-CAUSAL forward-backward band-pass (``sosfiltfilt``): offline analysis only.
 
     Zero phase and squared magnitude response; needs the whole recording.
@@ -895,7 +933,8 @@ def zero_phase_notch(chunk: Chunk, rate_hz: float, settings: NotchSettings = Not
     return _zero_phase(chunk, sos)
 
 
-def zero_phase_envelope(chunk: Chunk, rate_hz: float, settings: EnvelopeSettings = EnvelopeSettings()) -> Chunk:
+def zero_phase_envelope(chunk: Chunk, rate_hz: float,
+                        settings: EnvelopeSettings = EnvelopeSettings()) -> Chunk:
     """NON-CAUSAL envelope: rectify, then forward-backward low-pass (or centred moving RMS)."""
     rate = _check_rate(rate_hz, "zero_phase_envelope")
     _check_envelope(settings)

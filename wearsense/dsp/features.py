@@ -65,7 +65,9 @@ def feature_labels(channels: Sequence[str], features: Sequence[str] = FEATURES) 
 
 def compute_features(w: np.ndarray, rate_hz: float, features: Sequence[str] = FEATURES,
                      threshold_v: float = 10e-6) -> np.ndarray:
-    """Features of windows ``w`` shape (n_windows, window, n_channels) -> (n_windows, n_channels * n_features)."""
+    """Features of windows ``w`` shape (n_windows, window, n_channels).
+
+    Returns shape (n_windows, n_channels * n_features)."""
     w = np.asarray(w, dtype=np.float64)
     nw, n, c = w.shape
     d = np.diff(w, axis=1)
@@ -77,7 +79,8 @@ def compute_features(w: np.ndarray, rate_hz: float, features: Sequence[str] = FE
     if "wl" in features:
         cols["wl"] = np.sum(np.abs(d), axis=1)
     if "zc" in features:
-        cols["zc"] = np.sum((w[:, 1:] * w[:, :-1] < 0) & (np.abs(d) >= threshold_v), axis=1).astype(np.float64)
+        crossing = (w[:, 1:] * w[:, :-1] < 0) & (np.abs(d) >= threshold_v)
+        cols["zc"] = np.sum(crossing, axis=1).astype(np.float64)
     if "ssc" in features:
         cols["ssc"] = np.sum((d[:, 1:] * d[:, :-1] < 0)
                              & ((np.abs(d[:, 1:]) >= threshold_v) | (np.abs(d[:, :-1]) >= threshold_v)),
@@ -113,7 +116,8 @@ class EmgFeatures:
             raise StreamError(f"EmgFeatures needs rate_hz > 0, got {rate_hz}")
         unknown = [x for x in settings.features if x not in FEATURES]
         if unknown or not settings.features:
-            raise StreamError(f"unknown EMG feature(s) {unknown or '(none given)'}; known: {', '.join(FEATURES)}")
+            raise StreamError(f"unknown EMG feature(s) {unknown or '(none given)'}; "
+                              f"known: {', '.join(FEATURES)}")
         self.rate_hz = float(rate_hz)
         self.settings = settings
         self.window = int(round(settings.window_s * rate_hz))

@@ -8,22 +8,24 @@ sit in a pipeline in the recorder or the live view.
 Checks, over the last ``window_s`` of signal, evaluated every ``step_s`` (at fixed
 sample counts, so chunking does not change the verdicts):
 
-================  ===========================================================  =====================================
-flag              test                                                         what to do (in the reason string)
-================  ===========================================================  =====================================
-``flat``          SD below ``flat_v``                                          check the cable/connector and amplifier
-``electrode_off`` at the rail (``full_scale_v``) over half the window, or      press the electrode on / re-gel it
-                  flat at an offset above ``offset_v``
-``saturation``    over ``clip_fraction`` of samples at the window's extreme    lower the gain; check the cable
-                  value (or at ``full_scale_v``)
-``mains``         50/60 Hz and harmonics carry over ``mains_fraction`` of the   check the reference electrode
-                  20-450 Hz power
-``motion``        power below 20 Hz exceeds ``motion_ratio`` x the 20-450 Hz   tape the cable and electrode down
-                  power
-``low_snr``       noise in the EMG band above ``noise_floor_v``, estimated     clean/abrade the skin; check contact
-                  from the white spectrum above 500 Hz (rates >= 1.2 kHz),
-                  else the 5th percentile of 50 ms RMS over ``history_s``
-================  ===========================================================  =====================================
+================  ====================================================  ==============================
+flag              test                                                  what to do (in the reason)
+================  ====================================================  ==============================
+``flat``          SD below ``flat_v``                                   check the cable/connector and
+                                                                        amplifier
+``electrode_off`` at the rail (``full_scale_v``) over half the window,  press the electrode on /
+                  or flat at an offset above ``offset_v``               re-gel it
+``saturation``    over ``clip_fraction`` of samples at the window's     lower the gain; check the
+                  extreme value (or at ``full_scale_v``)                cable
+``mains``         50/60 Hz and harmonics carry over ``mains_fraction``  check the reference electrode
+                  of the 20-450 Hz power
+``motion``        power below 20 Hz exceeds ``motion_ratio`` x the      tape the cable and electrode
+                  20-450 Hz power                                       down
+``low_snr``       noise in the EMG band above ``noise_floor_v``,        clean/abrade the skin; check
+                  estimated from the white spectrum above 500 Hz        contact
+                  (rates >= 1.2 kHz), else the 5th percentile of 50 ms
+                  RMS over ``history_s``
+================  ====================================================  ==============================
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ class QualityMonitor:
         self.n_samples = 0
         self._history: list[np.ndarray] = []
         self._status: list[ChannelQuality] = [
-            ChannelQuality(k, lab, frozenset(), "waiting for signal", {}) for k, lab in enumerate(self.info.channels)
+            ChannelQuality(k, lab, frozenset(), "waiting for signal", {})
+            for k, lab in enumerate(self.info.channels)
         ]
 
     # ------------------------------------------------------------------ streaming

@@ -8,25 +8,25 @@ muscle and the IMU on the segment it moves:
 1. **Motion onsets** (IMU): the gyroscope vector minus its resting value (median over
    the stillest fifth of the recording) exceeds ``motion_threshold_dps`` after at
    least ``quiet_s`` below ``quiet_dps`` — a movement that starts from stillness.
-2. **EMG onset** before each motion onset: the rectified EMG, smoothed by a centred
-   ``envelope_s`` moving average, first exceeds the mean + ``k_sd`` SD of a baseline
-   window ``baseline_s`` before the motion onset, and stays above it for
-   ``min_above_s`` (Hodges & Bui 1996), searched within ``search_s`` of the motion onset.
+2. **EMG onset** before each motion onset: the last onset that ``detector`` (one of
+   the streaming detectors of :mod:`wearsense.dsp.onset`, default the Bonato double
+   threshold) finds on the muscle's channel within ``search_s`` of the motion onset.
+   The detector runs once over the whole recording; its onsets are back-dated to where
+   the burst began and corrected for its filter delay, and none is found in its warm-up
+   (the first 2 s).
 3. **Lead** = motion onset − EMG onset; per muscle the median over events, with a
    percentile bootstrap 95 % interval (seeded).
-
-Offline (zero-phase smoothing): the event times carry no filter delay.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
+from wearsense.dsp.onset import DoubleThreshold, OnsetDetector
 from wearsense.errors import StreamError, WearsenseError
 from wearsense.stream import Chunk, Modality, StreamInfo
 
@@ -63,26 +63,25 @@ def segment_of(muscle: str, table: Mapping[str, str] = MUSCLE_SEGMENTS) -> str |
 
 @dataclass(frozen=True)
 class EMDSettings:
-    """Settings of :func:`measure_emd` (times in s, angular speeds in deg/s)."""
+    """Settings of :func:`measure_emd` (times in s, angular speeds in deg/s).
+
+    ``detector`` makes the EMG onset detector from the EMG rate in Hz (a class of
+    :mod:`wearsense.dsp.onset`, or a function returning one with its own settings).
+    """
 
     motion_threshold_dps: float = 5.0
     quiet_dps: float = 2.0
     quiet_s: float = 0.4
-    envelope_s: float = 0.01
-    baseline_s: tuple[float, float] = (0.6, 0.3)
-    k_sd: float = 5.0
-    min_above_s: float = 0.01
     search_s: tuple[float, float] = (-0.3, 0.05)
+    detector: Callable[[float], OnsetDetector] = DoubleThreshold
     n_boot: int = 2000
     seed: int = 0
     muscle_segments: Mapping[str, str] = field(default_factory=lambda: dict(MUSCLE_SEGMENTS))
 
     def __post_init__(self) -> None:
-        for name in ("motion_threshold_dps", "quiet_dps", "quiet_s", "envelope_s", "k_sd"):
+        for name in ("motion_threshold_dps", "quiet_dps", "quiet_s"):
             if not getattr(self, name) > 0:
                 raise StreamError(f"EMDSettings.{name} must be > 0, got {getattr(self, name)!r}")
-        if not self.baseline_s[0] > self.baseline_s[1] >= 0:
-            raise StreamError(f"EMDSettings.baseline_s must be (start, end) before onset with start > end >= 0, got {self.baseline_s}")
         if not self.search_s[0] < self.search_s[1]:
             raise StreamError(f"EMDSettings.search_s must be (earliest, latest), got {self.search_s}")
 
@@ -152,19 +151,10 @@ def motion_onsets(info: StreamInfo, chunk: Chunk, settings: EMDSettings | None =
     return np.asarray(out)
 
 
-def _emg_onset(te: np.ndarray, env: np.ndarray, t_motion: float, s: EMDSettings, rate: float) -> float:
-    base = (te >= t_motion - s.baseline_s[0]) & (te < t_motion - s.baseline_s[1])
-    if base.sum() < 0.5 * (s.baseline_s[0] - s.baseline_s[1]) * rate:
-        return math.nan
-    thr = env[base].mean() + s.k_sd * env[base].std()
-    win = np.flatnonzero((te >= t_motion + s.search_s[0]) & (te <= t_motion + s.search_s[1]))
-    if win.size == 0:
-        return math.nan
-    above = env[win] > thr
-    hold = max(1, int(round(s.min_above_s * rate)))
-    run = np.convolve(above.astype(int), np.ones(hold, int), "full")[hold - 1:]  # run[k]: above[k..k+hold-1]
-    hit = np.flatnonzero(run[: above.size] >= hold) if above.size >= hold else np.zeros(0, int)
-    return float(te[win[hit[0]]]) if hit.size else math.nan
+def _last_onset(onsets: np.ndarray, t_motion: float, s: EMDSettings) -> float:
+    """The last EMG onset within ``search_s`` of a motion onset, or NaN."""
+    near = onsets[(onsets >= t_motion + s.search_s[0]) & (onsets <= t_motion + s.search_s[1])]
+    return float(near[-1]) if near.size else math.nan
 
 
 def measure_emd(
@@ -215,8 +205,9 @@ def measure_emd(
             "(set EMDSettings.muscle_segments or metadata['segment'])"
         )
     rate = einfo.rate_hz if einfo.rate_hz > 0 else (echunk.n - 1) / max(echunk.duration_s, 1e-9)
-    te = echunk.t
-    width = max(1, int(round(s.envelope_s * rate)) | 1)
+    cols = [einfo.index(m) for m, _ in todo]
+    found = s.detector(rate).detect(echunk.with_data(echunk.data[:, cols]))
+    emg_onsets = {m: np.sort([on for on, _ in found[j]]) for j, (m, _) in enumerate(todo)}
     onsets_cache: dict[str, np.ndarray] = {}
     rng = np.random.default_rng(s.seed)
     out = {}
@@ -224,11 +215,9 @@ def measure_emd(
         iinfo, ichunk = by_segment[seg]
         if seg not in onsets_cache:
             onsets_cache[seg] = motion_onsets(iinfo, ichunk, s)
-        x = echunk.data[:, einfo.index(m)].astype(np.float64)
-        env = uniform_filter1d(np.abs(x - np.median(x)), width)
         leads, at = [], []
         for tm in onsets_cache[seg]:
-            te_on = _emg_onset(te, env, tm, s, rate)
+            te_on = _last_onset(emg_onsets[m], tm, s)
             if math.isfinite(te_on):
                 leads.append(tm - te_on)
                 at.append(tm)
