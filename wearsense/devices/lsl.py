@@ -350,7 +350,8 @@ async def publish(
         Needed for ``timestamps="host"``: maps each chunk to the local LSL clock. The
         sync layer's clock model does it, e.g. ``wearsense.sync.Timeline(TimelineSettings(
         reference_offset_s=pylsl.local_clock() - time.monotonic()))``; devices sit below
-        the sync layer, so the caller passes it in (``wearsense stream`` does). : callable, optional
+        the sync layer, so the caller passes it in (``wearsense stream`` does).
+    on_ready : callable, optional
         Called with the outlet names once they exist.
     """
     from wearsense.devices.registry import open_device

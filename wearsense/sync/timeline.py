@@ -56,6 +56,33 @@ log = logging.getLogger("wearsense")
 _TIMESTAMPS = ("device", "counter", "host")
 
 
+def advancing(t: np.ndarray, after: float, rate_hz: float) -> np.ndarray:
+    """Mapped times made to advance: each at least half a nominal period after the one before.
+
+    A clock estimate that moves back a little between chunks would otherwise map a sample
+    before (or onto) its predecessor; consumers such as LSL inlets and XDF readers expect
+    strictly increasing times. Where that happens the samples step on by half a period
+    (1 µs for irregular streams) until they meet the estimate again; elsewhere ``t`` is
+    returned unchanged, bit for bit.
+
+    Parameters
+    ----------
+    t : ndarray of float64, shape (n,)
+        Mapped times, s.
+    after : float
+        The time of the previous sample of the stream (s); ``-inf`` for none.
+    rate_hz : float
+        Nominal rate (Hz); 0 for irregular streams.
+    """
+    if t.size == 0:
+        return t
+    step = 0.5 / rate_hz if rate_hz > 0 else 1e-6
+    k = np.arange(1, t.size + 1) * step
+    floor = np.maximum.accumulate(np.maximum(t - k, after)) + k
+    # below a nanosecond the floor only differs from t by rounding: keep t itself
+    return np.where(floor > t + 1e-9, floor, t)
+
+
 @dataclass(frozen=True)
 class StreamSyncSettings:
     """How one stream's timestamps are mapped to the session clock.
@@ -140,8 +167,8 @@ class StreamSyncState:
     seq_wraps : int
         Sequence counter wrap-arounds unwrapped.
     clamped : int
-        Samples whose mapped time was held at the previous one so that time never runs
-        backwards (the clock estimate moved back a little between chunks).
+        Samples whose mapped time was moved later so that time always advances (the clock
+        estimate moved back a little between chunks; see :func:`advancing`).
     first_t, last_t : float
         Session time of the first and of the newest sample (s).
     last_seq : int
@@ -354,8 +381,9 @@ class Timeline:
             n = int(out_seq[i + 1] - out_seq[i] - 1)
             st.lost += n
             st.gaps.append((float(t[i]), float(t[i + 1]), n))
-        # time never runs backwards: hold at the previous sample where the estimate moved back
-        lo = np.maximum.accumulate(np.maximum(t, st.last_t))
+        # time never runs backwards or stands still: where the estimate moved back, the samples
+        # advance by half a period until they meet the estimate again
+        lo = advancing(t, st.last_t, info.rate_hz)
         st.clamped += int(np.count_nonzero(lo > t))
         if st.samples == 0:
             st.first_t = float(lo[0])
@@ -507,7 +535,7 @@ def sync_offline(
                 np.concatenate([model.epoch_to_host(e, d) for _, d, e in rows])
                 + sc.settings.reference_offset_s
             )
-            t = np.maximum.accumulate(t)
+            t = advancing(t, -math.inf, info.rate_hz)
             whole = Chunk(whole.data, t, whole.seq, whole.clock, whole.received_s)
         result[name] = (info, whole)
     return result, sc
@@ -669,7 +697,7 @@ def _sync_device_arrays(
         st.last_seq = st._last_raw_seq = int(c.seq[-1])
         st._last_host, st._last_dev = float(arr[-1]), float(c.t[-1])
         if name in kept:
-            t = np.maximum.accumulate(to_session(c.t))
+            t = advancing(to_session(c.t), -math.inf, info.rate_hz)
             result[name] = (info, Chunk(c.data, t, c.seq, tl.settings.clock_name))
     return True
 
