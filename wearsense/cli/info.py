@@ -55,8 +55,7 @@ def summarise(f: XDFFile) -> list[dict]:
         starts = np.asarray(segments.get(name, []))
         steps = 0
         if s.info.rate_hz > 0 and c.n > 1:
-            expected = np.diff(c.seq) / s.info.rate_hz
-            at = np.flatnonzero(np.abs(np.diff(c.t) - expected) > 2.0 / s.info.rate_hz)
+            at = _time_steps(c.t, c.seq, s.info.rate_hz)
             # a step where a recorded segment starts is that segment, not another jump
             steps = int(np.count_nonzero([not np.any(np.abs(starts - c.t[i + 1]) < 1e-6) for i in at]))
         lost = int(missing.sum())
@@ -79,6 +78,17 @@ def summarise(f: XDFFile) -> list[dict]:
             )
         )
     return rows
+
+
+def _time_steps(t: np.ndarray, seq: np.ndarray, rate_hz: float, block: int = 1 << 20) -> np.ndarray:
+    """Indices i where t[i + 1] - t[i] is more than two periods off what the sequence numbers
+    say ((seq[i + 1] - seq[i]) / rate_hz), a block of samples at a time (no hour-long temporaries)."""
+    found = [np.empty(0, np.int64)]
+    for a in range(0, len(t) - 1, block):
+        z = min(a + block, len(t) - 1) + 1
+        expected = np.diff(seq[a:z]) / rate_hz
+        found.append(a + np.flatnonzero(np.abs(np.diff(t[a:z]) - expected) > 2.0 / rate_hz))
+    return np.concatenate(found)
 
 
 def describe_events(f: XDFFile) -> list[str]:

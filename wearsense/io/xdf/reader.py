@@ -452,16 +452,63 @@ def _assemble(
 
 
 def _load_windows(path: str, want: Callable[[StreamInfo], bool], window: int | None = None) -> XDFFile | None:
-    """:func:`load` of an intact uncompressed file, ``window`` bytes at a time (a window
-    ends before its last Samples chunk, so a chunk's arrival is read with it). None when
-    the file is compressed; FormatError at the first problem (any: the caller reads whole)."""
+    """:func:`load` of an intact uncompressed file, a window at a time, in two passes: the
+    first counts each stream's samples and chunks, the second decodes into arrays of
+    that size (no pieces to join: memory holds the result and one window). None when the
+    file is compressed; FormatError at the first problem (any: the caller reads whole)."""
+    sizes: dict[int, list[int]] = {}
+
+    def count(sid: int, d: _Decoded) -> None:
+        n = sizes.setdefault(sid, [0, 0, 0])
+        n[0], n[1], n[2] = n[0] + len(d.t), n[1] + len(d.received), n[2] + len(d.offsets)
+
+    if _windows(path, lambda _info: False, window, count) is None:
+        return None
+    out: dict[int, _Decoded] = {}
+    at: dict[int, list[int]] = {}
+
+    def fill(sid: int, d: _Decoded) -> None:
+        if sid not in out:
+            n, m, k = sizes.get(sid, (0, 0, 0))
+            out[sid] = _Decoded(
+                np.empty(n), np.empty((n, d.values.shape[1]), d.values.dtype), np.empty(m, np.int64),
+                np.empty(m, np.int64), None if d.strings is None else [], 0.0, np.empty(m), np.empty((k, 2)),
+                np.empty(m, np.int64),
+            )
+            at[sid] = [0, 0, 0]
+        o, (i, j, q) = out[sid], at[sid]
+        if i + len(d.t) > len(o.t) or j + len(d.received) > len(o.received) or q + len(d.offsets) > len(o.offsets):
+            raise FormatError(f"{path}: changed while being read", path)  # still recording: read whole
+        o.t[i : i + len(d.t)] = d.t
+        o.values[i : i + len(d.t)] = d.values
+        o.ends[j : j + len(d.received)] = d.ends + i
+        o.received[j : j + len(d.received)] = d.received
+        o.starts[j : j + len(d.received)] = d.starts
+        o.offsets[q : q + len(d.offsets)] = d.offsets
+        if o.strings is not None:
+            o.strings.extend(d.strings or [])
+        o.last = d.last
+        at[sid] = [i + len(d.t), j + len(d.received), q + len(d.offsets)]
+
+    got = _windows(path, want, window, fill)
+    if got is None or any(at.get(sid) != n for sid, n in sizes.items()):
+        raise FormatError(f"{path}: changed while being read", path)
+    file_header, ours, headers, footers, size = got
+    return _assemble(path, file_header, ours, headers, footers, out, _Damage(path, False), size, size, False)
+
+
+def _windows(
+    path: str, want: Callable[[StreamInfo], bool], window: int | None, sink: Callable[[int, _Decoded], None]
+) -> tuple[ET.Element, bool, dict[int, _Header], dict[int, ET.Element], int] | None:
+    """Decode an intact file ``window`` bytes at a time (a window ends before its last
+    Samples chunk, so a chunk's arrival is read with it), handing each stream's share of
+    each window to ``sink``. Returns (FileHeader, ours, headers, footers, size)."""
     p = Path(path)
     if not p.is_file() or p.suffix == ".xdfz" or p.name.endswith(".xdf.gz"):
         return None
     damage = _Damage(path, recover=False)
     headers: dict[int, _Header] = {}
     footers: dict[int, ET.Element] = {}
-    parts: dict[int, list[_Decoded]] = {}
     last: dict[int, float] = {}
     file_header, ours = None, False
     with open(path, "rb") as fh:
@@ -493,7 +540,7 @@ def _load_windows(path: str, want: Callable[[StreamInfo], bool], window: int | N
                 ours = (file_header.findtext("writer") or "") == WRITER
             _headers(block, ch, damage, headers, footers)
             for sid, d in _decode_window(buf, block, ch, base, headers, ours, want, damage, last).items():
-                parts.setdefault(sid, []).append(d)
+                sink(sid, d)
             del buf
             if eof:
                 break
@@ -504,25 +551,7 @@ def _load_windows(path: str, want: Callable[[StreamInfo], bool], window: int | N
             base, pos = base + stop, 0
     if file_header is None:
         return None
-    decoded = {sid: _join(parts.pop(sid)) for sid in list(parts)}  # one stream's copy at a time
-    return _assemble(path, file_header, ours, headers, footers, decoded, damage, size, size, False)
-
-
-def _join(parts: list[_Decoded]) -> _Decoded:
-    """One stream's windows as one."""
-    n = np.cumsum([0] + [len(p.t) for p in parts[:-1]])
-    strings = None if parts[0].strings is None else [s for p in parts for s in p.strings or []]
-    return _Decoded(
-        np.concatenate([p.t for p in parts]),
-        np.concatenate([p.values for p in parts]),
-        np.concatenate([p.ends + k for p, k in zip(parts, n)]).astype(np.int64),
-        np.concatenate([p.starts for p in parts]),
-        strings,
-        parts[-1].last,
-        np.concatenate([p.received for p in parts]),
-        np.concatenate([p.offsets for p in parts]),
-        np.concatenate([p.starts for p in parts]),
-    )
+    return file_header, ours, headers, footers, size
 
 
 def load_pyxdf(path: str | os.PathLike) -> dict[str, tuple[StreamInfo, Chunk]]:
