@@ -24,7 +24,10 @@ from wearsense.stream import Chunk, StreamInfo
 
 def _streams():
     emg = StreamInfo("emg", "EMG", [f"m{i}" for i in range(16)], "V", 2000.0)
-    imus = [StreamInfo(f"imu{k}", "IMU", [f"{a}_{x}" for a in ("acc", "gyro", "mag") for x in "xyz"], "", 200.0) for k in range(4)]
+    imus = [
+        StreamInfo(f"imu{k}", "IMU", [f"{a}_{x}" for a in ("acc", "gyro", "mag") for x in "xyz"], "", 200.0)
+        for k in range(4)
+    ]
     pose = StreamInfo("pose", "POSE", [f"j{j}_{x}" for j in range(17) for x in "xyz"], "m", 60.0)
     return emg, imus, pose
 
@@ -46,7 +49,9 @@ def _record(path: Path, seconds: float) -> tuple[float, int]:
             for m, imu in enumerate(imus):
                 rec.write(imu, Chunk(imu_block, t0 + np.arange(2) / 200.0, 2 * k, f"device:imu{m}", host))
             while pose_next < t0 + 0.01:
-                rec.write(pose, Chunk(pose_frame, [pose_next], int(round(pose_next * 60)), "device:cam", host))
+                rec.write(
+                    pose, Chunk(pose_frame, [pose_next], int(round(pose_next * 60)), "device:cam", host)
+                )
                 pose_next += 1 / 60
     return time.process_time() - cpu0, path.stat().st_size
 
@@ -71,11 +76,29 @@ def run(quick: bool) -> list[dict]:
         assert n_ours == n_ref, (n_ours, n_ref)
     mb = size / 1e6
     return [
-        dict(name=f"writer CPU per second recorded ({seconds:.0f} s session)", value=100 * cpu / seconds, unit="% of one core",
-             target="<= 5 % of one core", met=100 * cpu / seconds <= 5.0),
+        dict(
+            name=f"writer CPU per second recorded ({seconds:.0f} s session)",
+            value=100 * cpu / seconds,
+            unit="% of one core",
+            target="<= 5 % of one core",
+            met=100 * cpu / seconds <= 5.0,
+        ),
         dict(name="file growth", value=size / seconds / 1e3, unit="kB/s", target="informative"),
-        dict(name="writer speed", value=seconds / cpu, unit="x real time", target=">= 20x real time", met=seconds / cpu >= 20),
-        dict(name=f"read {mb:.0f} MB, wearsense.io.xdf.load", value=mb / ours_s, unit="MB/s",
-             reference="pyxdf.load_xdf", reference_value=mb / pyxdf_s, ratio=pyxdf_s / ours_s,
-             target=">= 5x pyxdf", met=pyxdf_s / ours_s >= 5),
+        dict(
+            name="writer speed",
+            value=seconds / cpu,
+            unit="x real time",
+            target=">= 20x real time",
+            met=seconds / cpu >= 20,
+        ),
+        dict(
+            name=f"read {mb:.0f} MB, wearsense.io.xdf.load",
+            value=mb / ours_s,
+            unit="MB/s",
+            reference="pyxdf.load_xdf",
+            reference_value=mb / pyxdf_s,
+            ratio=pyxdf_s / ours_s,
+            target=">= 5x pyxdf",
+            met=pyxdf_s / ours_s >= 5,
+        ),
     ]

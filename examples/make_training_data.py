@@ -28,11 +28,14 @@ def features(rec: sim.SimRecording) -> dict[str, np.ndarray]:
 
     grid = np.arange(1.0, rec.duration_s - 0.5, 1 / GRID_HZ)
     info, emg = rec.streams["sim-emg"]
-    env = EmgChain(info.rate_hz, EmgChainSettings(envelope=EnvelopeSettings(method="rms", window_s=0.05),
-                                                  notch=None)).process(emg)
+    env = EmgChain(
+        info.rate_hz, EmgChainSettings(envelope=EnvelopeSettings(method="rms", window_s=0.05), notch=None)
+    ).process(emg)
     out = {"t": grid, "emg_envelope": interpolate_to(true_t("sim-emg"), env.data, grid)}
     imus = [n for n in rec.streams if n.startswith("sim-imu")]
-    out["imu"] = np.concatenate([interpolate_to(true_t(n), rec.streams[n][1].data, grid) for n in imus], axis=1)
+    out["imu"] = np.concatenate(
+        [interpolate_to(true_t(n), rec.streams[n][1].data, grid) for n in imus], axis=1
+    )
     out["pose"] = interpolate_to(true_t("sim-pose"), rec.streams["sim-pose"][1].data, grid)
     return out
 

@@ -145,8 +145,18 @@ class StreamInfo:
 
     def __reduce__(self):
         # the read-only metadata view cannot be pickled; rebuild it (multiprocessing, caches)
-        return (StreamInfo, (self.name, self.modality, self.channels, self.units, self.rate_hz,
-                             self.source_id, dict(self.metadata)))
+        return (
+            StreamInfo,
+            (
+                self.name,
+                self.modality,
+                self.channels,
+                self.units,
+                self.rate_hz,
+                self.source_id,
+                dict(self.metadata),
+            ),
+        )
 
     @property
     def nan_allowed(self) -> bool:
@@ -238,9 +248,7 @@ class Chunk:
         if data.ndim == 1:
             data = data[:, None]
         if data.ndim != 2:
-            raise StreamError(
-                f"chunk data must be 2-D (samples x channels), got shape {data.shape}"
-            )
+            raise StreamError(f"chunk data must be 2-D (samples x channels), got shape {data.shape}")
         if not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
             raise StreamError(f"chunk data must be numeric, got dtype {data.dtype}")
         data = np.ascontiguousarray(data, dtype=np.float32)
@@ -274,8 +282,7 @@ class Chunk:
             if seq.size > 1 and (np.diff(seq) <= 0).any():
                 i = int(np.argmax(np.diff(seq) <= 0))
                 raise StreamError(
-                    f"chunk sequence numbers must increase strictly; index {i + 1}: "
-                    f"{seq[i]} -> {seq[i + 1]}"
+                    f"chunk sequence numbers must increase strictly; index {i + 1}: {seq[i]} -> {seq[i + 1]}"
                 )
         object.__setattr__(self, "data", _frozen(data))
         object.__setattr__(self, "t", _frozen(t))
@@ -322,7 +329,8 @@ class Chunk:
             data = data[:, None]
         if data.ndim != 2 or data.shape[0] != self.data.shape[0]:
             raise StreamError(
-                f"with_data needs {self.data.shape[0]} samples (2-D, samples x channels), got shape {data.shape}"
+                f"with_data needs {self.data.shape[0]} samples (2-D, samples x channels), got "
+                f"shape {data.shape}"
             )
         if data.dtype.kind not in "biufc":
             raise StreamError(f"chunk data must be numeric, got dtype {data.dtype}")
@@ -376,9 +384,7 @@ def concat(chunks: Iterable[Chunk]) -> Chunk:
         if c.clock != first.clock:
             raise StreamError(f"cannot concat chunks in different clocks: {first.clock!r} and {c.clock!r}")
         if c.n_channels != first.n_channels:
-            raise StreamError(
-                f"cannot concat chunks with {first.n_channels} and {c.n_channels} channels"
-            )
+            raise StreamError(f"cannot concat chunks with {first.n_channels} and {c.n_channels} channels")
     if len(chunks) == 1:
         return first
     return Chunk(
@@ -471,9 +477,7 @@ class Pipeline:
         stages = list(stages)
         for s in stages:
             if not isinstance(s, Stage):
-                raise StreamError(
-                    f"pipeline stage {s!r} must have process(chunk) and reset() methods"
-                )
+                raise StreamError(f"pipeline stage {s!r} must have process(chunk) and reset() methods")
         self.stages: tuple[Stage, ...] = tuple(stages)
 
     def process(self, chunk: Chunk) -> Chunk:

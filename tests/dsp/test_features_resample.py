@@ -27,7 +27,9 @@ def test_feature_rows_are_one_per_step_and_match_definitions():
     rng = np.random.default_rng(0)
     t = np.arange(4000) / RATE_HZ
     x = np.c_[np.sin(2 * np.pi * 100 * t) * 1e-3, rng.standard_normal(4000) * 1e-4]
-    out = EmgFeatures(RATE_HZ, FeatureSettings(window_s=0.2, step_s=0.05)).process(Chunk(x.astype(np.float32), t))
+    out = EmgFeatures(RATE_HZ, FeatureSettings(window_s=0.2, step_s=0.05)).process(
+        Chunk(x.astype(np.float32), t)
+    )
     assert out.n == 1 + (4000 - 400) // 100
     assert out.t[0] == t[399]
     row = dict(zip(feature_labels(["sine", "noise"]), out.data[0]))
@@ -49,8 +51,10 @@ def test_unknown_feature_and_short_window_raise():
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cuts=st.lists(st.integers(0, 3000), max_size=12),
-       rates=st.sampled_from([(2000.0, 1000.0), (2000.0, 200.0), (200.0, 60.0), (60.0, 200.0)]))
+@given(
+    cuts=st.lists(st.integers(0, 3000), max_size=12),
+    rates=st.sampled_from([(2000.0, 1000.0), (2000.0, 200.0), (200.0, 60.0), (60.0, 200.0)]),
+)
 def test_polyphase_chunked_equals_whole_bit_identical(cuts, rates, signal):
     whole = PolyphaseResampler(*rates).process(signal)
     r = PolyphaseResampler(*rates)
@@ -87,7 +91,9 @@ def test_grid_interpolator_chunked_equals_whole_and_offline(cuts):
     gi = GridInterpolator(100.0)
     pieces = concat([gi.process(p) for p in split(c, sorted(cuts))])
     assert pieces.equals(whole)
-    np.testing.assert_allclose(whole.data, interpolate_to(t, c.data, whole.t).astype(np.float32), equal_nan=True)
+    np.testing.assert_allclose(
+        whole.data, interpolate_to(t, c.data, whole.t).astype(np.float32), equal_nan=True
+    )
     ok = np.isfinite(whole.data[:, 0])
     np.testing.assert_allclose(whole.data[ok, 0], np.sin(whole.t[ok]), atol=5e-4)
     assert np.isnan(whole.data[:, 0]).sum() >= 5

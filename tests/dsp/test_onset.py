@@ -30,10 +30,13 @@ DETECTORS = {
 }
 
 
-def _recording(seed: int, duration_s: float = 40.0, motion_v: float = 0.0, ecg_v: float = 0.0, inject=None,
-               **cfg):
+def _recording(
+    seed: int, duration_s: float = 40.0, motion_v: float = 0.0, ecg_v: float = 0.0, inject=None, **cfg
+):
     # the idealised EMG and the independent-joint body of the accuracy figures (sim before issue 13)
-    rec = sim.generate(seed=seed, duration_s=duration_s, **{"emg_model": "simple", "body": "independent", **cfg})
+    rec = sim.generate(
+        seed=seed, duration_s=duration_s, **{"emg_model": "simple", "body": "independent", **cfg}
+    )
     info, chunk = rec.streams["sim-emg"]
     x = chunk.data.astype(np.float64)
     if motion_v:
@@ -75,8 +78,10 @@ def default_recordings():
 def test_each_detector_reports_its_median_onset_error_at_default_snr(name, default_recordings):
     errors, n_true, n_matched, false, rest_false = _evaluate(DETECTORS[name], default_recordings)
     median = float(np.median(np.abs(errors)))
-    print(f"{name}: median |error| {median * 1e3:.1f} ms, matched {n_matched}/{n_true}, "
-          f"unmatched detections {false} (during rest: {rest_false})")
+    print(
+        f"{name}: median |error| {median * 1e3:.1f} ms, matched {n_matched}/{n_true}, "
+        f"unmatched detections {false} (during rest: {rest_false})"
+    )
     assert median <= 0.03
     assert n_matched >= 0.9 * n_true
     assert rest_false == 0
@@ -93,21 +98,27 @@ def test_best_detector_within_20ms_and_no_false_onsets_during_rest(default_recor
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("condition, min_matched", [
-    ({"emg_noise_uv": 10.0}, 0.85),
-    ({"emg_noise_uv": 30.0}, 0.8),  # 30 uV noise hides onsets at 3.5 % MVC: fewer found, none invented
-    ({"motion_v": 5e-3}, 0.85),
-    ({"ecg_v": 1e-3}, 0.85),
-], ids=["low_snr_10uV_noise", "low_snr_30uV_noise", "motion_artefact_5mV", "ecg_1mV"])
+@pytest.mark.parametrize(
+    "condition, min_matched",
+    [
+        ({"emg_noise_uv": 10.0}, 0.85),
+        ({"emg_noise_uv": 30.0}, 0.8),  # 30 uV noise hides onsets at 3.5 % MVC: fewer found, none invented
+        ({"motion_v": 5e-3}, 0.85),
+        ({"ecg_v": 1e-3}, 0.85),
+    ],
+    ids=["low_snr_10uV_noise", "low_snr_30uV_noise", "motion_artefact_5mV", "ecg_1mV"],
+)
 def test_detectors_stay_robust_with_low_snr_motion_and_ecg(condition, min_matched, inject):
     recordings = [_recording(seed, inject=inject, **condition) for seed in (3,)]
     medians = {}
     for name, make in DETECTORS.items():
         errors, n_true, n_matched, false, rest_false = _evaluate(make, recordings)
         medians[name] = (float(np.median(np.abs(errors))), n_matched / n_true)
-        print(f"{condition} {name}: median |error| {medians[name][0] * 1e3:.1f} ms, "
-              f"matched {n_matched}/{n_true}, "
-              f"unmatched {false}, during rest {rest_false}")
+        print(
+            f"{condition} {name}: median |error| {medians[name][0] * 1e3:.1f} ms, "
+            f"matched {n_matched}/{n_true}, "
+            f"unmatched {false}, during rest {rest_false}"
+        )
         assert medians[name][0] <= 0.025, name
         assert rest_false <= 2, name
     best = min(medians, key=lambda n: medians[n][0])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from wearsense import sim
@@ -31,8 +30,18 @@ def test_lead_matches_the_true_emd_within_10_ms(emd_ms):
 
 def test_lead_after_clock_sync_of_drifting_jittery_devices(packet_chunks):
     """EMG and IMU on different clocks (offsets of seconds, drift, jitter, loss), synced, then measured."""
-    rec = sim.generate(7, 90.0, moves=("reach",), emd_ms=50.0, offset_s=5.0, drift_ppm=100.0, jitter_ms=10.0,
-                       packet_ms=15.0, loss=0.01, keep_truth=False)
+    rec = sim.generate(
+        7,
+        90.0,
+        moves=("reach",),
+        emd_ms=50.0,
+        offset_s=5.0,
+        drift_ppm=100.0,
+        jitter_ms=10.0,
+        packet_ms=15.0,
+        loss=0.01,
+        keep_truth=False,
+    )
     lat = rec.truth.clocks["sim-emg"].latency_s
     settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
     names = ["sim-emg", "sim-imu1"]
@@ -50,7 +59,9 @@ def test_unsynced_streams_are_refused_with_the_fix():
 def test_no_imu_on_any_muscle_segment_is_a_clear_error():
     rec = sim.generate(7, 4.0, keep_truth=False)
     with pytest.raises(WearsenseError, match="no EMG channel has an IMU"):
-        measure_emd(on_true_time(rec, "sim-emg"), [on_true_time(rec, "sim-imu3")], muscles=["biceps_brachii_r"])
+        measure_emd(
+            on_true_time(rec, "sim-emg"), [on_true_time(rec, "sim-imu3")], muscles=["biceps_brachii_r"]
+        )
 
 
 def test_muscles_map_to_the_segment_they_move():

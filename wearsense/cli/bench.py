@@ -30,7 +30,9 @@ def add_arguments(parser) -> None:
 
 
 def find_dir(given: Path | None) -> Path:
-    candidates = [given] if given else [Path.cwd() / "benchmarks", Path(__file__).resolve().parents[2] / "benchmarks"]
+    candidates = (
+        [given] if given else [Path.cwd() / "benchmarks", Path(__file__).resolve().parents[2] / "benchmarks"]
+    )
     for c in candidates:
         if c is not None and c.is_dir():
             return c
@@ -46,7 +48,10 @@ def format_rows(rows: list[dict]) -> str:
         ref = f"{r['reference']}: {r['reference_value']:.4g} {r['unit']}" if r.get("reference") else ""
         ratio = f"{r['ratio']:.1f}x" if r.get("ratio") is not None else ""
         met = {True: "yes", False: "NO", None: ""}[r.get("met")]
-        lines.append(f"| {r['name']} | {r['value']:.4g} {r['unit']} | {ref} | {ratio} | {r.get('target', '')} | {met} |")
+        lines.append(
+            f"| {r['name']} | {r['value']:.4g} {r['unit']} | {ref} | {ratio} | "
+            f"{r.get('target', '')} | {met} |"
+        )
     return "\n".join(lines)
 
 

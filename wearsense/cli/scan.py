@@ -24,13 +24,22 @@ __all__ = ["format_found"]
 def add_arguments(parser) -> None:
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to listen (default 5)")
     parser.add_argument("--all", action="store_true", help="also list devices no driver supports")
-    parser.add_argument("--profile", type=Path, action="append", default=[], help="recognise boards described by this TOML profile (repeatable)")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        action="append",
+        default=[],
+        help="recognise boards described by this TOML profile (repeatable)",
+    )
 
 
 def format_found(found: list[Found]) -> str:
     """A table: RSSI, address, name, kind, URI (one line per device)."""
     if not found:
-        return "no supported BLE devices found; switch the device on, wake it (Myo: move it; Polar: wear it), and retry"
+        return (
+            "no supported BLE devices found; switch the device on, wake it "
+            "(Myo: move it; Polar: wear it), and retry"
+        )
     lines = [f"{'RSSI':>5}  {'address':<36}  {'name':<24}  {'kind':<8}  uri"]
     for f in found:
         rssi = f"{f.rssi_dbm:d}" if f.rssi_dbm is not None else "?"

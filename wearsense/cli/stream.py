@@ -19,10 +19,23 @@ HELP = "republish a device (URI) as LSL outlets for LabRecorder and other LSL to
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("uri", metavar="URI", help="device URI, e.g. sim://mover or brainflow://cyton?serial_port=/dev/ttyUSB0")
-    parser.add_argument("--duration", type=float, default=None, help="seconds to stream (default: until Ctrl-C or the device ends)")
-    parser.add_argument("--timestamps", choices=("host", "device"), default="host",
-                        help="host: device time mapped to the local LSL clock (default); device: untouched")
+    parser.add_argument(
+        "uri",
+        metavar="URI",
+        help="device URI, e.g. sim://mover or brainflow://cyton?serial_port=/dev/ttyUSB0",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds to stream (default: until Ctrl-C or the device ends)",
+    )
+    parser.add_argument(
+        "--timestamps",
+        choices=("host", "device"),
+        default="host",
+        help="host: device time mapped to the local LSL clock (default); device: untouched",
+    )
     parser.add_argument("--prefix", default="", help="text put before every outlet name")
 
 
@@ -34,7 +47,9 @@ def lsl_timeline():
 
     from wearsense.sync import Timeline, TimelineSettings
 
-    return Timeline(TimelineSettings(reference_offset_s=pylsl.local_clock() - time.monotonic(), clock_name="lsl"))
+    return Timeline(
+        TimelineSettings(reference_offset_s=pylsl.local_clock() - time.monotonic(), clock_name="lsl")
+    )
 
 
 def run(args) -> int:
@@ -49,8 +64,15 @@ def run(args) -> int:
         def ready(names: list[str]) -> None:
             print("LSL outlets: " + ", ".join(names), file=sys.stderr, flush=True)
 
-        return await publish(args.uri, duration_s=args.duration, stop=stop, timestamps=args.timestamps,
-                             prefix=args.prefix, on_ready=ready, host_clock=lsl_timeline())
+        return await publish(
+            args.uri,
+            duration_s=args.duration,
+            stop=stop,
+            timestamps=args.timestamps,
+            prefix=args.prefix,
+            on_ready=ready,
+            host_clock=lsl_timeline(),
+        )
 
     state = asyncio.run(main())
     for name, n in state.outlets.items():

@@ -59,7 +59,9 @@ class _Tokens:
 
     def next(self, what: str) -> str:
         if self.i >= len(self.items):
-            raise FormatError(f"{self.path}: BVH file ends early (expected {what}); the file is truncated", self.path)
+            raise FormatError(
+                f"{self.path}: BVH file ends early (expected {what}); the file is truncated", self.path
+            )
         tok = self.items[self.i][0]
         self.i += 1
         return tok
@@ -77,14 +79,17 @@ class _Tokens:
             return float(tok)
         except ValueError:
             raise FormatError(
-                f"{self.path}: line {self.items[self.i - 1][1]}: expected a number ({what}), found {tok!r}", self.path
+                f"{self.path}: line {self.items[self.i - 1][1]}: expected a number ({what}), found {tok!r}",
+                self.path,
             ) from None
 
 
 def _parse_joint(tok: _Tokens, name: str, parent: int, joints: list[BVHJoint], n_channels: int) -> int:
     tok.expect("{")
     tok.expect("OFFSET")
-    joint = BVHJoint(name, parent, np.array([tok.number("OFFSET x"), tok.number("OFFSET y"), tok.number("OFFSET z")]))
+    joint = BVHJoint(
+        name, parent, np.array([tok.number("OFFSET x"), tok.number("OFFSET y"), tok.number("OFFSET z")])
+    )
     joints.append(joint)
     me = len(joints) - 1
     joint.first_channel = n_channels
@@ -95,7 +100,11 @@ def _parse_joint(tok: _Tokens, name: str, parent: int, joints: list[BVHJoint], n
             joint.channels = [tok.next("channel name") for _ in range(k)]
             for c in joint.channels:
                 if c not in _CHANNELS:
-                    raise FormatError(f"{tok.path}: joint {name!r}: unknown channel {c!r}; BVH channels are {', '.join(_CHANNELS)}", tok.path)
+                    raise FormatError(
+                        f"{tok.path}: joint {name!r}: unknown channel {c!r}; BVH channels are "
+                        f"{', '.join(_CHANNELS)}",
+                        tok.path,
+                    )
             n_channels += k
         elif word == "JOINT":
             n_channels = _parse_joint(tok, tok.next("joint name"), me, joints, n_channels)
@@ -109,7 +118,9 @@ def _parse_joint(tok: _Tokens, name: str, parent: int, joints: list[BVHJoint], n
         elif word == "}":
             return n_channels
         else:
-            raise FormatError(f"{tok.path}: line {tok.items[tok.i - 1][1]}: unexpected {word!r} in joint {name!r}", tok.path)
+            raise FormatError(
+                f"{tok.path}: line {tok.items[tok.i - 1][1]}: unexpected {word!r} in joint {name!r}", tok.path
+            )
 
 
 def _forward_kinematics(joints: list[BVHJoint], motion: np.ndarray) -> np.ndarray:
@@ -200,13 +211,27 @@ def read_bvh(path: str | os.PathLike, *, scale_m: float = 0.01) -> dict[str, tup
         "offsets_m": [(j.offset * scale_m).tolist() for j in joints],
         "scale_m": scale_m,
     }
-    pose = StreamInfo(f"{p.stem}-pose", Modality.POSE, [f"{n}_{a}" for n in names for a in "xyz"], "m",
-                      1.0 / dt, source_id=sp, metadata=meta)
+    pose = StreamInfo(
+        f"{p.stem}-pose",
+        Modality.POSE,
+        [f"{n}_{a}" for n in names for a in "xyz"],
+        "m",
+        1.0 / dt,
+        source_id=sp,
+        metadata=meta,
+    )
     raw_channels = [f"{j.name}_{c}" for j in joints for c in j.channels]
     raw_units = ["deg" if c.endswith("rotation") else "bvh-unit" for j in joints for c in j.channels]
     out = {pose.name: (pose, Chunk(positions.reshape(frames, -1), t, seq, clock))}
     if raw_channels:
-        motion_info = StreamInfo(f"{p.stem}-motion", Modality.OTHER, raw_channels, raw_units, 1.0 / dt,
-                                 source_id=sp, metadata={"scale_m": scale_m})
+        motion_info = StreamInfo(
+            f"{p.stem}-motion",
+            Modality.OTHER,
+            raw_channels,
+            raw_units,
+            1.0 / dt,
+            source_id=sp,
+            metadata={"scale_m": scale_m},
+        )
         out[motion_info.name] = (motion_info, Chunk(motion, t, seq, clock))
     return out

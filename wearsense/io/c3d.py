@@ -60,7 +60,9 @@ def _check_frames(p: Path, header: dict) -> None:
         )
 
 
-def read_c3d(path: str | os.PathLike, *, analog_modality: Modality | str = Modality.OTHER) -> dict[str, tuple[StreamInfo, Chunk]]:
+def read_c3d(
+    path: str | os.PathLike, *, analog_modality: Modality | str = Modality.OTHER
+) -> dict[str, tuple[StreamInfo, Chunk]]:
     """Read markers and analog channels of a C3D file (see module docs).
 
     Raises
@@ -79,7 +81,9 @@ def read_c3d(path: str | os.PathLike, *, analog_modality: Modality | str = Modal
     try:
         c = ezc3d.c3d(sp)
     except (OSError, RuntimeError, ValueError, IndexError) as e:
-        raise FormatError(f"{sp}: not a readable C3D file ({e}); export the capture as C3D again", sp) from None
+        raise FormatError(
+            f"{sp}: not a readable C3D file ({e}); export the capture as C3D again", sp
+        ) from None
     params = c["parameters"]
     header = c["header"]
     _check_frames(p, header)
@@ -101,8 +105,15 @@ def read_c3d(path: str | os.PathLike, *, analog_modality: Modality | str = Modal
             channels = [f"{lab}_{ax}" for lab in labels for ax in "xyz"]
             data = xyz.transpose(2, 1, 0).reshape(points.shape[2], -1)
             frames = first + np.arange(points.shape[2])
-            info = StreamInfo(f"{p.stem}-markers", Modality.MARKER, channels, "m", rate, source_id=sp,
-                              metadata={"c3d_point_units": unit or "mm", "markers": labels})
+            info = StreamInfo(
+                f"{p.stem}-markers",
+                Modality.MARKER,
+                channels,
+                "m",
+                rate,
+                source_id=sp,
+                metadata={"c3d_point_units": unit or "mm", "markers": labels},
+            )
             out[info.name] = (info, Chunk(data, frames / rate, frames, clock))
         analogs = np.asarray(c["data"]["analogs"], np.float64)  # (1, n_channels, n_samples)
         if analogs.ndim == 3 and analogs.shape[1] and analogs.shape[2]:

@@ -52,7 +52,9 @@ def write_csv(path: str | os.PathLike, info: StreamInfo, chunk: Chunk) -> Path:
     path = Path(path)
     for label in info.channels:
         if "," in label or "\n" in label:
-            raise StreamError(f"channel label {label!r} of stream {info.name!r} cannot go in a CSV header (comma/newline)")
+            raise StreamError(
+                f"channel label {label!r} of stream {info.name!r} cannot go in a CSV header (comma/newline)"
+            )
     head = [
         "wearsense-csv: 1",
         f"name: {info.name}",
@@ -69,7 +71,11 @@ def write_csv(path: str | os.PathLike, info: StreamInfo, chunk: Chunk) -> Path:
         f.write(",".join(["t", "seq", *info.channels]) + "\n")
         t = np.char.mod("%.17g", chunk.t)
         seq = chunk.seq.astype(str)
-        vals = np.char.mod("%.9g", chunk.data.astype(np.float64)) if chunk.n else np.zeros((0, info.n_channels), str)
+        vals = (
+            np.char.mod("%.9g", chunk.data.astype(np.float64))
+            if chunk.n
+            else np.zeros((0, info.n_channels), str)
+        )
         rows = np.column_stack([t, seq, vals]) if chunk.n else np.zeros((0, 2 + info.n_channels), str)
         f.write("".join(",".join(r) + "\n" for r in rows))
     return path
@@ -105,7 +111,9 @@ def read_csv(
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise FormatError(f"{sp}: not a text (UTF-8) CSV file ({e.reason} at byte {e.start})", sp, e.start) from None
+        raise FormatError(
+            f"{sp}: not a text (UTF-8) CSV file ({e.reason} at byte {e.start})", sp, e.start
+        ) from None
     lines = text.splitlines()
     meta: dict[str, str] = {}
     i = 0
@@ -120,7 +128,8 @@ def read_csv(
     tcol = next((c for c in columns if c.lower() in TIME_COLUMNS), None)
     if tcol is None:
         raise FormatError(
-            f"{sp}: CSV header {columns[:6]} has no time column; name it one of {', '.join(TIME_COLUMNS)} (seconds)",
+            f"{sp}: CSV header {columns[:6]} has no time column; name it one of "
+            f"{', '.join(TIME_COLUMNS)} (seconds)",
             sp,
         )
     body = "\n".join(lines[i + 1 :])
@@ -128,12 +137,19 @@ def read_csv(
         table = np.loadtxt(io.StringIO(body), delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError:
         try:  # empty fields are missing values: the slower, per-field parse
-            table = np.loadtxt(io.StringIO(body), delimiter=",", dtype=np.float64, ndmin=2,
-                               converters=lambda s: float(s) if s.strip() else np.nan)
+            table = np.loadtxt(
+                io.StringIO(body),
+                delimiter=",",
+                dtype=np.float64,
+                ndmin=2,
+                converters=lambda s: float(s) if s.strip() else np.nan,
+            )
         except ValueError as e:
             raise FormatError(f"{sp}: CSV body is not numeric or rows are ragged ({e})", sp) from None
     if table.size and table.shape[1] != len(columns):
-        raise FormatError(f"{sp}: rows have {table.shape[1]} fields, the header names {len(columns)} columns", sp)
+        raise FormatError(
+            f"{sp}: rows have {table.shape[1]} fields, the header names {len(columns)} columns", sp
+        )
     table = table.reshape(-1, len(columns))
     ti = columns.index(tcol)
     chans = [c for j, c in enumerate(columns) if j != ti and c.lower() != "seq"]
@@ -147,7 +163,11 @@ def read_csv(
         seq = 0
     data = table[:, [columns.index(c) for c in chans]]
     if rate_hz is None:
-        rate_hz = float(meta["rate_hz"]) if "rate_hz" in meta else (float(1 / np.median(np.diff(t))) if len(t) > 2 and np.median(np.diff(t)) > 0 else 0.0)
+        rate_hz = (
+            float(meta["rate_hz"])
+            if "rate_hz" in meta
+            else (float(1 / np.median(np.diff(t))) if len(t) > 2 and np.median(np.diff(t)) > 0 else 0.0)
+        )
     unit_spec: Any = units if units is not None else meta.get("units", "")
     if isinstance(unit_spec, str) and "," in unit_spec:
         unit_spec = tuple(u.strip() for u in unit_spec.split(","))

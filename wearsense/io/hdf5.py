@@ -41,7 +41,9 @@ def _h5py():
     return h5py
 
 
-def write_hdf5(path: str | os.PathLike, streams: Mapping[str, tuple[StreamInfo, Chunk]], *, compress: bool = True) -> Path:
+def write_hdf5(
+    path: str | os.PathLike, streams: Mapping[str, tuple[StreamInfo, Chunk]], *, compress: bool = True
+) -> Path:
     """Write ``{name: (info, chunk)}`` to one HDF5 file (layout in the module docs)."""
     h5py = _h5py()
     path = Path(path)

@@ -42,14 +42,17 @@ def to_mne_raw(info: StreamInfo, chunk: Chunk):
     bad_units = sorted({u for u in info.units if u not in _TO_VOLTS})
     if bad_units:
         raise StreamError(
-            f"stream {info.name!r}: units {bad_units} are not voltages; MNE export knows {', '.join(_TO_VOLTS)}"
+            f"stream {info.name!r}: units {bad_units} are not voltages; MNE export knows "
+            f"{', '.join(_TO_VOLTS)}"
         )
     scale = np.array([_TO_VOLTS[u] for u in info.units])
     idx = chunk.seq - chunk.seq[0]
     data = np.zeros((info.n_channels, int(idx[-1]) + 1))
     data[:, idx] = chunk.data.T * scale[:, None]
     mne_info = mne.create_info(list(info.channels), sfreq=info.rate_hz, ch_types="emg")
-    mne_info["description"] = f"wearsense stream {info.name}; first sample at t={chunk.t[0]!r} s ({chunk.clock})"
+    mne_info["description"] = (
+        f"wearsense stream {info.name}; first sample at t={chunk.t[0]!r} s ({chunk.clock})"
+    )
     raw = mne.io.RawArray(data, mne_info, verbose="error")
     present = np.zeros(data.shape[1], bool)
     present[idx] = True
@@ -57,6 +60,8 @@ def to_mne_raw(info: StreamInfo, chunk: Chunk):
     starts, stops = np.flatnonzero(edges == -1), np.flatnonzero(edges == 1)
     if starts.size:
         raw.set_annotations(
-            mne.Annotations(starts / info.rate_hz, (stops - starts) / info.rate_hz, ["BAD_lost"] * starts.size)
+            mne.Annotations(
+                starts / info.rate_hz, (stops - starts) / info.rate_hz, ["BAD_lost"] * starts.size
+            )
         )
     return raw

@@ -37,8 +37,16 @@ import numpy as np
 
 from wearsense.sim.body import JOINT_INDEX, JOINTS
 
-__all__ = ["Muscle", "MUSCLES", "PHYSICS_RATE_HZ", "JointParams", "plan_drive", "simulate", "rest_activation",
-           "MuscleState"]
+__all__ = [
+    "Muscle",
+    "MUSCLES",
+    "PHYSICS_RATE_HZ",
+    "JointParams",
+    "plan_drive",
+    "simulate",
+    "rest_activation",
+    "MuscleState",
+]
 
 PHYSICS_RATE_HZ = 1000.0
 
@@ -66,22 +74,59 @@ class Muscle:
 def _limb(side: str) -> list[Muscle]:
     s = {"r": "right", "l": "left"}[side]
     return [
-        Muscle(f"biceps_brachii_{side}", f"elbow_flex_{side}", +1,
-               f"SENIAM biceps brachii ({s}): on the line from the medial acromion to the fossa cubit, 1/3 from the fossa cubit"),
-        Muscle(f"triceps_brachii_{side}", f"elbow_flex_{side}", -1,
-               f"SENIAM triceps brachii long head ({s}): 50% on the line from the posterior crista of the acromion to the olecranon, 2 finger widths medial"),
-        Muscle(f"deltoid_anterior_{side}", f"shoulder_flex_{side}", +1,
-               f"SENIAM deltoideus anterior ({s}): 1 finger width distal and anterior to the acromion"),
-        Muscle(f"deltoid_posterior_{side}", f"shoulder_flex_{side}", -1,
-               f"SENIAM deltoideus posterior ({s}): 2 finger widths behind the angle of the acromion"),
-        Muscle(f"vastus_lateralis_{side}", f"knee_flex_{side}", -1,
-               f"SENIAM vastus lateralis ({s}): 2/3 on the line from the anterior spina iliaca superior to the lateral patella"),
-        Muscle(f"biceps_femoris_{side}", f"knee_flex_{side}", +1,
-               f"SENIAM biceps femoris ({s}): 50% on the line from the ischial tuberosity to the lateral epicondyle of the tibia"),
-        Muscle(f"tibialis_anterior_{side}", f"ankle_dorsi_{side}", +1,
-               f"SENIAM tibialis anterior ({s}): 1/3 on the line from the tip of the fibula to the tip of the medial malleolus"),
-        Muscle(f"gastrocnemius_medialis_{side}", f"ankle_dorsi_{side}", -1,
-               f"SENIAM gastrocnemius medialis ({s}): on the most prominent bulge of the muscle"),
+        Muscle(
+            f"biceps_brachii_{side}",
+            f"elbow_flex_{side}",
+            +1,
+            f"SENIAM biceps brachii ({s}): on the line from the medial acromion to the fossa "
+            "cubit, 1/3 from the fossa cubit",
+        ),
+        Muscle(
+            f"triceps_brachii_{side}",
+            f"elbow_flex_{side}",
+            -1,
+            f"SENIAM triceps brachii long head ({s}): 50% on the line from the posterior crista "
+            "of the acromion to the olecranon, 2 finger widths medial",
+        ),
+        Muscle(
+            f"deltoid_anterior_{side}",
+            f"shoulder_flex_{side}",
+            +1,
+            f"SENIAM deltoideus anterior ({s}): 1 finger width distal and anterior to the acromion",
+        ),
+        Muscle(
+            f"deltoid_posterior_{side}",
+            f"shoulder_flex_{side}",
+            -1,
+            f"SENIAM deltoideus posterior ({s}): 2 finger widths behind the angle of the acromion",
+        ),
+        Muscle(
+            f"vastus_lateralis_{side}",
+            f"knee_flex_{side}",
+            -1,
+            f"SENIAM vastus lateralis ({s}): 2/3 on the line from the anterior spina iliaca "
+            "superior to the lateral patella",
+        ),
+        Muscle(
+            f"biceps_femoris_{side}",
+            f"knee_flex_{side}",
+            +1,
+            f"SENIAM biceps femoris ({s}): 50% on the line from the ischial tuberosity to the "
+            "lateral epicondyle of the tibia",
+        ),
+        Muscle(
+            f"tibialis_anterior_{side}",
+            f"ankle_dorsi_{side}",
+            +1,
+            f"SENIAM tibialis anterior ({s}): 1/3 on the line from the tip of the fibula to the "
+            "tip of the medial malleolus",
+        ),
+        Muscle(
+            f"gastrocnemius_medialis_{side}",
+            f"ankle_dorsi_{side}",
+            -1,
+            f"SENIAM gastrocnemius medialis ({s}): on the most prominent bulge of the muscle",
+        ),
     ]
 
 
@@ -90,16 +135,36 @@ MUSCLES: tuple[Muscle, ...] = tuple(
     _limb("r")
     + _limb("l")
     + [
-        Muscle("erector_spinae_r", "trunk_flex", -1,
-               "SENIAM longissimus (right): 2 finger widths lateral to the spinous process of L1"),
-        Muscle("erector_spinae_l", "trunk_flex", -1,
-               "SENIAM longissimus (left): 2 finger widths lateral to the spinous process of L1"),
-        Muscle("rectus_abdominis_r", "trunk_flex", +1,
-               "rectus abdominis (right; not in SENIAM): 3 cm lateral to the umbilicus"),
-        Muscle("gluteus_medius_r", "hip_abd_r", +1,
-               "SENIAM gluteus medius (right): 50% on the line from the crista iliaca to the trochanter"),
-        Muscle("gluteus_medius_l", "hip_abd_l", +1,
-               "SENIAM gluteus medius (left): 50% on the line from the crista iliaca to the trochanter"),
+        Muscle(
+            "erector_spinae_r",
+            "trunk_flex",
+            -1,
+            "SENIAM longissimus (right): 2 finger widths lateral to the spinous process of L1",
+        ),
+        Muscle(
+            "erector_spinae_l",
+            "trunk_flex",
+            -1,
+            "SENIAM longissimus (left): 2 finger widths lateral to the spinous process of L1",
+        ),
+        Muscle(
+            "rectus_abdominis_r",
+            "trunk_flex",
+            +1,
+            "rectus abdominis (right; not in SENIAM): 3 cm lateral to the umbilicus",
+        ),
+        Muscle(
+            "gluteus_medius_r",
+            "hip_abd_r",
+            +1,
+            "SENIAM gluteus medius (right): 50% on the line from the crista iliaca to the trochanter",
+        ),
+        Muscle(
+            "gluteus_medius_l",
+            "hip_abd_l",
+            +1,
+            "SENIAM gluteus medius (left): 50% on the line from the crista iliaca to the trochanter",
+        ),
     ]
 )
 
@@ -130,8 +195,14 @@ class JointParams:
     cocontraction_stiffness: float = 0.0
 
     @classmethod
-    def of(cls, height_m: float = 1.75, mass_kg: float = 75.0, strength: float = 1.0,
-           dt: float = 1.0 / PHYSICS_RATE_HZ, coupled: bool = True) -> "JointParams":
+    def of(
+        cls,
+        height_m: float = 1.75,
+        mass_kg: float = 75.0,
+        strength: float = 1.0,
+        dt: float = 1.0 / PHYSICS_RATE_HZ,
+        coupled: bool = True,
+    ) -> "JointParams":
         """Coefficients for a body of ``height_m`` and ``mass_kg`` with ``strength`` × the
         reference's maximal torques (reference: 1.75 m, 75 kg, 1.0).
 
@@ -234,9 +305,21 @@ def plan_drive(
     n = rows - 3 - int(emd.max())
     target = np.empty((rows, 2 * nj))
     grav = np.empty((rows, nj))
-    _target_kernel(np.ascontiguousarray(angles), np.ascontiguousarray(cocontraction), joints.c2, joints.c1,
-                   joints.gain, joints.rest, joints.load, tone, joints.coupling, joints.gravity_parent,
-                   joints.two_joint, target, grav)
+    _target_kernel(
+        np.ascontiguousarray(angles),
+        np.ascontiguousarray(cocontraction),
+        joints.c2,
+        joints.c1,
+        joints.gain,
+        joints.rest,
+        joints.load,
+        tone,
+        joints.coupling,
+        joints.gravity_parent,
+        joints.two_joint,
+        target,
+        grav,
+    )
     drive = np.empty((n, 2 * nj))
     _drive_kernel(target, emd, tau_act_s / dt, tau_deact_s / dt, drive)
     return drive, grav[3 : 3 + n].copy()
@@ -300,9 +383,28 @@ def _drive_kernel(target, emd, r_act, r_deact, drive):  # pragma: no cover - com
 
 @numba.njit(cache=True, nogil=True)
 def _simulate_kernel(  # pragma: no cover - compiled
-    drive, gravity, plan, external, act, delay_buf, delay_pos, emd, theta, c2, c1, gain, rest, c0, coupling,
+    drive,
+    gravity,
+    plan,
+    external,
+    act,
+    delay_buf,
+    delay_pos,
+    emd,
+    theta,
+    c2,
+    c1,
+    gain,
+    rest,
+    c0,
+    coupling,
     two,
-    kcc, k_act, k_deact, out_act, out_force, out_theta,
+    kcc,
+    k_act,
+    k_deact,
+    out_act,
+    out_force,
+    out_theta,
 ):
     n, na = drive.shape
     nj = theta.shape[1]
@@ -380,8 +482,14 @@ def rest_activation(tone: float, joints: JointParams = REFERENCE_JOINTS) -> np.n
 
 
 def simulate(
-    drive: np.ndarray, gravity: np.ndarray, state: MuscleState, emd_samples: np.ndarray, tau_act_s: float,
-    tau_deact_s: float, joints: JointParams = REFERENCE_JOINTS, plan: np.ndarray | None = None,
+    drive: np.ndarray,
+    gravity: np.ndarray,
+    state: MuscleState,
+    emd_samples: np.ndarray,
+    tau_act_s: float,
+    tau_deact_s: float,
+    joints: JointParams = REFERENCE_JOINTS,
+    plan: np.ndarray | None = None,
     external: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forward chain from drive: activation, force (EMD-delayed per actuator), joint angles (deg).
@@ -405,9 +513,24 @@ def simulate(
         np.ascontiguousarray(drive),
         np.ascontiguousarray(gravity),
         np.ascontiguousarray(plan, dtype=np.float64),
-        np.ascontiguousarray(external, dtype=np.float64), state.activation, state.delay_buf,
-        state.delay_pos, np.ascontiguousarray(emd_samples, dtype=np.int64), state.theta,
-        joints.c2, joints.c1, joints.gain, joints.rest, joints.c0, joints.coupling, joints.two_joint,
-        joints.cocontraction_stiffness, dt / tau_act_s, dt / tau_deact_s, act, force, theta,
+        np.ascontiguousarray(external, dtype=np.float64),
+        state.activation,
+        state.delay_buf,
+        state.delay_pos,
+        np.ascontiguousarray(emd_samples, dtype=np.int64),
+        state.theta,
+        joints.c2,
+        joints.c1,
+        joints.gain,
+        joints.rest,
+        joints.c0,
+        joints.coupling,
+        joints.two_joint,
+        joints.cocontraction_stiffness,
+        dt / tau_act_s,
+        dt / tau_deact_s,
+        act,
+        force,
+        theta,
     )
     return act, force, theta

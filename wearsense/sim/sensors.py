@@ -25,8 +25,17 @@ from scipy import signal
 
 from wearsense.sim.body import KEYPOINTS, SEGMENT_INDEX, forward_kinematics, keypoints
 
-__all__ = ["IMU_SITES", "EARTH_FIELD_UT", "GRAVITY", "EMGCarrier", "imu_kinematics", "quat_from_matrix",
-           "SensorErrors", "apply_sensor_errors", "imu_from_trajectory"]
+__all__ = [
+    "IMU_SITES",
+    "EARTH_FIELD_UT",
+    "GRAVITY",
+    "EMGCarrier",
+    "imu_kinematics",
+    "quat_from_matrix",
+    "SensorErrors",
+    "apply_sensor_errors",
+    "imu_from_trajectory",
+]
 
 GRAVITY = 9.80665
 #: Earth's field in the ENU world frame (µT): 48 µT, 60° inclination (mid-latitude).
@@ -55,13 +64,20 @@ IMU_SITES: tuple[tuple[str, tuple[float, float, float]], ...] = (
 class EMGCarrier:
     """Unit-variance band-limited noise, continuous across blocks (stateful SOS filter)."""
 
-    def __init__(self, rate_hz: float, n_channels: int, band_hz: tuple[float, float] = (20.0, 450.0),
-                 shape_hz: float = 150.0) -> None:
+    def __init__(
+        self,
+        rate_hz: float,
+        n_channels: int,
+        band_hz: tuple[float, float] = (20.0, 450.0),
+        shape_hz: float = 150.0,
+    ) -> None:
         hi = min(band_hz[1], 0.45 * rate_hz)
-        self.sos = np.vstack([
-            signal.butter(4, [band_hz[0], hi], btype="bandpass", fs=rate_hz, output="sos"),
-            signal.butter(2, min(shape_hz, 0.45 * rate_hz), fs=rate_hz, output="sos"),
-        ])
+        self.sos = np.vstack(
+            [
+                signal.butter(4, [band_hz[0], hi], btype="bandpass", fs=rate_hz, output="sos"),
+                signal.butter(2, min(shape_hz, 0.45 * rate_hz), fs=rate_hz, output="sos"),
+            ]
+        )
         # scale so that filtered unit white noise has unit variance
         impulse = signal.sosfilt(self.sos, np.r_[1.0, np.zeros(int(rate_hz) * 2)])
         self.scale = 1.0 / np.sqrt(np.sum(impulse**2))
@@ -87,16 +103,48 @@ def quat_from_matrix(r: np.ndarray) -> np.ndarray:
         a = m[sel]
         if case == 0:
             s = np.sqrt(1.0 + tr[sel]) * 2
-            q[sel] = np.stack([0.25 * s, (a[:, 2, 1] - a[:, 1, 2]) / s, (a[:, 0, 2] - a[:, 2, 0]) / s, (a[:, 1, 0] - a[:, 0, 1]) / s], 1)
+            q[sel] = np.stack(
+                [
+                    0.25 * s,
+                    (a[:, 2, 1] - a[:, 1, 2]) / s,
+                    (a[:, 0, 2] - a[:, 2, 0]) / s,
+                    (a[:, 1, 0] - a[:, 0, 1]) / s,
+                ],
+                1,
+            )
         elif case == 1:
             s = np.sqrt(1.0 + a[:, 0, 0] - a[:, 1, 1] - a[:, 2, 2]) * 2
-            q[sel] = np.stack([(a[:, 2, 1] - a[:, 1, 2]) / s, 0.25 * s, (a[:, 0, 1] + a[:, 1, 0]) / s, (a[:, 0, 2] + a[:, 2, 0]) / s], 1)
+            q[sel] = np.stack(
+                [
+                    (a[:, 2, 1] - a[:, 1, 2]) / s,
+                    0.25 * s,
+                    (a[:, 0, 1] + a[:, 1, 0]) / s,
+                    (a[:, 0, 2] + a[:, 2, 0]) / s,
+                ],
+                1,
+            )
         elif case == 2:
             s = np.sqrt(1.0 + a[:, 1, 1] - a[:, 0, 0] - a[:, 2, 2]) * 2
-            q[sel] = np.stack([(a[:, 0, 2] - a[:, 2, 0]) / s, (a[:, 0, 1] + a[:, 1, 0]) / s, 0.25 * s, (a[:, 1, 2] + a[:, 2, 1]) / s], 1)
+            q[sel] = np.stack(
+                [
+                    (a[:, 0, 2] - a[:, 2, 0]) / s,
+                    (a[:, 0, 1] + a[:, 1, 0]) / s,
+                    0.25 * s,
+                    (a[:, 1, 2] + a[:, 2, 1]) / s,
+                ],
+                1,
+            )
         else:
             s = np.sqrt(1.0 + a[:, 2, 2] - a[:, 0, 0] - a[:, 1, 1]) * 2
-            q[sel] = np.stack([(a[:, 1, 0] - a[:, 0, 1]) / s, (a[:, 0, 2] + a[:, 2, 0]) / s, (a[:, 1, 2] + a[:, 2, 1]) / s, 0.25 * s], 1)
+            q[sel] = np.stack(
+                [
+                    (a[:, 1, 0] - a[:, 0, 1]) / s,
+                    (a[:, 0, 2] + a[:, 2, 0]) / s,
+                    (a[:, 1, 2] + a[:, 2, 1]) / s,
+                    0.25 * s,
+                ],
+                1,
+            )
     q *= np.where(q[:, :1] < 0, -1.0, 1.0)
     return q
 
@@ -113,8 +161,13 @@ class IMUKinematics:
 
 
 def imu_kinematics(
-    t: np.ndarray, angles_deg: np.ndarray, root: np.ndarray, sites: list[int], mounts: np.ndarray,
-    with_quat: bool = True, segment_scale: np.ndarray | None = None,
+    t: np.ndarray,
+    angles_deg: np.ndarray,
+    root: np.ndarray,
+    sites: list[int],
+    mounts: np.ndarray,
+    with_quat: bool = True,
+    segment_scale: np.ndarray | None = None,
 ) -> IMUKinematics:
     """IMU signals on a uniform grid ``t`` from joint angles and root motion.
 
@@ -142,13 +195,17 @@ def imu_kinematics(
         f[i] = np.einsum("nij,nj->ni", rt, acc - gvec)
         rdot = np.gradient(r, h, axis=0)
         w = rt @ rdot  # skew-symmetric: body angular velocity
-        g[i] = np.rad2deg(0.5 * np.stack([w[:, 2, 1] - w[:, 1, 2], w[:, 0, 2] - w[:, 2, 0], w[:, 1, 0] - w[:, 0, 1]], 1))
+        g[i] = np.rad2deg(
+            0.5 * np.stack([w[:, 2, 1] - w[:, 1, 2], w[:, 0, 2] - w[:, 2, 0], w[:, 1, 0] - w[:, 0, 1]], 1)
+        )
         m[i] = rt @ EARTH_FIELD_UT
         q[i] = quat_from_matrix(r) if with_quat else np.nan
     return IMUKinematics(t, f, g, m, q)
 
 
-def pose_keypoints(angles_deg: np.ndarray, root: np.ndarray, segment_scale: np.ndarray | None = None) -> np.ndarray:
+def pose_keypoints(
+    angles_deg: np.ndarray, root: np.ndarray, segment_scale: np.ndarray | None = None
+) -> np.ndarray:
     """True keypoints (n, n_keypoints, 3) in metres."""
     rot, pos = forward_kinematics(angles_deg, root[:, :2], root[:, 2], segment_scale)
     return keypoints(rot, pos, segment_scale)
@@ -189,8 +246,14 @@ class SensorErrors:
         return np.array([[1.0, -c, b], [0.0, 1.0, -a], [0.0, 0.0, 1.0]]) * s[:, None]
 
 
-def apply_sensor_errors(acc: np.ndarray, gyro: np.ndarray, mag: np.ndarray, errors: SensorErrors,
-                        rate_hz: float, rng: np.random.Generator) -> np.ndarray:
+def apply_sensor_errors(
+    acc: np.ndarray,
+    gyro: np.ndarray,
+    mag: np.ndarray,
+    errors: SensorErrors,
+    rate_hz: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Raw IMU samples (n, 9: acc m/s^2, gyro deg/s, mag µT) from true ones, with ``errors``."""
     n = acc.shape[0]
     white = np.sqrt(rate_hz / 2)
@@ -214,6 +277,7 @@ def imu_from_trajectory(
     rt = np.swapaxes(rot, 1, 2)
     f = np.einsum("nij,nj->ni", rt, acc - np.array([0.0, 0.0, -GRAVITY]))
     w = rt @ np.gradient(rot, h, axis=0)  # skew-symmetric: body angular velocity
-    g = np.rad2deg(0.5 * np.stack([w[:, 2, 1] - w[:, 1, 2], w[:, 0, 2] - w[:, 2, 0],
-                                   w[:, 1, 0] - w[:, 0, 1]], 1))
+    g = np.rad2deg(
+        0.5 * np.stack([w[:, 2, 1] - w[:, 1, 2], w[:, 0, 2] - w[:, 2, 0], w[:, 1, 0] - w[:, 0, 1]], 1)
+    )
     return f, g, rt @ EARTH_FIELD_UT

@@ -135,7 +135,10 @@ def motion_onsets(info: StreamInfo, chunk: Chunk, settings: EMDSettings | None =
         before = (t >= t[i] - s.quiet_s) & (t < t[i])
         # the quiet period must be covered (no gap) and still, apart from the rise itself
         rise = (t >= t[i] - 0.1) & (t < t[i])
-        if before.sum() >= 0.8 * s.quiet_s * info.rate_hz and speed[before & ~rise].max(initial=0) < s.quiet_dps:
+        if (
+            before.sum() >= 0.8 * s.quiet_s * info.rate_hz
+            and speed[before & ~rise].max(initial=0) < s.quiet_dps
+        ):
             # back-track from the threshold crossing to where the speed left its resting
             # noise (mean + 3 SD of the quiet period), interpolating between samples
             quiet = speed[before & ~rise]
