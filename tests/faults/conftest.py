@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,19 +14,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE = ROOT / "firmware_bridge"
-
-
-@pytest.fixture(scope="session")
-def emulator_binary(tmp_path_factory) -> Path:
-    """``wsb_emulator`` built from firmware_bridge/ into a temp dir (once per test session)."""
-    if shutil.which("make") is None or shutil.which(os.environ.get("CC", "cc")) is None:
-        pytest.fail("the fault tests need make and a C compiler (cc); install build-essential")
-    build = tmp_path_factory.mktemp("wsb-build")
-    r = subprocess.run(["make", "-s", "-C", str(FIRMWARE), f"BUILD={build}", f"{build}/wsb_emulator"],
-                       capture_output=True, text=True, timeout=300, check=False)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return build / "wsb_emulator"
 
 
 class Board:

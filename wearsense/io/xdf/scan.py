@@ -19,7 +19,16 @@ import numpy as np
 from wearsense.errors import FormatError
 from wearsense.io.xdf.format import BOUNDARY_UUID, MAGIC
 
-__all__ = ["Scan", "count_samples", "decode_chunks", "decode_samples", "doubles_at", "read_bytes", "scan", "walk"]
+__all__ = [
+    "Scan",
+    "count_samples",
+    "decode_chunks",
+    "decode_samples",
+    "doubles_at",
+    "read_bytes",
+    "scan",
+    "walk",
+]
 
 _OK, _TRUNCATED, _CORRUPT = 0, 1, 2
 
@@ -236,7 +245,6 @@ def scan(buf: np.ndarray, path: str, recover: bool) -> Scan:
     return Scan(chunks, len(buf) if valid_bytes < 0 else valid_bytes, tuple(bad), truncated)
 
 
-
 def read_bytes(path: str) -> np.ndarray:
     """The bytes of an XDF file (``.xdfz``/``.xdf.gz`` decompressed), checked for the magic ``XDF:``."""
     p = Path(path)
@@ -264,4 +272,3 @@ def doubles_at(buf: np.ndarray, at: np.ndarray, k: int) -> np.ndarray:
     """``k`` little-endian float64 values starting at each byte offset in ``at``: shape (len(at), k)."""
     idx = np.asarray(at, np.int64)[:, None] + np.arange(8 * k)
     return np.ascontiguousarray(buf[idx]).view("<f8").reshape(len(at), k).astype(np.float64)
-
