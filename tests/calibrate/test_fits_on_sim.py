@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wearsense.calibrate.emg import fit_emg
+from wearsense.calibrate.emg import EmgChain, fit_emg
 from wearsense.calibrate.imu import FACE_AXES, fit_accel_six_face, fit_gyro_bias, still_metrics
 from wearsense.calibrate.mag import fit_ellipsoid
 from wearsense.calibrate.protocol import find_protocol
@@ -169,21 +169,24 @@ def test_wobbly_functional_movement_has_low_axis_dominance(subject):
 def test_mvc_normalisation_restores_known_gains_within_5_percent():
     """Across 4 movers x 8 channels the electrode gains (sim truth mvc_v, 0.4-1.5 mV)
     differ ~3x; the MVC estimate divides them out, up to one common factor (the envelope
-    of full drive: mean |x| per RMS, and the rolling maximum's bias), to 3 % RMS.
+    of full drive: mean |x| per RMS, and the rolling maximum's bias): every channel
+    within 5 %.
 
-    The limit is the amplitude estimate itself: over a 5 s hold, band-limited EMG gives
-    ~2BT = 1000 independent samples, so mean |x| varies by ~2.4 % SD from trial to
-    trial (Clancy & Hogan 1994); the worst of 32 channels is then ~2.5 SD away."""
+    Each MVC test is done as the protocol says: 3 repetitions, the mean of their peak
+    1 s windows. One hold alone is not enough: over a 5 s hold, band-limited EMG gives
+    ~2BT = 1000 independent samples, so mean |x| varies by ~2.4 % SD from hold to hold
+    (Clancy & Hogan 1994), and the worst of 32 channels lands ~2.5 SD out (6-7 %)."""
     ratios = []
     proto = find_protocol("emg_rest_mvc")
     for seed in range(4):
         subj = CalibrationSubject(seed)
         rest = subj.perform("rest", 5.0)["sim-emg"]
         trials = [
-            (s.id, subj.perform("mvc", s.duration_s, s.options)["sim-emg"][1])
+            (s.id, [subj.perform("mvc", s.duration_s, s.options)["sim-emg"][1] for _ in range(s.repetitions)])
             for s in proto.steps
             if s.action == "mvc"
         ]
+        assert all(len(reps) == 3 for _, reps in trials)
         cal = fit_emg(rest[0], rest[1], trials)
         assert np.isfinite(cal.mvc_v).all()
         assert (cal.mvc_over_rest > 20).all()
@@ -195,11 +198,36 @@ def test_mvc_normalisation_restores_known_gains_within_5_percent():
         f"MVC gain error: RMS {100 * np.sqrt(np.mean(dev**2)):.1f} %, "
         f"worst {100 * dev.max():.1f} % of 32 channels"
     )
-    assert np.sqrt(np.mean(dev**2)) <= 0.05
-    assert np.median(dev) <= 0.05
-    assert dev.max() <= 0.08
-    # the common factor is the envelope of Gaussian EMG: mean |x| = sqrt(2/pi) RMS (within 6 %)
-    assert abs(r.mean() / np.sqrt(2 / np.pi) - 1) < 0.06
+    assert dev.max() <= 0.05, f"channels beyond 5 %: {np.flatnonzero(dev > 0.05).tolist()}"
+    # the common factor is the envelope of full drive (Gaussian EMG: mean |x| = sqrt(2/pi)
+    # RMS, of the band-passed part of the carrier, with the tremor), plus the small upward
+    # bias of the peak window: measured here on the steady 25 s of one long hold
+    subj = CalibrationSubject(0)
+    step = proto.step("mvc_elbow_flexors")
+    info, long_hold = subj.perform("mvc", 30.0, step.options)["sim-emg"]
+    env = EmgChain(info.rate_hz).process(long_hold).data[int(3 * info.rate_hz) : int(28 * info.rate_hz), 0]
+    steady = env.mean() / subj.mvc_v[0]
+    assert 0.6 < steady / np.sqrt(2 / np.pi) < 1.0
+    assert 1.0 <= r.mean() / steady < 1.06
+
+
+def test_mvc_repetitions_are_averaged_and_their_spread_measured():
+    from wearsense.calibrate.emg import mvc_repetitions, repetition_spread_pct
+
+    subj = CalibrationSubject(2)
+    rest = subj.perform("rest", 5.0)["sim-emg"]
+    step = find_protocol("emg_rest_mvc").step("mvc_elbow_flexors")
+    reps = [subj.perform("mvc", step.duration_s, step.options)["sim-emg"][1] for _ in range(3)]
+    peaks = mvc_repetitions(rest[0], reps)
+    assert peaks.shape == (3, rest[0].n_channels)
+    cal = fit_emg(rest[0], rest[1], [(step.id, reps)])
+    np.testing.assert_allclose(cal.mvc_v[0], peaks[:, 0].mean())
+    assert repetition_spread_pct(peaks)[0] < 10
+    # a submaximal repetition (80 %) is seen: ~13 % below the mean of three
+    low = subj.perform("mvc", step.duration_s, step.options, mistake="submax")["sim-emg"][1]
+    spread = repetition_spread_pct(mvc_repetitions(rest[0], [reps[0], low, reps[2]]))[0]
+    assert spread > 10
+    assert repetition_spread_pct(peaks[:1]).max() == 0
 
 
 def test_weak_mvc_fails_its_check_and_silent_channels_get_no_mvc():

@@ -143,3 +143,25 @@ def test_check_failure_message_formats_value_and_limit():
     assert check.failure(0.1) is None
     msg = check.failure(4.1, where="sim-imu0")
     assert "4.10 dps > 0.5 dps" in msg and msg.startswith("sim-imu0 moved")
+
+
+def test_mvc_steps_are_repeated_three_times_with_rest_and_an_agreement_check():
+    proto = find_protocol("emg_rest_mvc")
+    for s in (s for s in proto.steps if s.action == "mvc"):
+        assert (s.repetitions, s.rest_s) == (3, 30.0)
+        spread = [c for c in s.checks if c.metric == "repetition_spread_pct"]
+        assert spread and spread[0].max == 10.0 and "every repetition full effort" in spread[0].message
+    assert proto.step("rest").repetitions == 1 and proto.step("rest").rest_s == 0.0
+    # recording time counts every repetition, not the rests
+    assert proto.duration_s == 5.0 + 11 * 3 * 8.0
+
+
+def test_mvc_repetitions_are_validated(tmp_path):
+    for bad, why in ((0, "within 1..10"), (11, "within 1..10"), (2.5, "must be an integer")):
+        proto = tomllib.loads((protocol_dir() / "emg_rest_mvc.toml").read_text())
+        proto["step"][1]["options"]["repetitions"] = bad
+        err = _error(proto, tmp_path, "emg_rest_mvc")
+        assert (err.step, err.field) == ("mvc_elbow_flexors", "options.repetitions") and why in str(err)
+    proto = tomllib.loads((protocol_dir() / "emg_rest_mvc.toml").read_text())
+    proto["step"][1]["options"]["rest_s"] = -5.0
+    assert _error(proto, tmp_path, "emg_rest_mvc").field == "options.rest_s"

@@ -65,6 +65,28 @@ def test_wrong_face_is_rejected_with_the_protocol_message(tmp_path):
     assert "wrong face" in failed[0].message
 
 
+def test_an_uneven_mvc_repetition_is_detected_and_the_step_redone(tmp_path):
+    """Every MVC test is done 3 times with rest between; a submaximal repetition (80 %)
+    fails the agreement check with a fix-it message, and the step is redone."""
+    events: list[Event] = []
+    src = SimSource(CalibrationSubject(0), {"mvc_elbow_flexors": {1: "uneven"}})
+    result = run_protocol(find_protocol("emg_rest_mvc"), src, events.append, tmp_path, sleep=no_sleep)
+    mine = [e for e in events if e.step == "mvc_elbow_flexors"]
+    recs = [(e.attempt, e.message) for e in mine if e.kind == "recording"]
+    assert recs == [(a, f"{k} of 3") for a in (1, 2) for k in (1, 2, 3)]
+    assert [e.seconds for e in mine if e.kind == "rest"] == [30.0] * 4
+    failed = [e for e in mine if e.kind == "failed"]
+    assert [e.attempt for e in failed] == [1]
+    assert "repetitions differ" in failed[0].message and "full effort" in failed[0].message
+    first = next(a for a in result.attempts if a.step == "mvc_elbow_flexors")
+    assert first.metrics["sim-emg biceps_brachii_r"]["repetition_spread_pct"] > 10
+    accepted = [a for a in result.attempts if a.step == "mvc_elbow_flexors"][-1]
+    assert accepted.ok and accepted.metrics["sim-emg biceps_brachii_r"]["repetition_spread_pct"] < 10
+    assert all(len(result.repetitions[s.id]) == 3 for s in result.protocol.steps if s.action == "mvc")
+    emg = result.sections["sim:0:emg"]["emg"]
+    assert emg["window_s"] == 3.0
+
+
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory):
     """Seeds 0 and 1: every IMU protocol and the EMG protocol run on the sim, profiles in a tmp folder."""

@@ -71,7 +71,15 @@ ACTIONS: dict[str, tuple[tuple[str, ...], dict[str, tuple[type, bool, tuple | No
     "face": (("gyro_std_dps", "acc_std_ms2", "face_angle_deg"), {"face": (str, True, SEGMENT_AXES)}),
     "figure8": (("coverage_pct", "gyro_peak_dps"), {}),
     "rest": (("rest_rms_uv",), {}),
-    "mvc": (("mvc_over_rest", "plateau_s"), {"muscles": (list, True, None), "position": (str, True, None)}),
+    "mvc": (
+        ("mvc_over_rest", "plateau_s", "repetition_spread_pct"),
+        {
+            "muscles": (list, True, None),
+            "position": (str, True, None),
+            "repetitions": (int, False, None),
+            "rest_s": (float, False, None),
+        },
+    ),
     "npose": (("gyro_std_dps", "acc_norm_error_ms2"), {"segment_up": (str, False, SEGMENT_AXES)}),
     "functional": (
         ("rotation_deg", "axis_dominance"),
@@ -140,6 +148,17 @@ class Step:
     checks: tuple[Check, ...]
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def repetitions(self) -> int:
+        """How many times the step is performed (``options.repetitions`` of an ``mvc``
+        step; 1 otherwise). Each repetition is its own recording of ``duration_s``."""
+        return int(self.options.get("repetitions", 1))
+
+    @property
+    def rest_s(self) -> float:
+        """Rest between repetitions (s; ``options.rest_s``, 0 without repetitions)."""
+        return float(self.options.get("rest_s", 0.0)) if self.repetitions > 1 else 0.0
+
 
 @dataclass(frozen=True)
 class Protocol:
@@ -169,8 +188,9 @@ class Protocol:
 
     @property
     def duration_s(self) -> float:
-        """Total recording time of all steps (s), without retries."""
-        return sum(s.duration_s for s in self.steps)
+        """Total recording time of all steps and their repetitions (s), without retries
+        and without the rests between repetitions."""
+        return sum(s.duration_s * s.repetitions for s in self.steps)
 
 
 class _Where:
@@ -277,6 +297,8 @@ def _options(raw: Any, action: str, where: _Where) -> dict[str, Any]:
             if not value or not all(isinstance(v, str) for v in value):
                 raise where.error(f"options.{key}", "must be a non-empty list of strings")
             value = tuple(value)
+        if key == "repetitions" and not 1 <= value <= 10:
+            raise where.error(f"options.{key}", f"must be within 1..10, got {value!r}")
         if kind is float and not value > 0:
             raise where.error(f"options.{key}", f"must be > 0, got {value!r}")
         out[key] = value

@@ -19,7 +19,7 @@ perform each step, optionally badly on given attempts.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol as TypingProtocol
@@ -68,6 +68,7 @@ class Event:
     (``seconds`` left), ``"recording"`` (capture started, ``seconds`` long), ``"live"``
     (about once a second while recording: ``seconds`` so far, ``data[metric]`` = worst
     ``value`` so far, ``where``, ``ok``, ``min``, ``max`` per check),
+    ``"rest"`` (between the repetitions of a step, ``seconds`` long),
     ``"accepted"``, ``"failed"`` (``messages``), ``"fit"`` (solver results),
     ``"saved"`` (profile ``path``), ``"warning"``.
     """
@@ -95,11 +96,15 @@ class StepResult:
 
 @dataclass
 class RunResult:
-    """What a run produced: accepted captures, every attempt, sections and saved profiles per serial."""
+    """What a run produced: accepted captures, every attempt, sections and saved profiles per serial.
+
+    ``captures[step]`` is a step's (first) recording; ``repetitions[step]`` holds every
+    repetition's recording of a step with ``repetitions > 1``."""
 
     protocol: Protocol
     attempts: list[StepResult] = field(default_factory=list)
     captures: dict[str, Streams] = field(default_factory=dict)
+    repetitions: dict[str, list[Streams]] = field(default_factory=dict)
     sections: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     profiles: dict[str, tuple[Profile, Path]] = field(default_factory=dict)
 
@@ -109,9 +114,12 @@ Progress = Callable[[Streams, float], None]
 
 class Source(TypingProtocol):
     """Where a step's data come from. ``progress(streams so far, seconds so far)`` is
-    called about once a second while capturing (the live check)."""
+    called about once a second while capturing (the live check). A step with
+    ``repetitions > 1`` is captured once per repetition, with ``repetition=k`` (1-based)."""
 
-    def capture(self, step: Step, attempt: int, progress: Progress | None = None) -> Streams: ...
+    def capture(
+        self, step: Step, attempt: int, progress: Progress | None = None, repetition: int = 1
+    ) -> Streams: ...
 
 
 class DeviceSource:
@@ -130,7 +138,9 @@ class DeviceSource:
         self.uri = uri
         self.timeout_s = timeout_s
 
-    def capture(self, step: Step, attempt: int, progress: Progress | None = None) -> Streams:
+    def capture(
+        self, step: Step, attempt: int, progress: Progress | None = None, repetition: int = 1
+    ) -> Streams:
         from wearsense.devices import BlockingDevice
         from wearsense.stream import concat
 
@@ -189,15 +199,20 @@ class SimSource:
     subject : CalibrationSubject
     mistakes : mapping step id -> {attempt: mistake}
         Perform those attempts badly, e.g. ``{"still": {1: "move"}}``: the first attempt
-        of ``still`` is moved, the retry is done properly.
+        of ``still`` is moved, the retry is done properly. ``"uneven"`` (an ``mvc`` step
+        with repetitions): the second repetition is submaximal (80 %).
     """
 
     def __init__(self, subject: Any, mistakes: Mapping[str, Mapping[int, str]] | None = None) -> None:
         self.subject = subject
         self.mistakes = {k: dict(v) for k, v in (mistakes or {}).items()}
 
-    def capture(self, step: Step, attempt: int, progress: Progress | None = None) -> Streams:
+    def capture(
+        self, step: Step, attempt: int, progress: Progress | None = None, repetition: int = 1
+    ) -> Streams:
         mistake = self.mistakes.get(step.id, {}).get(attempt)
+        if mistake == "uneven":
+            mistake = "submax" if repetition == 2 else None
         streams = self.subject.perform(step.action, step.duration_s, step.options, mistake=mistake)
         wanted = {Modality.parse(s) for s in step.streams}
         streams = {k: v for k, v in streams.items() if v[0].modality in wanted}
@@ -252,10 +267,17 @@ def _rest_envelope(context: Mapping[str, Any], name: str) -> np.ndarray | None:
 
 
 def step_metrics(
-    step: Step, streams: Streams, context: Mapping[str, Any] | None = None
+    step: Step,
+    streams: Streams,
+    context: Mapping[str, Any] | None = None,
+    repetitions: Sequence[Streams] | None = None,
 ) -> dict[str, dict[str, float]]:
     """The metrics a step's checks are judged by: ``{where: {metric: value}}`` (where = a
-    stream, or ``"stream channel"`` for per-channel EMG metrics)."""
+    stream, or ``"stream channel"`` for per-channel EMG metrics).
+
+    ``repetitions``: every repetition's recording of an ``mvc`` step (``streams`` is
+    then ignored); ``mvc_over_rest`` is the weakest repetition's, and
+    ``repetition_spread_pct`` how far a repetition's peak lies from their mean."""
     context = context or {}
     out: dict[str, dict[str, float]] = {}
     a = step.action
@@ -290,13 +312,19 @@ def step_metrics(
                 cols = emg_cal.channels_matching(info.channels, step.options["muscles"])
                 if not cols:
                     continue
-                mvc = emg_cal.mvc_envelope(info, chunk)
+                reps = [r[name][1] for r in repetitions if name in r] if repetitions else [chunk]
+                peaks = emg_cal.mvc_repetitions(info, reps)
+                mvc = peaks.min(axis=0)
+                spread = emg_cal.repetition_spread_pct(peaks)
                 rest = _rest_envelope(context, name)
                 if rest is None:  # no rest step yet: the quietest 10 % of this trial
                     env = emg_cal.EmgChain(info.rate_hz).process(chunk).data
                     rest = np.percentile(env[int(0.5 * info.rate_hz) :], 10, axis=0)
                 for c in cols:
-                    out[f"{name} {info.channels[c]}"] = {"mvc_over_rest": float(mvc[c] / max(rest[c], 1e-12))}
+                    m = {"mvc_over_rest": float(mvc[c] / max(rest[c], 1e-12))}
+                    if len(reps) > 1:
+                        m["repetition_spread_pct"] = float(spread[c])
+                    out[f"{name} {info.channels[c]}"] = m
     elif a == "gesture":
         from wearsense.sync.align import find_claps
 
@@ -334,9 +362,13 @@ def _meta(protocol: Protocol, quality: Mapping[str, float]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- solvers
 def solve(
-    protocol: Protocol, captures: Mapping[str, Streams], existing: Mapping[str, Profile] | None = None
+    protocol: Protocol,
+    captures: Mapping[str, Streams],
+    existing: Mapping[str, Profile] | None = None,
+    repetitions: Mapping[str, Sequence[Streams]] | None = None,
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, float]]]:
-    """Run the protocol's solver over the accepted captures (step id -> streams).
+    """Run the protocol's solver over the accepted captures (step id -> streams;
+    ``repetitions``: step id -> every repetition's streams, where a step has several).
 
     Returns ``(sections, quality)``: ``sections[serial][section] = dict`` for the
     profiles, ``quality[where] = {metric: value}`` for the protocol-level checks.
@@ -392,8 +424,9 @@ def solve(
     elif solver == "emg_rest_mvc":
         rest_id = next(s.id for s in protocol.steps if s.action == "rest")
         for name, (info, rest) in _by(captures[rest_id], Modality.EMG).items():
+            reps = repetitions or {}
             trials = [
-                (s.id, _by(captures[s.id], Modality.EMG)[name][1])
+                (s.id, [r[name][1] for r in reps.get(s.id, [captures[s.id]]) if name in r])
                 for s in protocol.steps
                 if s.action == "mvc" and name in _by(captures[s.id], Modality.EMG)
             ]
@@ -555,8 +588,19 @@ def run_protocol(
             for k in range(countdown_s, 0, -1):
                 emit(Event("countdown", "", step.id, attempt, float(k)))
                 sleep(1.0)
-            emit(Event("recording", "", step.id, attempt, step.duration_s))
-            streams = source.capture(step, attempt, _live(step, attempt, emit, context))
+            reps: list[Streams] = []
+            for k in range(1, step.repetitions + 1):
+                if k > 1:
+                    emit(Event("rest", f"relax for {step.rest_s:g} s", step.id, attempt, step.rest_s))
+                    sleep(step.rest_s)
+                live = _live(step, attempt, emit, context)
+                if step.repetitions > 1:
+                    emit(Event("recording", f"{k} of {step.repetitions}", step.id, attempt, step.duration_s))
+                    reps.append(source.capture(step, attempt, live, repetition=k))
+                else:
+                    emit(Event("recording", "", step.id, attempt, step.duration_s))
+                    reps.append(source.capture(step, attempt, live))
+            streams = reps[0]
             wanted = {Modality.parse(s) for s in step.streams}
             if not any(info.modality in wanted for info, _ in streams.values()):
                 raise CalibrationError(
@@ -564,12 +608,14 @@ def run_protocol(
                     f"delivered {', '.join(sorted(streams)) or 'nothing'}",
                     step.id,
                 )
-            metrics = step_metrics(step, streams, context)
+            metrics = step_metrics(step, streams, context, reps if len(reps) > 1 else None)
             failures = tuple(msg for _, msg in _evaluate(step.checks, metrics))
             result.attempts.append(StepResult(step.id, attempt, metrics, failures))
             if not failures:
                 emit(Event("accepted", "", step.id, attempt, data=metrics))
                 result.captures[step.id] = streams
+                if len(reps) > 1:
+                    result.repetitions[step.id] = reps
                 if step.action == "rest":
                     for name, (info, chunk) in _by(streams, Modality.EMG).items():
                         context["rest_envelope"][name] = emg_cal.rest_level(info, chunk)[1]
@@ -582,7 +628,7 @@ def run_protocol(
             )
     serials = {device_serial(info) for streams in result.captures.values() for info, _ in streams.values()}
     existing = {s: p for s in serials if (p := load_profile(s, profiles_folder)) is not None}
-    sections, quality = solve(protocol, result.captures, existing)
+    sections, quality = solve(protocol, result.captures, existing, result.repetitions)
     emit(Event("fit", protocol.solver, data=quality))
     for name, info in _uncalibrated(protocol, result.captures, quality):
         emit(

@@ -5,7 +5,8 @@ check, a retry with the check's message when it fails) and writes the profile of
 device serial (``wearsense profiles`` lists them). With a ``sim://`` URI the sim's
 person performs the steps; ``--mistake still:1:move`` makes it do one attempt badly,
 to see a step rejected and retried. ``--yes`` skips the "press Enter" before each step
-and ``--fast`` the countdown (scripts, tests).
+and ``--fast`` the countdown and the rests between repetitions of a step (scripts,
+tests, the sim; a person needs the rests).
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("protocol", help=f"protocol name ({names}) or path of a .toml file")
     parser.add_argument("uri", help="device URI, e.g. sim://mover?seed=3 or serial:///dev/ttyUSB0")
     parser.add_argument("--yes", action="store_true", help="do not wait for Enter before each step")
-    parser.add_argument("--fast", action="store_true", help="no countdown (non-interactive runs)")
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="no countdown and no rests between repetitions (non-interactive runs)",
+    )
     parser.add_argument(
         "--profiles-dir",
         help="where to write profiles (default: the user config folder, or $WEARSENSE_PROFILES_DIR)",
@@ -74,7 +79,10 @@ def _printer(interactive: bool):
         elif e.kind == "countdown":
             print(f"   {e.seconds:.0f} ...", flush=True)
         elif e.kind == "recording":
-            print(f"   recording {e.seconds:.0f} s ...", flush=True)
+            rep = f" (contraction {e.message})" if e.message else ""
+            print(f"   recording {e.seconds:.0f} s{rep} ...", flush=True)
+        elif e.kind == "rest":
+            print(f"   {e.message}", flush=True)
         elif e.kind == "live":
             parts = []
             for metric, r in e.data.items():
@@ -104,7 +112,8 @@ def run(args) -> int:
     if args.check:
         print(f"{protocol.path}: valid; {protocol.title}; solver {protocol.solver}")
         for s in protocol.steps:
-            print(f"  {s.id:<24} {s.action:<11} {s.duration_s:>5.1f} s  {len(s.checks)} check(s)")
+            reps = f" x{s.repetitions}, {s.rest_s:g} s rest" if s.repetitions > 1 else ""
+            print(f"  {s.id:<24} {s.action:<11} {s.duration_s:>5.1f} s{reps}  {len(s.checks)} check(s)")
         return 0
     from wearsense.calibrate.runner import run_protocol
 
@@ -115,7 +124,7 @@ def run(args) -> int:
         _printer(not args.yes),
         args.profiles_dir,
         countdown_s=0 if args.fast else 3,
-        sleep=time.sleep,
+        sleep=(lambda _s: None) if args.fast else time.sleep,
     )
     print(f"\ndone: {len(result.profiles)} profile(s) written")
     return 0

@@ -21,8 +21,9 @@ the table is tilted by ``table_tilt_deg``, the N-pose is off by up to
 Mistakes: ``"move"`` (still/face/npose/rest: the sensor is picked up half-way),
 ``"wrong_face"`` (face: lies on the next face), ``"small"`` (figure8: only a small
 wrist roll; functional: 10 deg), ``"wobble"`` (functional: about two axes at once),
-``"weak"`` (mvc: 3 % of maximum), ``"noisy"`` (rest: a loose electrode, 40 µV noise),
-``"small"`` (gesture: timid claps, the hands do not meet).
+``"weak"`` (mvc: 3 % of maximum), ``"submax"`` (mvc: 80 % of maximum),
+``"noisy"`` (rest: a loose electrode, 40 µV noise), ``"small"`` (gesture: timid
+claps, the hands do not meet).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ MISTAKES = {
     "rest": ("move", "noisy"),
     "figure8": ("small",),
     "functional": ("small", "wobble"),
-    "mvc": ("weak",),
+    "mvc": ("weak", "submax"),
     "gesture": ("small",),
 }
 _AXES = {"x": 0, "y": 1, "z": 2}
@@ -323,7 +324,7 @@ class CalibrationSubject:
         if action == "mvc":
             prefixes = tuple(options.get("muscles", ()))
             target = np.array([m.startswith(prefixes) for m in self.muscles])
-            peak = 0.03 if mistake == "weak" else 1.0
+            peak = {"weak": 0.03, "submax": 0.8}.get(mistake or "", 1.0)
             # build up over 1 s from 0.5 s, hold until 1 s before the end, relax over 0.5 s
             ramp = np.clip(np.minimum((t - 0.5) / 1.0, (duration_s - 0.5 - t) / 0.5), 0, 1)
             tremor = 1.0 - 0.03 * (1 + np.sin(2 * np.pi * 8 * t)) / 2
