@@ -18,7 +18,7 @@ Two ways in:
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -117,6 +117,11 @@ class SimTruth:
         Onset and offset of each burst of neural drive: drive rises 0.025 above the
         muscle's level in quiet standing (tone, plus what holds the posture against
         gravity) and ends when it falls back within 0.015 of it.
+    rest_bursts : dict muscle -> ndarray (n_bursts, 2)
+        Start and end (s) of each spontaneous burst at rest (0.3–1 % of maximum, 50–300
+        ms, about three a minute; :mod:`wearsense.sim.emg`): activity the electrodes
+        record but ``drive`` and ``onsets`` do not contain, as it moves nothing. Empty
+        with ``emg_model="simple"``.
     movements : list of Movement
         The choreography: ``kind``, ``start`` (planned motion onset), ``end``, ``detail``.
     emd_s : float
@@ -159,6 +164,7 @@ class SimTruth:
     pose: np.ndarray | None
     mvc_v: np.ndarray
     traits: MoverTraits | None = None
+    rest_bursts: dict[str, np.ndarray] = field(default_factory=dict)
 
     def emd_of(self, muscle: str) -> float:
         """Electromechanical delay (s) of one recorded muscle."""
@@ -308,6 +314,10 @@ def generate(
         pose=np.concatenate(pose) if pose else None,
         mvc_v=mover.mvc_v,
         traits=mover.traits,
+        rest_bursts={
+            m.name: np.array([b for b in mover.rest_bursts[i] if b[0] < duration_s], np.float64).reshape(-1, 2)
+            for i, m in enumerate(mover.muscles)
+        },
     )
     return SimRecording(int(seed), float(duration_s), cfg, streams, truth)
 

@@ -340,6 +340,8 @@ class Mover:
         self._next_k = {name: 0 for name in self.clocks}
         self._links = {name: LinkState() for name in self.clocks}
         self._carrier = EMGCarrier(cfg.emg_rate_hz, cfg.emg) if self._emg_model is None else None
+        #: per EMG channel, (start, end) true times (s) of the spontaneous rest bursts so far
+        self.rest_bursts: list[list[tuple[float, float]]] = [[] for _ in range(cfg.emg)]
         self._occluded_until = np.zeros(len(KEYPOINTS))
         # physics state and buffer (rows i0 .. i0+len)
         self.rest_activation = mus.rest_activation(cfg.tone, self.joint_params)
@@ -523,6 +525,8 @@ class Mover:
             emg = (self.mvc_v * drive) * carrier
         else:
             src, _ = self._emg_model.next(drive, rng)
+            for ch, i0, i1 in self._emg_model.last_bursts:
+                self.rest_bursts[ch].append((float(tt[i0]), float(tt[i1 - 1])))
             emg = self.mvc_v * src
         noise = (cfg.emg_noise_uv * 1e-6 * self.emg_noise_scale).astype(np.float32)
         emg += rng.standard_normal(emg.shape, dtype=np.float32) * noise
