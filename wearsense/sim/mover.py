@@ -449,7 +449,10 @@ class Mover:
         tau_a, tau_d = self.traits.tau_act_ms * 1e-3, self.traits.tau_deact_ms * 1e-3
         grf = ground = None
         if self._ground:
-            grf, ground = self._ground_reaction(angles, planned_root(moves, g))
+            # only a turning or travelling root accelerates the body beyond its joints' motion
+            moving = any(mv.root for mv in moves)
+            root = planned_root(moves, g) if moving else np.zeros((g.shape[0], 3))
+            grf, ground = self._ground_reaction(angles, root)
         drive, gravity = mus.plan_drive(
             angles, cc, self.actuator_emd, self.config.tone, tau_a, tau_d, self.joint_params, ground
         )
