@@ -1,13 +1,9 @@
-"""Fixtures: the C build (made once per session into a temp dir), emulated wearables on ptys,
-and the WSRAW01 export that feeds the emulator recorded (e.g. sim) streams."""
+"""Fixtures: emulated wearables on ptys, and the WSRAW01 export that feeds the emulator
+recorded (e.g. sim) streams. The C build itself (``build_dir``) is in tests/conftest.py."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import struct
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -18,8 +14,6 @@ from wearsense import bridge as wb
 from wearsense.errors import FormatError
 from wearsense.stream import Chunk, Modality, StreamInfo
 
-ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE = ROOT / "firmware_bridge"
 
 # wave source of the emulator (firmware_bridge/emulator/wsb_emulator.c, wave_value)
 EMG_SCALE = np.float32(2.2351741e-8)
@@ -34,106 +28,6 @@ def wave(k: np.ndarray, n_channels: int, amplitude: int) -> np.ndarray:
     m = (k + 13 * c) % p
     num = amplitude * (4 * np.abs(m - p // 2) - p)
     return (np.sign(num) * (np.abs(num) // p)).astype(np.int32)  # C division truncates
-
-
-def require_toolchain(env: Mapping[str, str] = os.environ, which=shutil.which) -> None:
-    """Skip the calling test when ``make`` or the C compiler (``$CC``, default ``cc``) is missing;
-    fail instead when ``CI=true``, so that CI can never pass by skipping the C core."""
-    missing = [tool for tool in ("make", env.get("CC", "cc")) if which(tool) is None]
-    if not missing:
-        return
-    why = (
-        f"the firmware_bridge tests need make and a C compiler; missing: {', '.join(missing)}; "
-        "install build-essential (Debian/Ubuntu) or the Xcode command-line tools (macOS)"
-    )
-    if env.get("CI", "").lower() == "true":
-        pytest.fail(f"{why} (CI=true: a missing toolchain fails the run instead of skipping)")
-    pytest.skip(why)
-
-
-def make(build: Path, *targets: str, sanitize: bool = False) -> subprocess.CompletedProcess:
-    require_toolchain()
-    cmd = ["make", "-s", "-C", str(FIRMWARE), f"BUILD={build}", *targets]
-    if sanitize:
-        cmd.append("SANITIZE=1")
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
-
-
-@pytest.fixture(scope="session")
-def build_dir(tmp_path_factory) -> Path:
-    build = tmp_path_factory.mktemp("wsb-build")
-    r = make(build, "all")
-    assert r.returncode == 0, r.stdout + r.stderr
-    return build
-
-
-class Emulator:
-    """One running emulator: ``uri`` to open, ``log()`` for what it injected."""
-
-    def __init__(self, build: Path, tmp: Path, args: list[str]) -> None:
-        self.link = tmp / "ttyEMU"
-        self.log_path = tmp / "emulator.jsonl"
-        self.proc = subprocess.Popen(
-            [str(build / "wsb_emulator"), "--link", str(self.link), "--log", str(self.log_path), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        line = self.proc.stdout.readline()
-        if not line.startswith("PTY "):
-            self.proc.kill()
-            raise RuntimeError(f"emulator did not start: {line!r} {self.proc.stderr.read()}")
-        self.pty = line.split()[1]
-
-    def uri(self, **params) -> str:
-        q = "&".join(f"{k}={v}" for k, v in params.items())
-        return f"serial://{self.link}" + (f"?{q}" if q else "")
-
-    def log(self) -> list[dict]:
-        return [json.loads(x) for x in self.log_path.read_text().splitlines() if x.strip()]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-
-
-@pytest.fixture
-def emulator(build_dir, tmp_path):
-    """Factory: ``emulator("--speed", "5", ...)`` starts one; all are stopped after the test."""
-    started: list[Emulator] = []
-
-    def start(*args: str) -> Emulator:
-        emu = Emulator(build_dir, tmp_path, list(args))
-        started.append(emu)
-        return emu
-
-    yield start
-    for emu in started:
-        emu.stop()
-
-
-@pytest.fixture(scope="session")
-def firmware_dir() -> Path:
-    return FIRMWARE
-
-
-@pytest.fixture(scope="session")
-def make_firmware():
-    """``make_firmware(build_dir, *targets, sanitize=False)`` runs the firmware_bridge Makefile."""
-    return make
-
-
-@pytest.fixture(scope="session")
-def toolchain_check():
-    """``toolchain_check(env, which)``: the skip-or-fail rule every C-building fixture applies."""
-    return require_toolchain
 
 
 @pytest.fixture(scope="session")

@@ -23,18 +23,18 @@ JUMPY = StreamInfo("emg", Modality.EMG, ("a", "b"), "V", 2000.0, source_id="dev"
 def assert_same_but_values(light, full, with_values=()):
     assert list(light.streams) == list(full.streams)
     for name, s in full.streams.items():
-        l = light.streams[name]
-        np.testing.assert_array_equal(l.chunk.t, s.chunk.t)
-        np.testing.assert_array_equal(l.chunk.seq, s.chunk.seq)
-        np.testing.assert_array_equal(l.chunk_ends, s.chunk_ends)
-        np.testing.assert_array_equal(l.received_s, s.received_s)
-        np.testing.assert_array_equal(l.clock_offsets, s.clock_offsets)
-        assert l.chunk.clock == s.chunk.clock and l.info == s.info and l.fmt == s.fmt
-        assert (l.footer is None) == (s.footer is None)
+        lt = light.streams[name]
+        np.testing.assert_array_equal(lt.chunk.t, s.chunk.t)
+        np.testing.assert_array_equal(lt.chunk.seq, s.chunk.seq)
+        np.testing.assert_array_equal(lt.chunk_ends, s.chunk_ends)
+        np.testing.assert_array_equal(lt.received_s, s.received_s)
+        np.testing.assert_array_equal(lt.clock_offsets, s.clock_offsets)
+        assert lt.chunk.clock == s.chunk.clock and lt.info == s.info and lt.fmt == s.fmt
+        assert (lt.footer is None) == (s.footer is None)
         if name in with_values:
-            np.testing.assert_array_equal(l.chunk.data, s.chunk.data)
+            np.testing.assert_array_equal(lt.chunk.data, s.chunk.data)
         else:
-            assert l.chunk.data.shape == (s.chunk.n, 0)
+            assert lt.chunk.data.shape == (s.chunk.n, 0)
     np.testing.assert_array_equal(light.order, full.order)
     assert light.events == full.events
     assert (light.size_bytes, light.valid_bytes, light.bad_regions, light.truncated) == (

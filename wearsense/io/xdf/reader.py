@@ -188,7 +188,9 @@ class _Decoded:
     last: float = 0.0  # timestamp of the last sample (for a next chunk's samples stored without one)
     received: np.ndarray = field(default_factory=lambda: np.empty(0))  # arrival of each kept chunk
     offsets: np.ndarray = field(default_factory=lambda: np.empty((0, 2)))  # ClockOffset chunks
-    starts: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # byte offset of each kept chunk
+    starts: np.ndarray = field(
+        default_factory=lambda: np.empty(0, np.int64)
+    )  # byte offset of each kept chunk
 
 
 _Header = tuple[StreamInfo, str, str, ET.Element]  # info, clock, channel format, <info>
@@ -235,7 +237,12 @@ def _headers(
 
 
 def _decode_string_stream(
-    raw: bytes | bytearray, ch: np.ndarray, rows: np.ndarray, info: StreamInfo, damage: _Damage, last: float = 0.0
+    raw: bytes | bytearray,
+    ch: np.ndarray,
+    rows: np.ndarray,
+    info: StreamInfo,
+    damage: _Damage,
+    last: float = 0.0,
 ) -> _Decoded:
     """A ``string`` (marker) stream: values as text, ``values`` zeros."""
     tdiff = 1.0 / info.rate_hz if info.rate_hz > 0 else 0.0
@@ -257,8 +264,16 @@ def _decode_string_stream(
     return _Decoded(t, values, np.asarray(ends, np.int64), np.asarray(keep, np.int64), vals_all, last)
 
 
-def _decode_numeric_stream(buf: np.ndarray, ch: np.ndarray, rows: np.ndarray, info: StreamInfo, fmt: str,
-                           damage: _Damage, last: float = 0.0, values: bool = True) -> _Decoded:
+def _decode_numeric_stream(
+    buf: np.ndarray,
+    ch: np.ndarray,
+    rows: np.ndarray,
+    info: StreamInfo,
+    fmt: str,
+    damage: _Damage,
+    last: float = 0.0,
+    values: bool = True,
+) -> _Decoded:
     """A numeric stream: every Samples chunk validated (numba), then timestamps and (if
     ``values``) values copied; without values ``values`` has shape (n, 0)."""
     dtype = CHANNEL_FORMATS[fmt]
@@ -269,7 +284,9 @@ def _decode_numeric_stream(buf: np.ndarray, ch: np.ndarray, rows: np.ndarray, in
     for r in rows[~ok]:
         damage.found(
             f"Samples chunk at byte {ch[r, 0]} of stream {info.name!r} is corrupted (its samples do not fill "
-            f"its length); run 'wearsense repair {damage.path}'", ch[r, 0], ch[r, 2],
+            f"its length); run 'wearsense repair {damage.path}'",
+            ch[r, 0],
+            ch[r, 2],
         )
     rows, n_per = rows[ok], n_per[ok]
     total = int(n_per.sum())
@@ -363,8 +380,18 @@ def load(
     damage = _Damage(path, recover, found.bad_regions)
     headers, footers = _headers(raw, ch, damage)
     decoded = _decode_window(buf, raw, ch, 0, headers, ours, want, damage, {})
-    return _assemble(path, file_header, ours, headers, footers, decoded, damage, len(buf), found.valid_bytes,
-                     found.truncated)
+    return _assemble(
+        path,
+        file_header,
+        ours,
+        headers,
+        footers,
+        decoded,
+        damage,
+        len(buf),
+        found.valid_bytes,
+        found.truncated,
+    )
 
 
 def _decode_window(
@@ -384,8 +411,11 @@ def _decode_window(
     is_samples = ch[:, 3] == TAG_SAMPLES
     for r in np.flatnonzero(is_samples & ~np.isin(ch[:, 4], list(headers))):
         damage.found(
-            f"Samples chunk at byte {ch[r, 0] + base} belongs to stream {ch[r, 4]}, which has no StreamHeader "
-            f"before it; run 'wearsense repair {damage.path}'", ch[r, 0] + base, ch[r, 2] + base,
+            f"Samples chunk at byte {ch[r, 0] + base} belongs to stream {ch[r, 4]}, which has no "
+            "StreamHeader "
+            f"before it; run 'wearsense repair {damage.path}'",
+            ch[r, 0] + base,
+            ch[r, 2] + base,
         )
     # a ClockOffset chunk right after a Samples chunk of the same stream is that chunk's arrival
     paired = (
@@ -442,12 +472,28 @@ def _assemble(
         seq = _rebuild_seq(len(d.t), seq_rows[seq_rows[:, 0] == sid][:, 1:])
         chunk = Chunk(d.values, d.t, seq, clock, d.received[-1] if len(d.received) else math.nan)
         streams[info.name] = XDFStream(
-            sid, info, chunk, np.asarray(d.ends, np.int64), d.received, d.offsets, fmt, xml, footers.get(sid),
+            sid,
+            info,
+            chunk,
+            np.asarray(d.ends, np.int64),
+            d.received,
+            d.offsets,
+            fmt,
+            xml,
+            footers.get(sid),
             d.strings,
         )
     order = _file_order([d.starts for d in decoded.values()])
     return XDFFile(
-        path, file_header, streams, order, size, valid_bytes, tuple(sorted(set(damage.regions))), truncated, events
+        path,
+        file_header,
+        streams,
+        order,
+        size,
+        valid_bytes,
+        tuple(sorted(set(damage.regions))),
+        truncated,
+        events,
     )
 
 
@@ -471,13 +517,23 @@ def _load_windows(path: str, want: Callable[[StreamInfo], bool], window: int | N
         if sid not in out:
             n, m, k = sizes.get(sid, (0, 0, 0))
             out[sid] = _Decoded(
-                np.empty(n), np.empty((n, d.values.shape[1]), d.values.dtype), np.empty(m, np.int64),
-                np.empty(m, np.int64), None if d.strings is None else [], 0.0, np.empty(m), np.empty((k, 2)),
+                np.empty(n),
+                np.empty((n, d.values.shape[1]), d.values.dtype),
+                np.empty(m, np.int64),
+                np.empty(m, np.int64),
+                None if d.strings is None else [],
+                0.0,
+                np.empty(m),
+                np.empty((k, 2)),
                 np.empty(m, np.int64),
             )
             at[sid] = [0, 0, 0]
         o, (i, j, q) = out[sid], at[sid]
-        if i + len(d.t) > len(o.t) or j + len(d.received) > len(o.received) or q + len(d.offsets) > len(o.offsets):
+        if (
+            i + len(d.t) > len(o.t)
+            or j + len(d.received) > len(o.received)
+            or q + len(d.offsets) > len(o.offsets)
+        ):
             raise FormatError(f"{path}: changed while being read", path)  # still recording: read whole
         o.t[i : i + len(d.t)] = d.t
         o.values[i : i + len(d.t)] = d.values
@@ -640,4 +696,3 @@ def _rebuild_seq(n: int, rows: np.ndarray) -> np.ndarray:
     if n > 1 and (np.diff(seq) <= 0).any():
         seq = np.arange(n, dtype=np.int64)
     return seq
-

@@ -19,7 +19,16 @@ import numpy as np
 from wearsense.errors import FormatError
 from wearsense.io.xdf.format import BOUNDARY_UUID, MAGIC
 
-__all__ = ["Scan", "count_samples", "decode_chunks", "decode_samples", "doubles_at", "read_bytes", "scan", "walk"]
+__all__ = [
+    "Scan",
+    "count_samples",
+    "decode_chunks",
+    "decode_samples",
+    "doubles_at",
+    "read_bytes",
+    "scan",
+    "walk",
+]
 
 _OK, _TRUNCATED, _CORRUPT = 0, 1, 2
 
@@ -114,34 +123,10 @@ def count_samples(buf, starts, ends, sample_bytes, out_n, out_ok):  # pragma: no
 
 
 @numba.njit(cache=True)
-def decode_samples(buf, starts, sample_bytes, tdiff, out_t, out_v):  # pragma: no cover - compiled
-    """Copy timestamps and raw value bytes of validated Samples chunks, in order."""
-    j = 0
-    last = 0.0
-    tmp = np.empty(8, np.uint8)
-    for i in range(len(starts)):
-        p = starts[i] + 4
-        nb = buf[p]
-        m = _read_uint(buf, p + 1, nb)
-        p += 1 + nb
-        for _ in range(m):
-            if buf[p] == 8:
-                tmp[:] = buf[p + 1 : p + 9]
-                last = tmp.view(np.float64)[0]
-                p += 9
-            else:
-                last = last + tdiff
-                p += 1
-            out_t[j] = last
-            out_v[j, :] = buf[p : p + sample_bytes]
-            p += sample_bytes
-            j += 1
-
-
-@numba.njit(cache=True)
 def decode_chunks(buf, starts, sample_bytes, tdiff, last, out_t, out_v):  # pragma: no cover - compiled
-    """Like :func:`decode_samples`, continuing from the timestamp ``last`` of the chunks
-    before (for a sample stored without one); the value bytes are copied only if ``out_v``
+    """Copy timestamps and raw value bytes of validated Samples chunks, in order, continuing
+    from the timestamp ``last`` of the chunks before (for a sample stored without one; XDF
+    deduces it as the previous one + ``tdiff``). The value bytes are copied only if ``out_v``
     has columns (shape (n, 0): timestamps only). Returns the last timestamp."""
     j = 0
     tmp = np.empty(8, np.uint8)
@@ -165,6 +150,12 @@ def decode_chunks(buf, starts, sample_bytes, tdiff, last, out_t, out_v):  # prag
             p += sample_bytes
             j += 1
     return last
+
+
+@numba.njit(cache=True)
+def decode_samples(buf, starts, sample_bytes, tdiff, out_t, out_v):  # pragma: no cover - compiled
+    """:func:`decode_chunks` from the start of a stream, values included."""
+    decode_chunks(buf, starts, sample_bytes, tdiff, 0.0, out_t, out_v)
 
 
 def walk(buf: np.ndarray, start: int) -> tuple[np.ndarray, int, int]:
@@ -236,7 +227,6 @@ def scan(buf: np.ndarray, path: str, recover: bool) -> Scan:
     return Scan(chunks, len(buf) if valid_bytes < 0 else valid_bytes, tuple(bad), truncated)
 
 
-
 def read_bytes(path: str) -> np.ndarray:
     """The bytes of an XDF file (``.xdfz``/``.xdf.gz`` decompressed), checked for the magic ``XDF:``."""
     p = Path(path)
@@ -264,4 +254,3 @@ def doubles_at(buf: np.ndarray, at: np.ndarray, k: int) -> np.ndarray:
     """``k`` little-endian float64 values starting at each byte offset in ``at``: shape (len(at), k)."""
     idx = np.asarray(at, np.int64)[:, None] + np.arange(8 * k)
     return np.ascontiguousarray(buf[idx]).view("<f8").reshape(len(at), k).astype(np.float64)
-
