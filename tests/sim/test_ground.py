@@ -84,7 +84,10 @@ def test_a_step_loads_the_stance_leg_and_unloads_the_swing_leg(steps):
 
         def extensors(leg):
             # plantar flexor and knee extensor: what carries the body on a leg
-            return t.drive[single, m[f"gastrocnemius_medialis_{leg}"]] + t.drive[single, m[f"vastus_lateralis_{leg}"]]
+            return (
+                t.drive[single, m[f"gastrocnemius_medialis_{leg}"]]
+                + t.drive[single, m[f"vastus_lateralis_{leg}"]]
+            )
 
         assert extensors(stance).mean() > 1.3 * extensors(swing).mean()
         g_on = t.drive[single, m[f"gastrocnemius_medialis_{stance}"]].mean()

@@ -281,7 +281,9 @@ def generate(
     ph = {
         k: np.concatenate(v)
         if v
-        else np.zeros((0, 2, 2) if k == "grf" else (0, len(JOINTS) if k == "joint_angles" else cfg.emg), np.float32)
+        else np.zeros(
+            (0, 2, 2) if k == "grf" else (0, len(JOINTS) if k == "joint_angles" else cfg.emg), np.float32
+        )
         for k, v in phys.items()
     }
     keep_rows = ph["phys_t"] < duration_s

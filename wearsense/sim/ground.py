@@ -137,13 +137,19 @@ def ground_reaction(
             com_z = com_z + _ARM_FRACTION * (shz - _ARM_COM_M * h * np.cos(arm))
         # both legs counted as this one (the other leg's posture differs only in a step)
         com_x = com_x + 2 * (_THIGH_FRACTION * (hx + 0.43 * (kx - hx)) + _SHANK_FRACTION * 0.6 * kx)
-        com_z = com_z + 2 * (_THIGH_FRACTION * (hz + 0.43 * (kz - hz)) + _SHANK_FRACTION * (ankle_h + 0.6 * (kz - ankle_h)))
+        com_z = com_z + 2 * (
+            _THIGH_FRACTION * (hz + 0.43 * (kz - hz)) + _SHANK_FRACTION * (ankle_h + 0.6 * (kz - ankle_h))
+        )
         com_x = com_x + _STANDING_COM_FORWARD_M
         f_x, f_z = share[:, i] * fx, share[:, i] * fz
         grf[:, i, 0], grf[:, i, 1] = f_x, f_z
         cop = com_x - com_z * acc_x / np.maximum(GRAVITY + acc_z, 1.0)
         cop = np.clip(cop, _HEEL_M * h, _TOE_M * h)
-        for joint, (px, pz) in {"hip_flex": (hx, hz), "knee_flex": (kx, kz), "ankle_dorsi": (0.0, ankle_h)}.items():
+        for joint, (px, pz) in {
+            "hip_flex": (hx, hz),
+            "knee_flex": (kx, kz),
+            "ankle_dorsi": (0.0, ankle_h),
+        }.items():
             j = JOINT_INDEX[f"{joint}_{s}"]
             # moment about +y of the force at the centre of pressure, then the joint's sign
             m_y = -pz * f_x - (cop - px) * f_z
