@@ -90,3 +90,40 @@ def test_imus_without_a_segment_are_refused_with_the_fix(gestures):
     bare = info.with_(metadata={})
     with pytest.raises(AlignmentError, match="metadata\\['segment'\\]"):
         align_imu_pose([(bare, c)], on_true_time(gestures, "sim-pose"))
+
+
+def test_blocked_sums_and_grid_equal_the_whole_recording_at_once(monkeypatch):
+    """The alignment works on blocks of samples and batches of windows (memory bounded by
+    the block, not the recording); the results must not depend on where blocks fall."""
+    from wearsense.dsp.resample import interpolate_to
+    from wearsense.sync import align
+
+    rng = np.random.default_rng(5)
+    n, lags = 1000, np.arange(-7, 8)
+    x, y = rng.normal(size=n), rng.normal(size=n)
+    x[rng.random(n) < 0.05] = np.nan
+    y[100:140] = np.nan
+    edges = np.r_[np.arange(0, n, 90), n]
+    # the sums by their definition: pairs x[i], y[i + lag] with both finite, per window
+    want = np.zeros((lags.size, edges.size - 1, 6))
+    for k, lag in enumerate(lags):
+        for w in range(edges.size - 1):
+            i = np.arange(edges[w], edges[w + 1])
+            j = i + lag
+            i, j = i[(j >= 0) & (j < n)], j[(j >= 0) & (j < n)]
+            a, b = x[i], y[j]
+            ok = np.isfinite(a) & np.isfinite(b)
+            a, b = a[ok], b[ok]
+            want[k, w] = (ok.sum(), a.sum(), b.sum(), (a * a).sum(), (b * b).sum(), (a * b).sum())
+    whole = align._lag_sums(x, y, lags, edges)
+    monkeypatch.setattr(align, "_BATCH", 3)  # windows split over several FFT passes
+    np.testing.assert_allclose(align._lag_sums(x, y, lags, edges), want, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(whole, want, rtol=1e-9, atol=1e-9)
+
+    t = np.cumsum(rng.uniform(0.004, 0.006, n))
+    t[500] = t[499]  # a repeated time: the later sample counts
+    t[600:] += 0.5  # a gap longer than max_gap_s: NaN across it
+    grid = np.arange(t[0] - 0.05, t[-1] + 0.05, 0.005)
+    expect = interpolate_to(t[np.isfinite(x)], x[np.isfinite(x)], grid, max_gap_s=0.05)[:, 0]
+    monkeypatch.setattr(align, "_BLOCK", 37)
+    np.testing.assert_array_equal(align._on_grid(t, x, grid, 0.05), expect)

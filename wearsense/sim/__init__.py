@@ -144,6 +144,10 @@ class SimTruth:
     traits : MoverTraits
         The person: body, strength, EMD per muscle, activation time constants, timing
         style, EMG character (:mod:`wearsense.sim.population`).
+    grf : ndarray (n, 2, 2), float32, or None
+        Ground reaction force (N) on the physics grid: right (0) and left (1) foot,
+        forward (along the heading) and vertical components (:mod:`wearsense.sim.ground`);
+        None with ``ground="kinematic"``.
     """
 
     phys_t: np.ndarray
@@ -164,6 +168,7 @@ class SimTruth:
     pose: np.ndarray | None
     mvc_v: np.ndarray
     traits: MoverTraits | None = None
+    grf: np.ndarray | None = None
     rest_bursts: dict[str, np.ndarray] = field(default_factory=dict)
 
     def emd_of(self, muscle: str) -> float:
@@ -242,6 +247,7 @@ def generate(
     parts: dict[str, list] = {name: [] for name in mover.infos}
     phys: dict[str, list[np.ndarray]] = {
         k: [] for k in ("phys_t", "drive", "activation", "force", "joint_angles")
+        + (("grf",) if cfg.ground == "contact" else ())
     }
     quat: dict[str, list[np.ndarray]] = {name: [] for name in mover.infos if "imu" in name}
     pose: list[np.ndarray] = []
@@ -281,7 +287,9 @@ def generate(
     ph = {
         k: np.concatenate(v)
         if v
-        else np.zeros((0, len(JOINTS) if k == "joint_angles" else cfg.emg), np.float32)
+        else np.zeros(
+            (0, 2, 2) if k == "grf" else (0, len(JOINTS) if k == "joint_angles" else cfg.emg), np.float32
+        )
         for k, v in phys.items()
     }
     keep_rows = ph["phys_t"] < duration_s
@@ -314,6 +322,7 @@ def generate(
         pose=np.concatenate(pose) if pose else None,
         mvc_v=mover.mvc_v,
         traits=mover.traits,
+        grf=ph.get("grf"),
         rest_bursts={
             m.name: np.array([b for b in mover.rest_bursts[i] if b[0] < duration_s], np.float64).reshape(-1, 2)
             for i, m in enumerate(mover.muscles)

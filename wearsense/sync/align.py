@@ -52,6 +52,12 @@ __all__ = [
 
 log = logging.getLogger("wearsense")
 
+#: Samples handled at a time where a full-length float64 temporary is not needed.
+_BLOCK = 1 << 16
+
+#: Windows whose lagged sums one FFT pass of :func:`_lag_sums` computes together.
+_BATCH = 16
+
 #: Body segment -> two keypoints fixed on it (proximal, distal), OpenPose/MediaPipe-like names.
 SEGMENT_KEYPOINTS: dict[str, tuple[str, str]] = {
     **{f"upper_arm_{s}": (f"shoulder_{s}", f"elbow_{s}") for s in "rl"},
@@ -182,10 +188,12 @@ def imu_angular_speed(info: StreamInfo, chunk: Chunk) -> np.ndarray:
             f"stream {info.name!r}: needs 3 gyroscope channels (labels containing 'gyro'), found "
             f"{[info.channels[c] for c in cols]}"
         )
-    g = chunk.data[:, cols].astype(np.float64)
-    if info.units[cols[0]] in ("rad/s", "rad s-1"):
-        g = np.rad2deg(g)
-    return np.linalg.norm(g, axis=1)
+    rad = info.units[cols[0]] in ("rad/s", "rad s-1")
+    out = np.empty(chunk.n)
+    for i in range(0, chunk.n, _BLOCK):  # in blocks: no full-length float64 copy of the gyro
+        g = chunk.data[i : i + _BLOCK, cols].astype(np.float64)
+        out[i : i + _BLOCK] = np.linalg.norm(np.rad2deg(g) if rad else g, axis=1)
+    return out
 
 
 def _keypoint(info: StreamInfo, chunk: Chunk, name: str) -> np.ndarray:
@@ -260,7 +268,37 @@ def _on_grid(t: np.ndarray, x: np.ndarray, grid: np.ndarray, max_gap_s: float) -
     ok = np.isfinite(x)
     if np.count_nonzero(ok) < 2:
         return np.full(grid.size, np.nan)
-    return interpolate_to(t[ok], x[ok], grid, max_gap_s=max_gap_s)[:, 0]
+    t, x = t[ok], x[ok]
+    out = np.empty(grid.size)
+    for g0 in range(0, grid.size, _BLOCK):  # in blocks of the grid: interpolate_to's temporaries stay small
+        g = grid[g0 : g0 + _BLOCK]
+        # the source samples around the block: the newest at or before its first time to
+        # the first after its last (and that one's repeats), so each grid time sees the
+        # same neighbours as on the whole recording
+        a = max(int(np.searchsorted(t, g[0], side="right")) - 1, 0)
+        b = int(np.searchsorted(t, g[-1], side="right"))
+        b = int(np.searchsorted(t, t[b], side="right")) if b < t.size else t.size
+        out[g0 : g0 + g.size] = interpolate_to(t[a:b], x[a:b], g, max_gap_s=max_gap_s)[:, 0]
+    return out
+
+
+def _factors(v: np.ndarray, i0: int, i1: int, side: str) -> np.ndarray:
+    """The six factors of :func:`_lag_sums` on ``v[i0:i1]`` (zeros outside ``[0, v.size)``).
+
+    x side: (1, x, 1, x², 1, x); y side: (1, 1, y, 1, y², y), each 0 where ``v`` is not
+    finite: (6, i1 - i0) float64.
+    """
+    out = np.zeros((6, max(i1 - i0, 1)))
+    a, b = max(i0, 0), min(i1, v.size)
+    if b > a:
+        seg = v[a:b]
+        m = np.isfinite(seg)
+        z = np.where(m, seg, 0.0)
+        mf = m.astype(np.float64)
+        rows = (mf, z, mf, z * z, mf, z) if side == "x" else (mf, mf, z, mf, z * z, z)
+        for k, r in enumerate(rows):
+            out[k, a - i0 : b - i0] = r
+    return out
 
 
 def _lag_sums(x: np.ndarray, y: np.ndarray, lags: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -273,30 +311,39 @@ def _lag_sums(x: np.ndarray, y: np.ndarray, lags: np.ndarray, edges: np.ndarray)
     """
     lags = np.asarray(lags)
     n, n_lag, lo = x.size, lags.size, int(lags[0])
-    mx, my = np.isfinite(x), np.isfinite(y)
-    xz, yz = np.where(mx, x, 0.0), np.where(my, y, 0.0)
-    mx, my = mx.astype(np.float64), my.astype(np.float64)
-    left = np.stack([mx, xz, mx, xz * xz, mx, xz])  # the x-side factor of each sum
-    right = np.stack([my, my, yz, my, yz * yz, yz])  # the y-side factor
     starts, stops = np.clip(edges[:-1], 0, n), np.clip(edges[1:], 0, n)
     width = int(max(1, (stops - starts).max())) if starts.size else 1
     span = width + n_lag - 1
     nfft = 1 << (span - 1).bit_length()
-    pad = np.zeros((6, width + max(0, -lo) + n_lag + n))
-    pad_at = max(0, -lo)
-    pad[:, pad_at : pad_at + n] = right  # y with zeros outside [0, n)
     out = np.zeros((lags.size, edges.size - 1, 6))
     cols = np.arange(width)
-    for b in range(0, starts.size, 64):  # a batch of windows at a time: memory stays bounded
-        s0, s1 = starts[b : b + 64], stops[b : b + 64]
+    # A batch of windows at a time, the factors built from that batch's stretch of x and y
+    # only: memory stays bounded by the batch, never a full-length copy of the recording.
+    for b in range(0, starts.size, _BATCH):
+        s0, s1 = starts[b : b + _BATCH], stops[b : b + _BATCH]
+        x0, x1 = int(s0.min()), int(max(s1.max(), s0.min() + 1))
+        left = _factors(x, x0, x1, "x")  # the x-side factor of each sum, on [x0, x1)
         inside = cols[None, :] < (s1 - s0)[:, None]
-        ia = np.minimum(s0[:, None] + cols[None, :], max(n - 1, 0))
+        ia = np.minimum(s0[:, None] + cols[None, :], max(n - 1, 0)) - x0
+        ia = np.clip(ia, 0, left.shape[1] - 1)
         a = np.where(inside[None], left[:, ia], 0.0)  # (6, windows, width)
-        ib = (s0 + lo + pad_at)[:, None] + np.arange(span)[None, :]
-        bb = pad[:, ib]  # (6, windows, span)
-        fa, fb = np.fft.rfft(a, nfft, axis=-1), np.fft.rfft(bb, nfft, axis=-1)
-        c = np.fft.irfft(np.conj(fa) * fb, nfft, axis=-1)[..., :n_lag]  # c[l] = sum_j a[j] b[j + l]
-        out[:, b : b + 64, :] = np.moveaxis(c, (0, 1, 2), (2, 1, 0))
+        del left, inside, ia
+        y0 = int(s0.min()) + lo
+        y1 = int(s0.max()) + lo + span
+        right = _factors(y, y0, y1, "y")  # the y-side factor, zeros outside [0, n)
+        ib = (s0 + lo - y0)[:, None] + np.arange(span)[None, :]
+        bb = right[:, ib]  # (6, windows, span)
+        del right, ib
+        fa = np.fft.rfft(a, nfft, axis=-1)
+        del a
+        fb = np.fft.rfft(bb, nfft, axis=-1)
+        del bb
+        fb *= np.conj(fa)
+        del fa
+        c = np.fft.irfft(fb, nfft, axis=-1)[..., :n_lag]  # c[l] = sum_j a[j] b[j + l]
+        del fb
+        out[:, b : b + _BATCH, :] = np.moveaxis(c, (0, 1, 2), (2, 1, 0))
+        del c
     out[..., 0] = np.rint(out[..., 0])  # counts are whole numbers
     return out
 
