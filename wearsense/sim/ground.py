@@ -31,6 +31,7 @@ friction limits are left out; feet never slip or leave the floor by dynamics.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from wearsense.sim.body import JOINT_INDEX, JOINTS
@@ -94,77 +95,126 @@ def ground_reaction(
         the hips, knees and ankles), to add to the gravity load.
     """
     n = angles_deg.shape[0]
-    rad = np.deg2rad(angles_deg)
-    h = height_m / 1.75
-    leg, ankle_h = _LEG_M * h, _ANKLE_M * h
-    # weight shift: from the ankles' heights in the sim's (pelvis-anchored) kinematics
-    ankle_z = []
-    for s in "rl":
-        hip = rad[:, JOINT_INDEX[f"hip_flex_{s}"]]
-        shank = hip - rad[:, JOINT_INDEX[f"knee_flex_{s}"]]
-        ankle_z.append(-_HIP_DOWN_M * h - leg * np.cos(hip) - leg * np.cos(shank))
-    az_ = np.stack(ankle_z, 1)
-    low = az_.min(axis=1)
-    w = np.clip(1.0 - (az_ - low[:, None]) / _LIFT_M, 0.0, 1.0)
-    w = w * w * (3.0 - 2.0 * w)
-    share = w / w.sum(axis=1, keepdims=True)
-    # accelerations of the centre of mass (pelvis, raised by the legs, plus the trunk's lean)
-    trunk = rad[:, JOINT_INDEX["trunk_flex"]]
-    hat = _HAT_FRACTION * _HAT_COM_M * h
-    c, sn = np.cos(root[:, 2]), np.sin(root[:, 2])
-    wx = root[:, 0] + c * hat * np.sin(trunk)
-    wy = root[:, 1] + sn * hat * np.sin(trunk)
-    acc_x = c * _second_difference(wx, dt) + sn * _second_difference(wy, dt)
-    acc_z = _second_difference(-low + hat * np.cos(trunk), dt)
-    fz = mass_kg * np.maximum(GRAVITY + acc_z, 0.0)
-    fx = mass_kg * acc_x
     grf = np.empty((n, 2, 2))
     load = np.zeros((n, len(JOINTS)))
-    for i, s in enumerate("rl"):
-        # the stance leg as a chain from its flat foot: ankle at (0, ankle height)
-        tilt = rad[:, JOINT_INDEX[f"ankle_dorsi_{s}"]]  # shank forward from vertical
-        thigh = tilt - rad[:, JOINT_INDEX[f"knee_flex_{s}"]]  # knee-to-hip, forward from vertical
-        lean = thigh + rad[:, JOINT_INDEX[f"hip_flex_{s}"]] + trunk  # trunk, forward from vertical
-        kx, kz = leg * np.sin(tilt), ankle_h + leg * np.cos(tilt)
-        hx, hz = kx + leg * np.sin(thigh), kz + leg * np.cos(thigh)
-        tx, tz = hx + _HIP_DOWN_M * h * np.sin(lean), hz + _HIP_DOWN_M * h * np.cos(lean)
-        com_x = _HAT_FRACTION * (tx + _HAT_COM_M * h * np.sin(lean))
-        com_z = _HAT_FRACTION * (tz + _HAT_COM_M * h * np.cos(lean))
-        for side in "rl":
-            arm = rad[:, JOINT_INDEX[f"shoulder_flex_{side}"]] - lean
-            shx, shz = tx + _SHOULDER_M * h * np.sin(lean), tz + _SHOULDER_M * h * np.cos(lean)
-            com_x = com_x + _ARM_FRACTION * (shx + _ARM_COM_M * h * np.sin(arm))
-            com_z = com_z + _ARM_FRACTION * (shz - _ARM_COM_M * h * np.cos(arm))
-        # both legs counted as this one (the other leg's posture differs only in a step)
-        com_x = com_x + 2 * (_THIGH_FRACTION * (hx + 0.43 * (kx - hx)) + _SHANK_FRACTION * 0.6 * kx)
-        com_z = com_z + 2 * (
-            _THIGH_FRACTION * (hz + 0.43 * (kz - hz)) + _SHANK_FRACTION * (ankle_h + 0.6 * (kz - ankle_h))
-        )
-        com_x = com_x + _STANDING_COM_FORWARD_M
-        f_x, f_z = share[:, i] * fx, share[:, i] * fz
-        grf[:, i, 0], grf[:, i, 1] = f_x, f_z
-        cop = com_x - com_z * acc_x / np.maximum(GRAVITY + acc_z, 1.0)
-        cop = np.clip(cop, _HEEL_M * h, _TOE_M * h)
-        for joint, (px, pz) in {
-            "hip_flex": (hx, hz),
-            "knee_flex": (kx, kz),
-            "ankle_dorsi": (0.0, ankle_h),
-        }.items():
-            j = JOINT_INDEX[f"{joint}_{s}"]
-            # moment about +y of the force at the centre of pressure, then the joint's sign
-            m_y = -pz * f_x - (cop - px) * f_z
-            load[:, j] = JOINTS[j].sign * m_y / (MAX_TORQUE_NM[joint] * strength)
-            if joint == "knee_flex":
-                locked = np.clip(angles_deg[:, j] / _KNEE_LOCK_DEG, 0.0, 1.0)
-                load[:, j] = np.where(load[:, j] < 0.0, load[:, j] * locked, load[:, j])
+    if n == 0:
+        return grf, load
+    _ground_kernel(
+        np.ascontiguousarray(angles_deg, dtype=np.float64),
+        np.ascontiguousarray(root, dtype=np.float64),
+        float(dt),
+        float(mass_kg),
+        height_m / 1.75,
+        float(strength),
+        _COLUMNS,
+        _SIGNS,
+        _TORQUES,
+        grf,
+        load,
+    )
     return grf, load
 
 
-def _second_difference(x: np.ndarray, dt: float) -> np.ndarray:
-    a = np.empty_like(x)
-    if x.shape[0] < 3:
-        a[:] = 0.0
-        return a
-    a[1:-1] = (x[2:] - 2.0 * x[1:-1] + x[:-2]) / (dt * dt)
-    a[0], a[-1] = a[1], a[-2]
-    return a
+#: joint columns: trunk, then per side (r, l) hip, knee, ankle, shoulder
+_COLUMNS = np.array(
+    [JOINT_INDEX["trunk_flex"]]
+    + [
+        JOINT_INDEX[f"{j}_{s}"]
+        for s in "rl"
+        for j in ("hip_flex", "knee_flex", "ankle_dorsi", "shoulder_flex")
+    ],
+    dtype=np.int64,
+)
+_SIGNS = np.array([JOINTS[JOINT_INDEX[f"{j}_r"]].sign for j in ("hip_flex", "knee_flex", "ankle_dorsi")])
+_TORQUES = np.array([MAX_TORQUE_NM[j] for j in ("hip_flex", "knee_flex", "ankle_dorsi")])
+
+
+@numba.njit(cache=True, nogil=True)
+def _ground_kernel(
+    deg, root, dt, mass, h, strength, col, sign, torque, grf, load
+):  # pragma: no cover - compiled
+    n = deg.shape[0]
+    r = np.pi / 180.0
+    leg, ankle_h, hat = _LEG_M * h, _ANKLE_M * h, _HAT_FRACTION * _HAT_COM_M * h
+    share = np.empty((n, 2))
+    wx = np.empty(n)
+    wy = np.empty(n)
+    wz = np.empty(n)
+    for k in range(n):
+        # weight shift: from the ankles' heights in the sim's (pelvis-anchored) kinematics
+        z0 = 0.0
+        z1 = 0.0
+        for i in range(2):
+            hip = deg[k, col[1 + 4 * i]] * r
+            shank = hip - deg[k, col[2 + 4 * i]] * r
+            z = -_HIP_DOWN_M * h - leg * np.cos(hip) - leg * np.cos(shank)
+            if i == 0:
+                z0 = z
+            else:
+                z1 = z
+        low = min(z0, z1)
+        w0 = min(max(1.0 - (z0 - low) / _LIFT_M, 0.0), 1.0)
+        w1 = min(max(1.0 - (z1 - low) / _LIFT_M, 0.0), 1.0)
+        w0 = w0 * w0 * (3.0 - 2.0 * w0)
+        w1 = w1 * w1 * (3.0 - 2.0 * w1)
+        share[k, 0] = w0 / (w0 + w1)
+        share[k, 1] = w1 / (w0 + w1)
+        # the centre of mass as it moves: pelvis raised by the legs, trunk lean, root motion
+        trunk = deg[k, col[0]] * r
+        wx[k] = root[k, 0] + np.cos(root[k, 2]) * hat * np.sin(trunk)
+        wy[k] = root[k, 1] + np.sin(root[k, 2]) * hat * np.sin(trunk)
+        wz[k] = -low + hat * np.cos(trunk)
+    for k in range(n):
+        if n < 3:
+            ax = 0.0
+            az = 0.0
+        else:
+            m = min(max(k, 1), n - 2)
+            c, sn = np.cos(root[k, 2]), np.sin(root[k, 2])
+            ax = (c * (wx[m + 1] - 2.0 * wx[m] + wx[m - 1]) + sn * (wy[m + 1] - 2.0 * wy[m] + wy[m - 1])) / (
+                dt * dt
+            )
+            az = (wz[m + 1] - 2.0 * wz[m] + wz[m - 1]) / (dt * dt)
+        fz = mass * max(GRAVITY + az, 0.0)
+        fx = mass * ax
+        trunk = deg[k, col[0]] * r
+        for i in range(2):
+            # the stance leg as a chain from its flat foot: ankle at (0, ankle height)
+            tilt = deg[k, col[3 + 4 * i]] * r
+            thigh = tilt - deg[k, col[2 + 4 * i]] * r
+            lean = thigh + deg[k, col[1 + 4 * i]] * r + trunk
+            kx, kz = leg * np.sin(tilt), ankle_h + leg * np.cos(tilt)
+            hx, hz = kx + leg * np.sin(thigh), kz + leg * np.cos(thigh)
+            sl, cl = np.sin(lean), np.cos(lean)
+            tx, tz = hx + _HIP_DOWN_M * h * sl, hz + _HIP_DOWN_M * h * cl
+            com_x = _HAT_FRACTION * (tx + _HAT_COM_M * h * sl)
+            com_z = _HAT_FRACTION * (tz + _HAT_COM_M * h * cl)
+            shx, shz = tx + _SHOULDER_M * h * sl, tz + _SHOULDER_M * h * cl
+            for q in range(2):
+                arm = deg[k, col[4 + 4 * q]] * r - lean
+                com_x += _ARM_FRACTION * (shx + _ARM_COM_M * h * np.sin(arm))
+                com_z += _ARM_FRACTION * (shz - _ARM_COM_M * h * np.cos(arm))
+            # both legs counted as this one (the other leg's posture differs only in a step)
+            com_x += 2 * (_THIGH_FRACTION * (hx + 0.43 * (kx - hx)) + _SHANK_FRACTION * 0.6 * kx)
+            com_z += 2 * (
+                _THIGH_FRACTION * (hz + 0.43 * (kz - hz)) + _SHANK_FRACTION * (ankle_h + 0.6 * (kz - ankle_h))
+            )
+            com_x += _STANDING_COM_FORWARD_M
+            f_x, f_z = share[k, i] * fx, share[k, i] * fz
+            grf[k, i, 0] = f_x
+            grf[k, i, 1] = f_z
+            cop = com_x - com_z * ax / max(GRAVITY + az, 1.0)
+            cop = min(max(cop, _HEEL_M * h), _TOE_M * h)
+            for q in range(3):
+                if q == 0:
+                    px, pz = hx, hz
+                elif q == 1:
+                    px, pz = kx, kz
+                else:
+                    px, pz = 0.0, ankle_h
+                # moment about +y of the force at the centre of pressure, then the joint's sign
+                m_y = -pz * f_x - (cop - px) * f_z
+                v = sign[q] * m_y / (torque[q] * strength)
+                if q == 1 and v < 0.0:  # a nearly straight knee's ligaments take an extending moment
+                    v *= min(max(deg[k, col[2 + 4 * i]] / _KNEE_LOCK_DEG, 0.0), 1.0)
+                load[k, col[1 + q + 4 * i]] = v
