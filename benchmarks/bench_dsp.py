@@ -230,7 +230,9 @@ def _onset_rows(quick: bool) -> list[dict]:
                     n_matched += s.n_matched
                     # detections with no true onset within 150 ms; the rest of the unmatched
                     # ones are second onsets close to a true one (false, not at rest)
-                    far = det[~np.any(np.abs(det[:, None] - true[None, :]) <= 0.15, axis=1)] if true.size else det
+                    far = det
+                    if true.size:
+                        far = det[~np.any(np.abs(det[:, None] - true[None, :]) <= 0.15, axis=1)]
                     bursts = rec.truth.rest_bursts.get(m, np.zeros((0, 2)))
                     false = [t for t in far if not _in_spans(t, bursts, 0.15)]
                     n_burst += far.size - len(false)

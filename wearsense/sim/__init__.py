@@ -324,7 +324,7 @@ def generate(
         traits=mover.traits,
         grf=ph.get("grf"),
         rest_bursts={
-            m.name: np.array([b for b in mover.rest_bursts[i] if b[0] < duration_s], np.float64).reshape(-1, 2)
+            m.name: np.array([b for b in mover.rest_bursts[i] if b[0] < duration_s]).reshape(-1, 2)
             for i, m in enumerate(mover.muscles)
         },
     )
