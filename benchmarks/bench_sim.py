@@ -59,6 +59,7 @@ def run(quick: bool = False) -> list[dict]:
     parts = {
         "realistic EMG (vs emg_model=simple)": {"emg_model": "simple"},
         "coupled body (vs body=independent)": {"body": "independent"},
+        "ground contact (vs ground=kinematic)": {"ground": "kinematic"},
         "physiological tremor (vs tremor=0)": {"tremor": 0.0},
     }
     for label, without in parts.items():

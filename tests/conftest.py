@@ -3,8 +3,10 @@ session into a temp dir) and the rule for a missing toolchain (skip on a laptop,
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -67,3 +69,84 @@ def toolchain_check():
 def emulator_binary(build_dir) -> Path:
     """``wsb_emulator``, the board emulator built from firmware_bridge/."""
     return build_dir / "wsb_emulator"
+
+
+class EmulatedBoard:
+    """One emulated wearable (``wsb_emulator``) on a pseudo-terminal reached through a stable
+    link path, as a USB serial node is: ``uri()`` to open it, ``log()`` for what it injected
+    and did; it can be killed (power lost) and started again (the same board).
+    """
+
+    def __init__(self, binary: Path, tmp: Path, args: list[str], link_name: str = "ttyEMU") -> None:
+        self.binary, self.args = binary, list(args)
+        self.link = tmp / link_name
+        self.logs: list[Path] = []
+        self.proc: subprocess.Popen | None = None
+        self.pty = ""
+        self.start()
+
+    def uri(self, **params) -> str:
+        q = "&".join(f"{k}={v}" for k, v in params.items())
+        return f"serial://{self.link}" + (f"?{q}" if q else "")
+
+    def start(self, *extra: str) -> None:
+        """Power the board on (again): a new process on a new pty behind the same link."""
+        log = self.link.with_name(f"{self.link.name}-run{len(self.logs)}.jsonl")
+        self.logs.append(log)
+        cmd = [str(self.binary), "--link", str(self.link), "--log", str(log), *self.args, *extra]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("PTY "):
+            self.proc.kill()
+            raise RuntimeError(f"emulator did not start: {line!r} {self.proc.stderr.read()}")
+        self.pty = line.split()[1]
+
+    def log(self) -> list[dict]:
+        """Every JSON line the board's runs logged, in order."""
+        out = []
+        for p in self.logs:
+            if p.exists():
+                out += [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
+        return out
+
+    def kill(self) -> None:
+        """SIGKILL: the board loses power; its pty vanishes with the process, and so does the
+        link to it (as a USB serial node does: left dangling, the link could meet another
+        program's pty that reuses the number)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.link.unlink(missing_ok=True)
+        self._close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._close()
+
+    def _close(self) -> None:
+        if self.proc is not None:
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+            self.proc = None
+
+
+@pytest.fixture
+def emulator(emulator_binary, tmp_path):
+    """Factory: ``emulator("--speed", "5", ...)`` starts one :class:`EmulatedBoard`; all are
+    stopped after the test."""
+    started: list[EmulatedBoard] = []
+
+    def start(*args: str, link_name: str = "ttyEMU") -> EmulatedBoard:
+        board = EmulatedBoard(emulator_binary, tmp_path, list(args), link_name)
+        started.append(board)
+        return board
+
+    yield start
+    for board in started:
+        board.stop()

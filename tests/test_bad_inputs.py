@@ -92,6 +92,7 @@ CATALOGUE = [
     Case(("calibrate", "imu_still", "nope://x", "--yes", "--fast"), "unknown device scheme"),
     Case(("calibrate", "imu_still", "sim://mover", "--yes", "--fast", "--profiles-dir", "{text}"), "{text}"),
     Case(("profiles", "nosuchserial", "--dir", "{folder}"), "no profile for device"),
+    Case(("profiles", "--dir", "{missing}"), "no such folder"),
     Case(("calibrate", "imu_still", "sim://mover", "--mistake", "x"), "STEP:ATTEMPT:KIND"),
     # sim
     Case(("sim",), "required", usage=True),

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,77 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Board:
-    """An emulated board on a stable link path; it can be killed and started again (same board)."""
-
-    def __init__(self, binary: Path, tmp: Path, args: list[str]) -> None:
-        self.binary, self.args = binary, list(args)
-        self.link = tmp / "ttyBOARD"
-        self.logs: list[Path] = []
-        self.proc: subprocess.Popen | None = None
-        self.start()
-
-    @property
-    def uri(self) -> str:
-        return f"serial://{self.link}"
-
-    def start(self, *extra: str) -> None:
-        log = self.link.with_name(f"board{len(self.logs)}.jsonl")
-        self.logs.append(log)
-        cmd = [str(self.binary), "--link", str(self.link), "--log", str(log), *self.args, *extra]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        if not line.startswith("PTY "):
-            self.proc.kill()
-            raise RuntimeError(f"emulator did not start: {line!r} {self.proc.stderr.read()}")
-
-    def kill(self) -> None:
-        """SIGKILL: the board loses power; its pty vanishes with the process, and so does the
-        link to it (as a USB serial node does: left dangling, the link could meet another
-        program's pty that reuses the number)."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self.link.unlink(missing_ok=True)
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-        self.proc = None
-
-    def events(self) -> list[dict]:
-        """Every JSON line the board's runs logged, in order."""
-        out = []
-        for p in self.logs:
-            if p.exists():
-                out += [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
-        return out
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc is not None:
-            self.proc.stdout.close()
-            self.proc.stderr.close()
-            self.proc = None
-
-
 @pytest.fixture
-def board(emulator_binary, tmp_path):
+def board(emulator):
     """Factory: ``board("--clock-jump", "2:-200000")`` starts one emulated board."""
-    made: list[Board] = []
-
-    def start(*args: str) -> Board:
-        b = Board(emulator_binary, tmp_path, list(args))
-        made.append(b)
-        return b
-
-    yield start
-    for b in made:
-        b.stop()
+    return lambda *args: emulator(*args, link_name="ttyBOARD")
 
 
 class Take:

@@ -95,7 +95,7 @@ def segments(path, stream: str) -> list[dict]:
 ])
 def test_a_clock_jump_is_a_new_segment_and_the_take_goes_on(board, take, case, args, step_s):
     b = board("--imus", "1", *args)
-    tk = take([b.uri], "jump.xdf", 4.0)
+    tk = take([b.uri()], "jump.xdf", 4.0)
     r = tk.finish()
     assert r.returncode == 0, r.stderr
     for name in SERIAL_STREAMS:
@@ -118,7 +118,7 @@ def test_a_clock_jump_is_a_new_segment_and_the_take_goes_on(board, take, case, a
 ])
 def test_a_reboot_is_a_new_segment_and_the_take_goes_on(board, take, case, args):
     b = board("--imus", "1", *args)
-    tk = take([b.uri], "reboot.xdf", 4.0)
+    tk = take([b.uri()], "reboot.xdf", 4.0)
     r = tk.finish()
     assert r.returncode == 0, r.stderr
     f = load(tk.out)
@@ -138,13 +138,13 @@ def test_a_reboot_is_a_new_segment_and_the_take_goes_on(board, take, case, args)
 
 def test_unplug_and_replug_is_a_gap_counted_exactly(board, take):
     b = board("--imus", "1", "--unplug-at", "1.5", "--unplug-for", "0.5")
-    tk = take([b.uri], "unplug.xdf", 4.0)
+    tk = take([b.uri()], "unplug.xdf", 4.0)
     r = tk.finish()
     assert r.returncode == 0, r.stderr
     f = load(tk.out)
     kinds = [e["kind"] for e in f.events]
     assert kinds.count("disconnect") == 1 and kinds.count("reconnect") == 1
-    unplugged = [e for e in b.events() if e["event"] == "unplugged"]
+    unplugged = [e for e in b.log() if e["event"] == "unplugged"]
     for sid, name in enumerate(SERIAL_STREAMS):
         gone = sum(e["n"] for e in unplugged if e["stream"] == sid)
         assert f.streams[name].lost == gone > 0
@@ -161,7 +161,7 @@ def test_unplug_and_replug_is_a_gap_counted_exactly(board, take):
                                         ("kill -9, restart, new boot id", [])])
 def test_a_board_killed_and_restarted_continues_as_a_new_segment(board, take, case, boot):
     b = board("--imus", "1", *boot)
-    tk = take([b.uri], "restart.xdf", 5.0)
+    tk = take([b.uri()], "restart.xdf", 5.0)
     tk.wait_for_file()
     tk.sleep_until(1.5)
     b.kill()
@@ -188,7 +188,7 @@ def test_a_board_killed_and_restarted_continues_as_a_new_segment(board, take, ca
 def test_a_failing_device_leaves_the_others_recording_and_the_file_says_so(board, take):
     b = board("--imus", "1")
     # 1 s of reopening after the kill at 1.5 s: the take is long enough for the failure on a busy machine
-    tk = take(["sim://mover?emg=2&imu=1", f"{b.uri}?reconnect_timeout_s=1"], "two.xdf", 7.0)
+    tk = take(["sim://mover?emg=2&imu=1", b.uri(reconnect_timeout_s=1)], "two.xdf", 7.0)
     tk.wait_for_file()
     tk.sleep_until(1.5)
     b.kill()

@@ -3,9 +3,7 @@ recorded (e.g. sim) streams. The C build itself (``build_dir``) is in tests/conf
 
 from __future__ import annotations
 
-import json
 import struct
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -30,58 +28,6 @@ def wave(k: np.ndarray, n_channels: int, amplitude: int) -> np.ndarray:
     m = (k + 13 * c) % p
     num = amplitude * (4 * np.abs(m - p // 2) - p)
     return (np.sign(num) * (np.abs(num) // p)).astype(np.int32)  # C division truncates
-
-
-class Emulator:
-    """One running emulator: ``uri`` to open, ``log()`` for what it injected."""
-
-    def __init__(self, build: Path, tmp: Path, args: list[str]) -> None:
-        self.link = tmp / "ttyEMU"
-        self.log_path = tmp / "emulator.jsonl"
-        self.proc = subprocess.Popen(
-            [str(build / "wsb_emulator"), "--link", str(self.link), "--log", str(self.log_path), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        line = self.proc.stdout.readline()
-        if not line.startswith("PTY "):
-            self.proc.kill()
-            raise RuntimeError(f"emulator did not start: {line!r} {self.proc.stderr.read()}")
-        self.pty = line.split()[1]
-
-    def uri(self, **params) -> str:
-        q = "&".join(f"{k}={v}" for k, v in params.items())
-        return f"serial://{self.link}" + (f"?{q}" if q else "")
-
-    def log(self) -> list[dict]:
-        return [json.loads(x) for x in self.log_path.read_text().splitlines() if x.strip()]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-
-
-@pytest.fixture
-def emulator(build_dir, tmp_path):
-    """Factory: ``emulator("--speed", "5", ...)`` starts one; all are stopped after the test."""
-    started: list[Emulator] = []
-
-    def start(*args: str) -> Emulator:
-        emu = Emulator(build_dir, tmp_path, list(args))
-        started.append(emu)
-        return emu
-
-    yield start
-    for emu in started:
-        emu.stop()
 
 
 @pytest.fixture(scope="session")

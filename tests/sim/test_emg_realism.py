@@ -140,3 +140,33 @@ def test_simple_model_is_the_old_amplitude_modulated_noise():
     assert np.all((mdf > 80) & (mdf < 110))  # one spectrum for every muscle
     with pytest.raises(Exception, match="emg_model"):
         sim.generate(4, 1.0, emg_model="fancy")
+
+
+def test_every_rest_burst_is_listed_and_nothing_else_is_active_at_zero_drive():
+    m = model()
+    rng = np.random.default_rng(1)
+    listed = np.zeros(int(FS * 120), bool)
+    out = []
+    for i in range(0, listed.size, 4000):
+        x, _ = m.next(np.zeros((4000, 1)), rng)
+        out.append(x[:, 0])
+        for ch, a, b in m.last_bursts:
+            assert ch == 0 and 0 <= a < b <= 4000
+            assert 0.05 * FS <= b - a <= 0.3 * FS
+            listed[i + a : i + b] = True
+    x = np.concatenate(out)
+    assert 2 <= np.count_nonzero(np.diff(listed.astype(int)) == 1) <= 15  # ~3 a minute
+    assert np.all(x[~listed] == 0)  # at zero drive the electrode sees the bursts only
+    assert np.mean(x[listed] != 0) > 0.9
+
+
+def test_recording_truth_labels_the_rest_bursts_of_each_muscle():
+    rec = sim.generate(2, 60.0)
+    tr = rec.truth
+    assert set(tr.rest_bursts) == set(tr.muscles)
+    spans = np.concatenate(list(tr.rest_bursts.values()))
+    assert 8 <= len(spans) <= 60  # ~3 a minute per muscle, 8 muscles
+    assert np.all((spans[:, 1] - spans[:, 0] > 0.04) & (spans[:, 1] - spans[:, 0] < 0.31))
+    assert np.all((spans >= 0) & (spans[:, :1] < 60.0))
+    simple = sim.generate(2, 10.0, emg_model="simple").truth
+    assert all(v.shape == (0, 2) for v in simple.rest_bursts.values())

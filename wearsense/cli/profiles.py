@@ -17,7 +17,14 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     folder = args.dir or profiles_dir()
+    if args.dir and not Path(args.dir).is_dir():
+        raise WearsenseError(
+            f"--dir {args.dir}: no such folder; give the folder 'wearsense calibrate' wrote the "
+            "profiles to, or leave --dir out for the default"
+        )
     if args.serial:
         profile = load_profile(args.serial, folder)
         if profile is None:

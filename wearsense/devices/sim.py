@@ -54,6 +54,7 @@ _CONFIG_PARAMS = {
     "session": "session",
     "tremor": "tremor",
     "body": "body",
+    "ground": "ground",
 }
 
 
@@ -135,6 +136,14 @@ class SimDevice(Device):
             "body dynamics: 'coupled' (interaction torques, two-joint muscles, co-contraction stiffness) "
             "or 'independent' (each joint alone)",
             choices=("coupled", "independent"),
+        ),
+        Param(
+            "ground",
+            str,
+            "contact",
+            "feet: 'contact' (a ground reaction force at each foot in stance loads the legs) or "
+            "'kinematic' (feet kept on the floor, legs loaded by a fixed gravity term)",
+            choices=("contact", "kinematic"),
         ),
         Param(
             "vocabulary",

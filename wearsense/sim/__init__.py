@@ -18,7 +18,7 @@ Two ways in:
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -117,6 +117,11 @@ class SimTruth:
         Onset and offset of each burst of neural drive: drive rises 0.025 above the
         muscle's level in quiet standing (tone, plus what holds the posture against
         gravity) and ends when it falls back within 0.015 of it.
+    rest_bursts : dict muscle -> ndarray (n_bursts, 2)
+        Start and end (s) of each spontaneous burst at rest (0.3–1 % of maximum, 50–300
+        ms, about three a minute; :mod:`wearsense.sim.emg`): activity the electrodes
+        record but ``drive`` and ``onsets`` do not contain, as it moves nothing. Empty
+        with ``emg_model="simple"``.
     movements : list of Movement
         The choreography: ``kind``, ``start`` (planned motion onset), ``end``, ``detail``.
     emd_s : float
@@ -139,6 +144,10 @@ class SimTruth:
     traits : MoverTraits
         The person: body, strength, EMD per muscle, activation time constants, timing
         style, EMG character (:mod:`wearsense.sim.population`).
+    grf : ndarray (n, 2, 2), float32, or None
+        Ground reaction force (N) on the physics grid: right (0) and left (1) foot,
+        forward (along the heading) and vertical components (:mod:`wearsense.sim.ground`);
+        None with ``ground="kinematic"``.
     """
 
     phys_t: np.ndarray
@@ -159,6 +168,8 @@ class SimTruth:
     pose: np.ndarray | None
     mvc_v: np.ndarray
     traits: MoverTraits | None = None
+    grf: np.ndarray | None = None
+    rest_bursts: dict[str, np.ndarray] = field(default_factory=dict)
 
     def emd_of(self, muscle: str) -> float:
         """Electromechanical delay (s) of one recorded muscle."""
@@ -236,6 +247,7 @@ def generate(
     parts: dict[str, list] = {name: [] for name in mover.infos}
     phys: dict[str, list[np.ndarray]] = {
         k: [] for k in ("phys_t", "drive", "activation", "force", "joint_angles")
+        + (("grf",) if cfg.ground == "contact" else ())
     }
     quat: dict[str, list[np.ndarray]] = {name: [] for name in mover.infos if "imu" in name}
     pose: list[np.ndarray] = []
@@ -275,7 +287,9 @@ def generate(
     ph = {
         k: np.concatenate(v)
         if v
-        else np.zeros((0, len(JOINTS) if k == "joint_angles" else cfg.emg), np.float32)
+        else np.zeros(
+            (0, 2, 2) if k == "grf" else (0, len(JOINTS) if k == "joint_angles" else cfg.emg), np.float32
+        )
         for k, v in phys.items()
     }
     keep_rows = ph["phys_t"] < duration_s
@@ -308,6 +322,11 @@ def generate(
         pose=np.concatenate(pose) if pose else None,
         mvc_v=mover.mvc_v,
         traits=mover.traits,
+        grf=ph.get("grf"),
+        rest_bursts={
+            m.name: np.array([b for b in mover.rest_bursts[i] if b[0] < duration_s]).reshape(-1, 2)
+            for i, m in enumerate(mover.muscles)
+        },
     )
     return SimRecording(int(seed), float(duration_s), cfg, streams, truth)
 

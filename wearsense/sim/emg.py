@@ -25,7 +25,9 @@ Two models (``SimConfig.emg_model``):
       minute at half of maximum; Merletti et al. 1990) and recovers at rest;
     - **spontaneous activity at rest**: brief (50–300 ms) bursts of 0.3–1.0 % of
       maximal drive, about three a minute per muscle, seen by the electrodes only
-      (not in ``truth.drive``: they move nothing);
+      (not in ``truth.drive``: they move nothing); each one's span is in
+      :attr:`EMGModel.last_bursts` and, in a recording, ``truth.rest_bursts``, so a
+      detector that finds one is finding real (simulated) activity, not a false onset;
     - **crosstalk**: each electrode also records its recorded neighbours, low-passed
       at 60 Hz (volume conduction filters the far field), with a weight
       ``exp(−d / 2.5 cm)`` of the electrode distance ``d``: ≈ 6 % between biceps and
@@ -202,13 +204,17 @@ class EMGModel:
         self.fat_b = np.array([dt / FATIGUE_TAU_S])
         self.fat_a = np.array([1.0, -(1.0 - dt / RECOVERY_TAU_S)])
         self.fat_zi = np.zeros((1, n))
+        #: spontaneous bursts added by the last :meth:`next`: (channel, first sample, end sample)
+        self.last_bursts: list[tuple[int, int, int]] = []
 
     def next(self, drive: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """EMG (n_samples, n) in units of the MVC amplitude, and the fatigue state (n_samples, n).
 
-        ``drive``: neural drive at the EMG samples (0..1).
+        ``drive``: neural drive at the EMG samples (0..1). The spontaneous rest bursts
+        added to it are listed in :attr:`last_bursts` (sample indices into this block).
         """
         m, n = drive.shape
+        self.last_bursts = []
         if m == 0:
             return np.zeros((0, n)), np.zeros((0, n))
         u = drive + self._rest_bursts(m, n, rng)
@@ -244,4 +250,5 @@ class EMGModel:
                     continue
                 i = int(rng.integers(0, m - length))
                 out[i : i + length, ch] += rng.uniform(0.003, 0.010) * np.hanning(length)
+                self.last_bursts.append((ch, i, i + length))
         return out

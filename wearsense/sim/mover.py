@@ -19,6 +19,7 @@ from wearsense.errors import StreamError
 from wearsense.sim import muscles as mus
 from wearsense.sim.body import JOINTS, KEYPOINTS
 from wearsense.sim.emg import EMGModel, crosstalk_matrix
+from wearsense.sim.ground import ground_reaction
 from wearsense.sim.vocabulary import FAMILIES, FAMILY_OF, VOCABULARY
 from wearsense.sim.choreography import KINDS, Choreography, planned, planned_root
 from wearsense.sim.population import PopulationConfig, draw_traits, reference_traits
@@ -92,6 +93,7 @@ class SimConfig:
     tremor: float = 0.05
     take: int = 0
     body: str = "coupled"
+    ground: str = "contact"
     population: PopulationConfig = field(default_factory=PopulationConfig)
 
     def __post_init__(self) -> None:
@@ -149,6 +151,10 @@ class SimConfig:
             )
         if not (isinstance(self.session, int) and self.session >= 0):
             raise bad("session", "electrode session must be an integer >= 0")
+        if self.ground not in ("contact", "kinematic"):
+            raise bad("ground", "must be 'contact' (a ground reaction force at each foot in stance loads "
+                                "the leg joints) or 'kinematic' (feet kept on the floor, legs loaded by a "
+                                "fixed gravity term, the body before ground contact)")
         if self.body not in ("coupled", "independent"):
             raise bad("body", "must be 'coupled' (interaction torques, two-joint muscles, co-contraction "
                               "stiffness) or 'independent' (each joint alone, the body before issue 13)")
@@ -268,7 +274,10 @@ class Mover:
         tr = self.traits
         self._segment_scale = None if cfg.person == "reference" else tr.segment_scale
         coupled = cfg.body == "coupled"
-        self.joint_params = mus.JointParams.of(tr.height_m, tr.mass_kg, tr.strength, coupled=coupled)
+        self._ground = cfg.ground == "contact"
+        self.joint_params = mus.JointParams.of(
+            tr.height_m, tr.mass_kg, tr.strength, coupled=coupled, ground=self._ground
+        )
         # EMD of each actuator: its recorded muscles' mean, else the mover's median
         emd_of = {}
         for k, m in enumerate(mus.MUSCLES):
@@ -340,9 +349,15 @@ class Mover:
         self._next_k = {name: 0 for name in self.clocks}
         self._links = {name: LinkState() for name in self.clocks}
         self._carrier = EMGCarrier(cfg.emg_rate_hz, cfg.emg) if self._emg_model is None else None
+        #: per EMG channel, (start, end) true times (s) of the spontaneous rest bursts so far
+        self.rest_bursts: list[list[tuple[float, float]]] = [[] for _ in range(cfg.emg)]
         self._occluded_until = np.zeros(len(KEYPOINTS))
         # physics state and buffer (rows i0 .. i0+len)
-        self.rest_activation = mus.rest_activation(cfg.tone, self.joint_params)
+        rest_ground = None
+        if self._ground:
+            rest = np.tile([j.rest_deg for j in JOINTS], (3, 1))
+            rest_ground = self._ground_reaction(rest, np.zeros((3, 3)))[1][1]
+        self.rest_activation = mus.rest_activation(cfg.tone, self.joint_params, rest_ground)
         self._state = mus.MuscleState.at_rest(self.rest_activation, self._emd_max)
         self._i_next = 0
         self._buf_i0 = 0
@@ -434,8 +449,14 @@ class Mover:
         moves = self.choreography.active(g[0], g[-1])
         angles, cc = planned(moves, g, len(JOINTS))
         tau_a, tau_d = self.traits.tau_act_ms * 1e-3, self.traits.tau_deact_ms * 1e-3
+        grf = ground = None
+        if self._ground:
+            # only a turning or travelling root accelerates the body beyond its joints' motion
+            moving = any(mv.root for mv in moves)
+            root = planned_root(moves, g) if moving else np.zeros((g.shape[0], 3))
+            grf, ground = self._ground_reaction(angles, root)
         drive, gravity = mus.plan_drive(
-            angles, cc, self.actuator_emd, self.config.tone, tau_a, tau_d, self.joint_params
+            angles, cc, self.actuator_emd, self.config.tone, tau_a, tau_d, self.joint_params, ground
         )
         if self.config.tremor:
             drive = self._with_tremor(drive)
@@ -461,6 +482,13 @@ class Mover:
                 "force": force[:, cols].astype(np.float32),
                 "joint_angles": theta.astype(np.float32),
             }
+            if grf is not None:
+                # the force at each physics row
+                self._truth_rows["grf"] = grf[3 : 3 + drive.shape[0]].astype(np.float32)
+
+    def _ground_reaction(self, angles: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        tr = self.traits
+        return ground_reaction(angles, root, self.dt, tr.mass_kg, tr.height_m, tr.strength)
 
     def _with_tremor(self, drive: np.ndarray) -> np.ndarray:
         """Physiological tremor: the drive of each joint (agonist and antagonist alike)
@@ -523,6 +551,8 @@ class Mover:
             emg = (self.mvc_v * drive) * carrier
         else:
             src, _ = self._emg_model.next(drive, rng)
+            for ch, i0, i1 in self._emg_model.last_bursts:
+                self.rest_bursts[ch].append((float(tt[i0]), float(tt[i1 - 1])))
             emg = self.mvc_v * src
         noise = (cfg.emg_noise_uv * 1e-6 * self.emg_noise_scale).astype(np.float32)
         emg += rng.standard_normal(emg.shape, dtype=np.float32) * noise

@@ -202,6 +202,7 @@ class JointParams:
         strength: float = 1.0,
         dt: float = 1.0 / PHYSICS_RATE_HZ,
         coupled: bool = True,
+        ground: bool = False,
     ) -> "JointParams":
         """Coefficients for a body of ``height_m`` and ``mass_kg`` with ``strength`` × the
         reference's maximal torques (reference: 1.75 m, 75 kg, 1.0).
@@ -209,6 +210,10 @@ class JointParams:
         A longer limb swings slower (ω ∝ 1/√length, as a pendulum); a heavier, longer
         body needs more activation for the same acceleration (gain ∝ strength / (m l²))
         and to hold the same posture (load ∝ m l / strength).
+
+        With ``ground=True`` the hips', knees' and ankles' loads are those of a swing leg
+        (its own segments' weight, :data:`SWING_LOAD`): the body's weight reaches them only
+        through the ground reaction force of :mod:`wearsense.sim.ground`.
         """
         h = height_m / 1.75
         m = mass_kg / 75.0
@@ -218,7 +223,12 @@ class JointParams:
         c1 = 2.0 * z / (w * dt)
         gain = np.array([j.gain_deg for j in JOINTS]) * strength / (m * h * h)
         rest = np.array([j.rest_deg for j in JOINTS])
-        load = np.array([j.load for j in JOINTS]) * m * h / strength
+        base = {j.name: j.load for j in JOINTS}
+        if ground:
+            for s in "rl":
+                for name, value in SWING_LOAD.items():
+                    base[f"{name}_{s}"] = value
+        load = np.array([base[j.name] for j in JOINTS]) * m * h / strength
         nj = len(JOINTS)
         coupling = np.zeros((nj, nj))
         parent = np.full(nj, -1, np.int64)
@@ -257,6 +267,10 @@ COUPLING: tuple[tuple[str, str, float], ...] = (
 #: antagonist force): co-contraction at 30 % of maximum makes a joint ~4 × stiffer, as
 #: joint stiffness grows roughly linearly with co-activation (Hogan 1984; Gomi & Osu 1998).
 COCONTRACTION_STIFFNESS = 10.0
+#: Gravity load of a leg's own segments (activation units at sin(angle) = 1) when ground contact
+#: carries the body's weight: a flexed swing thigh (12 kg, centre 0.2 m from the hip, ≈ 24 N·m of
+#: the hip's 200) falls back, a flexed shank swings straight, the foot hangs.
+SWING_LOAD = {"hip_flex": -0.12, "knee_flex": -0.08, "ankle_dorsi": 0.0}
 
 REFERENCE_JOINTS = JointParams.of()
 
@@ -269,6 +283,7 @@ def plan_drive(
     tau_act_s: float,
     tau_deact_s: float,
     joints: JointParams = REFERENCE_JOINTS,
+    ground: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Neural drive that makes the joints follow planned angles.
 
@@ -290,6 +305,9 @@ def plan_drive(
         Activation and deactivation time constants (s).
     joints : JointParams
         The mover's joint coefficients.
+    ground : ndarray, same shape as ``angles``, optional
+        External load per joint (activation units) on the same grid, added to gravity:
+        the ground reaction's torques (:func:`wearsense.sim.ground.ground_reaction`).
 
     Returns
     -------
@@ -305,6 +323,8 @@ def plan_drive(
     n = rows - 3 - int(emd.max())
     target = np.empty((rows, 2 * nj))
     grav = np.empty((rows, nj))
+    if ground is None:
+        ground = np.zeros((rows, nj))
     _target_kernel(
         np.ascontiguousarray(angles),
         np.ascontiguousarray(cocontraction),
@@ -317,6 +337,7 @@ def plan_drive(
         joints.coupling,
         joints.gravity_parent,
         joints.two_joint,
+        np.ascontiguousarray(ground, dtype=np.float64),
         target,
         grav,
     )
@@ -327,7 +348,7 @@ def plan_drive(
 
 @numba.njit(cache=True, nogil=True)
 def _target_kernel(  # pragma: no cover - compiled
-    angles, cocon, c2, c1, gain, rest, load, tone, coupling, gparent, two, target, gravity
+    angles, cocon, c2, c1, gain, rest, load, tone, coupling, gparent, two, ground, target, gravity
 ):
     rows, nj = angles.shape
     coupled = np.zeros(nj, np.bool_)
@@ -348,7 +369,7 @@ def _target_kernel(  # pragma: no cover - compiled
             t1 = angles[k - 1, j]
             t2 = angles[k - 2, j]
             a1 = t1 + (angles[k - 1, gparent[j]] if gparent[j] >= 0 else 0.0)
-            g = load[j] * np.sin(a1 * (np.pi / 180.0))
+            g = load[j] * np.sin(a1 * (np.pi / 180.0)) + ground[k - 1, j]
             coup = 0.0
             for p in range(nj if coupled[j] else 0):
                 if coupling[j, p] != 0.0:
@@ -472,12 +493,16 @@ class MuscleState:
         return cls(activation.copy(), pipe, 0, np.tile(rest, (3, 1)))
 
 
-def rest_activation(tone: float, joints: JointParams = REFERENCE_JOINTS) -> np.ndarray:
-    """Activation of every actuator that holds the rest posture still (tone + gravity)."""
+def rest_activation(
+    tone: float, joints: JointParams = REFERENCE_JOINTS, ground: np.ndarray | None = None
+) -> np.ndarray:
+    """Activation of every actuator that holds the rest posture still (tone + gravity, plus
+    ``ground``, the ground reaction's load per joint at rest, if given)."""
     rest = np.array([j.rest_deg for j in JOINTS])
     hold = np.tile(rest, (5, 1))
     no_delay = np.zeros(2 * len(JOINTS), np.int64)
-    drive, _ = plan_drive(hold, np.zeros_like(hold), no_delay, tone, 1e-3, 1e-3, joints)
+    g = None if ground is None else np.tile(ground, (5, 1))
+    drive, _ = plan_drive(hold, np.zeros_like(hold), no_delay, tone, 1e-3, 1e-3, joints, g)
     return drive[0]
 
 

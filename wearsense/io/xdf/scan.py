@@ -123,34 +123,10 @@ def count_samples(buf, starts, ends, sample_bytes, out_n, out_ok):  # pragma: no
 
 
 @numba.njit(cache=True)
-def decode_samples(buf, starts, sample_bytes, tdiff, out_t, out_v):  # pragma: no cover - compiled
-    """Copy timestamps and raw value bytes of validated Samples chunks, in order."""
-    j = 0
-    last = 0.0
-    tmp = np.empty(8, np.uint8)
-    for i in range(len(starts)):
-        p = starts[i] + 4
-        nb = buf[p]
-        m = _read_uint(buf, p + 1, nb)
-        p += 1 + nb
-        for _ in range(m):
-            if buf[p] == 8:
-                tmp[:] = buf[p + 1 : p + 9]
-                last = tmp.view(np.float64)[0]
-                p += 9
-            else:
-                last = last + tdiff
-                p += 1
-            out_t[j] = last
-            out_v[j, :] = buf[p : p + sample_bytes]
-            p += sample_bytes
-            j += 1
-
-
-@numba.njit(cache=True)
 def decode_chunks(buf, starts, sample_bytes, tdiff, last, out_t, out_v):  # pragma: no cover - compiled
-    """Like :func:`decode_samples`, continuing from the timestamp ``last`` of the chunks
-    before (for a sample stored without one); the value bytes are copied only if ``out_v``
+    """Copy timestamps and raw value bytes of validated Samples chunks, in order, continuing
+    from the timestamp ``last`` of the chunks before (for a sample stored without one; XDF
+    deduces it as the previous one + ``tdiff``). The value bytes are copied only if ``out_v``
     has columns (shape (n, 0): timestamps only). Returns the last timestamp."""
     j = 0
     tmp = np.empty(8, np.uint8)
@@ -174,6 +150,12 @@ def decode_chunks(buf, starts, sample_bytes, tdiff, last, out_t, out_v):  # prag
             p += sample_bytes
             j += 1
     return last
+
+
+@numba.njit(cache=True)
+def decode_samples(buf, starts, sample_bytes, tdiff, out_t, out_v):  # pragma: no cover - compiled
+    """:func:`decode_chunks` from the start of a stream, values included."""
+    decode_chunks(buf, starts, sample_bytes, tdiff, 0.0, out_t, out_v)
 
 
 def walk(buf: np.ndarray, start: int) -> tuple[np.ndarray, int, int]:
