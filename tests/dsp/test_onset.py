@@ -33,9 +33,14 @@ DETECTORS = {
 def _recording(
     seed: int, duration_s: float = 40.0, motion_v: float = 0.0, ecg_v: float = 0.0, inject=None, **cfg
 ):
-    # the idealised EMG and the independent-joint body of the accuracy figures (sim before issue 13)
+    # the idealised EMG and the independent-joint, kinematically grounded body of the accuracy
+    # figures (the sim before issue 13). With ground contact the leg muscles carry a tonic load
+    # while standing, and onsets that rise from it are found less often (about 0.82 instead of
+    # 0.9 of them): the realistic sim's figures are in docs/dsp.md, not asserted here.
     rec = sim.generate(
-        seed=seed, duration_s=duration_s, **{"emg_model": "simple", "body": "independent", **cfg}
+        seed=seed,
+        duration_s=duration_s,
+        **{"emg_model": "simple", "body": "independent", "ground": "kinematic", **cfg},
     )
     info, chunk = rec.streams["sim-emg"]
     x = chunk.data.astype(np.float64)

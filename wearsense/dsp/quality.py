@@ -251,14 +251,22 @@ class QualityMonitor:
 
         At rates of 1.2 kHz and up: the mean spectral level above 500 Hz (where surface
         EMG has little power and amplifier/contact noise is white) extended over the
-        20-450 Hz band, so a contraction does not count as noise. Below that: the 5th
+        20-450 Hz band, so a contraction does not count as noise; where the upper half of
+        that range is lower (the falling tail of a strong contraction, not white noise),
+        its level is used. Below that: the 5th
         percentile of 50 ms RMS over the last ``history_s``.
         """
         n = xc.shape[0]
         hf = (f >= 500) & (f <= 0.9 * self.rate_hz / 2)
         if self.rate_hz >= 1200 and hf.sum() >= 8:
-            # Parseval with a Hann window: sum |X|^2 = n * sum(w^2) * variance, sum(w^2) ~ 3n/8
+            # White noise is flat there; the tail of a strong contraction still falls with
+            # frequency, so the upper half of the band is the better noise estimate then
+            # (the lower of the two halves' levels: equal for white noise).
+            top = hf & (f >= (500 + 0.9 * self.rate_hz / 2) / 2)
             per_bin = spec[hf].mean(axis=0)
+            if top.sum() >= 4:
+                per_bin = np.minimum(per_bin, spec[top].mean(axis=0))
+            # Parseval with a Hann window: sum |X|^2 = n * sum(w^2) * variance, sum(w^2) ~ 3n/8
             n_band = ((f >= 20) & (f <= 450)).sum()
             return np.sqrt(per_bin * n_band * 2 / (n * 3 * n / 8))
         c = xc.shape[1]
