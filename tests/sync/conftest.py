@@ -13,6 +13,7 @@ import pytest
 
 from wearsense import sim
 from wearsense.stream import Chunk, StreamInfo
+from wearsense.sync import ClockSettings, StreamSyncSettings, TimelineSettings, sync_offline
 
 
 def _packet_chunks(rec: sim.SimRecording, name: str) -> Iterator[Chunk]:
@@ -48,6 +49,26 @@ def packet_chunks():
 def arrival_order():
     """``arrival_order(rec)``: ``(info, chunk)`` of every packet of every stream in host arrival order."""
     return _arrival_order
+
+
+def _synced_packets(rec: sim.SimRecording, names=None, latency_of: str | None = None):
+    """``sync_offline`` over the packets of ``names`` (default: every stream), the clock models
+    told the minimum link latency of stream ``latency_of`` (default: none told)."""
+    names = list(rec.streams) if names is None else list(names)
+    streams = {n: (rec.streams[n][0], _packet_chunks(rec, n)) for n in names}
+    if latency_of is None:
+        return sync_offline(streams)
+    lat = rec.truth.clocks[latency_of].latency_s
+    return sync_offline(
+        streams, TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
+    )
+
+
+@pytest.fixture(scope="session")
+def synced_packets():
+    """``synced_packets(rec, names=None, latency_of=None)`` -> ``(out, timeline)``: the sim's
+    packets synced offline, as the host received them."""
+    return _synced_packets
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import pytest
 
 from wearsense import sim
 from wearsense.stream import Chunk
-from wearsense.sync import ClockSettings, TimelineSettings, StreamSyncSettings, sync_offline
 from wearsense.sync.align import AlignmentError, align_imu_pose, find_claps
 
 POSE_FRAME_S = 1.0 / 60.0
@@ -50,7 +49,7 @@ def test_sync_gesture_finds_the_claps_and_recovers_the_offset(gestures):
 
 
 @pytest.mark.slow
-def test_end_to_end_camera_latency_is_found_after_clock_sync(packet_chunks):
+def test_end_to_end_camera_latency_is_found_after_clock_sync(synced_packets):
     """Both devices through their clock models (jitter, drift, offsets of seconds), then alignment:
     what is left between IMU and camera is the camera pipeline latency (80 ms)."""
     rec = sim.generate(
@@ -64,9 +63,7 @@ def test_end_to_end_camera_latency_is_found_after_clock_sync(packet_chunks):
         loss=0.01,
         keep_truth=False,
     )
-    lat = rec.truth.clocks["sim-pose"].latency_s
-    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
-    out, _ = sync_offline({n: (rec.streams[n][0], packet_chunks(rec, n)) for n in rec.streams}, settings)
+    out, _ = synced_packets(rec, latency_of="sim-pose")
     a = align_imu_pose([out[f"sim-imu{i}"] for i in range(4)], out["sim-pose"])
     assert abs(a.lag_s - 0.080) < POSE_FRAME_S, a.lag_s
 

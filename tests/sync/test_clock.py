@@ -15,7 +15,6 @@ from wearsense.sync import (
     TimelineSettings,
     StreamSyncSettings,
     envelope_line,
-    sync_offline,
     unwrap_counter,
 )
 
@@ -40,11 +39,9 @@ def true_host_time(rec: sim.SimRecording, name: str) -> np.ndarray:
     return rec.truth.sample_t[name] + rec.truth.clocks[name].stamp_latency_s
 
 
-@pytest.mark.parametrize("jitter_ms, packet_ms, seed", [(7.5, 7.5, 1), (15.0, 20.0, 2), (30.0, 30.0, 3)])
-def test_offset_within_half_a_millisecond_after_60_s_of_ble_like_links(
-    arrival_order, jitter_ms, packet_ms, seed
-):
-    rec = sim.generate(
+def ble_like_link(seed: int, jitter_ms: float, packet_ms: float) -> sim.SimRecording:
+    """62 s over links like BLE's: offsets of seconds, ±100 ppm drift, 2 % loss."""
+    return sim.generate(
         seed,
         62.0,
         offset_s=5.0,
@@ -54,6 +51,13 @@ def test_offset_within_half_a_millisecond_after_60_s_of_ble_like_links(
         loss=0.02,
         keep_truth=False,
     )
+
+
+@pytest.mark.parametrize("jitter_ms, packet_ms, seed", [(7.5, 7.5, 1), (15.0, 20.0, 2), (30.0, 30.0, 3)])
+def test_offset_within_half_a_millisecond_after_60_s_of_ble_like_links(
+    arrival_order, jitter_ms, packet_ms, seed
+):
+    rec = ble_like_link(seed, jitter_ms, packet_ms)
     sc, out = live_session(arrival_order, rec)
     assert len(out) == 6
     assert (
@@ -71,16 +75,7 @@ def test_offset_within_half_a_millisecond_after_60_s_of_ble_like_links(
 
 @pytest.mark.parametrize("jitter_ms, packet_ms, seed", [(7.5, 7.5, 5), (7.5, 30.0, 6), (15.0, 15.0, 7)])
 def test_drift_within_2_ppm_after_60_s(arrival_order, jitter_ms, packet_ms, seed):
-    rec = sim.generate(
-        seed,
-        62.0,
-        offset_s=5.0,
-        drift_ppm=100.0,
-        jitter_ms=jitter_ms,
-        packet_ms=packet_ms,
-        loss=0.02,
-        keep_truth=False,
-    )
+    rec = ble_like_link(seed, jitter_ms, packet_ms)
     sc, _ = live_session(arrival_order, rec)
     for name, (info, _) in rec.streams.items():
         err = sc.clock_for(info).state.drift_ppm - rec.truth.clocks[name].drift_ppm
@@ -116,11 +111,8 @@ def test_lower_envelope_is_unbiased_where_least_squares_is_not(ble_rec):
     assert ls_err > 5e-3  # least squares sits at the mean delay: ~the 15 ms mean jitter late
 
 
-def test_offline_sync_maps_every_sample_within_a_tenth_of_a_millisecond(packet_chunks, ble_rec):
-    latency = ble_rec.truth.clocks["sim-emg"].latency_s
-    streams = {n: (ble_rec.streams[n][0], packet_chunks(ble_rec, n)) for n in ble_rec.streams}
-    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=latency)))
-    out, sc = sync_offline(streams, settings)
+def test_offline_sync_maps_every_sample_within_a_tenth_of_a_millisecond(synced_packets, ble_rec):
+    out, sc = synced_packets(ble_rec, latency_of="sim-emg")
     for name, (info, chunk) in out.items():
         err = chunk.t - true_host_time(ble_rec, name)
         assert np.median(np.abs(err)) < 0.1e-3, name

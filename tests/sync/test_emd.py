@@ -7,7 +7,6 @@ import pytest
 from wearsense import sim
 from wearsense.errors import WearsenseError
 from wearsense.stream import Chunk
-from wearsense.sync import ClockSettings, TimelineSettings, StreamSyncSettings, sync_offline
 from wearsense.sync.emd import EMDSettings, measure_emd, segment_of
 
 
@@ -28,7 +27,7 @@ def test_lead_matches_the_true_emd_within_10_ms(emd_ms):
     assert d.ci95_s[1] - d.ci95_s[0] < 0.02
 
 
-def test_lead_after_clock_sync_of_drifting_jittery_devices(packet_chunks):
+def test_lead_after_clock_sync_of_drifting_jittery_devices(synced_packets):
     """EMG and IMU on different clocks (offsets of seconds, drift, jitter, loss), synced, then measured."""
     rec = sim.generate(
         7,
@@ -42,10 +41,7 @@ def test_lead_after_clock_sync_of_drifting_jittery_devices(packet_chunks):
         loss=0.01,
         keep_truth=False,
     )
-    lat = rec.truth.clocks["sim-emg"].latency_s
-    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
-    names = ["sim-emg", "sim-imu1"]
-    out, _ = sync_offline({n: (rec.streams[n][0], packet_chunks(rec, n)) for n in names}, settings)
+    out, _ = synced_packets(rec, ["sim-emg", "sim-imu1"], latency_of="sim-emg")
     d = measure_emd(out["sim-emg"], [out["sim-imu1"]], muscles=["deltoid_anterior_r"])["deltoid_anterior_r"]
     assert abs(d.lead_s - rec.truth.emd_s) <= 0.010, d.lead_s
 

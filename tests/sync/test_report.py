@@ -18,7 +18,7 @@ from wearsense.sync.report import SyncReport, build_report, plot, summarize
 
 
 @pytest.fixture(scope="module")
-def session(packet_chunks):
+def session(synced_packets):
     rec = sim.generate(
         3,
         40.0,
@@ -30,9 +30,7 @@ def session(packet_chunks):
         pose_latency_ms=60.0,
         keep_truth=False,
     )
-    lat = rec.truth.clocks["sim-emg"].latency_s
-    settings = TimelineSettings(default=StreamSyncSettings(clock=ClockSettings(min_latency_s=lat)))
-    out, sc = sync_offline({n: (rec.streams[n][0], packet_chunks(rec, n)) for n in rec.streams}, settings)
+    out, sc = synced_packets(rec, latency_of="sim-emg")
     alignment = align_imu_pose([out[f"sim-imu{i}"] for i in range(4)], out["sim-pose"])
     emd = measure_emd(out["sim-emg"], [out[f"sim-imu{i}"] for i in range(4)])
     return rec, build_report(sc, alignment, emd)
@@ -90,11 +88,13 @@ def test_streams_without_arrival_times_are_named_not_guessed():
     assert "no arrival times" in text and "sim-imu0" in text.splitlines()[-1]
 
 
-def test_a_recording_too_short_for_an_interval_says_so_instead_of_false_certainty(packet_chunks):
+def test_a_recording_too_short_for_an_interval_says_so_instead_of_false_certainty(
+    packet_chunks, synced_packets
+):
     """5 s hold one 10 s window: a bootstrap over one window would give a zero-width interval
     and confidence 1.00 for whatever lag that window shows."""
     rec = sim.generate(3, 5.0, pose_latency_ms=50.0, keep_truth=False)
-    out, _ = sync_offline({n: (rec.streams[n][0], packet_chunks(rec, n)) for n in rec.streams})
+    out, _ = synced_packets(rec)
     with pytest.raises(AlignmentError, match=r"too short .* need at least 3 \(at least 30 s of movement"):
         align_imu_pose([out[f"sim-imu{i}"] for i in range(4)], out["sim-pose"])
     text = summarize({n: (rec.streams[n][0], list(packet_chunks(rec, n))) for n in rec.streams})
