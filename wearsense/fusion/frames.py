@@ -1,0 +1,168 @@
+"""Step frames: the one representation every fusion dataset is turned into.
+
+A *take* (one continuous recording of one mover) becomes a sequence of **steps** on a
+regular grid of ``step_hz`` ("now" advances one step at a time, as it does live). For
+each step, the arrays hold what a live system would know at that instant and nothing
+later — the outputs of the causal DSP chain up to ``t[k]``, the newest pose frame that
+has *arrived* by ``t[k]`` (with its age: the camera's latency is part of the problem),
+and the pre-activation events detected so far — plus the *targets*: the true pose at
+``t[k] + h`` for every prediction horizon ``h``.
+
+Sim shards, recorded XDF sessions and the emg2pose layout are all read into
+:class:`Take` (``wearsense.fusion.data``); tokenisation, training, evaluation and live
+prediction read only :class:`Take` (or one step of it, live). This module imports
+numpy only, so readers and baselines run without torch.
+
+Shapes (K steps, C EMG channels, P envelope sub-samples per step, S IMUs, F IMU
+features, D pose-input values, E event slots, H horizons, J joint angles, Q keypoints):
+
+========== ================ ========= ==========================================================
+field      shape            dtype     meaning
+========== ================ ========= ==========================================================
+t          (K,)             float64   step time ("now"), s, in the session's host clock
+emg        (K, C, P)        float32   causal EMG envelope at P instants spread evenly over
+                                      (t[k] - 1/step_hz, t[k]], as ``log1p(envelope / 10 µV)``
+                                      (a fixed transform: no statistic of the recording)
+emg_ok     (K, C)           bool      channel delivered samples within the step and is usable
+imu        (K, S, F)        float32   newest IMU sample at or before t[k]: orientation
+                                      quaternion w,x,y,z (causal AHRS), gyro rad/s, accel g
+imu_ok     (K, S)           bool
+pose       (K, D)           float32   newest pose frame *arrived* by t[k] (sim and XDF: keypoints
+                                      relative to the pelvis, m, flattened x,y,z; emg2pose:
+                                      joint angles, deg)
+pose_age   (K,)             float32   t[k] minus that frame's capture time, s (≥ the latency)
+pose_ok    (K,)             bool      a frame has arrived and it was not occluded
+events     (K, E, 2)        float32   pre-activation events (causal onset detector) whose onset
+                                      falls within the last ``event_window_s``: (channel index,
+                                      age s), newest first
+events_ok  (K, E)           bool
+y_angles   (K, H, J)        float32   true joint angles at t[k] + horizons_ms[h], deg
+y_kp       (K, H, Q, 3)     float32   true keypoints relative to the pelvis at t[k] + h, m; or None
+y_ok       (K, H)           bool      the target time lies inside the recording
+========== ================ ========= ==========================================================
+
+``labels`` holds per-step integer arrays for evaluation only (never model input):
+``family`` and ``kind`` (codes into ``names["families"]``/``names["kinds"]``, -1 unknown)
+and ``onset`` (1 at the step where a true movement starts, else 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from wearsense.errors import ConfigError
+
+__all__ = ["FeatureSpec", "Take", "CONDITIONS", "HORIZONS_MS"]
+
+#: The horizons every evaluation reports (ms); the model predicts these and more.
+HORIZONS_MS: tuple[int, ...] = (0, 50, 100, 200, 400)
+
+#: Which input modalities each evaluation condition may see. Conditions without
+#: "pose" still receive the pose frames of the first ``pose_start_s`` of a take (the
+#: posture to start from), then none.
+CONDITIONS: dict[str, frozenset[str]] = {
+    "camera": frozenset({"pose"}),
+    "imu": frozenset({"imu"}),
+    "emg": frozenset({"emg", "events"}),
+    "inside_out": frozenset({"emg", "events", "imu"}),
+    "camera_imu": frozenset({"pose", "imu"}),
+    "all": frozenset({"pose", "emg", "events", "imu"}),
+}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The DSP and tokenisation settings that turn streams into steps.
+
+    Travels inside every checkpoint: a model only ever sees inputs made with the
+    settings it was trained on.
+    """
+
+    step_hz: float = 60.0
+    emg_patch: int = 8
+    horizons_ms: tuple[int, ...] = (0, 50, 100, 200, 300, 400, 500)
+    event_slots: int = 4
+    event_window_s: float = 0.3
+    pose_start_s: float = 0.5
+    #: causal EMG chain settings as plain values (band-pass Hz, envelope low-pass Hz)
+    emg_band_hz: tuple[float, float] = (20.0, 450.0)
+    envelope_hz: float = 6.0
+    onset_method: str = "double_threshold"
+
+    def __post_init__(self) -> None:
+        if not 5.0 <= self.step_hz <= 500.0:
+            raise ConfigError(f"FeatureSpec.step_hz={self.step_hz}: must be within 5..500 Hz")
+        if self.emg_patch < 1 or self.event_slots < 0:
+            raise ConfigError("FeatureSpec.emg_patch must be >= 1 and event_slots >= 0")
+        if not self.horizons_ms or any(h < 0 for h in self.horizons_ms):
+            raise ConfigError(f"FeatureSpec.horizons_ms={self.horizons_ms}: need one or more horizons >= 0")
+        missing = [h for h in HORIZONS_MS if h not in self.horizons_ms]
+        if missing:
+            raise ConfigError(f"FeatureSpec.horizons_ms lacks the reported horizons {missing} ms; add them")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FeatureSpec":
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+
+
+@dataclass
+class Take:
+    """One continuous recording of one mover as step frames (see the module docstring)."""
+
+    name: str
+    mover: str
+    split: str
+    spec: FeatureSpec
+    t: np.ndarray
+    emg: np.ndarray
+    emg_ok: np.ndarray
+    imu: np.ndarray
+    imu_ok: np.ndarray
+    pose: np.ndarray
+    pose_age: np.ndarray
+    pose_ok: np.ndarray
+    events: np.ndarray
+    events_ok: np.ndarray
+    y_angles: np.ndarray
+    y_kp: np.ndarray | None
+    y_ok: np.ndarray
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    #: channel names: "emg", "imu", "imu_features", "pose", "joints", "keypoints",
+    #: "families", "kinds"
+    names: dict[str, list[str]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        k = len(self.t)
+        h = len(self.spec.horizons_ms)
+        checks = {
+            "emg": (self.emg, 3), "emg_ok": (self.emg_ok, 2), "imu": (self.imu, 3),
+            "imu_ok": (self.imu_ok, 2), "pose": (self.pose, 2), "pose_age": (self.pose_age, 1),
+            "pose_ok": (self.pose_ok, 1), "events": (self.events, 3), "events_ok": (self.events_ok, 2),
+            "y_angles": (self.y_angles, 3), "y_ok": (self.y_ok, 2),
+        }
+        for name, (a, nd) in checks.items():
+            if a.ndim != nd or a.shape[0] != k:
+                raise ConfigError(f"Take {self.name!r}: {name} has shape {a.shape}; expected {nd} dims "
+                                  f"with {k} steps first")
+        if self.y_angles.shape[1] != h or self.y_ok.shape[1] != h:
+            raise ConfigError(f"Take {self.name!r}: targets have {self.y_angles.shape[1]} horizons, "
+                              f"the spec {h}")
+        if self.y_kp is not None and (self.y_kp.shape[:2] != (k, h) or self.y_kp.shape[-1] != 3):
+            raise ConfigError(f"Take {self.name!r}: y_kp has shape {self.y_kp.shape}; expected ({k}, {h}, Q, 3)")
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def horizon_index(self, h_ms: int) -> int:
+        """Index of horizon ``h_ms`` in the targets."""
+        try:
+            return self.spec.horizons_ms.index(h_ms)
+        except ValueError:
+            raise ConfigError(f"horizon {h_ms} ms is not among {self.spec.horizons_ms}") from None
