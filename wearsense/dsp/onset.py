@@ -577,7 +577,11 @@ class OnsetDetector:
         return np.full(c, np.inf)
 
     def _emit(self, ev: np.ndarray, chunk: Chunk, i0: int, n_abs: int) -> None:
-        delay = self.group_delay_s
+        if not len(ev):
+            return
+        delay = self.__dict__.get("_delay_s")
+        if delay is None:  # designing the filter for its delay costs ~1 ms: once per detector
+            delay = self.__dict__["_delay_s"] = self.group_delay_s
         for k, kind, est, dec in ev:
             decided_t = float(chunk.t[i0 + dec - n_abs])
             t = decided_t - (dec - est) / self.rate_hz - delay
