@@ -190,3 +190,26 @@ def test_nothing_is_sent_after_close(osc_receiver):
     pub.close()
     pub.surprise(2.0)  # no error, nothing sent
     assert pub.counts.osc_messages == 1
+
+
+def test_osc_encoding_is_byte_for_byte_what_python_osc_builds():
+    from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    from wearsense.live.publish import osc_bundle, osc_floats, osc_message
+
+    def built(address, args):
+        b = OscMessageBuilder(address)
+        for v, kind in args:
+            b.add_arg(v, kind)
+        return b.build()
+
+    args = [("vastus_lateralis_r", "s"), ("", "s"), (62.5, "f"), (-3, "i"), ("épaule", "s")]
+    assert osc_message("/wearsense/preactivation", args) == built("/wearsense/preactivation", args).dgram
+    values = np.array([[0.1, -2.5], [1e6, 3.0]], dtype=np.float32)
+    ref = built("/w/pred/100/kp", [(float(v), "f") for v in values.ravel()])
+    assert osc_floats("/w/pred/100/kp", values) == ref.dgram
+    bb = OscBundleBuilder(IMMEDIATELY)
+    bb.add_content(ref)
+    bb.add_content(built("/w/surprise", [(0.5, "f")]))
+    assert osc_bundle([ref.dgram, osc_message("/w/surprise", [(0.5, "f")])]) == bb.build().dgram

@@ -579,9 +579,10 @@ class OnsetDetector:
     def _emit(self, ev: np.ndarray, chunk: Chunk, i0: int, n_abs: int) -> None:
         if not len(ev):
             return
-        delay = self.__dict__.get("_delay_s")
-        if delay is None:  # designing the filter for its delay costs ~1 ms: once per detector
-            delay = self.__dict__["_delay_s"] = self.group_delay_s
+        # designing the filters again per chunk cost ~2 ms: the delay is fixed by settings and rate
+        delay = self.__dict__.get("_group_delay_cached")
+        if delay is None:
+            delay = self._group_delay_cached = self.group_delay_s
         for k, kind, est, dec in ev:
             decided_t = float(chunk.t[i0 + dec - n_abs])
             t = decided_t - (dec - est) / self.rate_hz - delay
