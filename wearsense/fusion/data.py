@@ -2,7 +2,9 @@
 
 - :class:`~wearsense.fusion.featurize.StepFeaturizer`: the one place streams become
   step frames (live and offline).
-- :func:`read_sim` (sim shards of ``wearsense sim generate``) yields takes lazily.
+- :func:`read_sim` (sim shards of ``wearsense sim generate``), :func:`read_xdf` (any
+  XDF session with EMG, IMU and pose streams), :func:`read_emg2pose` (the emg2pose
+  HDF5 layout): each yields takes lazily.
 - :func:`prepare` runs a reader once and writes a :class:`TakeStore`: one ``.npz``
   per take plus ``card.json`` (the dataset card), so training does not redo the DSP.
 - :func:`make_sim_dataset`: generate a sim dataset and prepare it, in one call.
@@ -22,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from wearsense.errors import ConfigError, FormatError, OutputError
+from wearsense.fusion.data_emg2pose import read_emg2pose
 from wearsense.fusion.data_sim import read_shard, read_sim
+from wearsense.fusion.data_xdf import read_xdf
 from wearsense.fusion.featurize import STEP_FIELDS, StepFeaturizer, body_frame
 from wearsense.fusion.frames import FeatureSpec, Take
 
@@ -31,6 +35,8 @@ __all__ = [
     "body_frame",
     "read_sim",
     "read_shard",
+    "read_xdf",
+    "read_emg2pose",
     "prepare",
     "TakeStore",
     "make_sim_dataset",
@@ -147,8 +153,13 @@ def _source_takes(source: Any, spec: FeatureSpec, **kwargs: Any) -> tuple[str, I
     p = Path(source)
     if p.is_dir() and list(p.glob("mover-*_take-*.h5")):
         return "sim", read_sim(p, spec, **kwargs)
+    if p.suffix.lower() == ".xdf" or (p.is_dir() and list(p.glob("*.xdf"))):
+        return "xdf", read_xdf(p, spec, **kwargs)
+    if p.is_dir() and (p / "metadata.csv").exists():
+        return "emg2pose", read_emg2pose(p, spec, **kwargs)
     raise FormatError(
-        f"{p}: not a sim dataset folder (mover-*_take-*.h5); pass one, or an iterable of Take", str(p)
+        f"{p}: not a sim dataset folder (mover-*_take-*.h5), an XDF file or folder, or an emg2pose "
+        "folder (*.hdf5 + metadata.csv); pass one of those, or an iterable of Take", str(p)
     )
 
 
@@ -156,8 +167,8 @@ def prepare(source: Any, spec: FeatureSpec, out_dir: str | Path, *, overwrite: b
             **reader_kwargs: Any) -> TakeStore:
     """Read every take of ``source`` once and write a :class:`TakeStore` in ``out_dir``.
 
-    ``source``: a sim dataset folder, or an iterable of :class:`Take` (e.g. a reader you
-    configured yourself).
+    ``source``: a sim dataset folder, an XDF file or folder of them, an emg2pose folder,
+    or an iterable of :class:`Take` (e.g. a reader you configured yourself).
     ``reader_kwargs`` go to the reader. A folder already holding takes of another spec is
     an error unless ``overwrite=True`` (which removes its takes first).
     """

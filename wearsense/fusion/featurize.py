@@ -190,6 +190,9 @@ class StepFeaturizer:
         pose_latency_s: float | None = None,
         start_s: float | None = None,
     ) -> None:
+        if not isinstance(spec, FeatureSpec):
+            raise ConfigError(f"StepFeaturizer needs a FeatureSpec, got {type(spec).__name__} {spec!r}",
+                              "spec")
         self.spec = spec
         if isinstance(infos, Mapping):
             infos = list(infos.values())
