@@ -26,7 +26,7 @@ OSC address                            arguments        meaning
 ``/wearsense/actual/age``              f                age of that pose frame, s
 ``/wearsense/surprise``                f                the model's surprise (its forward-model error)
 ``/wearsense/onset``                   s                EMG onset on a muscle (the model's event input)
-``/wearsense/preactivation``           s, s, f          muscle, segment ("" none moved), lead ms
+``/wearsense/preactivation``           s, s, f, s       muscle, segment, lead ms, kind
 ``/wearsense/effort/<factor>``         f, s, f          value, pole, confidence (factor: weight,
                                                         time, space, flow)
 ``/wearsense/names/joints`` etc.       s × n            channel names (joints, keypoints, horizons_ms,
@@ -563,31 +563,47 @@ class Publisher:
         self._send([self._message("/onset", [(str(muscle), "s")])])
         self._marker({"event": "onset", "muscle": str(muscle), "text": f"{muscle} engaged"}, t)
 
-    def preactivation(self, muscle: str, segment: str | None, lead_ms: float, t: float | None = None) -> None:
-        """ "Muscle X engaged N ms before segment Y moved"; ``segment=None``: anticipatory
-        activity with no local motion (``lead_ms`` then counts since the onset).
+    def preactivation(
+        self,
+        muscle: str,
+        segment: str | None,
+        lead_ms: float,
+        kind: str = "led",
+        text: str | None = None,
+        t: float | None = None,
+    ) -> None:
+        """A resolved pre-activation: "muscle X engaged N ms before segment Y moved".
 
-        OSC ``/<name>/preactivation s s f`` (muscle, segment or "", lead ms);
-        LSL marker (JSON) with the same fields and a sentence.
+        Parameters
+        ----------
+        muscle : EMG channel label
+        segment : the segment that moved, or (other kinds) the joint's segments; None: ""
+        lead_ms : motion onset minus EMG onset (ms) for ``kind="led"``; NaN otherwise
+        kind : ``"led"``, ``"anticipatory"`` (muscle engaged, its joint did not move) or
+            ``"already_moving"`` (as :class:`wearsense.effort.PreactivationEvent` has them)
+        text : the sentence for a person (default made from the fields)
+
+        OSC ``/<name>/preactivation s s f s`` (muscle, segment, lead ms, kind); LSL
+        marker (JSON) with the same fields and the sentence. To publish an effort
+        event ``ev``: ``preactivation(ev.muscle, ev.segment, ev.lead_ms, ev.kind, ev.describe())``.
         """
         t = self._now(t)
         seg = "" if segment is None else str(segment)
-        self._send([self._message("/preactivation", [(str(muscle), "s"), (seg, "s"), (float(lead_ms), "f")])])
-        text = (
-            f"{muscle} engaged {lead_ms:.0f} ms before {seg} moved"
-            if seg
-            else f"{muscle} engaged {lead_ms:.0f} ms ago with no local motion (anticipatory)"
-        )
-        self._marker(
-            {
-                "event": "preactivation",
-                "muscle": str(muscle),
-                "segment": seg,
-                "lead_ms": float(lead_ms),
-                "text": text,
-            },
-            t,
-        )
+        lead = math.nan if lead_ms is None else float(lead_ms)
+        args = [(str(muscle), "s"), (seg, "s"), (lead, "f"), (str(kind), "s")]
+        self._send([self._message("/preactivation", args)])
+        if text is None:
+            if kind == "led":
+                text = f"{muscle} engaged {lead:.0f} ms before {seg} moved"
+            elif kind == "anticipatory":
+                text = f"{muscle} engaged with no motion of its joint" + (f" ({seg})" if seg else "")
+            else:
+                text = (
+                    f"{muscle} engaged while its joint" + (f" ({seg})" if seg else "") + " was already moving"
+                )
+        fields = {"event": "preactivation", "muscle": str(muscle), "segment": seg, "lead_ms": lead}
+        fields.update(kind=str(kind), text=text)
+        self._marker(fields, t)
 
     def effort(self, factors: Mapping[str, Any], t: float | None = None) -> None:
         """Laban Effort factors now, one OSC bundle.
@@ -636,7 +652,8 @@ class Publisher:
 
     # ------------------------------------------------------------------ helpers
     def _marker(self, fields: dict, t: float) -> None:
-        self._lsl_push("events", "Markers", [("event", "json", "marker")], 0.0, [json.dumps(fields)], t)
+        clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in fields.items()}
+        self._lsl_push("events", "Markers", [("event", "json", "marker")], 0.0, [json.dumps(clean)], t)
 
     @staticmethod
     def _names(names: list[str], n: int, stem: str) -> list[str]:
