@@ -292,20 +292,33 @@ class RidgeBaseline:
         sxy = b[1:] - n * np.outer(mu, ybar)
         var = np.maximum(np.diag(sxx) / n, 1e-12)
         self._stats = (sxx, sxy, var, mu, ybar, n)
-        val = list(val)
-        alphas = RIDGE_ALPHAS if val else (RIDGE_ALPHAS[1],)
+        val_xy = self._val_data(list(val))
+        alphas = RIDGE_ALPHAS if val_xy is not None else (RIDGE_ALPHAS[1],)
         best = None
         for alpha in alphas:
             self._solve(alpha)
-            if not val:
+            if val_xy is None:
                 break
-            err = self._val_error(val)
+            err = self._val_error(*val_xy)
             if best is None or err < best[0]:
                 best = (err, alpha)
         if best is not None:
             self._solve(best[1])
         del self._stats
         return self
+
+    def _val_data(self, val: list[Take]):
+        """Validation features, the 100 ms angle targets and their columns (None without validation)."""
+        if not val:
+            return None
+        h = val[0].horizon_index(100)
+        j = val[0].y_angles.shape[2]
+        xs, ys = [], []
+        for take in val:
+            ok = take.y_ok[:, h]
+            xs.append(ridge_features(take, self.condition)[ok, 1:])
+            ys.append(take.y_angles[ok, h].astype(np.float64))
+        return np.concatenate(xs), np.concatenate(ys), slice(h * j, (h + 1) * j)
 
     def _solve(self, alpha: float) -> None:
         sxx, sxy, var, mu, ybar, n = self._stats
@@ -315,15 +328,10 @@ class RidgeBaseline:
         self.intercept = ybar - mu @ self.coef
         self.alpha = alpha
 
-    def _val_error(self, val: list[Take]) -> float:
-        from wearsense.fusion.metrics import angle_error
-
-        errs = []
-        for take in val:
-            pred = self.predict_take(take, self.condition)
-            h = take.horizon_index(100)
-            errs.append(angle_error(pred.angles[:, h], take.y_angles[:, h], take.y_ok[:, h]))
-        return float(np.nanmean(np.concatenate(errs)))
+    def _val_error(self, x: np.ndarray, y: np.ndarray, cols: slice) -> float:
+        """Mean absolute joint-angle error (deg) at 100 ms on the validation features."""
+        pred = x @ self.coef[:, cols] + self.intercept[cols]
+        return float(np.mean(np.abs((pred - y + 180.0) % 360.0 - 180.0)))
 
     def predict_take(self, take: Take, condition: str | None = None) -> Prediction:
         """Predictions for every step of ``take`` (``condition`` must be the one fitted)."""
