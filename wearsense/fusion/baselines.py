@@ -308,17 +308,24 @@ class RidgeBaseline:
         return self
 
     def _val_data(self, val: list[Take]):
-        """Validation features, the 100 ms angle targets and their columns (None without validation)."""
+        """Validation features, 100 ms targets, their columns, whether those are angles (None: no val).
+
+        The joint angles at 100 ms, or the keypoints where the data has no joint angles.
+        """
         if not val:
             return None
         h = val[0].horizon_index(100)
-        j = val[0].y_angles.shape[2]
+        n_h, j = val[0].y_angles.shape[1:]
         xs, ys = [], []
         for take in val:
             ok = take.y_ok[:, h]
             xs.append(ridge_features(take, self.condition)[ok, 1:])
-            ys.append(take.y_angles[ok, h].astype(np.float64))
-        return np.concatenate(xs), np.concatenate(ys), slice(h * j, (h + 1) * j)
+            ys.append((take.y_angles[ok, h] if j else take.y_kp[ok, h].reshape(int(ok.sum()), -1))
+                      .astype(np.float64))
+        y = np.concatenate(ys)
+        w = j if j else y.shape[1]
+        cols = slice(h * w, (h + 1) * w)  # angles first; without angles the keypoints start at 0
+        return np.concatenate(xs), y, cols, bool(j)
 
     def _solve(self, alpha: float) -> None:
         sxx, sxy, var, mu, ybar, n = self._stats
@@ -328,10 +335,10 @@ class RidgeBaseline:
         self.intercept = ybar - mu @ self.coef
         self.alpha = alpha
 
-    def _val_error(self, x: np.ndarray, y: np.ndarray, cols: slice) -> float:
-        """Mean absolute joint-angle error (deg) at 100 ms on the validation features."""
-        pred = x @ self.coef[:, cols] + self.intercept[cols]
-        return float(np.mean(np.abs((pred - y + 180.0) % 360.0 - 180.0)))
+    def _val_error(self, x: np.ndarray, y: np.ndarray, cols: slice, angles: bool) -> float:
+        """Mean absolute error at 100 ms on the validation features (deg, or m for keypoints)."""
+        d = x @ self.coef[:, cols] + self.intercept[cols] - y
+        return float(np.mean(np.abs((d + 180.0) % 360.0 - 180.0 if angles else d)))
 
     def predict_take(self, take: Take, condition: str | None = None) -> Prediction:
         """Predictions for every step of ``take`` (``condition`` must be the one fitted)."""

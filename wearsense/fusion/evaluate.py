@@ -879,7 +879,7 @@ def _truth_jerk(test: list[Take], seen: set[str]) -> dict:
 
     class _Truth:
         def predict_take(self, take, condition):
-            return type("P", (), {"angles": take.y_angles, "kp": None})()
+            return type("P", (), {"angles": take.y_angles, "kp": take.y_kp})()
 
     per = score(_Truth(), "-", test, seen, EvalPreset(name="truth", tracking_threshold_deg=1.0))
     return {k: v for k, v in per.items() if k[1] == "jerk_deg_s3"}
