@@ -162,6 +162,7 @@ def test_keypoint_only_data_is_compared_on_keypoint_error():
     res = run_evaluation(no_angles, preset, trainer=ridge_trainer)
     assert res.meta["primary_metric"] == "mpjpe_mm"
     assert not res.select(metric="angle_error_deg")
-    vs = res.value(model="model", condition="all", split="held_out_movers", metric="vs_camera_pct", horizon_ms=100)
+    vs = res.value(model="model", condition="all", split="held_out_movers", metric="vs_camera_pct",
+                   horizon_ms=100)
     assert vs["value"] > 0
     assert res.select(metric="tracking_success_pct", model="model")
