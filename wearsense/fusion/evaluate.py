@@ -106,7 +106,12 @@ class EvalPreset:
     train_mode: str = "per_condition"
     robustness: tuple[str, ...] = tuple(PERTURBATIONS)
     robustness_seeds: int = 1
+    #: which model kinds and conditions the perturbations are scored on (model: seed 0)
+    robustness_models: tuple[str, ...] = ("model", "ridge")
+    robustness_conditions: tuple[str, ...] = tuple(CONDITIONS)
+    #: training sizes (minutes); with ``efficiency_all`` all the training data is the last
     efficiency_minutes: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)
+    efficiency_all: bool = True
     efficiency_conditions: tuple[str, str] = ("camera", "all")
     efficiency_seeds: tuple[int, ...] = (0,)
     efficiency_deep: bool = True
@@ -145,7 +150,7 @@ PRESETS: dict[str, EvalPreset] = {
         train_config="tiny",
         train_mode="shared",
         robustness=("emg_dropout", "camera_occlusion"),
-        efficiency_minutes=(0.05, 0.5, 5.0, 50.0),
+        efficiency_minutes=(0.05, 0.5, 5.0),
         efficiency_deep=False,
         n_boot=500,
     ),
@@ -156,7 +161,9 @@ PRESETS: dict[str, EvalPreset] = {
         train_config="eval",
         train={},
         train_mode="shared",
-        efficiency_minutes=(0.05, 0.5, 5.0, 50.0),
+        robustness_models=("model",),
+        robustness_conditions=("camera", "inside_out", "camera_imu", "all"),
+        efficiency_minutes=(0.05, 0.5, 5.0),
         efficiency_seeds=(0,),
         n_boot=2000,
     ),
@@ -832,10 +839,10 @@ def run_evaluation(
             touched = PERTURBATIONS[name][1]
             for c in conditions:
                 sees = CONDITIONS[c]
-                if not any(m in sees for m in touched.split("+")):
+                if not any(m in sees for m in touched.split("+")) or c not in preset.robustness_conditions:
                     continue
                 for kind, pred in (("model", base_models.get(c)), ("ridge", ridge.get(c))):
-                    if pred is None:
+                    if pred is None or kind not in preset.robustness_models:
                         continue
                     per = [score(pred, c, test, seen, preset, perturbation=name, perturb_seed=1000 * r)
                            for r in range(preset.robustness_seeds)]
@@ -847,7 +854,7 @@ def run_evaluation(
             say(f"robustness {name} scored ({time.monotonic() - t_start:.0f} s)")
 
     if preset.efficiency_minutes and train and checkpoint is None:
-        _efficiency(result, agg, preset, train, val, test, seen, trainer, say, models)
+        _efficiency(result, agg, preset, train, val, test, seen, trainer, say, models, ridge)
 
     result.meta["duration_s"] = round(time.monotonic() - t_start, 1)
     return result
@@ -885,12 +892,12 @@ def _truth_jerk(test: list[Take], seen: set[str]) -> dict:
     return {k: v for k, v in per.items() if k[1] == "jerk_deg_s3"}
 
 
-def _efficiency(result, agg, preset, train, val, test, seen, trainer, say, models) -> None:
+def _efficiency(result, agg, preset, train, val, test, seen, trainer, say, models, ridge) -> None:
     """Learning curves on the held-out families (or all test) at 100 ms, and the data multiplier."""
     available = take_minutes(train)
-    sizes = [m for m in preset.efficiency_minutes if m <= available * 1.0001]
+    sizes = [m for m in preset.efficiency_minutes if m < available * 0.9999]
     dropped = [m for m in preset.efficiency_minutes if m not in sizes]
-    if dropped:
+    if dropped or preset.efficiency_all:
         sizes.append(round(available, 3))
     result.meta["efficiency_minutes"] = sizes
     if dropped:
@@ -907,12 +914,14 @@ def _efficiency(result, agg, preset, train, val, test, seen, trainer, say, model
         curves: dict[str, list[dict[str, float]]] = {cam: [], fused: []}
         for m in sizes:
             sub = subset_minutes(train, m)
+            everything = m >= round(available, 3)
             if kind == "ridge":
                 seeds = ["-"]
-                fitted = {(c, "-"): RidgeBaseline(c).fit(sub, val) for c in (cam, fused)}
+                fitted = {(c, "-"): ridge[c] if everything and c in ridge else RidgeBaseline(c).fit(sub, val)
+                          for c in (cam, fused)}
             else:
                 seeds = list(preset.efficiency_seeds)
-                reuse = (m >= available * 0.9999 and not preset.efficiency_train
+                reuse = (everything and not preset.efficiency_train
                          and all((c, s) in models for c in (cam, fused) for s in seeds))
                 if reuse:
                     fitted = {(c, s): models[(c, s)] for c in (cam, fused) for s in seeds}
