@@ -99,6 +99,14 @@ CATALOGUE = [
     Case(("sim", "generate", "out", "--movers", "0"), "movers must be >= 1"),
     Case(("sim", "generate", "out", "--shard", "3/2"), "shard must be"),
     Case(("sim", "generate", "{text}"), "{text}"),
+    # dashboard (live views)
+    Case(("dashboard", "nope://x", "--port", "0"), "unknown device scheme"),
+    Case(("dashboard", "sim://mover", "--token", "abc"), "at least 8 characters"),
+    Case(("dashboard", "sim://mover", "--port", "99999"), "port must lie in"),
+    Case(("dashboard", "sim://mover", "--host", "10.255.255.1"), "not an address of this machine"),
+    Case(("dashboard", "sim://mover", "--port", "0", "--record", "{existing}"), "--overwrite"),
+    Case(("dashboard", "sim://mover", "--port", "0", "--record", "{nodir}/a.xdf"), "{nodir}"),
+    Case(("dashboard", "sim://mover", "--duration", "0"), "duration", usage=True),
     # no subcommand or an unknown one
     Case(("nosuchcommand",), "invalid choice", usage=True),
 ]
