@@ -226,7 +226,7 @@ class LiveMonitor:
     def _update_effort(self, info: StreamInfo, chunk: Chunk) -> None:
         """Feed :mod:`wearsense.effort` (filled in when that module is present)."""
         if self._effort is None:
-            self.effort_note = self.effort_note or "effort: wearsense.effort not available in this build"
+            self.effort_note = self.effort_note or "wearsense.effort is not available in this build"
             return
 
     def add_event(self, event: Any) -> None:
@@ -248,9 +248,19 @@ class LiveMonitor:
     def emg_streams(self) -> Sequence[str]:
         return [n for n, st in sorted(self.stats.streams.items()) if st.envelope is not None]
 
+    def now(self) -> float:
+        """Host time now, in the clock of the chunks' arrival times. Devices that deliver
+        faster than real time (``sim://...&realtime=0``, replays) stamp arrivals in their
+        own simulated host clock: when the newest arrival is over a minute away from
+        ``clock()``, the newest arrival stands for now."""
+        now = self.clock()
+        newest = max((st.last_host_s for st in self.stats.streams.values() if math.isfinite(st.last_host_s)),
+                     default=now)
+        return newest if abs(now - newest) > 60 else now
+
     def health(self) -> list[dict[str, Any]]:
         """:func:`stream_health` now."""
-        return stream_health(self.stats, self.clock())
+        return stream_health(self.stats, self.now())
 
     def effort_rows(self) -> list[dict[str, Any]]:
         """The effort factors now, one dict each: ``factor, value, pole, confidence, sensors,
