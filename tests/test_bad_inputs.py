@@ -107,6 +107,11 @@ CATALOGUE = [
     Case(("dashboard", "sim://mover", "--port", "0", "--record", "{existing}"), "--overwrite"),
     Case(("dashboard", "sim://mover", "--port", "0", "--record", "{nodir}/a.xdf"), "{nodir}"),
     Case(("dashboard", "sim://mover", "--duration", "0"), "duration", usage=True),
+    Case(("dashboard", "sim://mover", "--osc", "nohost"), "host:port"),
+    Case(("live", "nope://x"), "unknown device scheme"),
+    Case(("live", "sim://mover", "--full-scale-uv", "0"), "--full-scale-uv must be > 0"),
+    Case(("live", "sim://mover", "--record", "{existing}"), "--overwrite"),
+    Case(("live", "sim://mover", "--osc", "127.0.0.1:x"), "not a number"),
     # eval
     Case(("eval", "--data", "{missing}", "--out", "o"), "no such file"),
     Case(("eval", "--data", "{folder}", "--out", "o"), "not a take store"),

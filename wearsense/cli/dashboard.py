@@ -40,6 +40,32 @@ def add_view_arguments(parser) -> None:
                         help="also record the devices into this XDF file")
     parser.add_argument("--overwrite", action="store_true", help="replace the --record file if it exists")
     parser.add_argument("--no-effort", action="store_true", help="do not estimate effort factors")
+    parser.add_argument("--osc", default=None, metavar="HOST:PORT",
+                        help="also send effort factors and pre-activation events over OSC (UDP), e.g. "
+                        "127.0.0.1:9000 (the address space of docs/osc.md)")
+    parser.add_argument("--lsl", action="store_true",
+                        help="also publish effort factors and pre-activation events as LSL outlets")
+
+
+def make_monitor(args):
+    """The :class:`LiveMonitor` of a live view and, with ``--osc``/``--lsl``, the
+    :class:`~wearsense.live.publish.Publisher` its effort factors and events go out through
+    (None without). Close the publisher when done."""
+    from wearsense.live.monitor import LiveMonitor
+
+    if args.osc is None and not args.lsl:
+        return LiveMonitor(effort=not args.no_effort), None
+    from wearsense.live.publish import Publisher
+
+    pub = Publisher(osc=args.osc, lsl=args.lsl)
+
+    def on_event(ev) -> None:
+        pub.preactivation(ev.muscle, ev.segment, ev.lead_ms, ev.kind, ev.describe(), t=ev.t)
+
+    def on_effort(state) -> None:
+        pub.effort(state.factors, t=state.t)
+
+    return LiveMonitor(effort=not args.no_effort, on_event=on_event, on_effort=on_effort), pub
 
 
 def add_arguments(parser) -> None:
@@ -58,7 +84,6 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from wearsense.live.dashboard import DashboardSettings, run_dashboard
-    from wearsense.live.monitor import LiveMonitor
 
     settings = DashboardSettings(
         host=args.host, port=args.port, token=args.token, frame_hz=args.frame_hz,
@@ -79,13 +104,20 @@ def run(args) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         return await run_dashboard(args.uris, settings=settings, record=args.record, overwrite=args.overwrite,
-                                   duration_s=args.duration, stop=stop, on_ready=ready,
-                                   monitor=LiveMonitor(effort=not args.no_effort))
+                                   duration_s=args.duration, stop=stop, on_ready=ready, monitor=monitor)
 
-    result = asyncio.run(main())
+    monitor, publisher = make_monitor(args)
+    try:
+        result = asyncio.run(main())
+    finally:
+        if publisher is not None:
+            publisher.close()
     s = result.stats
     print(f"served {s['frames']} frames ({s['bytes_sent'] / 1e6:.1f} MB) in {s['wall_s']:.1f} s; "
           f"server CPU {100 * s['cpu_fraction']:.0f}% of one core; {s['annotations']} annotation(s)")
+    if publisher is not None:
+        c = publisher.counts
+        print(f"published {c.osc_packets} OSC packets, LSL samples {dict(c.lsl_samples)}")
     for f in result.failures:
         print(f"  {f}", file=sys.stderr)
     return 1 if result.failures else 0

@@ -36,6 +36,7 @@ async def watch(uris, monitor, view, *, record=None, overwrite=False, duration_s
     stop = stop or asyncio.Event()
     deadline = None if duration_s is None else time.monotonic() + duration_s
     async with Recording(list(uris), record, overwrite=overwrite) as rec:
+        monitor.start(rec.streams)
         async for info, chunk in rec:
             monitor.update(info, chunk)
             view.draw(monitor)
@@ -47,7 +48,7 @@ async def watch(uris, monitor, view, *, record=None, overwrite=False, duration_s
 def run(args) -> int:
     import signal
 
-    from wearsense.live.monitor import LiveMonitor
+    from wearsense.cli.dashboard import make_monitor
     from wearsense.live.terminal import TerminalView, render_live
 
     if not args.full_scale_uv > 0:
@@ -61,7 +62,6 @@ def run(args) -> int:
         return render_live(monitor, title, elapsed, scale_v)
 
     title = "wearsense live  " + " ".join(args.uris)
-    monitor = LiveMonitor(effort=not args.no_effort)
     view = TerminalView(title, sys.stdout, renderer=renderer)
 
     async def main():
@@ -73,13 +73,21 @@ def run(args) -> int:
                            duration_s=args.duration, stop=stop)
 
     t0 = time.monotonic()
-    failures = asyncio.run(main())
+    monitor, publisher = make_monitor(args)
+    try:
+        failures = asyncio.run(main())
+    finally:
+        if publisher is not None:
+            publisher.close()
     if view.tty:
         view.draw(monitor, force=True)
     else:  # a log gets the whole view once, at the end
         print("\n".join(renderer(monitor, title, time.monotonic() - t0)))
     if args.record is not None:
         print(f"recorded to {args.record}")
+    if publisher is not None:
+        c = publisher.counts
+        print(f"published {c.osc_packets} OSC packets, LSL samples {dict(c.lsl_samples)}")
     for f in failures:
         print(f"  {f}", file=sys.stderr)
     return 1 if failures else 0

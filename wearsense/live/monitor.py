@@ -155,7 +155,10 @@ class LiveMonitor:
         Estimate effort factors and pre-activation events (:mod:`wearsense.effort`)
         when the streams it needs are present.
     on_event : callable, optional
-        Called with each new pre-activation event (the publisher sends it on).
+        Called with each new pre-activation event
+        (:class:`~wearsense.effort.PreactivationEvent`; a publisher sends it on).
+    on_effort : callable, optional
+        Called with each new :class:`~wearsense.effort.EffortState` (10 per second).
     clock : callable
         The host clock (s) that chunk arrival times are in; ``time.monotonic`` for live
         devices.
@@ -168,6 +171,7 @@ class LiveMonitor:
         *,
         effort: bool = True,
         on_event: Callable[[Any], None] | None = None,
+        on_effort: Callable[[Any], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         events_kept: int = 20,
     ) -> None:
@@ -180,14 +184,52 @@ class LiveMonitor:
         self.effort_note = "" if effort else "effort off"
         self._ahrs: dict[str, Ahrs | None] = {}
         self._want_effort = effort
-        self._effort = None  # wearsense.effort's estimator, made when the first streams are known
+        self._effort = None  # wearsense.effort's estimator and detector, made by start()
+        self._preact = None
+        self._timeline = None
         self._infos: dict[str, StreamInfo] = {}
         self._on_event = on_event
+        self._on_effort = on_effort
+        self.effort_state = None
         self.effort_readings: dict[str, Any] = {}
         self.events_total = 0  # pre-activation events seen since the start
         self.chunks_seen = 0
 
     # -- input --------------------------------------------------------------------------
+    def start(self, infos: Sequence[StreamInfo]) -> None:
+        """Declare the streams that will come (``Recording.streams`` once the devices are
+        open): effort factors and pre-activation events need all of them up front.
+
+        Their chunks are put on one clock first, as :mod:`wearsense.effort` needs: the
+        sync layer's :class:`~wearsense.sync.Timeline` maps each device's clock to host
+        monotonic time from the arrival times.
+        """
+        infos = list(infos)
+        for i in infos:
+            self._infos.setdefault(i.name, i)
+        if not self._want_effort:
+            return
+        try:
+            from wearsense.effort import EffortEstimator, PreactivationDetector
+        except ImportError as e:  # a build without the effort layer
+            self.effort_note = f"effort not available: {e}"
+            return
+        from wearsense.sync import Timeline
+
+        from wearsense.errors import WearsenseError
+
+        self._timeline = Timeline()
+        try:
+            self._effort = EffortEstimator(infos)
+        except WearsenseError as e:
+            self.effort_note = f"effort not estimated: {e}"
+        try:
+            self._preact = PreactivationDetector(infos)
+        except WearsenseError as e:
+            log.info("live: no pre-activation events: %s", e)
+        if self._effort is not None:
+            self.effort_note = "waiting for the first effort update (10 per second)"
+
     def update(self, info: StreamInfo, chunk: Chunk) -> None:
         """Take one chunk of one stream (host-clock ``received_s``)."""
         self.chunks_seen += 1
@@ -224,10 +266,42 @@ class LiveMonitor:
         self.orientation[info.name] = Orientation(q, flags)
 
     def _update_effort(self, info: StreamInfo, chunk: Chunk) -> None:
-        """Feed :mod:`wearsense.effort` (filled in when that module is present)."""
-        if self._effort is None:
-            self.effort_note = self.effort_note or "wearsense.effort is not available in this build"
+        """Feed :mod:`wearsense.effort`, on the host clock (the streams given to :meth:`start`)."""
+        if self._timeline is None:
+            if not self.effort_note:
+                self.effort_note = "effort needs the streams up front: call LiveMonitor.start(streams)"
             return
+        from wearsense.errors import WearsenseError
+
+        try:
+            mapped = self._timeline.process(info, chunk)
+            if self._effort is not None and info.name in self._effort.infos:
+                states = self._effort.process(info.name, mapped)
+                self._effort.states.clear()  # the monitor keeps the newest only
+                if states:
+                    self._set_effort(states[-1])
+            if self._preact is not None and info.name in self._preact.infos:
+                for ev in self._preact.process(info.name, mapped):
+                    self.add_event(ev)
+        except WearsenseError as e:  # one bad chunk (a clock that jumped) must not stop the view
+            log.info("live: effort skipped a chunk of %s: %s", info.name, e)
+
+    def _set_effort(self, state: Any) -> None:
+        from wearsense.effort import POLES
+
+        self.effort_state = state
+        self.effort_note = ""
+        rows = {}
+        for name, f in state.factors.items():
+            rows[name] = {
+                "factor": name, "value": float(f.value) if math.isfinite(f.value) else None,
+                "pole": f.pole, "poles": list(POLES.get(name, ("", ""))),
+                "confidence": float(f.confidence), "sensors": list(f.sensors), "available": bool(f.available),
+                "note": f.note,
+            }
+        self.effort_readings = rows
+        if self._on_effort is not None:
+            self._on_effort(state)
 
     def add_event(self, event: Any) -> None:
         """Keep one pre-activation event for display and pass it to ``on_event``."""
@@ -269,9 +343,13 @@ class LiveMonitor:
 
     @staticmethod
     def describe_event(event: Any) -> dict[str, Any]:
-        """A pre-activation event as the views show it: ``text`` plus its fields."""
+        """A pre-activation event as the views show it: ``text`` (the sentence) plus its fields."""
         if isinstance(event, dict):
             return dict(event)
+        if hasattr(event, "describe"):
+            lead = getattr(event, "lead_ms", math.nan)
+            return {"text": event.describe(), "muscle": event.muscle, "segment": event.segment,
+                    "kind": event.kind, "lead_ms": lead if math.isfinite(lead) else None, "t": event.t}
         return {"text": str(event)}
 
     def emg_levels(self) -> dict[str, list[dict[str, Any]]]:

@@ -136,14 +136,20 @@ def render(stats: LiveStats, title: str, elapsed_s: float, emg_full_scale_v: flo
 
 
 def _gauge(value: float | None, width: int = 21) -> str:
-    """A bipolar gauge for a value in -1..1: ``[.....|..#..]``; blank when there is none."""
+    """A bipolar gauge for an effort value in -1..1, +1 (the first pole) at the left:
+    ``[..#..|.....]``; blank when there is none."""
     if value is None or not np.isfinite(value):
         return "[" + " " * width + "]"
-    k = int(round((np.clip(value, -1, 1) + 1) / 2 * (width - 1)))
+    k = int(round((1 - np.clip(value, -1, 1)) / 2 * (width - 1)))
     cells = ["."] * width
     cells[width // 2] = "|"
     cells[k] = "#"
     return "[" + "".join(cells) + "]"
+
+
+def _sensors(names, width: int = 40) -> str:
+    text = ", ".join(names)
+    return text if len(text) <= width else f"{text[:width - 3]}... ({len(names)})"
 
 
 def render_live(monitor, title: str, elapsed_s: float, emg_full_scale_v: float = 500e-6) -> list[str]:
@@ -170,7 +176,7 @@ def render_live(monitor, title: str, elapsed_s: float, emg_full_scale_v: float =
             conf = r.get("confidence")
             lines.append(f"  {r['factor']:<7}{poles[0]:>10} {_gauge(r.get('value'))} {poles[1]:<10}"
                          f" {r.get('pole', ''):<10} conf {conf if conf is None else f'{conf:.2f}'}"
-                         f"  [{', '.join(r.get('sensors', ()))}]")
+                         f"  [{_sensors(r.get('sensors', ()))}]")
         else:
             lines.append(f"  {r['factor']:<7} unavailable: {r.get('note', '')}")
     events = list(monitor.events)[-5:]

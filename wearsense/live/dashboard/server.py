@@ -497,6 +497,7 @@ async def run_dashboard(
                      max_size=1 << 16) as server:
         dash.port = server.sockets[0].getsockname()[1]
         async with rec:
+            monitor.start(rec.streams)
             dash.recording = str(rec.recorder.path) if rec.recorder is not None else None
             if on_ready is not None:
                 on_ready(dash.url())

@@ -194,7 +194,8 @@ function drawPanels(f) {
   const eff = $("effort");
   if (f.effort && f.effort.length) {
     eff.innerHTML = f.effort.map((r) => {
-      const v = r.value == null ? 0.5 : Math.max(0, Math.min(1, (r.value + 1) / 2));
+      // value +1 is the first pole (strong, sudden, direct, bound), drawn on the left
+      const v = r.value == null ? 0.5 : Math.max(0, Math.min(1, (1 - r.value) / 2));
       const poles = r.poles || ["", ""];
       return `<div class="gauge ${r.available === false ? "unavailable" : ""}" title="${html((r.sensors || []).join(", "))}">` +
         `<span>${html(r.factor)}</span><div class="bar"><div class="fill" style="left:${(100 * v).toFixed(1)}%;opacity:${0.35 + 0.65 * (r.confidence ?? 1)}"></div></div>` +
