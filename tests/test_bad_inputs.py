@@ -99,6 +99,18 @@ CATALOGUE = [
     Case(("sim", "generate", "out", "--movers", "0"), "movers must be >= 1"),
     Case(("sim", "generate", "out", "--shard", "3/2"), "shard must be"),
     Case(("sim", "generate", "{text}"), "{text}"),
+    # train, finetune (the fusion model)
+    Case(("train", "{missing}"), "neither a file nor a preset"),
+    Case(("train", "{text}"), "not valid TOML"),
+    Case(("train", "tiny", "--steps", "0"), "steps=0"),
+    Case(("train", "tiny", "-o", "{text}"), "is a file"),
+    Case(("finetune", "{missing}", "--data", "{folder}", "--mover", "m", "-o", "f.pt"), "no such file"),
+    Case(("finetune", "{text}", "--data", "{folder}", "--mover", "m", "-o", "f.pt"), "not a readable"),
+    Case(("finetune", "default", "--data", "{folder}", "--mover", "m", "-o", "{nodir}/f.pt"), "{nodir}"),
+    Case(("finetune", "default", "--data", "{folder}", "--mover", "m", "-o", "f.txt"), ".pt"),
+    Case(("finetune", "default", "--data", "{folder}", "--mover", "m", "-o", "f.pt", "--condition", "x"),
+         "choose one of"),
+    Case(("finetune", "default", "--mover", "m", "-o", "f.pt"), "--data", usage=True),
     # no subcommand or an unknown one
     Case(("nosuchcommand",), "invalid choice", usage=True),
 ]
