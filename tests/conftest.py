@@ -150,3 +150,65 @@ def emulator(emulator_binary, tmp_path):
     yield start
     for board in started:
         board.stop()
+
+
+class OscReceiver:
+    """A real python-osc server on 127.0.0.1 (a free port) that keeps every packet and message.
+
+    ``packets``: the raw datagrams, in arrival order; ``messages``: ``(address, args)`` of
+    every message, bundles unpacked; :meth:`wait_for` polls until a predicate holds.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        from pythonosc import dispatcher, osc_server
+
+        receiver = self
+        self.packets: list[bytes] = []
+        self.messages: list[tuple[str, tuple]] = []
+        self._lock = threading.Lock()
+
+        class Recording(dispatcher.Dispatcher):
+            def call_handlers_for_packet(self, data, client_address):
+                with receiver._lock:
+                    receiver.packets.append(bytes(data))
+                return super().call_handlers_for_packet(data, client_address)
+
+        d = Recording()
+        d.set_default_handler(self._on_message)
+        self.server = osc_server.ThreadingOSCUDPServer(("127.0.0.1", 0), d)
+        self.port = self.server.server_address[1]
+        self.target = f"127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def _on_message(self, address, *args) -> None:
+        with self._lock:
+            self.messages.append((address, args))
+
+    def by_address(self, address: str) -> list[tuple]:
+        with self._lock:
+            return [args for a, args in self.messages if a == address]
+
+    def wait_for(self, predicate, timeout_s: float = 10.0) -> bool:
+        import time
+
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if predicate(self):
+                return True
+            time.sleep(0.02)
+        return predicate(self)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def osc_receiver():
+    """A live OSC server on a free loopback port: ``osc_receiver.target`` is its ``host:port``."""
+    receiver = OscReceiver()
+    yield receiver
+    receiver.close()

@@ -1,0 +1,795 @@
+"""Streaming Laban Effort: Weight, Time, Space and Flow from EMG, IMU and pose.
+
+Laban Movement Analysis codes the *quality* of a movement in four Effort factors, each
+between two poles (Laban & Lawrence 1947): Weight strong/light, Time sudden/sustained,
+Space direct/indirect, Flow bound/free. The published computational proxies use motion
+capture only (Camurri et al. 2003/2016; PyEyesWeb), and so score a strong press (much
+force, little motion) as light and a fast relaxed flick as strong. Here muscle comes
+first wherever muscle can say.
+
+Every factor is a :class:`Factor`: ``value`` in −1..1 (+1 strong / sudden / direct /
+bound, the sign convention of :data:`wearsense.sim.EFFORT_FACTORS`), its ``pole``, the
+``raw`` measure with its ``unit``, a ``confidence`` 0..1, the ``sensors`` it used, and
+``available=False`` (value NaN) when the streams given cannot say — never a guess.
+A raw measure x maps to a value by ``clip(ln(x / centre) / ln(ratio), −1, 1)``
+(:class:`Scale`): ``centre`` is neutral, ``centre × ratio`` the + pole.
+
+Streaming: :class:`EffortEstimator` takes every stream's chunks on one clock (``push``)
+and emits one :class:`EffortState` per ``step_s`` (10 Hz by default) for the grid
+times up to ``now`` (``advance``); each update uses only samples at or before its time,
+so any chunking gives the same states. Latency per factor (the delay of the window
+centre plus the causal filters; docs/effort.md has the table): Weight and Flow 0.25 s
++ the EMG envelope (6 Hz low-pass, ≈ 0.04 s); Time and Space report a peak or a path
+at the next update after the low-pass (IMU 10 Hz ≈ 0.02 s, pose 6 Hz ≈ 0.04 s).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy import signal
+
+from wearsense.calibrate.emg import EmgCalibration
+from wearsense.calibrate.profile import Profile, profile_of
+from wearsense.dsp.emg import EmgChain, EmgChainSettings
+from wearsense.effort.measures import (
+    KEYPOINT_MASS_FRACTION,
+    cocontraction,
+    direction_consistency,
+    kinetic_energy,
+    straightness,
+)
+from wearsense.errors import StreamError
+from wearsense.stream import Chunk, Modality, StreamInfo
+
+__all__ = [
+    "ANTAGONIST_PAIRS",
+    "FACTORS",
+    "POLES",
+    "Scale",
+    "EffortSettings",
+    "Factor",
+    "EffortState",
+    "EffortEstimator",
+    "LATENCY_S",
+]
+
+FACTORS = ("weight", "time", "space", "flow")
+#: factor -> (pole at +1, pole at −1)
+POLES = {
+    "weight": ("strong", "light"),
+    "time": ("sudden", "sustained"),
+    "space": ("direct", "indirect"),
+    "flow": ("bound", "free"),
+}
+#: Antagonist pairs by muscle-name prefix (the side suffix _r/_l is matched): the
+#: flexor/extensor pairs of elbow, shoulder, knee, ankle and trunk, wrist.
+ANTAGONIST_PAIRS: tuple[tuple[str, str], ...] = (
+    ("biceps_brachii", "triceps_brachii"),
+    ("deltoid_anterior", "deltoid_posterior"),
+    ("biceps_femoris", "vastus_lateralis"),
+    ("tibialis_anterior", "gastrocnemius_medialis"),
+    ("rectus_abdominis", "erector_spinae"),
+    ("flexor_carpi", "extensor_carpi"),
+)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Maps a raw measure x > 0 to −1..1: ``clip(ln(x / centre) / ln(ratio), −1, 1)``."""
+
+    centre: float
+    ratio: float
+
+    def __post_init__(self) -> None:
+        if not (self.centre > 0 and self.ratio > 1):
+            raise StreamError(f"Scale needs centre > 0 and ratio > 1, got {self.centre!r}, {self.ratio!r}")
+
+    def __call__(self, x: float) -> float:
+        if not x > 0:
+            return -1.0 if x == 0 else float("nan")
+        return float(np.clip(math.log(x / self.centre) / math.log(self.ratio), -1.0, 1.0))
+
+
+@dataclass(frozen=True)
+class EffortSettings:
+    """Settings of :class:`EffortEstimator` (times in s, rates in Hz).
+
+    Parameters
+    ----------
+    step_s : float
+        Update period (0.1 s: 10 Hz).
+    window_s : float
+        Window of the EMG means (Weight, Flow) and of the peaks (Time).
+    space_window_s : float
+        Window of the hand path (Space).
+    imu_lowpass_hz, pose_lowpass_hz : float
+        Causal 2nd-order Butterworth low-pass before differentiating (same cut-off at
+        every input rate, so 100 and 200 Hz inputs agree).
+    emg : EmgChainSettings
+        The EMG envelope chain (its ``mvc_v`` is set from the calibration).
+    pairs : tuple of (str, str)
+        Antagonist pairs by muscle-name prefix.
+    emg_floor : float
+        Noise floor of a normalised envelope (fraction of MVC): a pair whose both
+        muscles stay below it has no valid co-contraction.
+    min_path_m : float
+        Shortest chord (m) of a hand path that has a direction (Space).
+    body_mass_kg : float
+        Mass for the kinetic-energy proxy.
+    weight, weight_kinetic, time_jerk, time_accel, time_rise, space, space_imu, flow : Scale
+        Raw measure -> value maps (``centre`` neutral; chosen on sim seeds 0-9, the
+        AUCs in docs/effort.md are on other seeds).
+    deadband : float
+        |value| below this is pole "neutral".
+    """
+
+    step_s: float = 0.1
+    window_s: float = 0.5
+    space_window_s: float = 0.5
+    imu_lowpass_hz: float = 10.0
+    pose_lowpass_hz: float = 6.0
+    emg: EmgChainSettings = EmgChainSettings()
+    pairs: tuple[tuple[str, str], ...] = ANTAGONIST_PAIRS
+    emg_floor: float = 0.02
+    min_path_m: float = 0.05
+    body_mass_kg: float = 70.0
+    weight: Scale = Scale(0.1, 2.5)
+    weight_kinetic: Scale = Scale(5.0, 10.0)
+    time_jerk: Scale = Scale(30.0, 4.0)
+    time_accel: Scale = Scale(3.0, 4.0)
+    time_rise: Scale = Scale(1.0, 4.0)
+    space: Scale = Scale(0.08, 4.0)
+    space_imu: Scale = Scale(0.08, 4.0)
+    flow: Scale = Scale(0.1, 2.5)
+    deadband: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not 0.01 <= self.step_s <= 0.1:
+            raise StreamError(
+                f"EffortSettings.step_s={self.step_s!r}: updates must come at 10 Hz or faster (0.01..0.1 s)"
+            )
+        for name in ("window_s", "space_window_s"):
+            if not self.step_s <= getattr(self, name) <= 5.0:
+                raise StreamError(
+                    f"EffortSettings.{name}={getattr(self, name)!r}: must be within step_s..5 s"
+                )
+
+
+#: Algorithmic latency (s) of each factor with the default settings: window-centre delay
+#: plus the causal filters' group delay (see the module doc; measured in docs/effort.md).
+LATENCY_S = {"weight": 0.25 + 0.04, "time": 0.1 + 0.04, "space": 0.25 + 0.04, "flow": 0.25 + 0.04}
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One Effort factor at one update.
+
+    Attributes
+    ----------
+    name : str
+        ``weight``, ``time``, ``space`` or ``flow``.
+    value : float
+        −1..1, + toward strong / sudden / direct / bound; NaN when not available.
+    pole : str
+        The pole named by ``value`` ("strong", "light", ...), "neutral" within the
+        dead band, "" when not available.
+    raw : float
+        The measure behind ``value``, in ``unit``.
+    unit : str
+    confidence : float
+        0..1: 0 when the sensors can say but had nothing to go on (no motion for Space).
+    sensors : tuple of str
+        The streams (and EMG pairs) it used.
+    available : bool
+        False when the streams given cannot measure this factor.
+    note : str
+        How it was measured, or why it is not available.
+    """
+
+    name: str
+    value: float
+    pole: str
+    raw: float
+    unit: str
+    confidence: float
+    sensors: tuple[str, ...]
+    available: bool
+    note: str = ""
+
+    @classmethod
+    def unavailable(cls, name: str, why: str) -> "Factor":
+        return cls(name, float("nan"), "", float("nan"), "", 0.0, (), False, why)
+
+
+@dataclass(frozen=True)
+class EffortState:
+    """The four factors at time ``t`` (s, the estimator's input clock), with the cues
+    (named raw measures) they were made from."""
+
+    t: float
+    weight: Factor
+    time: Factor
+    space: Factor
+    flow: Factor
+    cues: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def factors(self) -> dict[str, Factor]:
+        return {f: getattr(self, f) for f in FACTORS}
+
+    def values(self) -> np.ndarray:
+        """(4,) values in :data:`FACTORS` order (NaN where unavailable)."""
+        return np.array([getattr(self, f).value for f in FACTORS])
+
+
+class _Ring:
+    """Timestamped rows kept for ``keep_s`` seconds."""
+
+    def __init__(self, keep_s: float) -> None:
+        self.keep_s = keep_s
+        self.t = np.zeros(0)
+        self.x = np.zeros((0, 0))
+
+    def append(self, t: np.ndarray, x: np.ndarray) -> None:
+        if self.x.shape[1] != x.shape[1]:
+            self.x = np.zeros((0, x.shape[1]))
+        self.t = np.concatenate([self.t, t])
+        self.x = np.concatenate([self.x, x])
+
+    def window(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
+        a, b = np.searchsorted(self.t, [t0, t1], side="right")
+        return self.t[a:b], self.x[a:b]
+
+    def trim(self, now: float) -> None:
+        k = int(np.searchsorted(self.t, now - self.keep_s, side="left"))
+        if k > 256:
+            self.t, self.x = self.t[k:], self.x[k:]
+
+    @property
+    def last_t(self) -> float:
+        return float(self.t[-1]) if self.t.size else -math.inf
+
+
+def _lowpass(cutoff_hz: float, rate_hz: float) -> np.ndarray:
+    return signal.butter(2, min(cutoff_hz, 0.45 * rate_hz), fs=rate_hz, output="sos")
+
+
+class _Filter:
+    """Causal SOS filter over columns, state kept across chunks; NaN rows hold the last value."""
+
+    def __init__(self, sos: np.ndarray) -> None:
+        self.sos = sos
+        self.zi: np.ndarray | None = None
+        self.last: np.ndarray | None = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.array(x, float)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            for i in range(x.shape[0]):
+                row_bad = bad[i]
+                if row_bad.any():
+                    x[i, row_bad] = np.nan if self.last is None else self.last[row_bad]
+                if np.isfinite(x[i]).all():
+                    self.last = x[i].copy()
+            if self.last is None or not np.isfinite(x).all():
+                x = np.where(np.isfinite(x), x, 0.0 if self.last is None else self.last)
+        if x.shape[0]:
+            self.last = x[-1].copy()
+        if self.zi is None:
+            self.zi = signal.sosfilt_zi(self.sos)[:, :, None] * x[:1]
+        y, self.zi = signal.sosfilt(self.sos, x, axis=0, zi=self.zi)
+        return y
+
+
+class _Diff:
+    """Time derivative of rows by finite difference, continuous across chunks."""
+
+    def __init__(self) -> None:
+        self.prev: tuple[float, np.ndarray] | None = None
+
+    def __call__(self, t: np.ndarray, x: np.ndarray) -> np.ndarray:
+        if self.prev is None:
+            tt = np.r_[t[0] - 1.0, t]
+            xx = np.vstack([x[:1], x])
+        else:
+            tt = np.r_[self.prev[0], t]
+            xx = np.vstack([self.prev[1][None], x])
+        self.prev = (float(t[-1]), x[-1].copy())
+        dt = np.diff(tt)
+        dt[dt <= 0] = np.nan
+        return np.diff(xx, axis=0) / dt[:, None]
+
+
+def _emg_calibration(info: StreamInfo, calibration) -> tuple[np.ndarray | None, str]:
+    """Per-channel MVC envelope (V) of ``info`` from ``calibration`` or its attached profile."""
+    cal = calibration
+    if isinstance(cal, Mapping) and info.name in cal and not isinstance(cal.get(info.name), float):
+        cal = cal[info.name]
+    if cal is None:
+        cal = profile_of(info)
+    if isinstance(cal, Profile):
+        sec = cal.sections.get("emg")
+        cal = EmgCalibration.from_section(sec) if sec else None
+    if isinstance(cal, EmgCalibration):
+        table = dict(zip(cal.channels, cal.mvc_v.tolist()))
+    elif isinstance(cal, Mapping):
+        table = {k: float(v) for k, v in cal.items()}
+    elif cal is None:
+        return None, "running reference"
+    else:
+        raise StreamError(
+            f"calibration for {info.name!r} must be an EmgCalibration, a Profile or a mapping channel -> "
+            f"MVC envelope (V), got {type(cal).__name__}"
+        )
+    mvc = np.array([table.get(c, np.nan) for c in info.channels], float)
+    if not np.isfinite(mvc).any():
+        return None, "running reference"
+    return mvc, "MVC"
+
+
+class _EmgStream:
+    def __init__(self, info: StreamInfo, s: EffortSettings, calibration, keep_s: float) -> None:
+        self.info = info
+        self.mvc, self.reference = _emg_calibration(info, calibration)
+        self.chain = EmgChain(info.rate_hz, replace(s.emg, mvc_v=None))
+        self.ring = _Ring(keep_s)
+        self.run_max = np.zeros(info.n_channels)  # running reference (V) where no MVC
+        self.delay_s = self.chain.group_delay_s
+        # antagonist pairs present in this stream, as column pairs
+        self.pairs: list[tuple[int, int, str]] = []
+        ch = list(info.channels)
+        for a, b in s.pairs:
+            for i, name in enumerate(ch):
+                if not name.startswith(a):
+                    continue
+                side = name[-2:] if name[-2:] in ("_r", "_l") else ""
+                for j, other in enumerate(ch):
+                    if other.startswith(b) and (other[-2:] == side or not side):
+                        self.pairs.append((i, j, f"{name}/{other}"))
+        # running reference: a 0.25 s moving average of the envelope, its running maximum
+        self.ema_a = 1.0 - math.exp(-1.0 / (0.25 * info.rate_hz))
+        self.ema_zi: np.ndarray | None = None
+        self.run_max = np.zeros(info.n_channels)
+
+    def process(self, chunk: Chunk) -> None:
+        env = np.asarray(self.chain.process(chunk).data, float)
+        if self.mvc is not None:
+            norm = env / self.mvc  # NaN for a channel without MVC
+        else:
+            if self.ema_zi is None:
+                self.ema_zi = np.zeros((1, env.shape[1]))
+            ema, self.ema_zi = signal.lfilter(
+                [self.ema_a], [1.0, self.ema_a - 1.0], env, axis=0, zi=self.ema_zi
+            )
+            running = np.maximum.accumulate(np.vstack([self.run_max[None], ema]), axis=0)[1:]
+            self.run_max = running[-1]
+            norm = np.divide(env, running, out=np.zeros_like(env), where=running > 0)
+        self.ring.append(np.asarray(chunk.t, float), norm)
+
+
+class _ImuStream:
+    def __init__(self, info: StreamInfo, s: EffortSettings, keep_s: float) -> None:
+        self.info = info
+        self.acc = info.select("acc")
+        self.gyro = info.select("gyro")
+        if len(self.acc) != 3 or len(self.gyro) != 3:
+            raise StreamError(
+                f"IMU stream {info.name!r} needs acc_x/y/z and gyro_x/y/z channels for Effort; has "
+                f"{', '.join(info.channels)}"
+            )
+        unit = str(info.units[self.gyro[0]]) if info.units else "deg/s"
+        self.gyro_k = 1.0 if unit.startswith("rad") else math.pi / 180.0
+        sos = _lowpass(s.imu_lowpass_hz, info.rate_hz)
+        self.filt = _Filter(sos)
+        self.diff = _Diff()
+        self.ring = _Ring(keep_s)
+
+    def process(self, chunk: Chunk) -> None:
+        x = np.asarray(chunk.data, float)
+        raw = np.hstack([x[:, self.acc], x[:, self.gyro] * self.gyro_k])
+        y = self.filt(raw)
+        jerk = self.diff(np.asarray(chunk.t, float), y[:, :3])
+        out = np.column_stack(
+            [
+                np.linalg.norm(y[:, 3:], axis=1),  # |omega| rad/s
+                np.linalg.norm(jerk, axis=1),  # |jerk| m/s^3
+                y[:, 3:],  # omega (sensor axes) rad/s
+            ]
+        )
+        self.ring.append(np.asarray(chunk.t, float), out)
+
+
+def _keypoint_columns(info: StreamInfo) -> tuple[list[str], np.ndarray]:
+    names = info.metadata.get("keypoints")
+    if names is None:
+        names = []
+        for c in info.channels:
+            if c.endswith("_x"):
+                names.append(c[:-2])
+    cols = []
+    for k in names:
+        try:
+            cols.append([info.index(f"{k}_x"), info.index(f"{k}_y"), info.index(f"{k}_z")])
+        except StreamError:
+            raise StreamError(
+                f"pose stream {info.name!r}: keypoint {k!r} needs channels {k}_x, {k}_y, {k}_z (metres)"
+            ) from None
+    return list(names), np.array(cols, int).reshape(-1, 3)
+
+
+class _PoseStream:
+    def __init__(self, info: StreamInfo, s: EffortSettings, keep_s: float) -> None:
+        self.info = info
+        self.names, self.cols = _keypoint_columns(info)
+        if not self.names:
+            raise StreamError(
+                f"pose stream {info.name!r} names no keypoints (channels like hand_r_x in metres)"
+            )
+        self.hands = [i for i, n in enumerate(self.names) if n in ("hand_r", "hand_l")] or [
+            i for i, n in enumerate(self.names) if n in ("wrist_r", "wrist_l")
+        ]
+        m = np.array([KEYPOINT_MASS_FRACTION.get(n, 0.0) for n in self.names])
+        self.mass = (
+            s.body_mass_kg * m / m.sum()
+            if m.sum() > 0
+            else np.full(len(self.names), s.body_mass_kg / len(self.names))
+        )
+        rate = info.rate_hz if info.rate_hz > 0 else 60.0
+        self.filt = _Filter(_lowpass(s.pose_lowpass_hz, rate))
+        self.vel = _Diff()
+        self.acc = _Diff()
+        self.ring = _Ring(keep_s)
+
+    def process(self, chunk: Chunk) -> None:
+        t = np.asarray(chunk.t, float)
+        x = np.asarray(chunk.data, float)[:, self.cols.ravel()]
+        p = self.filt(x)
+        v = self.vel(t, p)
+        a = self.acc(t, v)
+        k = len(self.names)
+        ke = kinetic_energy(v.reshape(-1, k, 3), self.mass)
+        hand_p = p.reshape(-1, k, 3)[:, self.hands].reshape(len(t), -1)
+        hand_a = np.linalg.norm(a.reshape(-1, k, 3)[:, self.hands], axis=2)
+        self.ring.append(t, np.column_stack([ke, hand_a, hand_p]))
+
+
+class EffortEstimator:
+    """Streaming Laban Effort factors (see the module doc).
+
+    Parameters
+    ----------
+    infos : sequence of StreamInfo
+        The streams that will be pushed: EMG (channels named by muscle, volts), IMU
+        (``acc_*`` m/s², ``gyro_*`` deg/s or rad/s), POSE (``<keypoint>_x/y/z`` metres).
+        Others are ignored. Every chunk must be on one common clock (sync first).
+    settings : EffortSettings
+    calibration : optional
+        EMG normalisation: an :class:`~wearsense.calibrate.emg.EmgCalibration`, a
+        :class:`~wearsense.calibrate.profile.Profile`, a mapping channel -> MVC
+        envelope (V), or a mapping stream name -> one of those. Without it, a profile
+        attached to the stream's metadata is used; without that, a running reference
+        (each channel over the highest 0.5 s mean envelope it has shown so far, so
+        Weight is relative to the session's strongest effort; confidence halved).
+
+    Use ``push(name, chunk)`` for every chunk and ``advance(now)`` for the states of
+    the update times up to ``now`` (or ``process(name, chunk)``: push, then advance to
+    the time every stream has reached).
+    """
+
+    def __init__(
+        self, infos: Sequence[StreamInfo], settings: EffortSettings = EffortSettings(), calibration=None
+    ) -> None:
+        self.settings = s = settings
+        self.infos = {i.name: i for i in infos}
+        self._calibration = calibration
+        keep = max(s.window_s, s.space_window_s) + 2 * s.step_s
+        self._keep = keep
+        self.reset()
+
+    def reset(self) -> None:
+        s = self.settings
+        self.emg: dict[str, _EmgStream] = {}
+        self.imu: dict[str, _ImuStream] = {}
+        self.pose: dict[str, _PoseStream] = {}
+        for name, info in self.infos.items():
+            if info.modality is Modality.EMG:
+                self.emg[name] = _EmgStream(info, s, self._calibration, self._keep)
+            elif info.modality is Modality.IMU:
+                self.imu[name] = _ImuStream(info, s, self._keep)
+            elif info.modality is Modality.POSE:
+                self.pose[name] = _PoseStream(info, s, self._keep)
+        self.next_k: int | None = None
+        self.states: list[EffortState] = []
+
+    @property
+    def streams(self) -> dict:
+        return {**self.emg, **self.imu, **self.pose}
+
+    def push(self, name: str, chunk: Chunk) -> None:
+        """Feed one chunk of stream ``name`` (times on the common clock)."""
+        if name not in self.infos:
+            raise StreamError(
+                f"no stream {name!r} was given to the estimator; streams: {', '.join(self.infos)}"
+            )
+        st = self.streams.get(name)
+        if st is None or not chunk.n:
+            return
+        if chunk.t[0] < st.ring.last_t:
+            raise StreamError(
+                f"stream {name!r}: chunk starts at {chunk.t[0]:.3f} s, before the last sample pushed "
+                f"({st.ring.last_t:.3f} s); push each stream's chunks in time order"
+            )
+        st.process(chunk)
+        if self.next_k is None:
+            self.next_k = int(math.ceil(float(chunk.t[0]) / self.settings.step_s - 1e-9))
+
+    def ready_until(self) -> float:
+        """The latest time every stream with data has reached (s)."""
+        t = [st.ring.last_t for st in self.streams.values() if st.ring.t.size]
+        return min(t) if t else -math.inf
+
+    def advance(self, now: float) -> list[EffortState]:
+        """States for the update times not yet emitted, up to ``now`` (s)."""
+        out: list[EffortState] = []
+        if self.next_k is None:
+            return out
+        step = self.settings.step_s
+        while (self.next_k * step) <= now + 1e-9:
+            out.append(self._update(self.next_k * step))
+            self.next_k += 1
+        for st in self.streams.values():
+            st.ring.trim(now)
+        self.states.extend(out)
+        return out
+
+    def process(self, name: str, chunk: Chunk) -> list[EffortState]:
+        """``push``, then ``advance`` to the time every stream has reached."""
+        self.push(name, chunk)
+        return self.advance(self.ready_until())
+
+    def pop_states(self) -> list[EffortState]:
+        """The states emitted so far, removing them from ``states``."""
+        out, self.states = self.states, []
+        return out
+
+    # ------------------------------------------------------------------ factors
+    def _update(self, t: float) -> EffortState:
+        cues: dict[str, float] = {}
+        emg = self._emg_cues(t, cues)
+        kin = self._kinematic_cues(t, cues)
+        return EffortState(
+            t,
+            self._weight(cues, emg, kin),
+            self._time(cues, emg, kin),
+            self._space(cues, kin),
+            self._flow(cues, emg),
+            cues,
+        )
+
+    def _emg_cues(self, t: float, cues: dict) -> dict:
+        s = self.settings
+        level, cc_r, cc_fw, rise = [], [], [], []
+        used, pairs, refs = [], [], []
+        for name, st in self.emg.items():
+            tw, x = st.ring.window(t - s.window_s, t)
+            if tw.size < 2:
+                continue
+            used.append(name)
+            refs.append(st.reference)
+            m = np.nanmean(x, axis=0)
+            level.append(m)
+            for i, j, label in st.pairs:
+                c = cocontraction(x[:, i], x[:, j], s.emg_floor)
+                if c.valid:
+                    cc_r.append(c.rudolph)
+                    cc_fw.append(c.falconer_winter)
+                    pairs.append(f"{name}:{label}")
+            # envelope rise steepness: the steepest 50 ms rise in the window (per s)
+            n = max(1, int(round(0.05 * st.info.rate_hz)))
+            if x.shape[0] > n:
+                slope = (x[n:] - x[:-n]) / (tw[n:] - tw[:-n])[:, None]
+                rise.append(float(np.nanmax(slope)))
+        out = {"used": used, "pairs": pairs, "reference": refs}
+        if level:
+            allm = np.concatenate(level)
+            allm = allm[np.isfinite(allm)]
+            top = np.sort(allm)[::-1][: max(1, min(4, allm.size))]
+            cues["emg_level"] = out["level"] = float(np.mean(top))
+            cues["emg_cc_rudolph"] = out["cc_r"] = float(np.max(cc_r)) if cc_r else 0.0
+            cues["emg_cc_fw"] = out["cc_fw"] = float(np.max(cc_fw)) if cc_fw else float("nan")
+            cues["emg_rise_per_s"] = out["rise"] = float(max(rise)) if rise else float("nan")
+        return out
+
+    def _kinematic_cues(self, t: float, cues: dict) -> dict:
+        s = self.settings
+        out: dict = {"imu": [], "pose": []}
+        jerk, omega_e, consist, consist_w = [], [], [], []
+        for name, st in self.imu.items():
+            tw, x = st.ring.window(t - s.window_s, t)
+            if tw.size < 2:
+                continue
+            out["imu"].append(name)
+            jerk.append(float(np.max(x[:, 1])))
+            omega_e.append(float(np.mean(0.5 * x[:, 0] ** 2)))
+            ts, xs = st.ring.window(t - s.space_window_s, t)
+            c = direction_consistency(xs[:, 2:5])
+            travel = float(np.mean(xs[:, 0]))  # mean |omega| rad/s
+            if np.isfinite(c):
+                consist.append(c)
+                consist_w.append(travel)
+        if jerk:
+            cues["imu_jerk_peak"] = out["jerk"] = max(jerk)
+            cues["imu_rot_energy"] = out["rot_e"] = float(np.sum(omega_e))
+        if consist:
+            k = int(np.argmax(consist_w))
+            cues["imu_direction_consistency"] = out["consistency"] = consist[k]
+            out["consistency_motion"] = consist_w[k]
+        ke, acc, tort, chord = [], [], [], []
+        for name, st in self.pose.items():
+            tw, x = st.ring.window(t - s.window_s, t)
+            if tw.size < 2:
+                continue
+            out["pose"].append(name)
+            ke.append(float(np.mean(x[:, 0])))
+            nh = len(st.hands)
+            acc.append(float(np.max(x[:, 1 : 1 + nh])) if nh else float("nan"))
+            ts, xs = st.ring.window(t - s.space_window_s, t)
+            for h in range(nh):
+                path = xs[:, 1 + nh + 3 * h : 1 + nh + 3 * h + 3]
+                if path.shape[0] >= 2:
+                    ch = float(np.linalg.norm(path[-1] - path[0]))
+                    tort.append(straightness(path, s.min_path_m))
+                    chord.append(ch)
+        if ke:
+            cues["pose_kinetic_energy"] = out["ke"] = float(np.max(ke))
+            cues["pose_hand_accel_peak"] = out["acc"] = float(np.nanmax(acc))
+        if chord:
+            k = int(np.argmax(chord))
+            cues["pose_path_chord"] = out["chord"] = chord[k]
+            cues["pose_straightness"] = out["tort"] = tort[k]
+        return out
+
+    def _factor(
+        self, name: str, value: float, raw: float, unit: str, conf: float, sensors, note: str
+    ) -> Factor:
+        if not np.isfinite(value):
+            return Factor(name, 0.0, "neutral", raw, unit, 0.0, tuple(sensors), True, note)
+        plus, minus = POLES[name]
+        pole = (
+            plus
+            if value > self.settings.deadband
+            else minus
+            if value < -self.settings.deadband
+            else "neutral"
+        )
+        return Factor(
+            name, float(value), pole, float(raw), unit, float(np.clip(conf, 0, 1)), tuple(sensors), True, note
+        )
+
+    def _weight(self, cues: dict, emg: dict, kin: dict) -> Factor:
+        s = self.settings
+        if "level" in emg:
+            raw = emg["level"] + 0.5 * emg["cc_r"]
+            calibrated = all(r == "MVC" for r in emg["reference"])
+            note = (
+                "mean of the 4 most active muscles' envelope + ½ the highest co-contraction (Rudolph), "
+                + ("fraction of MVC" if calibrated else "over a running reference (no MVC calibration)")
+            )
+            return self._factor(
+                "weight",
+                s.weight(raw),
+                raw,
+                "MVC" if calibrated else "running max",
+                1.0 if calibrated else 0.5,
+                emg["used"],
+                note,
+            )
+        if "ke" in kin or "rot_e" in kin:
+            if "ke" in kin:
+                raw, unit, used = kin["ke"], "J", kin["pose"]
+            else:
+                raw, unit, used = kin["rot_e"] * s.body_mass_kg * 0.05, "J (IMU proxy)", kin["imu"]
+            return self._factor(
+                "weight",
+                s.weight_kinetic(raw),
+                raw,
+                unit,
+                0.3,
+                used,
+                "kinetic-energy proxy (no EMG): measures speed, not force",
+            )
+        return Factor.unavailable("weight", "needs EMG (or, weaker, pose or IMU)")
+
+    def _time(self, cues: dict, emg: dict, kin: dict) -> Factor:
+        s = self.settings
+        vals, used, parts = [], [], []
+        if "jerk" in kin:
+            vals.append(s.time_jerk(kin["jerk"]))
+            used += kin["imu"]
+            parts.append("IMU jerk peak")
+        elif "acc" in kin and np.isfinite(kin["acc"]):
+            vals.append(s.time_accel(kin["acc"]))
+            used += kin["pose"]
+            parts.append("hand acceleration peak")
+        if "rise" in emg and np.isfinite(emg["rise"]):
+            vals.append(s.time_rise(emg["rise"]))
+            used += emg["used"]
+            parts.append("EMG envelope rise")
+        if not vals:
+            return Factor.unavailable("time", "needs IMU, pose or EMG")
+        raw = kin.get("jerk", kin.get("acc", emg.get("rise", float("nan"))))
+        unit = "m/s^3" if "jerk" in kin else "m/s^2" if "acc" in kin else "MVC/s"
+        return self._factor(
+            "time", float(np.mean(vals)), raw, unit, 1.0 if len(vals) > 1 else 0.7, used, " + ".join(parts)
+        )
+
+    def _space(self, cues: dict, kin: dict) -> Factor:
+        s = self.settings
+        if self.pose:
+            if "chord" not in kin:
+                return self._factor(
+                    "space", float("nan"), float("nan"), "path/chord", 0.0, kin["pose"], "no pose yet"
+                )
+            tort, chord = kin["tort"], kin["chord"]
+            if not np.isfinite(tort):
+                return self._factor(
+                    "space",
+                    float("nan"),
+                    float("nan"),
+                    "path/chord",
+                    0.0,
+                    kin["pose"],
+                    "hands still: no path",
+                )
+            v = -s.space(max(tort - 1.0, 1e-6))
+            return self._factor(
+                "space",
+                v,
+                tort,
+                "path/chord",
+                min(1.0, chord / (2 * s.min_path_m)),
+                kin["pose"],
+                "hand path length over chord",
+            )
+        if self.imu:
+            if "consistency" not in kin:
+                return self._factor("space", float("nan"), float("nan"), "", 0.0, kin["imu"], "no rotation")
+            c = kin["consistency"]
+            v = -s.space_imu(max(1.0 - c, 1e-6))
+            conf = 0.5 * min(1.0, kin["consistency_motion"] / 0.5)
+            return self._factor(
+                "space",
+                v,
+                c,
+                "|Σω|/Σ|ω|",
+                conf,
+                kin["imu"],
+                "IMU direction consistency (weaker than a pose path)",
+            )
+        return Factor.unavailable("space", "needs pose (or, weaker, an IMU): EMG alone has no direction")
+
+    def _flow(self, cues: dict, emg: dict) -> Factor:
+        s = self.settings
+        if "level" not in emg:
+            return Factor.unavailable("flow", "needs EMG of an antagonist pair")
+        if not any(st.pairs for st in self.emg.values()):
+            return Factor.unavailable("flow", "needs EMG of an antagonist pair (e.g. biceps and triceps)")
+        if not emg["pairs"]:
+            return self._factor(
+                "flow", s.flow(1e-6), 0.0, "MVC", 0.3, emg["used"], "pairs below the noise floor"
+            )
+        raw = emg["cc_r"]
+        return self._factor(
+            "flow",
+            s.flow(raw),
+            raw,
+            "MVC",
+            1.0,
+            emg["pairs"],
+            "highest co-contraction index of the antagonist pairs (Rudolph 2000)",
+        )
