@@ -64,14 +64,19 @@ def test_effort_and_events_reach_osc_with_their_types(osc_receiver):
     with Publisher(osc=osc_receiver.target, lsl=False, name="studio") as pub:
         pub.effort({"weight": Reading(0.8, "strong", 0.9), "space": (None, "unavailable", 0.0)})
         pub.preactivation("vastus_lateralis_r", "shank_r", 62.0)
-        pub.preactivation("erector_spinae_r", None, 80.0)
+        pub.preactivation("erector_spinae_r", "trunk / pelvis", float("nan"), kind="anticipatory")
         pub.onset("biceps_brachii_r")
         assert osc_receiver.wait_for(lambda r: len(r.messages) == 5)
     assert osc_receiver.by_address("/studio/effort/weight") == [pytest.approx((0.8, "strong", 0.9))]
     (space,) = osc_receiver.by_address("/studio/effort/space")
     assert np.isnan(space[0]) and space[1:] == ("unavailable", 0.0)
-    pre = osc_receiver.by_address("/studio/preactivation")
-    assert sorted(pre) == [("erector_spinae_r", "", 80.0), ("vastus_lateralis_r", "shank_r", 62.0)]
+    pre = sorted(osc_receiver.by_address("/studio/preactivation"))
+    assert pre[1] == ("vastus_lateralis_r", "shank_r", 62.0, "led")
+    assert (
+        pre[0][:2] == ("erector_spinae_r", "trunk / pelvis")
+        and np.isnan(pre[0][2])
+        and pre[0][3] == "anticipatory"
+    )
     assert osc_receiver.by_address("/studio/onset") == [("biceps_brachii_r",)]
 
 
@@ -120,6 +125,7 @@ def test_lsl_outlets_carry_labelled_pose_surprise_effort_and_a_marker_stream():
             pub.surprise(0.1 * i, t=now + i / 60)
         pub.effort({"weight": (0.5, "light", 0.7), "time": (0.9, "sudden", 1.0)}, t=now)
         pub.preactivation("vastus_lateralis_r", "shank_r", 62.0, t=now)
+        pub.preactivation("erector_spinae_r", "trunk", float("nan"), kind="anticipatory", t=now)
 
         labels = channel_labels(inlets["predicted"])
         assert labels[:3] == [
@@ -145,15 +151,18 @@ def test_lsl_outlets_carry_labelled_pose_surprise_effort_and_a_marker_stream():
         assert row["weight"] == pytest.approx(0.5) and row["weight_pole"] == -1 and row["time_pole"] == 1
         assert np.isnan(row["space"]) and np.isnan(row["flow_confidence"])
 
-        (marker,), _ = pull(inlets["events"], 1)
-        event = json.loads(marker[0])
-        assert event == {
+        markers, _ = pull(inlets["events"], 2)
+        led, anticipatory = (json.loads(m[0]) for m in markers)
+        assert led == {
             "event": "preactivation",
             "muscle": "vastus_lateralis_r",
             "segment": "shank_r",
             "lead_ms": 62.0,
+            "kind": "led",
             "text": "vastus_lateralis_r engaged 62 ms before shank_r moved",
         }
+        assert anticipatory["lead_ms"] is None and anticipatory["kind"] == "anticipatory"
+        assert anticipatory["text"] == "erector_spinae_r engaged with no motion of its joint (trunk)"
         assert inlets["events"].info().channel_format() == pylsl.cf_string
 
 
@@ -190,3 +199,26 @@ def test_nothing_is_sent_after_close(osc_receiver):
     pub.close()
     pub.surprise(2.0)  # no error, nothing sent
     assert pub.counts.osc_messages == 1
+
+
+def test_osc_encoding_is_byte_for_byte_what_python_osc_builds():
+    from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    from wearsense.live.publish import osc_bundle, osc_floats, osc_message
+
+    def built(address, args):
+        b = OscMessageBuilder(address)
+        for v, kind in args:
+            b.add_arg(v, kind)
+        return b.build()
+
+    args = [("vastus_lateralis_r", "s"), ("", "s"), (62.5, "f"), (-3, "i"), ("épaule", "s")]
+    assert osc_message("/wearsense/preactivation", args) == built("/wearsense/preactivation", args).dgram
+    values = np.array([[0.1, -2.5], [1e6, 3.0]], dtype=np.float32)
+    ref = built("/w/pred/100/kp", [(float(v), "f") for v in values.ravel()])
+    assert osc_floats("/w/pred/100/kp", values) == ref.dgram
+    bb = OscBundleBuilder(IMMEDIATELY)
+    bb.add_content(ref)
+    bb.add_content(built("/w/surprise", [(0.5, "f")]))
+    assert osc_bundle([ref.dgram, osc_message("/w/surprise", [(0.5, "f")])]) == bb.build().dgram

@@ -577,7 +577,12 @@ class OnsetDetector:
         return np.full(c, np.inf)
 
     def _emit(self, ev: np.ndarray, chunk: Chunk, i0: int, n_abs: int) -> None:
-        delay = self.group_delay_s
+        if not len(ev):
+            return
+        # designing the filters again per chunk cost ~2 ms: the delay is fixed by settings and rate
+        delay = self.__dict__.get("_group_delay_cached")
+        if delay is None:
+            delay = self._group_delay_cached = self.group_delay_s
         for k, kind, est, dec in ev:
             decided_t = float(chunk.t[i0 + dec - n_abs])
             t = decided_t - (dec - est) / self.rate_hz - delay

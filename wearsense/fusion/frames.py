@@ -55,7 +55,7 @@ import numpy as np
 
 from wearsense.errors import ConfigError
 
-__all__ = ["FeatureSpec", "Take", "CONDITIONS", "HORIZONS_MS"]
+__all__ = ["FeatureSpec", "Take", "CONDITIONS", "HORIZONS_MS", "IMU_FEATURES"]
 
 #: The horizons every evaluation reports (ms); the model predicts these and more.
 HORIZONS_MS: tuple[int, ...] = (0, 50, 100, 200, 400)
@@ -73,12 +73,55 @@ CONDITIONS: dict[str, frozenset[str]] = {
 }
 
 
+#: Features of one IMU slot, in order: orientation (causal AHRS, scalar-first, sensor to
+#: world ENU), gyro (rad/s), accelerometer (specific force, g).
+IMU_FEATURES: tuple[str, ...] = (
+    "qw", "qx", "qy", "qz", "gyro_x", "gyro_y", "gyro_z", "acc_x", "acc_y", "acc_z",
+)
+
+ONSET_METHODS = ("double_threshold", "tkeo", "cusum")
+EMG_NORMS = ("fixed", "mvc")
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """The DSP and tokenisation settings that turn streams into steps.
 
     Travels inside every checkpoint: a model only ever sees inputs made with the
-    settings it was trained on.
+    settings it was trained on. The DSP fields are plain values (JSON-able); the
+    methods below turn them into the settings objects of :mod:`wearsense.dsp`.
+
+    Parameters
+    ----------
+    step_hz : float
+        Rate of the step grid ("now" advances by ``1/step_hz``), Hz.
+    emg_patch : int
+        Envelope instants per step (P), spread evenly over ``(t - 1/step_hz, t]``.
+    horizons_ms : tuple of int
+        Prediction horizons of the targets (ms); must include :data:`HORIZONS_MS`.
+    event_slots, event_window_s
+        Pre-activation events kept per step (E) and how long one stays (s).
+    pose_start_s : float
+        Conditions without pose still see the pose frames of the first this many seconds.
+    emg_band_hz : (low, high)
+        Band-pass of the causal EMG chain (Hz; adapts below Nyquist, see
+        :class:`~wearsense.dsp.BandPassSettings`).
+    envelope_hz : float
+        Low-pass cut-off of the envelope (Hz).
+    onset_method : {"double_threshold", "tkeo", "cusum"}
+        Causal onset detector of :mod:`wearsense.dsp.onset` that makes the events.
+    emg_norm : {"fixed", "mvc"}
+        ``"fixed"``: ``log1p(envelope / emg_unit_v)``, no statistic of the recording;
+        ``"mvc"``: ``log1p(envelope / (emg_mvc_unit * MVC))`` with each channel's MVC from
+        a calibration profile (an error when there is none).
+    emg_unit_v : float
+        Envelope unit of the fixed transform (V; 10 µV, about the noise floor).
+    emg_mvc_unit : float
+        Envelope unit of the MVC transform (fraction of MVC; 0.01 = 1 %).
+    ahrs_method, ahrs_gain, use_magnetometer
+        Orientation filter (:class:`~wearsense.dsp.AhrsSettings`).
+    mains_hz : float or None
+        Mains notch family (50/60), or None to detect it from the first second.
     """
 
     step_hz: float = 60.0
@@ -91,23 +134,82 @@ class FeatureSpec:
     emg_band_hz: tuple[float, float] = (20.0, 450.0)
     envelope_hz: float = 6.0
     onset_method: str = "double_threshold"
+    emg_norm: str = "fixed"
+    emg_unit_v: float = 10e-6
+    emg_mvc_unit: float = 0.01
+    ahrs_method: str = "complementary"
+    ahrs_gain: float = 0.5
+    use_magnetometer: bool = True
+    mains_hz: float | None = None
 
     def __post_init__(self) -> None:
         if not 5.0 <= self.step_hz <= 500.0:
-            raise ConfigError(f"FeatureSpec.step_hz={self.step_hz}: must be within 5..500 Hz")
+            raise ConfigError(f"FeatureSpec.step_hz={self.step_hz}: must be within 5..500 Hz", "step_hz")
         if self.emg_patch < 1 or self.event_slots < 0:
-            raise ConfigError("FeatureSpec.emg_patch must be >= 1 and event_slots >= 0")
+            raise ConfigError("FeatureSpec.emg_patch must be >= 1 and event_slots >= 0", "emg_patch")
         if not self.horizons_ms or any(h < 0 for h in self.horizons_ms):
-            raise ConfigError(f"FeatureSpec.horizons_ms={self.horizons_ms}: need one or more horizons >= 0")
+            raise ConfigError(f"FeatureSpec.horizons_ms={self.horizons_ms}: need one or more horizons >= 0",
+                              "horizons_ms")
         missing = [h for h in HORIZONS_MS if h not in self.horizons_ms]
         if missing:
-            raise ConfigError(f"FeatureSpec.horizons_ms lacks the reported horizons {missing} ms; add them")
+            raise ConfigError(f"FeatureSpec.horizons_ms lacks the reported horizons {missing} ms; add them",
+                              "horizons_ms")
+        if self.onset_method not in ONSET_METHODS:
+            raise ConfigError(f"FeatureSpec.onset_method={self.onset_method!r}: one of {ONSET_METHODS}",
+                              "onset_method")
+        if self.emg_norm not in EMG_NORMS:
+            raise ConfigError(f"FeatureSpec.emg_norm={self.emg_norm!r}: one of {EMG_NORMS}", "emg_norm")
+        if not (self.emg_unit_v > 0 and self.emg_mvc_unit > 0 and self.event_window_s > 0):
+            raise ConfigError("FeatureSpec.emg_unit_v, emg_mvc_unit and event_window_s must be > 0")
+        if len(self.emg_band_hz) != 2 or not 0 < self.emg_band_hz[0] < self.emg_band_hz[1]:
+            raise ConfigError(f"FeatureSpec.emg_band_hz={self.emg_band_hz}: need 0 < low < high (Hz)",
+                              "emg_band_hz")
+        if self.ahrs_method not in ("complementary", "mahony"):
+            raise ConfigError(f"FeatureSpec.ahrs_method={self.ahrs_method!r}: 'complementary' or 'mahony'",
+                              "ahrs_method")
+        if self.mains_hz not in (None, 50, 60, 50.0, 60.0):
+            raise ConfigError(f"FeatureSpec.mains_hz={self.mains_hz!r}: 50, 60 or None (detect)", "mains_hz")
+
+    @property
+    def step_s(self) -> float:
+        """Length of one step (s)."""
+        return 1.0 / self.step_hz
+
+    def emg_chain_settings(self, mvc_v: tuple[float, ...] | None = None):
+        """The :class:`~wearsense.dsp.EmgChainSettings` of the envelope (MVC gain when given)."""
+        from wearsense.dsp.emg import BandPassSettings, EmgChainSettings, EnvelopeSettings, NotchSettings
+
+        return EmgChainSettings(
+            bandpass=BandPassSettings(low_hz=float(self.emg_band_hz[0]), high_hz=float(self.emg_band_hz[1])),
+            notch=NotchSettings(mains_hz=self.mains_hz),
+            envelope=EnvelopeSettings(cutoff_hz=float(self.envelope_hz)),
+            mvc_v=mvc_v,
+        )
+
+    def onset_detector(self, rate_hz: float):
+        """A fresh causal onset detector (:mod:`wearsense.dsp.onset`) for raw EMG at ``rate_hz``."""
+        from wearsense.dsp import onset
+
+        cls = {"double_threshold": onset.DoubleThreshold, "tkeo": onset.TkeoThreshold,
+               "cusum": onset.CusumChangePoint}[self.onset_method]
+        return cls(rate_hz)
+
+    def ahrs_settings(self):
+        """The :class:`~wearsense.dsp.AhrsSettings` of the orientation filter."""
+        from wearsense.dsp.ahrs import AhrsSettings
+
+        return AhrsSettings(method=self.ahrs_method, gain=float(self.ahrs_gain))
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FeatureSpec":
+        """Inverse of :meth:`to_dict`; a key this version does not know is an error naming it."""
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"FeatureSpec: unknown setting(s) {unknown}; known: "
+                              f"{', '.join(cls.__dataclass_fields__)} (made by a newer wearsense?)")
         return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
 
@@ -155,10 +257,28 @@ class Take:
             raise ConfigError(f"Take {self.name!r}: targets have {self.y_angles.shape[1]} horizons, "
                               f"the spec {h}")
         if self.y_kp is not None and (self.y_kp.shape[:2] != (k, h) or self.y_kp.shape[-1] != 3):
-            raise ConfigError(f"Take {self.name!r}: y_kp has shape {self.y_kp.shape}; expected ({k}, {h}, Q, 3)")
+            raise ConfigError(f"Take {self.name!r}: y_kp has shape {self.y_kp.shape}; "
+                              f"expected ({k}, {h}, Q, 3)")
 
     def __len__(self) -> int:
         return len(self.t)
+
+    def slice(self, start: int, stop: int, name: str | None = None, split: str | None = None) -> "Take":
+        """Steps ``start:stop`` as a Take of their own (arrays are views; labels sliced too).
+
+        The inputs stay what they were in the whole take (the causal DSP ran over all of
+        it), so a slice sees exactly what a live system would have seen at those steps.
+        """
+        sl = slice(start, stop)
+        arrays = {f: getattr(self, f)[sl] for f in (
+            "t", "emg", "emg_ok", "imu", "imu_ok", "pose", "pose_age", "pose_ok", "events", "events_ok",
+            "y_angles", "y_ok")}
+        return Take(
+            name=name or f"{self.name}[{start}:{stop}]", mover=self.mover, split=split or self.split,
+            spec=self.spec, y_kp=None if self.y_kp is None else self.y_kp[sl],
+            labels={k: v[sl] for k, v in self.labels.items()}, names=self.names,
+            meta={**self.meta, "slice_of": self.name, "slice": [int(start), int(stop)]}, **arrays,
+        )
 
     def horizon_index(self, h_ms: int) -> int:
         """Index of horizon ``h_ms`` in the targets."""

@@ -26,7 +26,7 @@ OSC address                            arguments        meaning
 ``/wearsense/actual/age``              f                age of that pose frame, s
 ``/wearsense/surprise``                f                the model's surprise (its forward-model error)
 ``/wearsense/onset``                   s                EMG onset on a muscle (the model's event input)
-``/wearsense/preactivation``           s, s, f          muscle, segment ("" none moved), lead ms
+``/wearsense/preactivation``           s, s, f, s       muscle, segment, lead ms, kind
 ``/wearsense/effort/<factor>``         f, s, f          value, pole, confidence (factor: weight,
                                                         time, space, flow)
 ``/wearsense/names/joints`` etc.       s × n            channel names (joints, keypoints, horizons_ms,
@@ -43,6 +43,7 @@ import contextlib
 import json
 import logging
 import math
+import struct
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +53,16 @@ import numpy as np
 
 from wearsense.errors import ConfigError, MissingDependencyError
 
-__all__ = ["Publisher", "PublishCounts", "EFFORT_FACTORS", "EFFORT_POLES", "parse_osc_target"]
+__all__ = [
+    "Publisher",
+    "PublishCounts",
+    "EFFORT_FACTORS",
+    "EFFORT_POLES",
+    "parse_osc_target",
+    "osc_message",
+    "osc_floats",
+    "osc_bundle",
+]
 
 log = logging.getLogger("wearsense")
 
@@ -124,6 +134,54 @@ def _effort_reading(factor: str, reading: Any) -> tuple[float, str, float]:
             ) from None
     value = math.nan if value is None else float(value)
     return value, str(pole or ""), float(confidence)
+
+
+class _Datagram:
+    """What python-osc's client sends: an object with the packet bytes in ``dgram``."""
+
+    __slots__ = ("dgram",)
+
+    def __init__(self, dgram: bytes) -> None:
+        self.dgram = dgram
+
+
+def _osc_string(text: str) -> bytes:
+    b = text.encode("utf-8") + b"\0"
+    return b + b"\0" * (-len(b) % 4)
+
+
+def osc_message(address: str, args: Sequence[tuple[Any, str]]) -> bytes:
+    """One OSC 1.0 message: ``args`` are ``(value, type)`` with type ``"f"`` (float32),
+    ``"i"`` (int32) or ``"s"`` (string).
+
+    Encoded here rather than with python-osc's builder, which parses every message it
+    builds again (about 9 ms per prediction bundle, half the latency budget); the tests
+    parse what this writes with python-osc's own server.
+    """
+    tags = ","
+    parts = []
+    for value, kind in args:
+        if kind == "f":
+            parts.append(struct.pack(">f", float(value)))
+        elif kind == "i":
+            parts.append(struct.pack(">i", int(value)))
+        elif kind == "s":
+            parts.append(_osc_string(str(value)))
+        else:
+            raise ConfigError(f"OSC argument type {kind!r} is not one of f, i, s")
+        tags += kind
+    return _osc_string(address) + _osc_string(tags) + b"".join(parts)
+
+
+def osc_floats(address: str, values: Any) -> bytes:
+    """One OSC message of float32 arguments (all values of an array, flattened)."""
+    x = np.asarray(values, dtype=">f4").ravel()
+    return _osc_string(address) + _osc_string("," + "f" * x.size) + x.tobytes()
+
+
+def osc_bundle(messages: Sequence[bytes]) -> bytes:
+    """An OSC bundle with the timetag "immediately" (1) holding ``messages``."""
+    return b"#bundle\0" + (1).to_bytes(8, "big") + b"".join(len(m).to_bytes(4, "big") + m for m in messages)
 
 
 class _Lsl:
@@ -278,15 +336,13 @@ class Publisher:
 
         return time.monotonic()
 
-    def _message(self, address: str, args: Sequence[tuple[Any, str]]) -> Any:
-        from pythonosc.osc_message_builder import OscMessageBuilder
+    def _message(self, address: str, args: Sequence[tuple[Any, str]]) -> bytes:
+        return osc_message(self.prefix + address, args)
 
-        b = OscMessageBuilder(self.prefix + address)
-        for value, kind in args:
-            b.add_arg(value, kind)
-        return b.build()
+    def _floats_message(self, address: str, values: Any) -> bytes:
+        return osc_floats(self.prefix + address, values)
 
-    def _send(self, messages: list) -> None:
+    def _send(self, messages: list[bytes]) -> None:
         """Send OSC messages: into the open :meth:`instant`'s bundle, else now (several: one bundle)."""
         if self._osc is None or not messages:
             return
@@ -296,21 +352,13 @@ class Publisher:
             return
         self._transmit(messages)
 
-    def _transmit(self, messages: list) -> None:
-        from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
-
-        if len(messages) == 1:
-            packet = messages[0]
-        else:
-            bb = OscBundleBuilder(IMMEDIATELY)
-            for m in messages:
-                bb.add_content(m)
-            packet = bb.build()
+    def _transmit(self, messages: list[bytes]) -> None:
+        packet = messages[0] if len(messages) == 1 else osc_bundle(messages)
         with self._lock:
             if self._osc is None:
                 return
             try:
-                self._osc.send(packet)
+                self._osc.send(_Datagram(packet))
             except OSError as e:  # e.g. no route, or the datagram is too large: never stop the loop
                 log.warning("OSC send to %s:%d failed: %s", *self.osc_target, e)
                 return
@@ -444,9 +492,9 @@ class Publisher:
         msgs = []
         for i, h in enumerate(horizons):
             if a is not None:
-                msgs.append(self._message(f"/pred/{h}/angles", [(v, "f") for v in a[i].tolist()]))
+                msgs.append(self._floats_message(f"/pred/{h}/angles", a[i]))
             if k is not None:
-                msgs.append(self._message(f"/pred/{h}/kp", [(v, "f") for v in k[i].ravel().tolist()]))
+                msgs.append(self._floats_message(f"/pred/{h}/kp", k[i]))
         self._send(msgs)
         if self._lsl is not None:
             channels = []
@@ -478,9 +526,9 @@ class Publisher:
         k = None if kp is None else np.asarray(kp, dtype=np.float64).reshape(-1, 3)
         msgs = []
         if a is not None:
-            msgs.append(self._message("/actual/angles", [(v, "f") for v in a.tolist()]))
+            msgs.append(self._floats_message("/actual/angles", a))
         if k is not None:
-            msgs.append(self._message("/actual/kp", [(v, "f") for v in k.ravel().tolist()]))
+            msgs.append(self._floats_message("/actual/kp", k))
         if age_s is not None:
             msgs.append(self._message("/actual/age", [(float(age_s), "f")]))
         self._send(msgs)
@@ -515,31 +563,47 @@ class Publisher:
         self._send([self._message("/onset", [(str(muscle), "s")])])
         self._marker({"event": "onset", "muscle": str(muscle), "text": f"{muscle} engaged"}, t)
 
-    def preactivation(self, muscle: str, segment: str | None, lead_ms: float, t: float | None = None) -> None:
-        """ "Muscle X engaged N ms before segment Y moved"; ``segment=None``: anticipatory
-        activity with no local motion (``lead_ms`` then counts since the onset).
+    def preactivation(
+        self,
+        muscle: str,
+        segment: str | None,
+        lead_ms: float,
+        kind: str = "led",
+        text: str | None = None,
+        t: float | None = None,
+    ) -> None:
+        """A resolved pre-activation: "muscle X engaged N ms before segment Y moved".
 
-        OSC ``/<name>/preactivation s s f`` (muscle, segment or "", lead ms);
-        LSL marker (JSON) with the same fields and a sentence.
+        Parameters
+        ----------
+        muscle : EMG channel label
+        segment : the segment that moved, or (other kinds) the joint's segments; None: ""
+        lead_ms : motion onset minus EMG onset (ms) for ``kind="led"``; NaN otherwise
+        kind : ``"led"``, ``"anticipatory"`` (muscle engaged, its joint did not move) or
+            ``"already_moving"`` (as :class:`wearsense.effort.PreactivationEvent` has them)
+        text : the sentence for a person (default made from the fields)
+
+        OSC ``/<name>/preactivation s s f s`` (muscle, segment, lead ms, kind); LSL
+        marker (JSON) with the same fields and the sentence. To publish an effort
+        event ``ev``: ``preactivation(ev.muscle, ev.segment, ev.lead_ms, ev.kind, ev.describe())``.
         """
         t = self._now(t)
         seg = "" if segment is None else str(segment)
-        self._send([self._message("/preactivation", [(str(muscle), "s"), (seg, "s"), (float(lead_ms), "f")])])
-        text = (
-            f"{muscle} engaged {lead_ms:.0f} ms before {seg} moved"
-            if seg
-            else f"{muscle} engaged {lead_ms:.0f} ms ago with no local motion (anticipatory)"
-        )
-        self._marker(
-            {
-                "event": "preactivation",
-                "muscle": str(muscle),
-                "segment": seg,
-                "lead_ms": float(lead_ms),
-                "text": text,
-            },
-            t,
-        )
+        lead = math.nan if lead_ms is None else float(lead_ms)
+        args = [(str(muscle), "s"), (seg, "s"), (lead, "f"), (str(kind), "s")]
+        self._send([self._message("/preactivation", args)])
+        if text is None:
+            if kind == "led":
+                text = f"{muscle} engaged {lead:.0f} ms before {seg} moved"
+            elif kind == "anticipatory":
+                text = f"{muscle} engaged with no motion of its joint" + (f" ({seg})" if seg else "")
+            else:
+                text = (
+                    f"{muscle} engaged while its joint" + (f" ({seg})" if seg else "") + " was already moving"
+                )
+        fields = {"event": "preactivation", "muscle": str(muscle), "segment": seg, "lead_ms": lead}
+        fields.update(kind=str(kind), text=text)
+        self._marker(fields, t)
 
     def effort(self, factors: Mapping[str, Any], t: float | None = None) -> None:
         """Laban Effort factors now, one OSC bundle.
@@ -588,7 +652,8 @@ class Publisher:
 
     # ------------------------------------------------------------------ helpers
     def _marker(self, fields: dict, t: float) -> None:
-        self._lsl_push("events", "Markers", [("event", "json", "marker")], 0.0, [json.dumps(fields)], t)
+        clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in fields.items()}
+        self._lsl_push("events", "Markers", [("event", "json", "marker")], 0.0, [json.dumps(clean)], t)
 
     @staticmethod
     def _names(names: list[str], n: int, stem: str) -> list[str]:
