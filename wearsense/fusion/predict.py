@@ -275,8 +275,22 @@ def load_model(checkpoint: str | Path | None = None) -> Any:
     return load_checkpoint(path)
 
 
-def _featurizer_infos(infos: Iterable[StreamInfo]) -> list[StreamInfo]:
-    return [i for i in infos if i.modality in _USED]
+def _featurizer_infos(infos: Iterable[StreamInfo], model: Any) -> list[StreamInfo]:
+    """The streams the featurizer reads, in the model's order: IMU streams as in its
+    ``names["imu"]``, EMG streams so that their channels join up as in ``names["emg"]``
+    (a recording may list its streams in another order than the live device did)."""
+    names = getattr(model, "names", {}) or {}
+    imu = {n: i for i, n in enumerate(names.get("imu", []))}
+    emg = {n: i for i, n in enumerate(names.get("emg", []))}
+
+    def place(info: StreamInfo) -> float:
+        if info.modality is Modality.IMU:
+            return imu.get(info.name, math.inf)
+        if info.modality is Modality.EMG and info.channels:
+            return emg.get(info.channels[0], math.inf)
+        return math.inf
+
+    return sorted((i for i in infos if i.modality in _USED), key=place)
 
 
 def check_channels(model: Any, featurizer: Any, source: str = "the device") -> None:
@@ -360,7 +374,7 @@ class LivePredictor:
     ) -> None:
         self.settings = settings or PredictSettings()
         self.model = model
-        used = _featurizer_infos(infos)
+        used = _featurizer_infos(infos, model)
         if featurizer is None:
             from wearsense.fusion.data import StepFeaturizer
 
@@ -389,6 +403,15 @@ class LivePredictor:
         self._announced = -math.inf
         self._t_first: float | None = None
         self.done = False
+        if publisher is not None:
+            self._announce(-math.inf)
+            dims = getattr(model, "dims", {}) or {}
+            pose_kp = getattr(featurizer, "pose_kind", "none") == "keypoints"
+            publisher.open_outlets(
+                predicted_angles=bool(self.log.joints),
+                predicted_kp=bool(self.log.keypoints) and dims.get("Q", 1) > 0,
+                actual_kp=pose_kp and len(featurizer.names["pose"]) == 3 * len(self.log.keypoints),
+            )
 
     # ------------------------------------------------------------------ feeding
     def _now(self) -> float | None:
@@ -477,19 +500,22 @@ class LivePredictor:
             self._seen_onsets = {k for k in self._seen_onsets if k[1] >= horizon}
         return found
 
+    def _announce(self, t: float) -> None:
+        self._announced = t
+        self.publisher.describe(
+            joints=self.log.joints,
+            keypoints=self.log.keypoints,
+            horizons_ms=self.log.horizons_ms,
+            muscles=self.muscles,
+            step_hz=self.model.spec.step_hz,
+        )
+
     def _publish(self, t, step, pred, actual, age_s, onsets) -> None:
         pub = self.publisher
         if pub is None:
             return
         if t - self._announced >= self.settings.announce_s:
-            self._announced = t
-            pub.describe(
-                joints=self.log.joints,
-                keypoints=self.log.keypoints,
-                horizons_ms=self.log.horizons_ms,
-                muscles=self.muscles,
-                step_hz=self.model.spec.step_hz,
-            )
+            self._announce(t)
         with pub.instant(t=t, step=step):
             pub.predicted(pred.angles, pred.kp, t=t)
             if actual is not None:
@@ -531,11 +557,14 @@ def run_prediction(
     profile: Any = None,
     stop: threading.Event | None = None,
     on_step: Callable[[LivePredictor, list[StepRecord]], None] | None = None,
+    pose_latency_s: float | None = None,
+    host_clock: Any = None,
 ) -> PredictionLog:
     """Open ``uri``, predict live until it ends, ``settings.duration_s`` passes, or ``stop`` is set.
 
     ``on_step(predictor, records)`` is called after each chunk that completed steps (a
-    terminal view redraws there). Returns the run's :class:`PredictionLog`.
+    terminal view redraws there). ``pose_latency_s``, ``host_clock``: see :class:`LivePredictor`.
+    Returns the run's :class:`PredictionLog`.
     """
     from wearsense.devices.blocking import BlockingDevice
 
@@ -544,7 +573,14 @@ def run_prediction(
     start = time.monotonic()
     with BlockingDevice(uri) as dev:
         predictor = LivePredictor(
-            model, dev.streams, publisher=publisher, settings=settings, profile=profile, source=uri
+            model,
+            dev.streams,
+            publisher=publisher,
+            settings=settings,
+            profile=profile,
+            source=uri,
+            pose_latency_s=pose_latency_s,
+            host_clock=host_clock,
         )
         for info, chunk in dev:
             arrived = time.perf_counter()
