@@ -15,6 +15,7 @@ writes the figure.
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -168,8 +169,13 @@ def run(args) -> int:
     period = 1000.0 / model.spec.step_hz
     print(
         f"added latency  p50 {lat['added_p50_ms']:.2f} ms   p99 {lat['added_p99_ms']:.2f} ms "
-        f"({lat['added_p99_ms'] / period:.2f} of the {period:.1f} ms step)"
+        f"({lat['added_p99_ms'] / period:.2f} of the {period:.1f} ms step; chunk handed in -> published)"
     )
+    if math.isfinite(lat["arrival_p99_ms"]):
+        print(
+            f"from arrival   p50 {lat['arrival_p50_ms']:.2f} ms   p99 {lat['arrival_p99_ms']:.2f} ms "
+            "(the chunk's host arrival -> published)"
+        )
     shown = [h for h in (0, 100, 200, 400) if h in errors]
     print("keypoint error vs camera (mm): " + "  ".join(f"+{h} ms {errors[h]:.0f}" for h in shown))
     if lsl_names:

@@ -14,10 +14,13 @@
 5. :class:`~wearsense.live.publish.Publisher` sends it over OSC (one bundle per step)
    and LSL (``docs/osc.md``).
 
-Two latencies are kept per step (:class:`PredictionLog`): ``step_latency_s``, the
-model's own step, and ``added_latency_s``, from the moment the chunk that completed
-the step was handed to :meth:`LivePredictor.feed` to the moment its prediction had
-been published (steps 2–5: what wearsense adds on top of the sensors' own latency).
+Three latencies are kept per step (:class:`PredictionLog`): ``step_latency_s``, the
+model's own step; ``added_latency_s``, from the moment the chunk that completed the
+step was handed to :meth:`LivePredictor.feed` to the moment its prediction had been
+published (steps 2–5: the processing wearsense adds); and, for devices that deliver in
+real time, ``arrival_latency_s``, from the chunk's host arrival time (``received_s``,
+stamped by the driver) to publication, which also counts any time the chunk waited in
+the process behind earlier ones (a backlog at start-up, a stall of the machine).
 
 "Predicted against actual": the pose frames that arrive later are the truth of the
 predictions made earlier. :meth:`PredictionLog.errors_mm` compares the keypoints
@@ -125,6 +128,14 @@ class StepRecord:
         Muscles whose EMG onset was first seen at this step.
     step_latency_s, added_latency_s : float
         The model's step; chunk handed in -> prediction published (s).
+    arrival_latency_s : float
+        The chunk's host arrival (``received_s``) -> prediction published (s); NaN for
+        devices that do not deliver in real time (``realtime=0``, replays).
+    published_s : float
+        When the prediction had been published, session clock (s): ``published_s - t``
+        is the prediction's age when it went out (the sensors' own latency and the wait
+        for the slowest stream, plus the added latency). Meaningful for devices that
+        deliver in real time only.
     """
 
     t: float
@@ -136,6 +147,8 @@ class StepRecord:
     onsets: list[str]
     step_latency_s: float
     added_latency_s: float
+    published_s: float = math.nan
+    arrival_latency_s: float = math.nan
 
 
 @dataclass
@@ -149,9 +162,12 @@ class PredictionLog:
     condition: str
     keep: int = 7200
     steps: deque = field(default_factory=deque)
+    #: the model's step rate (Hz)
+    step_hz: float = 60.0
     #: every step's model latency and added latency (s), not only the kept ones
     step_latency_s: list[float] = field(default_factory=list)
     added_latency_s: list[float] = field(default_factory=list)
+    arrival_latency_s: list[float] = field(default_factory=list)
     chunks: int = 0
     #: wall-clock time the loop ran (s)
     elapsed_s: float = 0.0
@@ -163,6 +179,7 @@ class PredictionLog:
         self.steps.append(record)
         self.step_latency_s.append(record.step_latency_s)
         self.added_latency_s.append(record.added_latency_s)
+        self.arrival_latency_s.append(record.arrival_latency_s)
 
     @property
     def n_steps(self) -> int:
@@ -235,23 +252,30 @@ class PredictionLog:
             out[h] = float(np.linalg.norm(diff, axis=-1).mean() * 1000.0)
         return out
 
-    def latency(self) -> dict[str, float]:
-        """p50/p99 (ms) of the model's step latency and of the added latency (chunk handed
-        in -> prediction published), over every step of the run."""
-        if not self.step_latency_s:
-            return {
-                "steps": 0,
-                **{k: math.nan for k in ("step_p50_ms", "step_p99_ms", "added_p50_ms", "added_p99_ms")},
-            }
-        step = np.asarray(self.step_latency_s) * 1e3
-        added = np.asarray(self.added_latency_s) * 1e3
-        return {
-            "steps": len(step),
-            "step_p50_ms": float(np.percentile(step, 50)),
-            "step_p99_ms": float(np.percentile(step, 99)),
-            "added_p50_ms": float(np.percentile(added, 50)),
-            "added_p99_ms": float(np.percentile(added, 99)),
-        }
+    def age_ms(self) -> dict[str, float]:
+        """p50/p99 (ms) of the predictions' age when published (``published_s - t``), over
+        the kept steps; for devices that deliver in real time."""
+        age = np.array([s.published_s - s.t for s in self.steps]) * 1e3
+        age = age[np.isfinite(age)]
+        if not age.size:
+            return {"age_p50_ms": math.nan, "age_p99_ms": math.nan}
+        return {"age_p50_ms": float(np.percentile(age, 50)), "age_p99_ms": float(np.percentile(age, 99))}
+
+    def latency(self, skip_s: float = 0.0) -> dict[str, float]:
+        """p50/p99 (ms) over every step of the run (``skip_s``: leaving out the steps of the
+        first this many seconds of data, e.g. a start-up backlog): the model's step
+        (``step_``), chunk handed in -> published (``added_``) and chunk arrival ->
+        published (``arrival_``, NaN unless the device delivers in real time)."""
+        out: dict[str, float] = {"steps": 0}
+        skip = int(round(skip_s * self.step_hz)) if skip_s > 0 else 0
+        for key, values in (("step", self.step_latency_s), ("added", self.added_latency_s),
+                            ("arrival", self.arrival_latency_s)):  # fmt: skip
+            x = np.asarray(values[skip:], dtype=np.float64) * 1e3
+            x = x[np.isfinite(x)]
+            out["steps"] = max(out["steps"], len(values[skip:]))
+            out[f"{key}_p50_ms"] = float(np.percentile(x, 50)) if x.size else math.nan
+            out[f"{key}_p99_ms"] = float(np.percentile(x, 99)) if x.size else math.nan
+        return out
 
 
 def load_model(checkpoint: str | Path | None = None) -> Any:
@@ -393,6 +417,7 @@ class LivePredictor:
             keypoints=list(names.get("keypoints", [])),
             condition=self.settings.condition,
             keep=max(1, int(round(self.settings.keep_s * model.spec.step_hz))),
+            step_hz=float(model.spec.step_hz),
         )
         self.muscles = list(featurizer.names["emg"])
         self._streams = {i.name for i in used if i.name in featurizer.infos}
@@ -402,6 +427,8 @@ class LivePredictor:
         self._seen_onsets: set[tuple[int, float]] = set()
         self._announced = -math.inf
         self._t_first: float | None = None
+        self._live: bool | None = None
+        self._arrival_host = math.nan
         self.done = False
         if publisher is not None:
             self._announce(-math.inf)
@@ -442,6 +469,9 @@ class LivePredictor:
             return []
         self.featurizer.push(info.name, mapped)
         host = chunk.received_s
+        if self._live is None:  # a driver stamping the host's clock now, not a replay or realtime=0
+            self._live = math.isfinite(host) and abs(time.monotonic() - host) < 2.0
+        self._arrival_host = host if self._live else math.nan
         at = host + self._offset if math.isfinite(host) else float(mapped.t[-1])
         self._arrival[info.name] = at
         self._newest_arrival = max(self._newest_arrival, at)
@@ -480,6 +510,8 @@ class LivePredictor:
                 onsets=onsets,
                 step_latency_s=float(pred.latency),
                 added_latency_s=time.perf_counter() - arrived,
+                published_s=time.monotonic() + self._offset,
+                arrival_latency_s=time.monotonic() - self._arrival_host,
             )
             self.log.append(rec)
             out.append(rec)
