@@ -136,12 +136,20 @@ def run(args) -> int:
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     view = None if args.quiet else PredictionView(f"wearsense predict {uri}", out=sys.stderr)
-    try:
-        with Publisher(osc=osc, lsl=args.lsl, name=args.name) as pub:
-            where = [f"OSC {osc} /{args.name}/..." if osc else "", f"LSL {args.name}-*" if args.lsl else ""]
+    where = [f"OSC {osc} /{args.name}/..." if osc else "", f"LSL {args.name}-*" if args.lsl else ""]
+    started = []
+
+    def on_step(predictor, records) -> None:
+        if not started:  # the device is open and delivering: say where the predictions go
+            started.append(True)
             print(
                 "publishing: " + (", ".join(w for w in where if w) or "nothing"), file=sys.stderr, flush=True
             )
+        if view is not None:
+            view.draw(predictor, records)
+
+    try:
+        with Publisher(osc=osc, lsl=args.lsl, name=args.name) as pub:
             log = run_prediction(
                 uri,
                 model,
@@ -149,7 +157,7 @@ def run(args) -> int:
                 publisher=pub,
                 stop=stop,
                 pose_latency_s=None if args.pose_latency_ms is None else args.pose_latency_ms / 1000.0,
-                on_step=None if view is None else view.draw,
+                on_step=on_step,
             )
             lsl_names = pub.lsl_streams
     finally:
