@@ -109,6 +109,17 @@ CATALOGUE = [
     Case(("predict", "--condition", "eyes"), "inside_out"),
     Case(("predict", "--duration", "0"), "must be > 0", usage=True),
     Case(("predict", "-o", "{nodir}/p.png"), "{nodir}"),
+    # eval
+    Case(("eval", "--data", "{missing}", "--out", "o"), "no such file"),
+    Case(("eval", "--data", "{folder}", "--out", "o"), "not a take store"),
+    Case(("eval", "--data", "{unknown_ext}", "--out", "o"), "not a take store"),
+    Case(("eval", "--data", "{xdf}", "--out", "{existing}"), "a file is in the way"),
+    Case(("eval", "--data", "{xdf}", "--out", "{nodir}/r"), "{nodir}"),
+    Case(("eval", "--data", "{xdf}", "--out", "o", "--seeds", "x"), "--seeds"),
+    Case(("eval", "--data", "{xdf}", "--out", "o", "--conditions", "camera,nope"), "nope"),
+    Case(("eval", "--data", "{xdf}", "--out", "o", "--conditions", "all"), "include 'camera'"),
+    Case(("eval", "--data", "{xdf}", "--out", "o", "--preset", "nope"), "invalid choice", usage=True),
+    Case(("eval", "--out", "o"), "--data", usage=True),
     # no subcommand or an unknown one
     Case(("nosuchcommand",), "invalid choice", usage=True),
 ]

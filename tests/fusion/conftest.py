@@ -34,12 +34,13 @@ def sim_host_streams(sim_recording):
 
 @pytest.fixture(scope="session")
 def sim_dataset(tmp_path_factory):
-    """A prepared sim dataset: 3 movers x 20 s (train, val, test one each), held-out family none."""
+    """A prepared sim dataset: 3 movers x 20 s (train, val, test one each); the family "martial"
+    is held out of training (only the test mover may perform it)."""
     from wearsense.fusion.data import make_sim_dataset
 
     out = tmp_path_factory.mktemp("simds")
     return make_sim_dataset(out, movers=3, minutes_per_mover=20 / 60, take_s=20, seed=40,
-                            val_fraction=1 / 3, test_fraction=1 / 3)
+                            val_fraction=1 / 3, test_fraction=1 / 3, hold_out_families=("martial",))
 
 
 def tiny_take(steps: int = 12, spec: FeatureSpec | None = None, name: str = "tiny", split: str = "train",

@@ -2,7 +2,9 @@
 
 - :class:`~wearsense.fusion.featurize.StepFeaturizer`: the one place streams become
   step frames (live and offline).
-- :func:`read_sim` (sim shards of ``wearsense sim generate``) yields takes lazily.
+- :func:`read_sim` (sim shards of ``wearsense sim generate``), :func:`read_xdf` (any
+  XDF session with EMG, IMU and pose streams), :func:`read_emg2pose` (the emg2pose
+  HDF5 layout): each yields takes lazily.
 - :func:`prepare` runs a reader once and writes a :class:`TakeStore`: one ``.npz``
   per take plus ``card.json`` (the dataset card), so training does not redo the DSP.
 - :func:`make_sim_dataset`: generate a sim dataset and prepare it, in one call.
@@ -22,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from wearsense.errors import ConfigError, FormatError, OutputError
+from wearsense.fusion.data_emg2pose import read_emg2pose
 from wearsense.fusion.data_sim import read_shard, read_sim
+from wearsense.fusion.data_xdf import read_xdf
 from wearsense.fusion.featurize import STEP_FIELDS, StepFeaturizer, body_frame
 from wearsense.fusion.frames import FeatureSpec, Take
 
@@ -31,6 +35,8 @@ __all__ = [
     "body_frame",
     "read_sim",
     "read_shard",
+    "read_xdf",
+    "read_emg2pose",
     "prepare",
     "TakeStore",
     "make_sim_dataset",
@@ -147,8 +153,13 @@ def _source_takes(source: Any, spec: FeatureSpec, **kwargs: Any) -> tuple[str, I
     p = Path(source)
     if p.is_dir() and list(p.glob("mover-*_take-*.h5")):
         return "sim", read_sim(p, spec, **kwargs)
+    if p.suffix.lower() == ".xdf" or (p.is_dir() and list(p.glob("*.xdf"))):
+        return "xdf", read_xdf(p, spec, **kwargs)
+    if p.is_dir() and (p / "metadata.csv").exists():
+        return "emg2pose", read_emg2pose(p, spec, **kwargs)
     raise FormatError(
-        f"{p}: not a sim dataset folder (mover-*_take-*.h5); pass one, or an iterable of Take", str(p)
+        f"{p}: not a sim dataset folder (mover-*_take-*.h5), an XDF file or folder, or an emg2pose "
+        "folder (*.hdf5 + metadata.csv); pass one of those, or an iterable of Take", str(p)
     )
 
 
@@ -156,8 +167,8 @@ def prepare(source: Any, spec: FeatureSpec, out_dir: str | Path, *, overwrite: b
             **reader_kwargs: Any) -> TakeStore:
     """Read every take of ``source`` once and write a :class:`TakeStore` in ``out_dir``.
 
-    ``source``: a sim dataset folder, or an iterable of :class:`Take` (e.g. a reader you
-    configured yourself).
+    ``source``: a sim dataset folder, an XDF file or folder of them, an emg2pose folder,
+    or an iterable of :class:`Take` (e.g. a reader you configured yourself).
     ``reader_kwargs`` go to the reader. A folder already holding takes of another spec is
     an error unless ``overwrite=True`` (which removes its takes first).
     """
@@ -198,7 +209,42 @@ def prepare(source: Any, spec: FeatureSpec, out_dir: str | Path, *, overwrite: b
         raise FormatError(f"{source}: the reader yielded no takes (check split/movers/families filters)")
     card = build_card(kind, source, spec, entries, first, time.perf_counter() - wall0)
     card_path.write_text(json.dumps(card, indent=1, default=_jsonable) + "\n")
+    (out / "README.md").write_text(card_markdown(card))
     return TakeStore(out)
+
+
+def card_markdown(card: dict) -> str:
+    """The dataset card as a short Markdown page (written beside ``card.json`` as README.md)."""
+    src = card["source"]
+    ch = card["channels"]
+    gen = card.get("generation") or {}
+
+    def n(key: str) -> int:
+        return len(ch.get(key, []))
+
+    lines = [
+        f"# Prepared fusion takes ({src['kind']})",
+        "",
+        f"- source: {src.get('path') or 'takes given in memory'}"
+        + (f" (generator {src['generator']})" if src.get("generator") else ""),
+        f"- {card['takes_total']} takes, {card['hours'] * 60:.1f} min; wearsense {card['wearsense_version']}",
+        "- splits: " + "; ".join(f"{s} {n} takes, movers {', '.join(card['movers'][s])}"
+                                 for s, n in card["splits"].items()),
+        "- families performed: "
+        + "; ".join(f"{s}: {', '.join(f) or '-'}" for s, f in card["families"].items()),
+        f"- EMG {n('emg')} ch, IMU slots {n('imu')} x {n('imu_features')}, pose {n('pose')} values "
+        f"({card['pose']['kind']}, latency {card['pose']['latency_s']} s), joints {n('joints')}, "
+        f"keypoints {n('keypoints')}",
+        "- rates (Hz): " + ", ".join(f"{n} {r:g}" for n, r in card["rates_hz"].items()),
+        f"- clock: {card['clock']}",
+        f"- step {card['spec']['step_hz']:g} Hz, horizons {card['spec']['horizons_ms']} ms "
+        "(the full FeatureSpec is in card.json)",
+    ]
+    if gen.get("hold_out_families"):
+        lines.append(f"- held out of training: {', '.join(gen['hold_out_families'])}")
+    lines += ["", "Layout: `takes/<name>.npz` (see wearsense.fusion.data.save_take); read with "
+              "`wearsense.fusion.data.TakeStore`."]
+    return "\n".join(lines) + "\n"
 
 
 def build_card(kind: str, source: Any, spec: FeatureSpec, entries: list[dict], first: Take,
@@ -214,6 +260,11 @@ def build_card(kind: str, source: Any, spec: FeatureSpec, entries: list[dict], f
         if e["mover"] not in movers[e["split"]]:
             movers[e["split"]].append(e["mover"])
     fam_by_split = {s: sorted({f for e in entries if e["split"] == s for f in e["families"]}) for s in splits}
+    generation = None
+    if kind == "sim" and (Path(source) / "card.json").exists():  # the sim dataset's own card
+        sim_card = json.loads((Path(source) / "card.json").read_text())
+        generation = {k: sim_card.get(k) for k in ("generator", "seeds", "take_s", "hold_out_families",
+                                                   "families_train", "families_test", "split_rule", "config")}
     seconds = sum(e["seconds"] for e in entries)
     meta = first.meta
     return {
@@ -233,6 +284,7 @@ def build_card(kind: str, source: Any, spec: FeatureSpec, entries: list[dict], f
         "rates_hz": meta.get("rates_hz", {}),
         "pose": {"kind": meta.get("pose_kind"), "latency_s": meta.get("pose_latency_s")},
         "clock": meta.get("clock"),
+        "generation": generation,
         "prepare_wall_s": round(prepare_s, 2),
         "takes": entries,
     }

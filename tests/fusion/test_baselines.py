@@ -1,0 +1,164 @@
+"""Zero-velocity, constant-velocity and ridge baselines, and the robustness perturbations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from eval_toys import toy_dataset, toy_take
+
+from wearsense.fusion import perturb as P
+from wearsense.fusion.baselines import (
+    RidgeBaseline,
+    camera_frames,
+    constant_velocity,
+    ridge_features,
+    zero_velocity,
+)
+from wearsense.fusion.metrics import angle_error
+
+
+@pytest.fixture(scope="module")
+def data():
+    return toy_dataset(n_train=3, n_val=1, n_test=2, duration_s=30.0)
+
+
+def _linear_take(rate_deg_s=30.0):
+    """A toy take whose true angles move at a constant rate (camera keypoints unchanged)."""
+    take = toy_take(1, duration_s=20.0)
+    h_s = np.asarray(take.spec.horizons_ms) / 1000.0
+    ang = rate_deg_s * (take.t[:, None] + h_s[None, :])
+    y = np.repeat(ang[:, :, None], take.y_angles.shape[2], axis=2).astype(np.float32)
+    y = (y + 180.0) % 360.0 - 180.0
+    return replace(take, y_angles=y)
+
+
+def test_zero_velocity_repeats_the_newest_arrived_frame_at_every_horizon():
+    take = toy_take(2)
+    pred = zero_velocity(take)
+    k = 600
+    kp_now = take.pose[k].reshape(-1, 3)
+    for h in range(pred.kp.shape[1]):
+        np.testing.assert_allclose(pred.kp[k, h], kp_now, atol=1e-6)
+
+
+def test_zero_velocity_angles_are_the_truth_at_the_frame_capture_time():
+    take = _linear_take()
+    pred = zero_velocity(take)
+    capture = take.t - take.pose_age
+    k = 700
+    expected = 30.0 * capture[k]
+    expected = (expected + 180) % 360 - 180
+    np.testing.assert_allclose(pred.angles[k, :, 0], expected, atol=1e-3)
+
+
+def test_constant_velocity_is_exact_for_steady_motion_where_zero_velocity_falls_behind():
+    take = _linear_take()
+    cv, zv = constant_velocity(take), zero_velocity(take)
+    k = slice(100, len(take) - 100)
+    e_cv = np.nanmean(angle_error(cv.angles, take.y_angles, take.y_ok)[k], axis=0)
+    e_zv = np.nanmean(angle_error(zv.angles, take.y_angles, take.y_ok)[k], axis=0)
+    assert e_cv.max() < 1e-2
+    # zero-velocity lags by the camera latency plus the horizon: 30 deg/s x (age + h)
+    assert e_zv[-1] > e_zv[0] > 1.0
+
+
+def test_occluded_frames_are_skipped_and_the_last_usable_one_held():
+    take = toy_take(3)
+    ok = take.pose_ok.copy()
+    ok[300:360] = False
+    fr = camera_frames(replace(take, pose_ok=ok))
+    assert np.all(fr.capture[300:360] == fr.capture[299])
+    assert fr.capture[360] > fr.capture[299]
+
+
+def test_a_take_without_any_usable_frame_is_a_clear_error():
+    take = toy_take(3)
+    with pytest.raises(Exception, match="no usable camera frame"):
+        zero_velocity(replace(take, pose_ok=np.zeros(len(take), bool)))
+
+
+def test_ridge_features_are_causal():
+    take = toy_take(4)
+    k = 900
+    future = replace(
+        take,
+        emg=np.concatenate([take.emg[: k + 1], take.emg[k + 1:] * 0 + 3.0]),
+        imu=np.concatenate([take.imu[: k + 1], take.imu[k + 1:] * 0 - 1.0]),
+        pose=np.concatenate([take.pose[: k + 1], take.pose[k + 1:] * 0 + 9.0]),
+    )
+    for c in ("camera", "all", "inside_out"):
+        np.testing.assert_array_equal(ridge_features(take, c)[: k + 1], ridge_features(future, c)[: k + 1])
+
+
+def test_conditions_without_the_camera_see_only_the_starting_pose():
+    take = toy_take(5)
+    late = take.t > take.t[0] + take.spec.pose_start_s + 0.2
+    moved = replace(take, pose=np.where(late[:, None], take.pose + 1.0, take.pose).astype(np.float32))
+    np.testing.assert_array_equal(ridge_features(take, "inside_out"), ridge_features(moved, "inside_out"))
+    assert not np.array_equal(ridge_features(take, "camera"), ridge_features(moved, "camera"))
+
+
+def test_ridge_with_emg_anticipates_what_the_camera_sees_late(data):
+    """In the toy world EMG leads motion by 80 ms and the camera lags 66 ms."""
+    errs = {}
+    for c in ("camera", "all"):
+        model = RidgeBaseline(c).fit(data["train"], data["val"])
+        assert model.alpha is not None
+        e = [np.nanmean(angle_error(model.predict_take(t).angles, t.y_angles, t.y_ok)[:, 2])
+             for t in data["test"]]
+        errs[c] = np.mean(e)
+    assert errs["all"] < 0.7 * errs["camera"]
+
+
+def test_ridge_refuses_another_condition_and_an_unfitted_use(data):
+    model = RidgeBaseline("camera")
+    with pytest.raises(Exception, match="before fit"):
+        model.predict_take(data["test"][0])
+    model.fit(data["train"][:1])
+    with pytest.raises(Exception, match="fitted for 'camera'"):
+        model.predict_take(data["test"][0], "all")
+
+
+def test_emg_dropout_silences_and_flags_channels():
+    take = toy_take(6)
+    out = P.emg_dropout(take, fraction=0.34, seed=0)
+    lost = ~out.emg_ok.all(axis=0)
+    assert lost.sum() == 1
+    assert np.all(out.emg[:, lost] == 0)
+    assert take.emg_ok.all()  # the original is untouched
+
+
+def test_electrode_shift_mixes_in_the_neighbour():
+    take = toy_take(7)
+    out = P.electrode_shift(take, mix=0.5)
+    lin = np.expm1(take.emg.astype(np.float64))
+    expect = np.log1p(0.5 * lin[:, 0] + 0.5 * lin[:, 1])
+    np.testing.assert_allclose(out.emg[:, 0], expect, rtol=1e-5)
+
+
+def test_clock_offset_delays_the_wearables_by_whole_steps():
+    take = toy_take(8)
+    out = P.clock_offset(take, 2 / take.spec.step_hz)
+    np.testing.assert_array_equal(out.emg[2:], take.emg[:-2])
+    np.testing.assert_array_equal(out.imu[2:], take.imu[:-2])
+    assert not out.emg_ok[:2].any()
+    np.testing.assert_array_equal(out.pose, take.pose)
+
+
+def test_camera_occlusion_holds_the_last_frame_and_ages_it():
+    take = toy_take(9)
+    out = P.camera_occlusion(take, fraction=0.2, run_s=0.5, seed=3)
+    hidden = ~out.pose_ok & take.pose_ok
+    assert 0.1 < hidden.mean() < 0.35
+    k = np.flatnonzero(hidden[1:] & hidden[:-1])[5] + 1
+    np.testing.assert_array_equal(out.pose[k], out.pose[k - 1])
+    assert out.pose_age[k] > out.pose_age[k - 1]
+
+
+def test_imu_subset_keeps_the_first_imus():
+    out = P.imu_subset(toy_take(10), keep=1)
+    assert out.imu_ok[:, 0].all() and not out.imu_ok[:, 1:].any()
+    with pytest.raises(Exception, match="IMUs"):
+        P.imu_subset(toy_take(10), keep=9)

@@ -1,0 +1,342 @@
+"""Baselines every motion-model number is read against (numpy only, no torch).
+
+- :func:`zero_velocity` — repeat the newest pose frame the camera delivered (the frame
+  that has *arrived*, with its capture time; occluded frames skipped);
+- :func:`constant_velocity` — extrapolate the last two arrived frames, using their
+  capture times, to ``t + h``;
+- :class:`RidgeBaseline` — ridge regression from the same windows of inputs a
+  condition sees (camera history, IMU, EMG envelope and pre-activation events) to the
+  pose at every horizon, fitted on the training split with its penalty chosen on the
+  validation split.
+
+The camera delivers keypoints (sim, XDF) or joint angles (emg2pose). Where it delivers
+keypoints, the zero- and constant-velocity *joint angles* are the true angles at the
+capture times of those frames: an ideal inverse kinematics of a noise-free camera with
+the real latency, a stronger reference than any real camera gives (skill against it is
+conservative). Their keypoints are the camera's own (noisy) keypoints.
+
+Every baseline returns :class:`Prediction` (``angles`` (K, H, J) deg, ``kp`` (K, H, Q, 3)
+m or None), the fields :meth:`FusionModel.predict_take` returns, so the evaluation scores
+both the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from wearsense.errors import ConfigError
+from wearsense.fusion.frames import CONDITIONS, Take
+
+__all__ = [
+    "Prediction",
+    "CameraFrames",
+    "camera_frames",
+    "zero_velocity",
+    "constant_velocity",
+    "ridge_features",
+    "RidgeBaseline",
+]
+
+#: step lags (in steps) of the differences the ridge features hold
+RIDGE_LAGS = (3, 6, 12)
+#: capture times closer than this (s) are one frame (pose_age is float32)
+_SAME_FRAME_S = 5e-4
+#: penalties tried on the validation split (relative to each feature's variance)
+RIDGE_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0)
+
+
+@dataclass
+class Prediction:
+    """Predicted pose at every horizon: ``angles`` (K, H, J) deg, ``kp`` (K, H, Q, 3) m or None."""
+
+    angles: np.ndarray
+    kp: np.ndarray | None = None
+    surprise: np.ndarray | None = None
+
+
+def _pose_is_angles(take: Take) -> bool:
+    names = take.names or {}
+    if names.get("pose") is not None and names.get("pose") == names.get("joints"):
+        return True
+    return take.y_kp is None and take.pose.shape[1] == take.y_angles.shape[2]
+
+
+def _pose_as_kp(take: Take) -> bool:
+    if take.y_kp is None or _pose_is_angles(take):
+        return False
+    return take.pose.shape[1] == 3 * take.y_kp.shape[2]
+
+
+@dataclass
+class CameraFrames:
+    """The newest and the previous *usable* camera frames at every step.
+
+    ``capture`` (K,) and ``prev_capture`` (K,) are capture times (s, host clock; NaN:
+    none yet); ``pose``/``prev_pose`` (K, D) their values, forward-filled over occluded
+    steps. Before the first frame arrives, the first frame is used (a take's first
+    steps only).
+    """
+
+    capture: np.ndarray
+    pose: np.ndarray
+    prev_capture: np.ndarray
+    prev_pose: np.ndarray
+
+
+def camera_frames(take: Take, until_s: float | None = None) -> CameraFrames:
+    """The camera frames a live system holds at each step (optionally only those seen by ``until_s``)."""
+    k = len(take)
+    cap = take.t - take.pose_age.astype(np.float64)
+    ok = take.pose_ok.copy()
+    if until_s is not None:
+        ok &= take.t <= until_s
+    out_c = np.full(k, np.nan)
+    out_p = np.zeros(take.pose.shape, dtype=np.float64)
+    prev_c = np.full(k, np.nan)
+    prev_p = np.zeros(take.pose.shape, dtype=np.float64)
+    cur_c, cur_p = np.nan, None
+    pc, pp = np.nan, None
+    for i in range(k):
+        # a new frame: its capture time differs by more than pose_age's float32 rounding
+        if ok[i] and not abs(cap[i] - cur_c) <= _SAME_FRAME_S:
+            if cur_p is not None:
+                pc, pp = cur_c, cur_p
+            cur_c, cur_p = cap[i], take.pose[i].astype(np.float64)
+        if cur_p is not None:
+            out_c[i], out_p[i] = cur_c, cur_p
+            if pp is not None:
+                prev_c[i], prev_p[i] = pc, pp
+    first = np.flatnonzero(np.isfinite(out_c))
+    if len(first) == 0:
+        raise ConfigError(
+            f"take {take.name!r}: no usable camera frame (pose_ok is false everywhere); "
+            "the pose baselines need at least one"
+        )
+    f = first[0]
+    out_c[:f], out_p[:f] = out_c[f], out_p[f]
+    return CameraFrames(out_c, out_p, prev_c, prev_p)
+
+
+def _truth_at(take: Take, when: np.ndarray, what: str) -> np.ndarray:
+    """True angles (K, J) or keypoints (K, Q, 3) at times ``when`` (interpolated on the step grid)."""
+    h0 = take.horizon_index(0)
+    if what == "angles":
+        y = np.unwrap(take.y_angles[:, h0].astype(np.float64), period=360.0, axis=0)
+    else:
+        y = take.y_kp[:, h0].reshape(len(take), -1).astype(np.float64)
+    w = np.clip(when, take.t[0], take.t[-1])
+    out = np.empty((len(w), y.shape[1]))
+    for j in range(y.shape[1]):
+        out[:, j] = np.interp(w, take.t, y[:, j])
+    if what == "angles":
+        return (out + 180.0) % 360.0 - 180.0
+    return out.reshape(len(w), *take.y_kp.shape[2:])
+
+
+def _extrapolate(
+    take: Take, p1: np.ndarray, c1: np.ndarray, p0: np.ndarray | None, c0: np.ndarray | None
+) -> np.ndarray:
+    """``p1 + v (t + h - c1)`` per horizon (v = 0 without p0), shape (K, H, ...)."""
+    h_s = np.asarray(take.spec.horizons_ms, dtype=np.float64) / 1000.0
+    extra = (1,) * (p1.ndim - 1)
+    out = np.repeat(p1[:, None], len(h_s), axis=1)
+    if p0 is None:
+        return out
+    gap = c1 - c0
+    have = np.isfinite(gap) & (gap > 0)
+    v = np.zeros_like(p1)
+    diff = p1 - p0
+    v[have] = diff[have] / gap[have].reshape(-1, *extra)
+    ahead = (take.t[:, None] + h_s[None, :]) - c1[:, None]  # (K, H), s
+    return out + v[:, None] * ahead.reshape(*ahead.shape, *extra)
+
+
+def _velocity_baseline(take: Take, moving: bool, frames: CameraFrames | None = None) -> Prediction:
+    fr = frames if frames is not None else camera_frames(take)
+    c1 = fr.capture
+    c0 = fr.prev_capture if moving else None
+    if _pose_is_angles(take):
+        p1 = fr.pose
+        p0 = fr.prev_pose if moving else None
+        ang = _extrapolate(take, p1, c1, p0, c0)
+    else:
+        p1 = _truth_at(take, c1, "angles")
+        p0 = _truth_at(take, np.where(np.isfinite(fr.prev_capture), fr.prev_capture, c1), "angles")
+        # unwrap the pair so a step across +-180 deg is a small velocity
+        p0 = p1 - ((p1 - p0 + 180.0) % 360.0 - 180.0)
+        ang = _extrapolate(take, p1, c1, p0 if moving else None, c0)
+    ang = (ang + 180.0) % 360.0 - 180.0
+    kp = None
+    if take.y_kp is not None:
+        q = take.y_kp.shape[2]
+        if _pose_as_kp(take):
+            k1 = fr.pose.reshape(len(take), q, 3)
+            k0 = fr.prev_pose.reshape(len(take), q, 3)
+        else:
+            k1 = _truth_at(take, c1, "kp")
+            k0 = _truth_at(take, np.where(np.isfinite(fr.prev_capture), fr.prev_capture, c1), "kp")
+        kp = _extrapolate(take, k1, c1, k0 if moving else None, c0)
+    return Prediction(ang.astype(np.float32), None if kp is None else kp.astype(np.float32))
+
+
+def zero_velocity(take: Take) -> Prediction:
+    """Repeat the newest usable camera frame at every horizon (see the module docstring)."""
+    return _velocity_baseline(take, moving=False)
+
+
+def constant_velocity(take: Take) -> Prediction:
+    """Extrapolate the last two usable camera frames (velocity from their capture times) to ``t + h``."""
+    return _velocity_baseline(take, moving=True)
+
+
+def _lagged(x: np.ndarray, lag: int) -> np.ndarray:
+    """``x[k] - x[k - lag]`` (zero for the first ``lag`` steps)."""
+    out = np.zeros_like(x)
+    if lag < len(x):
+        out[lag:] = x[lag:] - x[:-lag]
+    return out
+
+
+def ridge_features(take: Take, condition: str) -> np.ndarray:
+    """Input features (K, F) the ridge baseline sees under ``condition`` (causal: step k uses steps <= k).
+
+    Camera (``pose``): the newest usable frame, its age and its changes over
+    :data:`RIDGE_LAGS` steps; conditions without the camera get the frame held from the
+    first ``pose_start_s`` instead (the posture to start from), as the model does.
+    IMU: the newest sample of every IMU and its changes. EMG: the envelope patch's mean
+    and newest value per channel, their changes, and per channel an
+    ``exp(-age / 0.1 s)`` trace of the pre-activation events. Missing (not ok) values are 0.
+    """
+    if condition not in CONDITIONS:
+        raise ConfigError(f"condition {condition!r}: choose from {', '.join(CONDITIONS)}")
+    sees = CONDITIONS[condition]
+    k = len(take)
+    cols: list[np.ndarray] = [np.ones((k, 1))]
+    if "pose" in sees:
+        fr = camera_frames(take)
+        age = (take.t - fr.capture)[:, None]
+        cols += [fr.pose, age] + [_lagged(fr.pose, lag) for lag in RIDGE_LAGS]
+    else:
+        fr = camera_frames(take, until_s=take.t[0] + take.spec.pose_start_s)
+        cols += [fr.pose]
+    if "imu" in sees:
+        imu = np.where(take.imu_ok[:, :, None], take.imu, 0.0).reshape(k, -1).astype(np.float64)
+        cols += [imu] + [_lagged(imu, lag) for lag in RIDGE_LAGS]
+    if "emg" in sees:
+        emg = np.where(take.emg_ok[:, :, None], take.emg, 0.0).astype(np.float64)
+        mean, last = emg.mean(axis=2), emg[:, :, -1]
+        cols += [mean, last] + [_lagged(mean, lag) for lag in RIDGE_LAGS]
+    if "events" in sees:
+        c = take.emg.shape[1]
+        trace = np.zeros((k, c))
+        if take.events.shape[1]:
+            ch = take.events[:, :, 0].astype(int)
+            w = np.where(take.events_ok, np.exp(-take.events[:, :, 1] / 0.1), 0.0)
+            for e in range(take.events.shape[1]):
+                valid = take.events_ok[:, e] & (ch[:, e] >= 0) & (ch[:, e] < c)
+                rows = np.flatnonzero(valid)
+                np.add.at(trace, (rows, ch[rows, e]), w[rows, e])
+        cols.append(trace)
+    return np.concatenate(cols, axis=1)
+
+
+def _targets(take: Take) -> tuple[np.ndarray, np.ndarray]:
+    """Flattened targets (K, H*J [+ H*Q*3]) and the rows where every target exists."""
+    k = len(take)
+    ang = np.unwrap(take.y_angles.astype(np.float64), period=360.0, axis=0).reshape(k, -1)
+    parts = [ang]
+    if take.y_kp is not None:
+        parts.append(take.y_kp.reshape(k, -1).astype(np.float64))
+    return np.concatenate(parts, axis=1), take.y_ok.all(axis=1)
+
+
+class RidgeBaseline:
+    """Ridge regression from :func:`ridge_features` to the pose at every horizon, one per condition.
+
+    Fitted in one streaming pass over the training takes (sufficient statistics only),
+    features standardised with the training statistics; the penalty ``alpha`` (relative
+    to each feature's variance) is the one of :data:`RIDGE_ALPHAS` with the lowest
+    joint-angle error at the 100 ms horizon on the validation takes.
+    """
+
+    def __init__(self, condition: str) -> None:
+        if condition not in CONDITIONS:
+            raise ConfigError(f"condition {condition!r}: choose from {', '.join(CONDITIONS)}")
+        self.condition = condition
+        self.alpha: float | None = None
+        self.coef: np.ndarray | None = None
+        self.intercept: np.ndarray | None = None
+        self._shape: tuple | None = None
+
+    def fit(self, train: Iterable[Take], val: Iterable[Take] = ()) -> "RidgeBaseline":
+        g = b = None
+        n = 0
+        for take in train:
+            x = ridge_features(take, self.condition)
+            y, rows = _targets(take)
+            x, y = x[rows], y[rows]
+            if g is None:
+                g, b = np.zeros((x.shape[1], x.shape[1])), np.zeros((x.shape[1], y.shape[1]))
+                self._shape = (take.y_angles.shape[1:], None if take.y_kp is None else take.y_kp.shape[1:])
+            g += x.T @ x
+            b += x.T @ y
+            n += len(x)
+        if g is None or n < 10:
+            raise ConfigError("RidgeBaseline.fit: the training split holds no usable steps; check the data")
+        mu = g[0, 1:] / n
+        ybar = b[0] / n
+        sxx = g[1:, 1:] - n * np.outer(mu, mu)
+        sxy = b[1:] - n * np.outer(mu, ybar)
+        var = np.maximum(np.diag(sxx) / n, 1e-12)
+        self._stats = (sxx, sxy, var, mu, ybar, n)
+        val = list(val)
+        alphas = RIDGE_ALPHAS if val else (RIDGE_ALPHAS[1],)
+        best = None
+        for alpha in alphas:
+            self._solve(alpha)
+            if not val:
+                break
+            err = self._val_error(val)
+            if best is None or err < best[0]:
+                best = (err, alpha)
+        if best is not None:
+            self._solve(best[1])
+        del self._stats
+        return self
+
+    def _solve(self, alpha: float) -> None:
+        sxx, sxy, var, mu, ybar, n = self._stats
+        a = sxx + alpha * n * np.diag(var)
+        a[np.diag_indices_from(a)] += 1e-9 * n
+        self.coef = np.linalg.solve(a, sxy)
+        self.intercept = ybar - mu @ self.coef
+        self.alpha = alpha
+
+    def _val_error(self, val: list[Take]) -> float:
+        from wearsense.fusion.metrics import angle_error
+
+        errs = []
+        for take in val:
+            pred = self.predict_take(take, self.condition)
+            h = take.horizon_index(100)
+            errs.append(angle_error(pred.angles[:, h], take.y_angles[:, h], take.y_ok[:, h]))
+        return float(np.nanmean(np.concatenate(errs)))
+
+    def predict_take(self, take: Take, condition: str | None = None) -> Prediction:
+        """Predictions for every step of ``take`` (``condition`` must be the one fitted)."""
+        if self.coef is None:
+            raise ConfigError("RidgeBaseline.predict_take before fit(); fit it on the training takes first")
+        if condition is not None and condition != self.condition:
+            raise ConfigError(f"this ridge baseline was fitted for {self.condition!r}, not {condition!r}")
+        x = ridge_features(take, self.condition)[:, 1:]
+        y = x @ self.coef + self.intercept
+        (hj, kq) = self._shape
+        k = len(take)
+        n_ang = int(np.prod(hj))
+        ang = y[:, :n_ang].reshape(k, *hj)
+        ang = (ang + 180.0) % 360.0 - 180.0
+        kp = y[:, n_ang:].reshape(k, *kq) if kq is not None else None
+        return Prediction(ang.astype(np.float32), None if kp is None else kp.astype(np.float32))
