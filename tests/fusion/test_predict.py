@@ -208,3 +208,50 @@ def test_cli_predicts_publishes_and_writes_the_figure(osc_receiver, tmp_path, ca
     assert fig.stat().st_size > 10_000
     assert "step latency   p50" in out and "added latency  p50" in out and "of the 16.7 ms step" in out
     assert osc_receiver.wait_for(lambda r: len(r.by_address("/wearsense/step")) >= 100)
+
+
+def test_a_stream_that_goes_silent_stops_holding_the_steps_back(model):
+    """The camera drops out after 1 s: predictions go on for the whole take (after at most
+    ``max_wait_s``), seeing no new pose frame."""
+    from wearsense.devices.blocking import BlockingDevice
+    from wearsense.fusion.predict import LivePredictor
+
+    settings = PredictSettings(max_wait_s=0.25)
+    with BlockingDevice(SIM) as dev:
+        predictor = LivePredictor(model, dev.streams, settings=settings, host_clock=Timeline())
+        for info, chunk in dev:
+            if info.name == "sim-pose" and chunk.received_s > 1.0:
+                continue
+            predictor.feed(info, chunk)
+    log = predictor.log
+    assert log.t[-1] > 3.9  # steps up to the end of the 4 s take
+    assert np.allclose(np.diff(log.t), 1 / model.spec.step_hz, atol=1e-6)  # none skipped
+    ages = np.array([s.actual_age_s for s in log.steps])
+    late = log.t > 2.0
+    assert (ages[late] > 0.9).all()  # the newest frame is the one from before the drop-out
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_live_run_and_still_writes_the_figure(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": root, "MPLBACKEND": "Agg"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wearsense", "predict", "sim://mover?seed=2", "--no-lsl", "--osc", "off",
+         "--quiet", "-o", "p.png"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    line = ""
+    while "publishing" not in line and time.monotonic() < deadline:  # streaming in real time now
+        line = proc.stderr.readline()
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "step latency" in out and "from arrival" in out
+    assert (tmp_path / "p.png").stat().st_size > 10_000
