@@ -23,6 +23,9 @@ from pathlib import Path
 
 NAME = "predict"
 HELP = "predict pose live from a device (URI) with a fusion model; publish over OSC and LSL"
+#: the virtual mover as the shipped model was trained on it (people drawn from the seed,
+#: the full movement vocabulary in phrases)
+DEFAULT_URI = "sim://mover?person=drawn&vocabulary=full"
 
 
 def _positive(text: str) -> float:
@@ -38,7 +41,7 @@ def add_arguments(parser) -> None:
         metavar="URI",
         nargs="?",
         default="sim://mover",
-        help="device URI (default sim://mover); e.g. replay://session.xdf, lsl://type=EMG",
+        help=f"device URI (default {DEFAULT_URI}); e.g. replay://session.xdf, lsl://type=EMG",
     )
     parser.add_argument(
         "--checkpoint",

@@ -478,8 +478,8 @@ class LivePredictor:
         if not math.isfinite(self._first_arrival):
             self._first_arrival = at
         now = self._now()
-        if now is None:
-            return []
+        if now is None or not self.featurizer.step_times(now).size:
+            return []  # no step due: most chunks (EMG and IMU packets come faster than steps)
         frames = self.featurizer.advance(now)
         return self._steps(frames, arrived)
 
