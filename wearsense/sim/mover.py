@@ -427,9 +427,9 @@ class Mover:
                 {
                     "keypoints": [k[0] for k in KEYPOINTS],
                     "frame": "world ENU z-up, metres",
-                    # capture -> timestamp as the host sees it (camera pipeline + link): the pose
-                    # frames' age at a step is step time - (timestamp - latency_s)
-                    "latency_s": (cfg.pose_latency_ms + cfg.latency_ms) * 1e-3,
+                    # capture -> the camera's stamp (its pipeline): a frame's age at a step is
+                    # step time - (stamp - latency_s), as the sim shards' reader times it
+                    "latency_s": cfg.pose_latency_ms * 1e-3,
                     "device": "wearsense virtual mover, camera keypoints",
                 },
             )
