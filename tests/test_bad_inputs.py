@@ -109,6 +109,18 @@ CATALOGUE = [
     Case(("predict", "--condition", "eyes"), "inside_out"),
     Case(("predict", "--duration", "0"), "must be > 0", usage=True),
     Case(("predict", "-o", "{nodir}/p.png"), "{nodir}"),
+    # train, finetune (the fusion model)
+    Case(("train", "{missing}"), "neither a file nor a preset"),
+    Case(("train", "{text}"), "not valid TOML"),
+    Case(("train", "tiny", "--steps", "0"), "steps=0"),
+    Case(("train", "tiny", "-o", "{text}"), "is a file"),
+    Case(("finetune", "{missing}", "--data", "{folder}", "--mover", "m", "-o", "f.pt"), "no such file"),
+    Case(("finetune", "{text}", "--data", "{folder}", "--mover", "m", "-o", "f.pt"), "not a readable"),
+    Case(("finetune", "default", "--data", "{folder}", "--mover", "m", "-o", "{nodir}/f.pt"), "{nodir}"),
+    Case(("finetune", "default", "--data", "{folder}", "--mover", "m", "-o", "f.txt"), ".pt"),
+    Case(("finetune", "default", "--data", "{folder}", "--mover", "m", "-o", "f.pt", "--condition", "x"),
+         "choose one of"),
+    Case(("finetune", "default", "--mover", "m", "-o", "f.pt"), "--data", usage=True),
     # eval
     Case(("eval", "--data", "{missing}", "--out", "o"), "no such file"),
     Case(("eval", "--data", "{folder}", "--out", "o"), "not a take store"),

@@ -20,11 +20,11 @@ def sim_recording():
 @pytest.fixture(scope="session")
 def sim_host_streams(sim_recording):
     """The recording's streams in the host clock, as the sim reader pushes them: EMG and IMU
-    at their true capture times, pose at capture + pipeline + link latency."""
+    at their true capture times, pose at capture + the camera pipeline's latency (its stamp)."""
     from wearsense.stream import Chunk
 
     cfg = sim_recording.config
-    lat = (cfg.pose_latency_ms + cfg.latency_ms) * 1e-3
+    lat = cfg.pose_latency_ms * 1e-3
     out = {}
     for name, (info, chunk) in sim_recording.streams.items():
         t = sim_recording.truth.sample_t[name] + (lat if name == "sim-pose" else 0.0)

@@ -9,10 +9,13 @@ sample (``true_t``), but not the packets' host arrival times, which are what the
 layer's clock models fit (:func:`wearsense.sync.sync_stored`). The sim's host clock
 is true time plus a constant epoch with no drift (:mod:`wearsense.sim.clocks`), so
 ``true_t`` *is* the host clock (epoch 0): EMG and IMU samples are pushed at ``true_t``,
-pose frames at ``true_t + pose_latency_ms + latency_ms`` (camera pipeline, then
-transport: when the frame is there to be used). What this leaves out is the sync
-layer's own mapping error (sub-millisecond on the sim's links, docs/sync.md), which
-recorded sessions (:func:`~wearsense.fusion.data_xdf.read_xdf`) do go through.
+pose frames at ``true_t + pose_latency_ms``: the camera stamps a frame when it leaves
+the pipeline, and that stamp, mapped to the host clock, is what a live session and a
+recorded one put on the frame (the link's few ms more only delay when a live step is
+*computed*: it waits until every stream has delivered up to it). What this leaves out
+is the sync layer's own mapping error (sub-millisecond on the sim's links,
+docs/sync.md), which recorded sessions (:func:`~wearsense.fusion.data_xdf.read_xdf`) do
+go through.
 
 Targets: ``y_angles`` are the truth joint angles (100 Hz) at ``t + h``, by
 :func:`wearsense.dsp.resample.interpolate_to`; ``y_kp`` are the keypoints of those
@@ -124,9 +127,9 @@ def read_shard(path: str | Path, spec: FeatureSpec = FeatureSpec(), block_s: flo
         infos = _infos(f, path)
         emg_imu = [n for n, i in infos.items() if i.modality.value in ("EMG", "IMU")]
         pose_names = [n for n, i in infos.items() if i.modality.value == "POSE"]
-        pose_lat = (float(cfg.get("pose_latency_ms", 0.0)) + float(cfg.get("latency_ms", 0.0))) * 1e-3
+        pose_lat = float(cfg.get("pose_latency_ms", 0.0)) * 1e-3
         times = {n: np.asarray(f[n]["true_t"][:], dtype=np.float64) for n in infos}
-        # pose frames are usable once through the camera pipeline and the link
+        # a pose frame is there to use once through the camera pipeline (its timestamp)
         for n in pose_names:
             times[n] = times[n] + pose_lat
         present = [n for n in emg_imu if times[n].size]
