@@ -104,6 +104,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from wearsense.devices.registry import open_device
     from wearsense.errors import ConfigError
     from wearsense.fusion.predict import (
         PredictionView,
@@ -125,6 +126,8 @@ def run(args) -> int:
     if args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}", parameter="threads")
     settings = PredictSettings(condition=args.condition, duration_s=args.duration)
+    uri = fast_uri(args.uri) if args.fast else args.uri
+    open_device(uri)  # a bad URI or parameter fails here, before the model loads (nothing opens yet)
 
     import torch
 
@@ -135,7 +138,6 @@ def run(args) -> int:
             f"--horizon {args.horizon}: the model predicts {list(model.spec.horizons_ms)} ms; choose one",
             parameter="horizon",
         )
-    uri = fast_uri(args.uri) if args.fast else args.uri
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     view = None if args.quiet else PredictionView(f"wearsense predict {uri}", out=sys.stderr)

@@ -655,6 +655,20 @@ def render_prediction(
     names = lg.joints or [f"joint{j}" for j in range(last.angles.shape[1])]
     for j, name in enumerate(names[:joints]):
         lines.append(f"  {name:<28}" + "".join(_fmt(float(last.angles[i, j]), 9) for i in idx))
+    if last.kp is not None:
+        lines += [
+            "",
+            f"{'keypoint height (m)':<20}{'camera':>10}"
+            + "".join(f"{'+' + str(h) + ' ms':>9}" for h in shown),
+        ]
+        for name in [k for k in ("head", "wrist_r", "ankle_r") if k in lg.keypoints]:
+            q = lg.keypoints.index(name)
+            seen = (
+                _fmt(float(last.actual_kp[q, 2]), 10, 3)
+                if last.actual_kp is not None and q < len(last.actual_kp)
+                else f"{'--':>10}"
+            )
+            lines.append(f"  {name:<18}{seen}" + "".join(_fmt(float(last.kp[i, q, 2]), 9, 3) for i in idx))
     recent = lg.window(int(5 * predictor.model.spec.step_hz))
     errors = recent.errors_mm()
     lines += [
