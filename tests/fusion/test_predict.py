@@ -38,8 +38,31 @@ SIM = "sim://mover?seed=4&realtime=0&duration_s=4"
 
 @pytest.fixture(scope="module")
 def model():
+    """A fresh FusionModel sized for the virtual mover's channels: what is tested here (the
+    clock, the steps, publishing, latency bookkeeping) does not depend on its weights."""
+    import wearsense
+    from wearsense.fusion.featurize import StepFeaturizer
+    from wearsense.fusion.frames import FeatureSpec
+    from wearsense.fusion.model import FusionModel, ModelConfig
+    from wearsense.sim.body import JOINTS, KEYPOINTS
+
     torch.set_num_threads(1)
-    return load_model(None)
+    torch.manual_seed(0)
+    spec = FeatureSpec()
+    with wearsense.open("sim://mover?realtime=0&duration_s=0.1") as dev:
+        names = dict(StepFeaturizer(spec, dev.streams).names)
+    names.update(joints=[j.name for j in JOINTS], keypoints=[k[0] for k in KEYPOINTS])
+    dims = {"C": len(names["emg"]), "P": spec.emg_patch, "S": len(names["imu"]),
+            "F": len(names["imu_features"]), "D": len(names["pose"]), "E": spec.event_slots,
+            "H": len(spec.horizons_ms), "J": len(JOINTS), "Q": len(KEYPOINTS)}  # fmt: skip
+    return FusionModel(ModelConfig(d_model=32, heads=2), spec, dims, names).eval()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(model, tmp_path_factory):
+    from wearsense.fusion.checkpoint import save_checkpoint
+
+    return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "fresh.pt")
 
 
 @pytest.fixture(scope="module")
@@ -186,13 +209,15 @@ def test_view_and_figure_show_predicted_against_actual(sim_run, model):
     assert len(fig.axes) == 3 and "MPJPE at +100 ms" in fig.axes[0].get_title()
 
 
-def test_cli_predicts_publishes_and_writes_the_figure(osc_receiver, tmp_path, capsys):
+def test_cli_predicts_publishes_and_writes_the_figure(osc_receiver, checkpoint, tmp_path, capsys):
     fig = tmp_path / "p.png"
     code = main(
         [
             "predict",
             "sim://mover?seed=1&duration_s=3",
             "--fast",
+            "--checkpoint",
+            str(checkpoint),
             "--no-lsl",
             "--quiet",
             "--osc",
@@ -232,7 +257,7 @@ def test_a_stream_that_goes_silent_stops_holding_the_steps_back(model):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_live_run_and_still_writes_the_figure(tmp_path):
+def test_ctrl_c_stops_the_live_run_and_still_writes_the_figure(checkpoint, tmp_path):
     import signal
     import subprocess
     import sys
@@ -242,7 +267,7 @@ def test_ctrl_c_stops_the_live_run_and_still_writes_the_figure(tmp_path):
     env = {**os.environ, "PYTHONPATH": root, "MPLBACKEND": "Agg"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "wearsense", "predict", "sim://mover?seed=2", "--no-lsl", "--osc", "off",
-         "--quiet", "-o", "p.png"],
+         "--quiet", "-o", "p.png", "--checkpoint", str(checkpoint)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120
