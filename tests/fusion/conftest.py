@@ -20,11 +20,11 @@ def sim_recording():
 @pytest.fixture(scope="session")
 def sim_host_streams(sim_recording):
     """The recording's streams in the host clock, as the sim reader pushes them: EMG and IMU
-    at their true capture times, pose at capture + pipeline + link latency."""
+    at their true capture times, pose at capture + the camera pipeline's latency (its stamp)."""
     from wearsense.stream import Chunk
 
     cfg = sim_recording.config
-    lat = (cfg.pose_latency_ms + cfg.latency_ms) * 1e-3
+    lat = cfg.pose_latency_ms * 1e-3
     out = {}
     for name, (info, chunk) in sim_recording.streams.items():
         t = sim_recording.truth.sample_t[name] + (lat if name == "sim-pose" else 0.0)
@@ -34,12 +34,13 @@ def sim_host_streams(sim_recording):
 
 @pytest.fixture(scope="session")
 def sim_dataset(tmp_path_factory):
-    """A prepared sim dataset: 3 movers x 20 s (train, val, test one each), held-out family none."""
+    """A prepared sim dataset: 3 movers x 20 s (train, val, test one each); the family "martial"
+    is held out of training (only the test mover may perform it)."""
     from wearsense.fusion.data import make_sim_dataset
 
     out = tmp_path_factory.mktemp("simds")
     return make_sim_dataset(out, movers=3, minutes_per_mover=20 / 60, take_s=20, seed=40,
-                            val_fraction=1 / 3, test_fraction=1 / 3)
+                            val_fraction=1 / 3, test_fraction=1 / 3, hold_out_families=("martial",))
 
 
 def tiny_take(steps: int = 12, spec: FeatureSpec | None = None, name: str = "tiny", split: str = "train",

@@ -200,3 +200,36 @@ def test_unknown_stream_and_bad_units_are_errors(sim_host_streams):
     bad = streams["sim-emg"][0].with_(units="furlongs")
     with pytest.raises(StreamError, match="unit"):
         StepFeaturizer(SPEC, [bad])
+
+
+def test_a_channel_whose_electrode_is_off_is_masked(sim_host_streams):
+    streams, lat = sim_host_streams
+    streams = dict(streams)
+    info, emg = streams["sim-emg"]
+    d = np.array(emg.data)
+    off = (emg.t > 3.0) & (emg.t < 6.0)
+    d[off, 1] = 0.0  # a flat line on channel 1: no contact
+    streams["sim-emg"] = (info, Chunk(d, emg.t, emg.seq, "host"))
+    out, _ = run_whole(streams, lat)
+    t = out["t"]
+    judged = (t > 3.0 + 1.3) & (t < 6.0)  # one quality window (1 s) + one evaluation step later
+    assert not out["emg_ok"][judged, 1].any() and (out["emg"][judged, 1] == 0).all()
+    assert out["emg_ok"][judged][:, [0, 2, 3]].all()
+    assert out["emg_ok"][(t > 1.5) & (t < 3.0), 1].all() and out["emg_ok"][t > 7.3, 1].all()
+    chunked = run_chunked(streams, lat, np.linspace(0.1, 7.9, 57))
+    np.testing.assert_array_equal(chunked["emg_ok"], out["emg_ok"])
+
+
+def test_feature_spec_round_trips_and_maps_onto_dsp_settings():
+    from wearsense.dsp.onset import CusumChangePoint
+    from wearsense.errors import ConfigError
+
+    spec = FeatureSpec(emg_band_hz=(30.0, 400.0), envelope_hz=4.0, onset_method="cusum", mains_hz=50)
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec
+    chain = spec.emg_chain_settings()
+    assert (chain.bandpass.low_hz, chain.bandpass.high_hz, chain.envelope.cutoff_hz) == (30.0, 400.0, 4.0)
+    assert chain.notch.mains_hz == 50 and isinstance(spec.onset_detector(2000.0), CusumChangePoint)
+    with pytest.raises(ConfigError, match="unknown setting"):
+        FeatureSpec.from_dict({**spec.to_dict(), "warp": 9})
+    with pytest.raises(ConfigError, match="onset_method"):
+        FeatureSpec(onset_method="guess")

@@ -98,6 +98,8 @@ def test_card_describes_the_dataset(sim_dataset):
     assert card["rates_hz"]["sim-emg"] == 2000.0
     assert FeatureSpec.from_dict(card["spec"]) == sim_dataset.spec
     assert set(card["families"]["train"]) and len(sim_dataset) == 3
+    readme = (sim_dataset.root / "README.md").read_text()
+    assert "test 1 takes, movers mover-00042" in readme and "held out of training: martial" in readme
 
 
 def test_store_filters_lazily(sim_dataset):
@@ -115,3 +117,44 @@ def test_store_refuses_another_spec(sim_dataset, tmp_path):
         TakeStore(tmp_path)
     store = prepare(list(sim_dataset.takes(split="val")), sim_dataset.spec, tmp_path / "s")
     assert len(store) == 1 and store.card["source"]["kind"] == "takes"
+
+
+def test_phrase_split_cuts_takes_where_phrases_begin(sim_dataset):
+    from wearsense.fusion.data_sim import phrase_split_of
+
+    root = shards(sim_dataset)
+    whole = next(read_sim(root, movers=[40]))
+    pieces = list(read_sim(root, movers=[40], phrase_split=(0.3, 0.3)))
+    assert len(pieces) >= 2
+    np.testing.assert_array_equal(np.concatenate([p.t for p in pieces]), whole.t)
+    np.testing.assert_array_equal(np.concatenate([p.emg for p in pieces]), whole.emg)  # same inputs as live
+    for p in pieces:
+        phrases = set(np.unique(p.labels["phrase"])) - {-1}
+        assert phrases == {p.meta["phrase"]}
+        assert p.split == phrase_split_of(40, 0, p.meta["phrase"], (0.3, 0.3))
+        assert p.name.endswith(f"phrase-{p.meta['phrase']:03d}") and p.mover == whole.mover
+    val = list(read_sim(root, split="val", movers=[40], phrase_split=(0.3, 0.3)))
+    assert [p.name for p in val] == [p.name for p in pieces if p.split == "val"]
+
+
+def test_take_slice_keeps_every_field_aligned(tiny):
+    take = tiny(steps=20)
+    part = take.slice(5, 12, split="val")
+    assert len(part) == 7 and part.split == "val" and part.meta["slice"] == [5, 12]
+    np.testing.assert_array_equal(part.y_kp, take.y_kp[5:12])
+    np.testing.assert_array_equal(part.labels["onset"], take.labels["onset"][5:12])
+
+
+def test_held_out_families_stay_out_of_training(sim_dataset):
+    import json as _json
+
+    for take in sim_dataset.takes(split=["train", "val"]):
+        names = take.names["families"]
+        performed = {names[c] for c in np.unique(take.labels["family"]) if c >= 0}
+        assert "martial" not in performed and "martial" not in take.meta["families"]
+    test = next(sim_dataset.takes(split="test"))
+    assert "martial" in test.meta["families"]  # the test mover's choreography may draw it
+    root = shards(sim_dataset)
+    assert [t.split for t in read_sim(root, families=["martial"])] == ["test"]
+    assert _json.loads((root / "card.json").read_text())["hold_out_families"] == ["martial"]
+    assert sim_dataset.card["generation"]["hold_out_families"] == ["martial"]

@@ -88,3 +88,14 @@ def test_a_session_without_pose_is_an_error_naming_the_fix(tmp_path, session):
         next(read_xdf(tmp_path / "sub"))
     with pytest.raises(CalibrationError, match="profile"):
         next(read_xdf(session, FeatureSpec(emg_norm="mvc")))
+
+
+def test_prepare_caches_a_session(session, tmp_path):
+    from wearsense.fusion.data import TakeStore, prepare
+
+    store = prepare(session, FeatureSpec(), tmp_path / "store", mover="dancer-1")
+    assert isinstance(store, TakeStore) and store.card["source"]["kind"] == "xdf"
+    assert store.card["movers"] == {"train": ["dancer-1"]} and store.card["channels"]["joints"] == []
+    assert store.card["pose"]["latency_s"] == pytest.approx(0.05, abs=0.01)
+    take = next(store.takes())
+    assert take.y_angles.shape[2] == 0 and take.y_kp.shape[2:] == (20, 3)

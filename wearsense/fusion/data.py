@@ -209,7 +209,42 @@ def prepare(source: Any, spec: FeatureSpec, out_dir: str | Path, *, overwrite: b
         raise FormatError(f"{source}: the reader yielded no takes (check split/movers/families filters)")
     card = build_card(kind, source, spec, entries, first, time.perf_counter() - wall0)
     card_path.write_text(json.dumps(card, indent=1, default=_jsonable) + "\n")
+    (out / "README.md").write_text(card_markdown(card))
     return TakeStore(out)
+
+
+def card_markdown(card: dict) -> str:
+    """The dataset card as a short Markdown page (written beside ``card.json`` as README.md)."""
+    src = card["source"]
+    ch = card["channels"]
+    gen = card.get("generation") or {}
+
+    def n(key: str) -> int:
+        return len(ch.get(key, []))
+
+    lines = [
+        f"# Prepared fusion takes ({src['kind']})",
+        "",
+        f"- source: {src.get('path') or 'takes given in memory'}"
+        + (f" (generator {src['generator']})" if src.get("generator") else ""),
+        f"- {card['takes_total']} takes, {card['hours'] * 60:.1f} min; wearsense {card['wearsense_version']}",
+        "- splits: " + "; ".join(f"{s} {n} takes, movers {', '.join(card['movers'][s])}"
+                                 for s, n in card["splits"].items()),
+        "- families performed: "
+        + "; ".join(f"{s}: {', '.join(f) or '-'}" for s, f in card["families"].items()),
+        f"- EMG {n('emg')} ch, IMU slots {n('imu')} x {n('imu_features')}, pose {n('pose')} values "
+        f"({card['pose']['kind']}, latency {card['pose']['latency_s']} s), joints {n('joints')}, "
+        f"keypoints {n('keypoints')}",
+        "- rates (Hz): " + ", ".join(f"{n} {r:g}" for n, r in card["rates_hz"].items()),
+        f"- clock: {card['clock']}",
+        f"- step {card['spec']['step_hz']:g} Hz, horizons {card['spec']['horizons_ms']} ms "
+        "(the full FeatureSpec is in card.json)",
+    ]
+    if gen.get("hold_out_families"):
+        lines.append(f"- held out of training: {', '.join(gen['hold_out_families'])}")
+    lines += ["", "Layout: `takes/<name>.npz` (see wearsense.fusion.data.save_take); read with "
+              "`wearsense.fusion.data.TakeStore`."]
+    return "\n".join(lines) + "\n"
 
 
 def build_card(kind: str, source: Any, spec: FeatureSpec, entries: list[dict], first: Take,
@@ -225,6 +260,11 @@ def build_card(kind: str, source: Any, spec: FeatureSpec, entries: list[dict], f
         if e["mover"] not in movers[e["split"]]:
             movers[e["split"]].append(e["mover"])
     fam_by_split = {s: sorted({f for e in entries if e["split"] == s for f in e["families"]}) for s in splits}
+    generation = None
+    if kind == "sim" and (Path(source) / "card.json").exists():  # the sim dataset's own card
+        sim_card = json.loads((Path(source) / "card.json").read_text())
+        generation = {k: sim_card.get(k) for k in ("generator", "seeds", "take_s", "hold_out_families",
+                                                   "families_train", "families_test", "split_rule", "config")}
     seconds = sum(e["seconds"] for e in entries)
     meta = first.meta
     return {
@@ -244,6 +284,7 @@ def build_card(kind: str, source: Any, spec: FeatureSpec, entries: list[dict], f
         "rates_hz": meta.get("rates_hz", {}),
         "pose": {"kind": meta.get("pose_kind"), "latency_s": meta.get("pose_latency_s")},
         "clock": meta.get("clock"),
+        "generation": generation,
         "prepare_wall_s": round(prepare_s, 2),
         "takes": entries,
     }

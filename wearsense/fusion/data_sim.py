@@ -9,10 +9,13 @@ sample (``true_t``), but not the packets' host arrival times, which are what the
 layer's clock models fit (:func:`wearsense.sync.sync_stored`). The sim's host clock
 is true time plus a constant epoch with no drift (:mod:`wearsense.sim.clocks`), so
 ``true_t`` *is* the host clock (epoch 0): EMG and IMU samples are pushed at ``true_t``,
-pose frames at ``true_t + pose_latency_ms + latency_ms`` (camera pipeline, then
-transport: when the frame is there to be used). What this leaves out is the sync
-layer's own mapping error (sub-millisecond on the sim's links, docs/sync.md), which
-recorded sessions (:func:`~wearsense.fusion.data_xdf.read_xdf`) do go through.
+pose frames at ``true_t + pose_latency_ms``: the camera stamps a frame when it leaves
+the pipeline, and that stamp, mapped to the host clock, is what a live session and a
+recorded one put on the frame (the link's few ms more only delay when a live step is
+*computed*: it waits until every stream has delivered up to it). What this leaves out
+is the sync layer's own mapping error (sub-millisecond on the sim's links,
+docs/sync.md), which recorded sessions (:func:`~wearsense.fusion.data_xdf.read_xdf`) do
+go through.
 
 Targets: ``y_angles`` are the truth joint angles (100 Hz) at ``t + h``, by
 :func:`wearsense.dsp.resample.interpolate_to`; ``y_kp`` are the keypoints of those
@@ -37,7 +40,7 @@ from wearsense.fusion.featurize import StepFeaturizer, concat_steps
 from wearsense.fusion.frames import FeatureSpec, Take
 from wearsense.stream import Chunk, StreamInfo
 
-__all__ = ["read_sim", "read_shard", "shard_paths", "sim_targets", "SPLITS"]
+__all__ = ["read_sim", "read_shard", "shard_paths", "sim_targets", "by_phrase", "phrase_split_of", "SPLITS"]
 
 SPLITS = ("train", "val", "test")
 
@@ -124,9 +127,9 @@ def read_shard(path: str | Path, spec: FeatureSpec = FeatureSpec(), block_s: flo
         infos = _infos(f, path)
         emg_imu = [n for n, i in infos.items() if i.modality.value in ("EMG", "IMU")]
         pose_names = [n for n, i in infos.items() if i.modality.value == "POSE"]
-        pose_lat = (float(cfg.get("pose_latency_ms", 0.0)) + float(cfg.get("latency_ms", 0.0))) * 1e-3
+        pose_lat = float(cfg.get("pose_latency_ms", 0.0)) * 1e-3
         times = {n: np.asarray(f[n]["true_t"][:], dtype=np.float64) for n in infos}
-        # pose frames are usable once through the camera pipeline and the link
+        # a pose frame is there to use once through the camera pipeline (its timestamp)
         for n in pose_names:
             times[n] = times[n] + pose_lat
         present = [n for n in emg_imu if times[n].size]
@@ -212,6 +215,38 @@ def _shard_split(path: Path) -> tuple[str, int, list[str]]:
         raise FormatError(f"{path}: cannot read the shard's split ({e}); regenerate it", str(path)) from None
 
 
+def phrase_split_of(seed: int, take: int, phrase: int, fractions: tuple[float, float]) -> str:
+    """The split a phrase falls in under ``phrase_split=(val_fraction, test_fraction)``: drawn
+    from (mover seed, take, phrase) alone, so it does not depend on what else is read."""
+    u = np.random.default_rng([int(seed), int(take), int(phrase) + 1, 0x5EA]).random()
+    val, test = fractions
+    return "test" if u < test else "val" if u < test + val else "train"
+
+
+def by_phrase(take: Take, fractions: tuple[float, float]) -> list[Take]:
+    """Cut a sim take where each phrase begins; each piece gets the split of its phrase
+    (:func:`phrase_split_of`). Rest before the first phrase goes with it; the rest after a
+    phrase with that phrase."""
+    ph = take.labels["phrase"]
+    starts = [0]
+    seen = set()
+    for i, p in enumerate(ph):
+        if p >= 0 and p not in seen:
+            seen.add(int(p))
+            if i > 0 and len(seen) > 1:
+                starts.append(i)
+    bounds = starts + [len(take)]
+    out = []
+    for a, z in zip(bounds[:-1], bounds[1:]):
+        valid = ph[a:z][ph[a:z] >= 0]
+        phrase = int(valid[0]) if valid.size else -1
+        split = phrase_split_of(take.meta["seed"], take.meta["take"], phrase, fractions)
+        piece = take.slice(a, z, name=f"{take.name}_phrase-{phrase:03d}", split=split)
+        piece.meta["phrase"] = phrase
+        out.append(piece)
+    return out
+
+
 def read_sim(
     root: str | Path,
     spec: FeatureSpec = FeatureSpec(),
@@ -219,6 +254,7 @@ def read_sim(
     *,
     movers: Iterable[int] | None = None,
     families: Iterable[str] | None = None,
+    phrase_split: tuple[float, float] | None = None,
     block_s: float = 10.0,
 ) -> Iterator[Take]:
     """The takes of a sim dataset folder, lazily, one shard at a time.
@@ -234,6 +270,13 @@ def read_sim(
     families : iterable of str, optional
         Keep only takes in which one of these movement families is performed (with
         ``hold_out_families`` at generation, the held-out families appear in test takes only).
+    phrase_split : (val_fraction, test_fraction), optional
+        Split by phrase instead of by mover: every take is cut where each phrase of its
+        choreography begins, and each piece goes to train, val or test by a draw keyed on
+        (mover, take, phrase) (:func:`by_phrase`): the same people, phrases never seen.
+        ``split`` then selects pieces. (A piece's inputs carry the DSP state of the steps
+        before it, as live; a train piece's last targets reach up to the longest horizon
+        into the next phrase.)
     """
     splits = None if split is None else ({split} if isinstance(split, str) else set(split))
     if splits is not None and not splits <= set(SPLITS):
@@ -242,10 +285,15 @@ def read_sim(
     want_families = None if families is None else set(families)
     for path in shard_paths(root):
         s, seed, fams = _shard_split(path)
-        if splits is not None and s not in splits:
+        if splits is not None and s not in splits and phrase_split is None:
             continue
         if want_movers is not None and seed not in want_movers:
             continue
         if want_families is not None and not want_families.intersection(fams):
             continue
-        yield read_shard(path, spec, block_s)
+        if phrase_split is None:
+            yield read_shard(path, spec, block_s)
+            continue
+        for piece in by_phrase(read_shard(path, spec, block_s), phrase_split):
+            if splits is None or piece.split in splits:
+                yield piece

@@ -14,7 +14,9 @@ Per step (see :mod:`wearsense.fusion.frames` for shapes):
   before each instant, at ``emg_patch`` instants over the step, as
   ``log1p(envelope / 10 µV)`` (or as a fraction of MVC with a calibration profile,
   ``FeatureSpec.emg_norm="mvc"``). ``emg_ok``: the channel delivered a sample within
-  the step.
+  the step and the newest verdict of :class:`~wearsense.dsp.QualityMonitor` (every
+  0.25 s over the last second) finds no electrode off, flat line or clipping on it
+  (then its values are zeros: there is no muscle signal in them to give).
 - **IMU**: per IMU stream, the newest sample at or before ``t``: orientation from
   :class:`~wearsense.dsp.Ahrs` (causal), gyro in rad/s, accelerometer in g, after the
   profile's IMU corrections when one is given. ``imu_ok``: a sample within the last
@@ -41,6 +43,7 @@ import numpy as np
 
 from wearsense.dsp.ahrs import GRAVITY, Ahrs
 from wearsense.dsp.emg import EmgChain
+from wearsense.dsp.quality import QualityMonitor
 from wearsense.dsp.resample import interpolate_to
 from wearsense.errors import ConfigError, StreamError
 from wearsense.fusion.frames import IMU_FEATURES, FeatureSpec
@@ -128,15 +131,38 @@ class _Buffer:
             self.t, self.x = self.t[i:], self.x[i:]
 
 
+#: Quality flags that make an EMG channel unusable (no muscle signal in it at all).
+UNUSABLE = frozenset({"electrode_off", "flat", "saturation"})
+
+
 @dataclass
 class _EmgStream:
     info: StreamInfo
     chain: EmgChain
     detector: Any
+    quality: QualityMonitor
     offset: int  # first channel index in the step's EMG channels
     scale_v: float  # input unit -> V
     unit: np.ndarray  # per channel: envelope unit of the log1p transform (chain output units)
     buf: _Buffer = field(default_factory=lambda: _Buffer(np.zeros(0), np.zeros((0, 0), np.float32)))
+    #: quality verdicts: time of the sample they were made at, usable per channel
+    verdicts: _Buffer = field(default_factory=lambda: _Buffer(np.zeros(0), np.zeros((0, 0), bool)))
+
+    def judge(self, chunk: Chunk) -> None:
+        """Feed the quality monitor, keeping each verdict with the time it was made (it
+        evaluates at fixed sample counts, so the verdicts do not depend on chunking)."""
+        q = self.quality
+        step = max(1, int(round(q.settings.step_s * q.rate_hz)))
+        data = chunk.data if self.scale_v == 1.0 else chunk.data * np.float32(self.scale_v)
+        i = 0
+        while i < chunk.n:
+            j = min(chunk.n, i + step - q.n_samples % step)
+            before = q.n_samples // step
+            q.update(Chunk(data[i:j], chunk.t[i:j], 0, chunk.clock))
+            if q.n_samples // step > before and q.status()[0].reason != "waiting for signal":
+                ok = np.array([not (s.flags & UNUSABLE) for s in q.status()])
+                self.verdicts.append(chunk.t[j - 1:j], ok[None, :])
+            i = j
 
 
 @dataclass
@@ -285,7 +311,8 @@ class StepFeaturizer:
             mvc = tuple(v / scale_v for v in emg_mvc_v(info, prof))  # the chain sees input units
         chain = EmgChain(info.rate_hz, self.spec.emg_chain_settings(mvc))
         unit = np.full(info.n_channels, self.spec.emg_mvc_unit if mvc else self.spec.emg_unit_v / scale_v)
-        return _EmgStream(info, chain, self.spec.onset_detector(info.rate_hz), offset, scale_v, unit)
+        quality = QualityMonitor(info.with_(units="V"))
+        return _EmgStream(info, chain, self.spec.onset_detector(info.rate_hz), quality, offset, scale_v, unit)
 
     def _imu_stream(self, info: StreamInfo, prof) -> _ImuStream:
         def cols(word: str) -> list[int]:
@@ -321,7 +348,9 @@ class StepFeaturizer:
         for s in self._emg.values():
             s.chain.reset()
             s.detector.reset()
+            s.quality.reset()
             s.buf = _Buffer(np.zeros(0), np.zeros((0, s.info.n_channels), np.float32))
+            s.verdicts = _Buffer(np.zeros(0), np.zeros((0, s.info.n_channels), bool))
         for s in self._imu.values():
             s.ahrs.reset()
             s.buf = _Buffer(np.zeros(0), np.zeros((0, len(IMU_FEATURES))))
@@ -351,6 +380,7 @@ class StepFeaturizer:
                 if e.kind == "onset":
                     self._events.append((e.decided_t, e.t, s.offset + e.channel))
             s.buf.append(chunk.t, env.data)
+            s.judge(chunk)
         elif name in self._imu:
             s = self._imu[name]
             raw = chunk if s.correction is None else s.correction.process(chunk)
@@ -385,6 +415,7 @@ class StepFeaturizer:
             done = float(t[-1])
             for s in self._emg.values():
                 s.buf.keep_from(done)
+                s.verdicts.keep_from(done)
             for s in self._imu.values():
                 s.buf.keep_from(done)
             self._pose.keep_from(done)
@@ -408,11 +439,15 @@ class StepFeaturizer:
             cs = slice(s.offset, s.offset + s.info.n_channels)
             if b.t.size and k:
                 v = interpolate_to(b.t, b.x, instants, method="previous").reshape(k, p, -1)
-                ok = np.searchsorted(b.t, t, side="right") > np.searchsorted(b.t, t - dt, side="right")
-                v = np.log1p(np.maximum(np.nan_to_num(v, nan=0.0), 0.0) / s.unit)
+                got = np.searchsorted(b.t, t, side="right") > np.searchsorted(b.t, t - dt, side="right")
+                ok = np.repeat(got[:, None], s.info.n_channels, axis=1)
+                if s.verdicts.t.size:  # the newest quality verdict made by t (usable until the first)
+                    i = np.searchsorted(s.verdicts.t, t, side="right") - 1
+                    ok &= np.where(i[:, None] >= 0, s.verdicts.x[np.maximum(i, 0)], True)
+                v = np.log1p(np.maximum(np.nan_to_num(v, nan=0.0), 0.0) / s.unit).transpose(0, 2, 1)
                 v[~ok] = 0.0
-                emg[:, cs] = v.transpose(0, 2, 1)
-                emg_ok[:, cs] = ok[:, None]
+                emg[:, cs] = v
+                emg_ok[:, cs] = ok
         nf = len(IMU_FEATURES)
         imu = np.zeros((k, len(self._imu), nf), np.float32)
         imu_ok = np.zeros((k, len(self._imu)), bool)

@@ -263,6 +263,23 @@ class Take:
     def __len__(self) -> int:
         return len(self.t)
 
+    def slice(self, start: int, stop: int, name: str | None = None, split: str | None = None) -> "Take":
+        """Steps ``start:stop`` as a Take of their own (arrays are views; labels sliced too).
+
+        The inputs stay what they were in the whole take (the causal DSP ran over all of
+        it), so a slice sees exactly what a live system would have seen at those steps.
+        """
+        sl = slice(start, stop)
+        arrays = {f: getattr(self, f)[sl] for f in (
+            "t", "emg", "emg_ok", "imu", "imu_ok", "pose", "pose_age", "pose_ok", "events", "events_ok",
+            "y_angles", "y_ok")}
+        return Take(
+            name=name or f"{self.name}[{start}:{stop}]", mover=self.mover, split=split or self.split,
+            spec=self.spec, y_kp=None if self.y_kp is None else self.y_kp[sl],
+            labels={k: v[sl] for k, v in self.labels.items()}, names=self.names,
+            meta={**self.meta, "slice_of": self.name, "slice": [int(start), int(stop)]}, **arrays,
+        )
+
     def horizon_index(self, h_ms: int) -> int:
         """Index of horizon ``h_ms`` in the targets."""
         try:

@@ -1,0 +1,184 @@
+"""The fusion model: causal, streaming equals offline, masks instead of zeros, safe checkpoints."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from wearsense.errors import ConfigError, FormatError
+from wearsense.fusion.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from wearsense.fusion.frames import CONDITIONS
+from wearsense.fusion.model import FusionModel, ModelConfig
+from wearsense.fusion.tokens import FRAME_FIELDS, apply_condition
+
+from synthetic_takes import make_take
+
+torch.set_num_threads(1)
+
+
+def random_model(conditioning: str = "adaln", window: int = 16, seed: int = 0) -> FusionModel:
+    """A small model with every weight random (adaLN gates included, which start at zero)."""
+    take = make_take(seed, seconds=3)
+    model = FusionModel.build(ModelConfig(d_model=32, heads=2, motion_layers=2, window=window,
+                                          conditioning=conditioning), [take])
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * (0.3 if p.ndim > 1 else 0.1))
+    return model.eval()
+
+
+def frames(take, i):
+    return {k: getattr(take, k)[i] for k in FRAME_FIELDS}
+
+
+@pytest.fixture(scope="module")
+def take():
+    return make_take(5, seconds=2.5)
+
+
+@pytest.mark.parametrize("conditioning", ["adaln", "cross"])
+@pytest.mark.parametrize("condition", ["all", "camera", "inside_out"])
+def test_stepping_equals_predict_take(take, conditioning, condition):
+    model = random_model(conditioning)
+    whole = model.predict_take(take, condition, block=len(take))
+    blocks = model.predict_take(take, condition, block=7)  # blocks cross the window edge
+    stream = model.stream(condition)
+    steps = [stream.step(frames(take, i)) for i in range(len(take))]
+    assert len(take) > 4 * model.cfg.window  # the rolling cache wraps many times
+    for pred in (blocks,):
+        np.testing.assert_allclose(pred.angles, whole.angles, atol=1e-4)
+    np.testing.assert_allclose(np.stack([s.angles for s in steps]), whole.angles, atol=1e-4)
+    np.testing.assert_allclose(np.stack([s.kp for s in steps]), whole.kp, atol=1e-5)
+    np.testing.assert_allclose([s.surprise for s in steps], whole.surprise, atol=1e-4)
+    assert whole.angles.shape == (len(take), len(take.spec.horizons_ms), take.y_angles.shape[2])
+    assert whole.kp.shape == take.y_kp.shape
+
+
+@pytest.mark.parametrize("conditioning", ["adaln", "cross"])
+def test_no_prediction_depends_on_a_later_step(conditioning):
+    take = make_take(5, seconds=2.5)
+    model = random_model(conditioning)
+    before = model.predict_take(take, "all")
+    now = len(take) // 2
+    rng = np.random.default_rng(0)
+    later = slice(now + 1, None)
+    for name in FRAME_FIELDS[1:]:
+        a = getattr(take, name).copy()
+        if a.dtype == bool:
+            a[later] = ~a[later]
+        else:
+            a[later] = rng.normal(0, 5, a[later].shape).astype(a.dtype)
+        setattr(take, name, a)
+    after = model.predict_take(take, "all")
+    np.testing.assert_array_equal(after.angles[:now + 1], before.angles[:now + 1])
+    np.testing.assert_array_equal(after.kp[:now + 1], before.kp[:now + 1])
+    np.testing.assert_array_equal(after.surprise[:now + 1], before.surprise[:now + 1])
+    assert not np.allclose(after.angles[now + 1:], before.angles[now + 1:])
+
+
+def test_absent_values_are_masked_not_read(take):
+    """Whatever lies under a cleared flag (NaN here) never reaches a prediction."""
+    model = random_model()
+    base = model.predict_take(take, "all")
+    garbled = make_take(5, seconds=2.5)
+    garbled.emg_ok[:, 0] = False
+    garbled.emg[:, 0] = np.nan
+    garbled.pose_ok[10:20] = False
+    garbled.pose[10:20] = np.nan
+    garbled.events[~garbled.events_ok] = np.nan
+    again = make_take(5, seconds=2.5)
+    again.emg_ok[:, 0] = False
+    again.emg[:, 0] = 123.0
+    again.pose_ok[10:20] = False
+    a = model.predict_take(garbled, "all")
+    b = model.predict_take(again, "all")
+    assert np.isfinite(a.angles).all()
+    np.testing.assert_allclose(a.angles, b.angles, atol=1e-5)
+    assert not np.allclose(a.angles, base.angles)  # a missing channel is information: the mask token
+
+
+@pytest.mark.parametrize("condition", sorted(CONDITIONS))
+def test_a_condition_sees_only_its_modalities(take, condition):
+    model = random_model()
+    base = model.predict_take(take, condition)
+    seen = CONDITIONS[condition]
+    for modality in ("emg", "imu", "events", "pose"):
+        other = make_take(5, seconds=2.5)
+        late = other.t - other.t[0] > other.spec.pose_start_s
+        values = getattr(other, modality)
+        values[late] = values[late] + 1.0
+        changed = model.predict_take(other, condition)
+        differs = not np.allclose(changed.angles, base.angles, atol=1e-6)
+        if modality == "events" and not other.events_ok[late].any():
+            continue
+        assert differs == (modality in seen), (condition, modality)
+
+
+def test_conditions_without_pose_see_the_starting_posture():
+    take = make_take(1, seconds=2)
+    since = take.t - take.t[0]
+    seen = apply_condition({k: getattr(take, k) for k in FRAME_FIELDS}, "inside_out", since,
+                           take.spec.pose_start_s)
+    assert seen["pose_ok"][since <= 0.5].all() and not seen["pose_ok"][since > 0.5].any()
+    assert (seen["emg_ok"] == take.emg_ok).all()
+    with pytest.raises(ConfigError, match="camera_imu"):
+        apply_condition(seen, "kamera", since, 0.5)
+
+
+def test_checkpoint_round_trip(tmp_path, take):
+    model = random_model("cross")
+    model.history = [{"step": 1, "train_loss": 0.5}]
+    path = save_checkpoint(model, tmp_path / "m.pt", train={"seed": 3})
+    back = load_checkpoint(path)
+    np.testing.assert_array_equal(back.predict_take(take).angles, model.predict_take(take).angles)
+    assert back.cfg == model.cfg and back.spec == model.spec and back.names == model.names
+    assert back.history == model.history and read_checkpoint(path)["train"] == {"seed": 3}
+    stats = read_checkpoint(path)["state_dict"]
+    assert "norm.emg_mean" in stats and "norm.angles_std" in stats  # training statistics travel along
+
+
+class _Boom:
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_a_checkpoint_holding_code_is_refused_not_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "evil.pt"
+    torch.save({"format": "wearsense-fusion", "version": 1, "state_dict": _Boom()}, bad)
+    with pytest.raises(FormatError, match="never loaded with code"):
+        load_checkpoint(bad)
+    assert not (tmp_path / "PWNED").exists()
+    plain = tmp_path / "plain.pt"
+    plain.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(FormatError):
+        load_checkpoint(plain)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(FormatError, match="not a wearsense fusion checkpoint"):
+        load_checkpoint(other)
+
+
+def test_a_take_of_another_layout_is_refused(take):
+    model = random_model()
+    other = make_take(1, seconds=1)
+    other.emg = other.emg[:, :2]
+    other.emg_ok = other.emg_ok[:, :2]
+    with pytest.raises(ConfigError, match="sizes"):
+        model.predict_take(other)
+    with pytest.raises(ConfigError, match="choose one of"):
+        model.predict_take(take, "everything")
+
+
+def test_model_config_errors_name_the_setting():
+    with pytest.raises(ConfigError, match="conditioning"):
+        ModelConfig(conditioning="film")
+    with pytest.raises(ConfigError, match="window"):
+        ModelConfig(window=1)
+    with pytest.raises(ConfigError, match="unknown"):
+        ModelConfig.from_dict({"d_modle": 3})

@@ -1,0 +1,132 @@
+"""Training: it learns, it is deterministic, it resumes exactly, configs fail clearly, fine-tuning helps."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from wearsense.errors import ConfigError
+from wearsense.fusion import train as train_module
+from wearsense.fusion.checkpoint import load_checkpoint, read_checkpoint
+from wearsense.fusion.model import FusionModel
+from wearsense.fusion.train import (PRESETS, TrainConfig, angle_errors, finetune, load_config, split_minutes,
+                                    train)
+
+from synthetic_takes import make_take, make_takes
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_takes(4, seed=0, seconds=10), make_takes(2, seed=1, seconds=10)
+
+
+def weights(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_training_learns_and_validates(data, tmp_path):
+    tr, va = data
+    cfg = load_config("tiny", steps=80, val_every=40)
+    untrained = FusionModel.build(cfg.model, tr)
+    result = train(cfg, tr, va, out=tmp_path)
+    assert [h["step"] for h in result.history] == [40, 80]
+    last = result.history[-1]
+    assert set(last["val"]) == set(cfg.val_conditions)
+    assert len(last["val"]["all"]["angle_mae_deg"]) == len(tr[0].spec.horizons_ms)
+    before = angle_errors(untrained, va).mean()
+    after = angle_errors(result.model, va).mean()
+    assert after < 0.75 * before
+    saved = load_checkpoint(tmp_path / "model.pt")
+    np.testing.assert_array_equal(weights(saved), weights(result.model))
+    assert saved.history == result.history
+    assert read_checkpoint(tmp_path / "model.pt")["train"]["steps"] == 80
+
+
+def test_same_seed_same_model_other_seed_other_model(data):
+    tr, _ = data
+    cfg = load_config("tiny", steps=10)
+    a, b = train(cfg, tr).model, train(cfg, tr).model
+    c = train(replace(cfg, seed=1), tr).model
+    assert torch.equal(weights(a), weights(b))
+    assert not torch.equal(weights(a), weights(c))
+
+
+def test_a_resumed_run_ends_where_the_uninterrupted_one_does(data, tmp_path, monkeypatch):
+    tr, va = data
+    cfg = load_config("tiny", steps=20, checkpoint_every=10, val_every=10)
+    whole = train(cfg, tr, va).model
+    real_batch = train_module._batch
+    calls = {"n": 0}
+
+    def dies_at_step_15(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 16:
+            raise KeyboardInterrupt
+        return real_batch(*args, **kw)
+
+    monkeypatch.setattr(train_module, "_batch", dies_at_step_15)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tr, out=tmp_path)
+    assert read_checkpoint(tmp_path / "last.pt")["resume"]["step"] == 10
+    monkeypatch.setattr(train_module, "_batch", real_batch)
+    resumed = train(cfg, tr, va, out=tmp_path, resume=True)
+    torch.testing.assert_close(weights(resumed.model), weights(whole), rtol=0, atol=1e-6)
+
+
+def test_presets_load_and_bad_configs_name_the_problem(tmp_path):
+    for name in PRESETS:
+        assert isinstance(load_config(name), TrainConfig)
+    bad = tmp_path / "c.toml"
+    bad.write_text("steps = 10\nlearning_rate = 3\n")
+    with pytest.raises(ConfigError, match="learning_rate"):
+        load_config(bad)
+    bad.write_text("[model]\nd_model = 64\nlayers = 3\n")
+    with pytest.raises(ConfigError, match=r"\[model\].*layers"):
+        load_config(bad)
+    bad.write_text("steps = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+    bad.write_text('conditions = ["all", "mocap"]\n')
+    with pytest.raises(ConfigError, match="mocap"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="neither a file nor a preset"):
+        load_config(tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match="no training takes"):
+        train(load_config("tiny"), [])
+
+
+def test_finetuning_on_a_new_mover_helps_on_that_mover():
+    """Movers differ in EMG amplitude: a few of the new mover's takes lower the error on that
+    mover's other takes, while the error on the movers trained on stays where it was (it
+    personalised; it did not merely train longer)."""
+    base = train(load_config("tiny", steps=120, val_every=120), make_takes(4, seed=0, seconds=10)).model
+    mover = [make_take(500 + i, seconds=10, gain=6.0, mover="new") for i in range(3)]
+    held_out = [make_take(600 + i, seconds=10, gain=6.0, mover="new") for i in range(2)]
+    old = make_takes(2, seed=1, seconds=10)
+    before = angle_errors(base, held_out, "inside_out").mean()
+    tuned = finetune(base, mover, load_config("finetune", steps=60, val_every=60, seq_len=48, batch_size=4,
+                                              lr=1e-3))
+    after = angle_errors(tuned.model, held_out, "inside_out").mean()
+    gain_old = (angle_errors(base, old, "inside_out").mean()
+                - angle_errors(tuned.model, old, "inside_out").mean())
+    assert after < 0.95 * before
+    assert before - after > 3 * max(gain_old, 0.05)
+    assert torch.equal(weights(base), weights(base))  # the original stays as it was
+    assert tuned.model.cfg == base.cfg
+    torch.testing.assert_close(tuned.model.norm.emg_mean, base.norm.emg_mean)
+
+
+def test_split_minutes_cuts_in_time_and_drops_slivers():
+    takes = [make_take(i, seconds=10) for i in range(3)]
+    n = len(takes[0])
+    tune, rest = split_minutes(takes, minutes=(n + n // 2) / 60 / 60)
+    assert [len(t) for t in tune] == [n, n // 2]
+    assert [len(t) for t in rest] == [len(takes[1]) - n // 2, len(takes[2])]
+    np.testing.assert_array_equal(rest[0].t[0], takes[1].t[n // 2])
+    tune, rest = split_minutes(takes, minutes=1 / 60)  # 1 s: a sliver, dropped
+    assert tune == [] and len(rest) == 3

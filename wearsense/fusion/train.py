@@ -1,0 +1,515 @@
+"""Training, validation and per-mover fine-tuning of the fusion model.
+
+:func:`train` fits a :class:`~wearsense.fusion.model.FusionModel` on step-frame takes:
+
+- **batches** of random crops of ``seq_len`` steps (a share ``start_prob`` of them from
+  a take's first step, so the "pose only at the start" conditions are trained as they
+  are evaluated); every crop gets its own **condition**, drawn from ``conditions``
+  (modality dropout: one model runs camera-only, inside-out or with everything);
+- **loss**: Huber loss of the normalised joint angles and keypoints at every horizon
+  (valid targets only) plus ``loss.forward`` × that of the forward model's next-step
+  IMU and EMG; normalisation from the training takes only;
+- AdamW, linear warm-up then cosine decay, gradient clipping, seeded and deterministic:
+  the batch of step ``i`` is drawn from ``seed`` and ``i`` alone, so a resumed run is
+  the uninterrupted one (tested);
+- validation every ``val_every`` steps on fixed crops of the validation takes, per
+  condition: loss, joint-angle MAE (deg) and keypoint error (mm) per horizon;
+- **DDP**: under ``torchrun`` (``WORLD_SIZE`` > 1) each process takes its share of the
+  same global batch and gradients are averaged, with the loss normalised by the
+  global count of valid targets, so N processes follow the one-process run (tested with
+  2 gloo processes). Rank 0 validates and writes checkpoints.
+
+Settings are a typed :class:`TrainConfig`, read from TOML (:func:`load_config`; presets
+``tiny``, ``eval``, ``ship``, ``finetune`` in ``wearsense/fusion/configs/``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from wearsense.errors import ConfigError
+from wearsense.fusion.checkpoint import read_checkpoint, save_checkpoint
+from wearsense.fusion.frames import CONDITIONS, FeatureSpec, Take
+from wearsense.fusion.model import FusionModel, ModelConfig, dims_of
+from wearsense.fusion.tokens import FRAME_FIELDS, apply_condition, check_condition
+
+__all__ = ["TrainConfig", "LossWeights", "DataConfig", "TrainResult", "train", "finetune", "load_config",
+           "PRESETS", "angle_errors", "split_minutes"]
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+PRESETS = ("tiny", "eval", "ship", "finetune")
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    angles: float = 1.0
+    kp: float = 1.0
+    forward: float = 0.2
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where ``wearsense train`` reads its takes (the library's :func:`train` takes Takes).
+
+    ``source``: ``"sim"`` (shards of ``wearsense sim generate`` in ``path``), ``"store"``
+    (a prepared TakeStore in ``path``) or ``"make_sim"`` (generate a sim dataset into
+    ``path`` first, ``movers`` × ``minutes``, then read it).
+    """
+
+    source: str = "make_sim"
+    path: str = "fusion-data"
+    train_split: str = "train"
+    val_split: str = "val"
+    movers: int = 6
+    minutes: float = 4.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on (it is stored in the checkpoint)."""
+
+    seed: int = 0
+    steps: int = 600
+    batch_size: int = 16
+    seq_len: int = 120
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.05
+    warmup_steps: int = 50
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    start_prob: float = 0.25
+    conditions: tuple[str, ...] = tuple(CONDITIONS)
+    val_conditions: tuple[str, ...] = ("all", "camera_imu", "inside_out", "camera")
+    val_every: int = 100
+    val_sequences: int = 48
+    checkpoint_every: int = 0
+    #: torch threads for this run (0: leave as they are)
+    threads: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    data: DataConfig = field(default_factory=DataConfig)
+    spec: FeatureSpec = field(default_factory=FeatureSpec)
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "seq_len", "val_sequences"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)}: must be >= 1")
+        if not self.lr > 0 or not 0 <= self.start_prob <= 1 or self.grad_clip < 0:
+            raise ConfigError("lr must be > 0, start_prob within 0..1 and grad_clip >= 0")
+        if not self.conditions:
+            raise ConfigError("conditions is empty; name at least one of " + ", ".join(CONDITIONS))
+        for c in (*self.conditions, *self.val_conditions):
+            check_condition(c)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["spec"] = self.spec.to_dict()
+        d["conditions"], d["val_conditions"] = list(self.conditions), list(self.val_conditions)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "config") -> "TrainConfig":
+        d = dict(d)
+        nested = {"model": ModelConfig, "loss": LossWeights, "data": DataConfig, "spec": FeatureSpec}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"{where}: unknown setting(s) {unknown}; known: {sorted(known)}")
+        for key, kind in nested.items():
+            if key in d:
+                sub = d[key]
+                if not isinstance(sub, Mapping):
+                    raise ConfigError(f"{where}: [{key}] must be a table of settings, got {sub!r}")
+                sub_known = {f.name for f in fields(kind)}
+                bad = sorted(set(sub) - sub_known)
+                if bad:
+                    raise ConfigError(f"{where}: unknown [{key}] setting(s) {bad}; "
+                                      f"known: {sorted(sub_known)}")
+                d[key] = kind.from_dict(sub) if kind is FeatureSpec else kind(
+                    **{k: tuple(v) if isinstance(v, list) else v for k, v in sub.items()})
+        for key in ("conditions", "val_conditions"):
+            if key in d:
+                d[key] = tuple(d[key])
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise ConfigError(f"{where}: {e}") from None
+
+
+def load_config(name_or_path: str | os.PathLike, **overrides: Any) -> TrainConfig:
+    """A :class:`TrainConfig` from a TOML file, or a preset name (``tiny``: seconds, for
+    tests; ``eval``: about a minute or two on two cores; ``ship``: the shipped
+    checkpoint; ``finetune``: per-mover fine-tuning). ``overrides`` replace top-level keys."""
+    path = Path(name_or_path)
+    if str(name_or_path) in PRESETS:
+        path = CONFIG_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise ConfigError(f"training config {str(name_or_path)!r} is neither a file nor a preset; "
+                          f"presets: {', '.join(PRESETS)}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML ({e}); "
+                          "see wearsense/fusion/configs/ for examples") from None
+    raw.update(overrides)
+    return TrainConfig.from_dict(raw, where=str(path))
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the trained ``model`` (eval mode, with ``history``),
+    the ``history`` of logged steps and the wall time in seconds."""
+
+    model: FusionModel
+    history: list[dict]
+    seconds: float
+    checkpoint: Path | None = None
+
+
+# -- batches ---------------------------------------------------------------------------
+
+_TARGETS = ("y_angles", "y_kp", "y_ok")
+
+
+def _crop(take: Take, start: int, length: int) -> dict[str, np.ndarray]:
+    """Steps ``start .. start+length`` (one extra for the forward target), padded past the
+    end with invalid steps (flags False, times continuing on the grid)."""
+    end = min(start + length + 1, len(take))
+    out: dict[str, np.ndarray] = {}
+    for name in (*FRAME_FIELDS, *_TARGETS):
+        a = getattr(take, name)
+        if a is None:
+            continue
+        part = a[start:end]
+        pad = length + 1 - len(part)
+        if pad:
+            if name == "t":
+                part = np.concatenate([part, part[-1] + np.arange(1, pad + 1) / take.spec.step_hz])
+            else:
+                part = np.concatenate([part, np.zeros((pad,) + a.shape[1:], a.dtype)])
+        out[name] = part
+    return out
+
+
+def _batch(takes: Sequence[Take], starts: Sequence[tuple[int, int]], conditions: Sequence[str],
+           length: int, pose_start_s: float) -> dict[str, torch.Tensor]:
+    crops = [_crop(takes[i], s, length) for i, s in starts]
+    stacked = {k: np.stack([c[k] for c in crops]) for k in crops[0]}
+    t0 = np.array([takes[i].t[0] for i, _ in starts])[:, None]
+    since = stacked["t"] - t0
+    frames = {k: stacked[k] for k in FRAME_FIELDS if k != "t"}
+    seen = [apply_condition({k: v[b] for k, v in frames.items()}, c, since[b], pose_start_s)
+            for b, c in enumerate(conditions)]
+    batch = {k: torch.as_tensor(np.stack([s[k] for s in seen])[:, :length]) for k in frames}
+    for k in frames:  # the raw next step: forward-model targets (every modality, conditioned or not)
+        batch["next_" + k] = torch.as_tensor(frames[k][:, 1:])
+    batch["t_rel"] = torch.as_tensor(stacked["t"][:, :length] - stacked["t"][:, :1])
+    for k in _TARGETS:
+        if k in stacked:
+            batch[k] = torch.as_tensor(stacked[k][:, :length])
+    return batch
+
+
+def _rows(batch: Mapping[str, torch.Tensor], rows: slice) -> dict[str, torch.Tensor]:
+    return {k: v[rows] for k, v in batch.items()}
+
+
+def _sample(takes: Sequence[Take], cfg: TrainConfig, rng: np.random.Generator, n: int
+            ) -> tuple[list[tuple[int, int]], list[str]]:
+    lengths = np.array([len(t) for t in takes], dtype=float)
+    which = rng.choice(len(takes), size=n, p=lengths / lengths.sum())
+    starts = []
+    for i in which:
+        room = max(len(takes[i]) - cfg.seq_len, 0)
+        s = 0 if (rng.random() < cfg.start_prob or room == 0) else int(rng.integers(0, room + 1))
+        starts.append((int(i), s))
+    conds = [cfg.conditions[j] for j in rng.integers(0, len(cfg.conditions), size=n)]
+    return starts, conds
+
+
+# -- loss --------------------------------------------------------------------------------
+
+def _terms(model: FusionModel, out: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]
+           ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per loss term: (sum of Huber losses over valid values, count of valid values)."""
+    ok = batch["y_ok"]
+    y = model.norm.norm("angles", batch["y_angles"])
+    m = ok.unsqueeze(-1).expand_as(y)
+    terms = {"angles": (F.smooth_l1_loss(out["angles"], y, reduction="none")[m].sum(), m.sum())}
+    if "kp" in out and "y_kp" in batch:
+        yk = model.norm.norm("kp", batch["y_kp"])
+        mk = ok[..., None, None].expand_as(yk)
+        terms["kp"] = (F.smooth_l1_loss(out["kp"], yk, reduction="none")[mk].sum(), mk.sum())
+    nxt = {k[5:]: v for k, v in batch.items() if k.startswith("next_")}
+    target, tok = model.forward_targets(nxt)
+    terms["forward"] = (F.smooth_l1_loss(out["forward"], target, reduction="none")[tok].sum(), tok.sum())
+    return terms
+
+
+def _counts(batch: Mapping[str, torch.Tensor], model: FusionModel) -> dict[str, float]:
+    d = model.dims
+    ok = batch["y_ok"].sum().item()
+    counts = {"angles": ok * d["J"]}
+    if d["Q"]:
+        counts["kp"] = ok * d["Q"] * 3
+    counts["forward"] = (batch["next_imu_ok"].sum().item() * d["F"]
+                         + batch["next_emg_ok"].sum().item() * d["P"])
+    return {k: max(v, 1.0) for k, v in counts.items()}
+
+
+# -- validation --------------------------------------------------------------------------
+
+@torch.no_grad()
+def _validate(model: FusionModel, takes: Sequence[Take], plan: list[tuple[int, int]], cfg: TrainConfig
+              ) -> dict[str, Any]:
+    was = model.training
+    model.eval()
+    res: dict[str, Any] = {}
+    for cond in cfg.val_conditions:
+        sums: dict[str, float] = {}
+        ang_err = np.zeros(model.dims["H"])
+        kp_err = np.zeros(model.dims["H"])
+        n_ok = np.zeros(model.dims["H"])
+        for s in range(0, len(plan), cfg.batch_size):
+            part = plan[s:s + cfg.batch_size]
+            batch = _batch(takes, part, [cond] * len(part), cfg.seq_len, model.spec.pose_start_s)
+            out = model(batch, batch["t_rel"])
+            for k, (v, n) in _terms(model, out, batch).items():
+                sums[k] = sums.get(k, 0.0) + v.item()
+                sums["n_" + k] = sums.get("n_" + k, 0.0) + n.item()
+            angles, kp = model.decode(out)
+            ok = batch["y_ok"].numpy()
+            e = (angles - batch["y_angles"]).abs().mean(-1).numpy()
+            ang_err += (e * ok).sum((0, 1))
+            n_ok += ok.sum((0, 1))
+            if kp is not None:
+                ek = (kp - batch["y_kp"]).norm(dim=-1).mean(-1).numpy() * 1000
+                kp_err += (ek * ok).sum((0, 1))
+        n_ok = np.maximum(n_ok, 1)
+        loss = sum(w * sums[k] / max(sums["n_" + k], 1) for k, w in asdict(cfg.loss).items() if k in sums)
+        res[cond] = {"loss": loss, "angle_mae_deg": (ang_err / n_ok).round(3).tolist(),
+                     "kp_mm": (kp_err / n_ok).round(2).tolist() if model.dims["Q"] else None}
+    model.train(was)
+    return res
+
+
+def angle_errors(model: FusionModel, takes: Iterable[Take], condition: str = "all") -> np.ndarray:
+    """Joint-angle mean absolute error (deg) per horizon of ``model.predict_take`` over
+    ``takes`` (valid targets only): the quick score fine-tuning reports."""
+    err = np.zeros(model.dims["H"])
+    n = np.zeros(model.dims["H"])
+    for take in takes:
+        p = model.predict_take(take, condition)
+        e = np.abs(p.angles - take.y_angles).mean(-1)
+        err += (e * take.y_ok).sum(0)
+        n += take.y_ok.sum(0)
+    return err / np.maximum(n, 1)
+
+
+def _slice(take: Take, part: slice, suffix: str) -> Take:
+    arrays = {name: getattr(take, name)[part] for name in (*FRAME_FIELDS, "y_angles", "y_ok")}
+    return replace(take, name=take.name + suffix, **arrays,
+                   y_kp=None if take.y_kp is None else take.y_kp[part],
+                   labels={k: v[part] for k, v in take.labels.items()})
+
+
+def split_minutes(takes: Sequence[Take], minutes: float) -> tuple[list[Take], list[Take]]:
+    """The first ``minutes`` of ``takes`` (in order; the last one cut where the time runs
+    out) and everything after: fine-tuning data and the held-out rest of one mover.
+    A piece shorter than 2 s is dropped rather than kept as a sliver."""
+    left = int(round(minutes * 60 * takes[0].spec.step_hz)) if takes else 0
+    tune, rest = [], []
+    min_steps = int(2 * takes[0].spec.step_hz) if takes else 0
+    for take in takes:
+        if left >= len(take):
+            tune.append(take)
+            left -= len(take)
+        elif left > 0:
+            if left >= min_steps:
+                tune.append(_slice(take, slice(0, left), "[tune]"))
+            if len(take) - left >= min_steps:
+                rest.append(_slice(take, slice(left, None), "[rest]"))
+            left = 0
+        else:
+            rest.append(take)
+    return tune, rest
+
+
+# -- the training loop -------------------------------------------------------------------
+
+def _lr(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(cfg.steps - cfg.warmup_steps, 1)
+    frac = min((step - cfg.warmup_steps) / span, 1.0)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); starts the gloo/nccl process group when run under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _optimizer(model: FusionModel, cfg: TrainConfig) -> torch.optim.Optimizer:
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "emb" not in n]
+    other = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "emb" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": other, "weight_decay": 0.0}], lr=cfg.lr)
+
+
+def train(cfg: TrainConfig, train_takes: Iterable[Take], val_takes: Iterable[Take] = (),
+          out: str | os.PathLike | None = None, *, init: FusionModel | None = None, resume: bool = False,
+          progress: bool = False) -> TrainResult:
+    """Train a fusion model (see the module docstring).
+
+    ``out``: a folder for ``last.pt`` (every ``checkpoint_every`` steps and at the end,
+    with optimiser state) and ``model.pt`` (the final weights, for inference).
+    ``init``: start from this model (its normalisation kept; fine-tuning). ``resume``:
+    continue from ``out/last.pt`` when it exists. ``progress``: a tqdm bar on stderr.
+    """
+    takes = list(train_takes)
+    val = list(val_takes)
+    if not takes:
+        raise ConfigError("no training takes: the data source gave none; check its path and split")
+    rank, world = _distributed()
+    if cfg.batch_size % world:
+        raise ConfigError(f"batch_size={cfg.batch_size} must be a multiple of the {world} processes")
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        return _train(cfg, takes, val, Path(out) if out is not None else None, init, resume, progress,
+                      rank, world)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _train(cfg, takes, val, out, init, resume, progress, rank, world) -> TrainResult:
+    t_start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    if init is not None:
+        model = copy.deepcopy(init)
+        for take in takes[:1]:
+            model.check_take(take)
+        model.history = []
+    else:
+        model = FusionModel.build(cfg.model, takes)
+    model.train()
+    opt = _optimizer(model, cfg)
+    first = 0
+    history: list[dict] = []
+    last = out / "last.pt" if out is not None else None
+    if out is not None and rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    if resume and last is not None and last.is_file():
+        payload = read_checkpoint(last)
+        model.load_state_dict(payload["state_dict"])
+        opt.load_state_dict(payload["resume"]["optimizer"])
+        first = int(payload["resume"]["step"])
+        history = list(payload.get("history", []))
+    net: torch.nn.Module = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model)
+    plan_rng = np.random.default_rng([cfg.seed, 7])
+    val_plan = _sample(val, replace(cfg, start_prob=0.0), plan_rng, cfg.val_sequences)[0] if val else []
+    mine = slice(rank, None, world)
+    running: list[float] = []
+    bar = tqdm(total=cfg.steps, initial=first, disable=not progress or rank != 0, desc="train", unit="step")
+
+    def save(step: int) -> None:
+        if last is None or rank != 0:
+            return
+        model.history = history
+        save_checkpoint(model, last, train=cfg.to_dict(),
+                        resume={"step": step, "optimizer": opt.state_dict()})
+
+    for step in range(first, cfg.steps):
+        lr = _lr(cfg, step)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        rng = np.random.default_rng([cfg.seed, step])
+        starts, conds = _sample(takes, cfg, rng, cfg.batch_size)
+        batch = _batch(takes, starts, conds, cfg.seq_len, model.spec.pose_start_s)
+        counts = _counts(batch, model)
+        local = _rows(batch, mine)
+        outputs = net(local, local["t_rel"])
+        terms = _terms(model, outputs, local)
+        loss = sum(getattr(cfg.loss, k) * s / counts[k] for k, (s, _) in terms.items()) * world
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        logged = loss.detach() / world
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(logged)
+        running.append(float(logged))
+        bar.update(1)
+        done = step + 1
+        if done % cfg.val_every == 0 or done == cfg.steps:
+            entry = {"step": done, "lr": lr, "train_loss": float(np.mean(running)),
+                     "seconds": round(time.perf_counter() - t_start, 2)}
+            running = []
+            if val and rank == 0:
+                v = _validate(model, val, val_plan, cfg)
+                entry["val_loss"] = float(np.mean([r["loss"] for r in v.values()]))
+                entry["val"] = v
+                bar.set_postfix(train=f"{entry['train_loss']:.3f}", val=f"{entry['val_loss']:.3f}")
+            history.append(entry)
+        if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
+            save(done)
+    bar.close()
+    model.history = history
+    model.eval()
+    saved = None
+    if out is not None and rank == 0:
+        save(cfg.steps)
+        saved = save_checkpoint(model, out / "model.pt", train=cfg.to_dict())
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return TrainResult(model=model, history=history, seconds=time.perf_counter() - t_start, checkpoint=saved)
+
+
+def finetune(model: FusionModel, takes: Iterable[Take], cfg: TrainConfig | None = None,
+             val_takes: Iterable[Take] = (), out: str | os.PathLike | None = None, *,
+             progress: bool = False) -> TrainResult:
+    """Fine-tune a trained model on a few minutes of one mover (``cfg`` default: the
+    ``finetune`` preset). The model's architecture and normalisation are kept; the
+    original is not changed."""
+    cfg = cfg or load_config("finetune")
+    cfg = replace(cfg, model=model.cfg)
+    takes = list(takes)
+    for take in takes:
+        if dims_of(take) != model.dims:
+            model.check_take(take)
+    return train(cfg, takes, val_takes, out, init=model, progress=progress)
