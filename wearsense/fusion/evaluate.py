@@ -220,6 +220,8 @@ def subset_minutes(takes: Sequence[Take], minutes: float) -> list[Take]:
     need = minutes * 60.0
     for p in pieces:
         dur = len(p) / p.spec.step_hz
+        if need < 1.0:  # a remainder under a second adds nothing but a take without camera frames
+            break
         if dur >= need:
             out.append(slice_take(p, 0, max(2, int(round(need * p.spec.step_hz)))))
             break
