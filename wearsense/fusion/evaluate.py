@@ -802,8 +802,8 @@ def run_evaluation(
     ridge: dict[str, RidgeBaseline] = {}
     ridge_scores: dict[str, dict] = {}
     if preset.ridge and train:
+        ridge = RidgeBaseline.fit_many(conditions, train, val)
         for c in conditions:
-            ridge[c] = RidgeBaseline(c).fit(train, val)
             ridge_scores[c] = score(ridge[c], c, test, seen, preset)
             agg.add("ridge", c, ["-"], [ridge_scores[c]])
             agg.paired("ridge", c, ["-"], [ridge_scores[c]], "zero_velocity/camera", [zv], "skill_pct")
@@ -919,8 +919,10 @@ def _efficiency(result, agg, preset, train, val, test, seen, trainer, say, model
             everything = m >= round(available, 3)
             if kind == "ridge":
                 seeds = ["-"]
-                fitted = {(c, "-"): ridge[c] if everything and c in ridge else RidgeBaseline(c).fit(sub, val)
-                          for c in (cam, fused)}
+                if everything and cam in ridge and fused in ridge:
+                    fitted = {(c, "-"): ridge[c] for c in (cam, fused)}
+                else:
+                    fitted = {(c, "-"): r for c, r in RidgeBaseline.fit_many((cam, fused), sub, val).items()}
             else:
                 seeds = list(preset.efficiency_seeds)
                 reuse = (everything and not preset.efficiency_train
