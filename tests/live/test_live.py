@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_live_shows_emg_bars_quality_orientation_effort_events_and_health(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "wearsense", "live", "sim://mover?seed=1&duration_s=8&realtime=0"],
+        [sys.executable, "-m", "wearsense", "live", "sim://mover?seed=1&duration_s=6&realtime=0"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stderr
@@ -64,7 +64,7 @@ def test_effort_and_preactivation_go_out_over_osc_in_the_one_address_space():
     monitor, pub = make_monitor(args)
     view = TerminalView("t", io.StringIO(), renderer=render_live)
     try:
-        asyncio.run(watch(["sim://mover?seed=1&duration_s=8&realtime=0"], monitor, view))
+        asyncio.run(watch(["sim://mover?seed=1&duration_s=6&realtime=0"], monitor, view))
     finally:
         pub.close()
     deadline = time.monotonic() + 10  # UDP on loopback: the last datagrams may still be in the server
