@@ -117,6 +117,15 @@ CATALOGUE = [
     Case(("sim", "generate", "out", "--movers", "0"), "movers must be >= 1"),
     Case(("sim", "generate", "out", "--shard", "3/2"), "shard must be"),
     Case(("sim", "generate", "{text}"), "{text}"),
+    # predict
+    Case(("predict", "nope://x", "--fast"), "unknown device scheme"),
+    Case(("predict", "sim://mover?bogus=1", "--fast"), "bogus"),
+    Case(("predict", "--checkpoint", "{missing}"), "{missing}"),
+    Case(("predict", "--checkpoint", "{text}"), "checkpoint"),
+    Case(("predict", "--osc", "localhost"), "host:port"),
+    Case(("predict", "--condition", "eyes"), "inside_out"),
+    Case(("predict", "--duration", "0"), "must be > 0", usage=True),
+    Case(("predict", "-o", "{nodir}/p.png"), "{nodir}"),
     # train, finetune (the fusion model)
     Case(("train", "{missing}"), "neither a file nor a preset"),
     Case(("train", "{text}"), "not valid TOML"),

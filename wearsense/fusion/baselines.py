@@ -292,20 +292,40 @@ class RidgeBaseline:
         sxy = b[1:] - n * np.outer(mu, ybar)
         var = np.maximum(np.diag(sxx) / n, 1e-12)
         self._stats = (sxx, sxy, var, mu, ybar, n)
-        val = list(val)
-        alphas = RIDGE_ALPHAS if val else (RIDGE_ALPHAS[1],)
+        val_xy = self._val_data(list(val))
+        alphas = RIDGE_ALPHAS if val_xy is not None else (RIDGE_ALPHAS[1],)
         best = None
         for alpha in alphas:
             self._solve(alpha)
-            if not val:
+            if val_xy is None:
                 break
-            err = self._val_error(val)
+            err = self._val_error(*val_xy)
             if best is None or err < best[0]:
                 best = (err, alpha)
         if best is not None:
             self._solve(best[1])
         del self._stats
         return self
+
+    def _val_data(self, val: list[Take]):
+        """Validation features, 100 ms targets, their columns, whether those are angles (None: no val).
+
+        The joint angles at 100 ms, or the keypoints where the data has no joint angles.
+        """
+        if not val:
+            return None
+        h = val[0].horizon_index(100)
+        n_h, j = val[0].y_angles.shape[1:]
+        xs, ys = [], []
+        for take in val:
+            ok = take.y_ok[:, h]
+            xs.append(ridge_features(take, self.condition)[ok, 1:])
+            ys.append((take.y_angles[ok, h] if j else take.y_kp[ok, h].reshape(int(ok.sum()), -1))
+                      .astype(np.float64))
+        y = np.concatenate(ys)
+        w = j if j else y.shape[1]
+        cols = slice(h * w, (h + 1) * w)  # angles first; without angles the keypoints start at 0
+        return np.concatenate(xs), y, cols, bool(j)
 
     def _solve(self, alpha: float) -> None:
         sxx, sxy, var, mu, ybar, n = self._stats
@@ -315,15 +335,10 @@ class RidgeBaseline:
         self.intercept = ybar - mu @ self.coef
         self.alpha = alpha
 
-    def _val_error(self, val: list[Take]) -> float:
-        from wearsense.fusion.metrics import angle_error
-
-        errs = []
-        for take in val:
-            pred = self.predict_take(take, self.condition)
-            h = take.horizon_index(100)
-            errs.append(angle_error(pred.angles[:, h], take.y_angles[:, h], take.y_ok[:, h]))
-        return float(np.nanmean(np.concatenate(errs)))
+    def _val_error(self, x: np.ndarray, y: np.ndarray, cols: slice, angles: bool) -> float:
+        """Mean absolute error at 100 ms on the validation features (deg, or m for keypoints)."""
+        d = x @ self.coef[:, cols] + self.intercept[cols] - y
+        return float(np.mean(np.abs((d + 180.0) % 360.0 - 180.0 if angles else d)))
 
     def predict_take(self, take: Take, condition: str | None = None) -> Prediction:
         """Predictions for every step of ``take`` (``condition`` must be the one fitted)."""
