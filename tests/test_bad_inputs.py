@@ -98,6 +98,7 @@ CATALOGUE = [
     Case(("live", "sim://mover", "--full-scale-uv", "0"), "--full-scale-uv must be > 0"),
     Case(("live", "sim://mover", "--record", "{existing}"), "--overwrite"),
     Case(("live", "sim://mover", "--osc", "127.0.0.1:x"), "not a number"),
+    Case(("live", "sim://mover", "--checkpoint", "{missing}"), "does not exist"),
     Case(("report", "{missing}"), "no such file"),
     Case(("report", "{empty}"), "not an XDF file"),
     Case(("report", "{text}"), "not an XDF file"),

@@ -122,3 +122,49 @@ def test_on_a_terminal_the_live_view_redraws_in_place():
     assert text.count("\x1b[2K") > 10  # every line cleared before it is drawn
     assert "F\x1b[2K" in text  # the cursor goes back up to redraw in place
     assert "EMG level (emg" in text
+
+
+class _Model:
+    """A test double of :class:`wearsense.fusion.predict.LivePredictor` (the real one needs a
+    trained checkpoint): one step every 4 chunks, keypoints 1 cm above the pelvis per horizon."""
+
+    def __init__(self, infos):
+        from types import SimpleNamespace
+
+        self.infos = list(infos)
+        self.calls = 0
+        self.log = SimpleNamespace(horizons_ms=(0, 100, 200), joints=["knee_r"], keypoints=["pelvis", "head"])
+
+    def feed(self, info, chunk):
+        from types import SimpleNamespace
+
+        self.calls += 1
+        if self.calls % 4:
+            return []
+        kp = np.zeros((3, 2, 3))
+        kp[:, 1, 2] = 0.6 + 0.01 * np.arange(3)
+        return [SimpleNamespace(t=float(self.calls), angles=np.array([[10.0], [20.0], [30.0]]), kp=kp,
+                                surprise=0.25)]
+
+
+def test_a_models_prediction_shows_beside_the_camera_at_the_horizon_nearest_100_ms():
+    from wearsense.devices import BlockingDevice
+    from wearsense.live.dashboard import DashboardSettings, FrameBuilder
+
+    made = []
+    m = LiveMonitor(effort=False, predictor=lambda infos: made.append(_Model(infos)) or made[-1])
+    with BlockingDevice("sim://mover?seed=1&duration_s=1&realtime=0") as dev:
+        m.start(dev.device.streams)
+        for info, chunk in dev:
+            m.update(info, chunk)
+    assert len(made) == 1 and {i.name for i in made[0].infos} >= {"sim-emg", "sim-pose"}
+    p = m.prediction
+    assert p.horizon_ms == 100 and p.angles == {"knee_r": 20.0} and p.surprise == 0.25
+    pelvis = np.array(m.pose.keypoints["pelvis"])
+    # drawn standing where the camera sees the mover: at its pelvis
+    np.testing.assert_allclose(p.keypoints["head"], pelvis + [0, 0, 0.61], atol=1e-6)
+    frame = FrameBuilder(m, DashboardSettings()).frame(0.0)
+    assert frame["prediction"]["surprise"] == 0.25
+    assert set(frame["prediction"]["keypoints"]) == {"pelvis", "head"}
+    text = "\n".join(render_live(m, "t", 1.0))
+    assert "Model: surprise 0.250; predicted +100 ms: knee_r 20 deg" in text

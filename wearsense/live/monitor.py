@@ -159,6 +159,11 @@ class LiveMonitor:
         (:class:`~wearsense.effort.PreactivationEvent`; a publisher sends it on).
     on_effort : callable, optional
         Called with each new :class:`~wearsense.effort.EffortState` (10 per second).
+    predictor : callable, optional
+        ``predictor(streams)`` makes a model runner for the streams given to :meth:`start`:
+        a :class:`wearsense.fusion.predict.LivePredictor` (``feed(info, chunk)`` returns
+        the steps it completed; ``log`` names joints, keypoints and horizons). Its newest
+        step becomes :attr:`prediction`.
     clock : callable
         The host clock (s) that chunk arrival times are in; ``time.monotonic`` for live
         devices.
@@ -172,6 +177,7 @@ class LiveMonitor:
         effort: bool = True,
         on_event: Callable[[Any], None] | None = None,
         on_effort: Callable[[Any], None] | None = None,
+        predictor: Callable[[Sequence[StreamInfo]], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         events_kept: int = 20,
     ) -> None:
@@ -190,6 +196,9 @@ class LiveMonitor:
         self._infos: dict[str, StreamInfo] = {}
         self._on_event = on_event
         self._on_effort = on_effort
+        self._make_predictor = predictor
+        self._predictor = None
+        self.predict_horizon_ms = 100.0  # the horizon shown (the nearest the model has)
         self.effort_state = None
         self.effort_readings: dict[str, Any] = {}
         self.events_total = 0  # pre-activation events seen since the start
@@ -207,6 +216,8 @@ class LiveMonitor:
         infos = list(infos)
         for i in infos:
             self._infos.setdefault(i.name, i)
+        if self._make_predictor is not None:
+            self._predictor = self._make_predictor(infos)
         if not self._want_effort:
             return
         try:
@@ -247,6 +258,29 @@ class LiveMonitor:
                                       chunk.received_s)
         if self._want_effort:
             self._update_effort(info, chunk)
+        if self._predictor is not None:
+            records = self._predictor.feed(info, chunk)
+            if records:
+                self._set_prediction(records[-1])
+
+    def _set_prediction(self, rec: Any) -> None:
+        """The model's newest step as a :class:`Prediction`: the horizon nearest
+        :attr:`predict_horizon_ms`; its pelvis-relative keypoints put at the newest
+        camera frame's pelvis (so the two figures stand side by side)."""
+        log_ = self._predictor.log
+        horizons = list(log_.horizons_ms) or [0]
+        h = int(np.argmin([abs(x - self.predict_horizon_ms) for x in horizons]))
+        keypoints = None
+        if rec.kp is not None and len(log_.keypoints):
+            base = np.zeros(3)
+            if self.pose is not None and "pelvis" in self.pose.keypoints:
+                base = np.nan_to_num(np.array(self.pose.keypoints["pelvis"], dtype=float))
+            kp = np.asarray(rec.kp)[h] + base
+            keypoints = {name: tuple(float(v) for v in kp[q]) for q, name in enumerate(log_.keypoints)}
+        angles = np.asarray(rec.angles)[h]
+        self.prediction = Prediction(float(horizons[h]), keypoints,
+                                     {j: float(a) for j, a in zip(log_.joints, angles)}, float(rec.surprise),
+                                     float(rec.t))
 
     def _orient(self, info: StreamInfo, chunk: Chunk) -> None:
         if info.name not in self._ahrs:
