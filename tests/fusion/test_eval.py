@@ -28,7 +28,7 @@ class RidgeSet:
     """A stand-in for the deep model: one ridge per condition behind predict_take."""
 
     def __init__(self, conditions, train, val):
-        self.models = {c: RidgeBaseline(c).fit(train, val) for c in conditions}
+        self.models = RidgeBaseline.fit_many(conditions, train, val)
 
     def predict_take(self, take, condition):
         return self.models[condition].predict_take(take, condition)

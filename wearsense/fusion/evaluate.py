@@ -220,6 +220,8 @@ def subset_minutes(takes: Sequence[Take], minutes: float) -> list[Take]:
     need = minutes * 60.0
     for p in pieces:
         dur = len(p) / p.spec.step_hz
+        if need < 1.0:  # a remainder under a second adds nothing but a take without camera frames
+            break
         if dur >= need:
             out.append(slice_take(p, 0, max(2, int(round(need * p.spec.step_hz)))))
             break
@@ -800,8 +802,8 @@ def run_evaluation(
     ridge: dict[str, RidgeBaseline] = {}
     ridge_scores: dict[str, dict] = {}
     if preset.ridge and train:
+        ridge = RidgeBaseline.fit_many(conditions, train, val)
         for c in conditions:
-            ridge[c] = RidgeBaseline(c).fit(train, val)
             ridge_scores[c] = score(ridge[c], c, test, seen, preset)
             agg.add("ridge", c, ["-"], [ridge_scores[c]])
             agg.paired("ridge", c, ["-"], [ridge_scores[c]], "zero_velocity/camera", [zv], "skill_pct")
@@ -917,8 +919,10 @@ def _efficiency(result, agg, preset, train, val, test, seen, trainer, say, model
             everything = m >= round(available, 3)
             if kind == "ridge":
                 seeds = ["-"]
-                fitted = {(c, "-"): ridge[c] if everything and c in ridge else RidgeBaseline(c).fit(sub, val)
-                          for c in (cam, fused)}
+                if everything and cam in ridge and fused in ridge:
+                    fitted = {(c, "-"): ridge[c] for c in (cam, fused)}
+                else:
+                    fitted = {(c, "-"): r for c, r in RidgeBaseline.fit_many((cam, fused), sub, val).items()}
             else:
                 seeds = list(preset.efficiency_seeds)
                 reuse = (everything and not preset.efficiency_train
