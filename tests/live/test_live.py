@@ -66,6 +66,7 @@ def test_effort_and_preactivation_go_out_over_osc_in_the_one_address_space():
     try:
         asyncio.run(watch(["sim://mover?seed=1&duration_s=6&realtime=0"], monitor, view))
     finally:
+        monitor.close()
         pub.close()
     deadline = time.monotonic() + 10  # UDP on loopback: the last datagrams may still be in the server
     while len([a for a, _ in got if a == "/wearsense/preactivation"]) < monitor.events_total:
@@ -168,3 +169,24 @@ def test_a_models_prediction_shows_beside_the_camera_at_the_horizon_nearest_100_
     assert set(frame["prediction"]["keypoints"]) == {"pelvis", "head"}
     text = "\n".join(render_live(m, "t", 1.0))
     assert "Model: surprise 0.250; predicted +100 ms: knee_r 20 deg" in text
+
+
+def test_the_background_worker_gives_the_same_effort_and_events_as_inline():
+    from wearsense.devices import BlockingDevice
+
+    with BlockingDevice("sim://mover?seed=3&duration_s=4&realtime=0") as dev:
+        streams = dev.device.streams
+        chunks = list(dev)
+    out = []
+    for background in (False, True):
+        states, events = [], []
+        m = LiveMonitor(background=background, on_effort=states.append, on_event=events.append)
+        m.start(streams)
+        for info, chunk in chunks:
+            m.update(info, chunk)
+        m.close()
+        out.append((states, events))
+    (s1, e1), (s2, e2) = out
+    assert len(s1) == len(s2) > 30 and len(e1) == len(e2)
+    np.testing.assert_array_equal([s.values() for s in s1], [s.values() for s in s2])
+    assert [e.describe() for e in e1] == [e.describe() for e in e2]

@@ -51,14 +51,14 @@ def add_view_arguments(parser) -> None:
 
 
 def make_monitor(args):
-    """The :class:`LiveMonitor` of a live view and, with ``--osc``/``--lsl``, the
-    :class:`~wearsense.live.publish.Publisher` its effort factors and events go out through
-    (None without). Close the publisher when done."""
+    """The :class:`LiveMonitor` of a live view (effort and the model in its background
+    worker) and, with ``--osc``/``--lsl``, the :class:`~wearsense.live.publish.Publisher`
+    its effort factors and events go out through (None without). Close both when done."""
     from wearsense.live.monitor import LiveMonitor
 
     predictor = _predictor(args)
     if args.osc is None and not args.lsl:
-        return LiveMonitor(effort=not args.no_effort, predictor=predictor), None
+        return LiveMonitor(effort=not args.no_effort, predictor=predictor, background=True), None
     from wearsense.live.publish import Publisher
 
     pub = Publisher(osc=args.osc, lsl=args.lsl)
@@ -70,7 +70,7 @@ def make_monitor(args):
         pub.effort(state.factors, t=state.t)
 
     return LiveMonitor(effort=not args.no_effort, on_event=on_event, on_effort=on_effort,
-                       predictor=predictor), pub
+                       predictor=predictor, background=True), pub
 
 
 def _predictor(args):
@@ -132,6 +132,7 @@ def run(args) -> int:
     try:
         result = asyncio.run(main())
     finally:
+        monitor.close()
         if publisher is not None:
             publisher.close()
     s = result.stats

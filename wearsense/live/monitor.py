@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -169,6 +171,10 @@ class LiveMonitor:
         devices.
     events_kept : int
         Pre-activation events kept for display (newest last).
+    background : bool
+        Run effort, pre-activation and the model in a worker thread, so that a view's
+        event loop is not held up by their 10 Hz updates (tens of ms each); their results
+        then appear as the worker gets to them. Call :meth:`close` when done.
     """
 
     def __init__(
@@ -180,6 +186,7 @@ class LiveMonitor:
         predictor: Callable[[Sequence[StreamInfo]], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         events_kept: int = 20,
+        background: bool = False,
     ) -> None:
         self.stats = LiveStats()
         self.clock = clock
@@ -200,6 +207,12 @@ class LiveMonitor:
         self._predictor = None
         self.predict_horizon_ms = 100.0  # the horizon shown (the nearest the model has)
         self.effort_state = None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker_error: Exception | None = None
+        self._worker = threading.Thread(target=self._work, name="wearsense-live-effort", daemon=True) \
+            if background else None
+        if self._worker is not None:
+            self._worker.start()
         self.effort_readings: dict[str, Any] = {}
         self.events_total = 0  # pre-activation events seen since the start
         self.chunks_seen = 0
@@ -256,12 +269,40 @@ class LiveMonitor:
                 k = int(finite[-1])
                 self.pose = PoseFrame(info.name, _keypoints(info, chunk.data[k]), float(chunk.t[k]),
                                       chunk.received_s)
+        if self._want_effort or self._predictor is not None:
+            if self._worker is not None:
+                if self._worker_error is not None:
+                    raise self._worker_error
+                self._queue.put((info, chunk))
+            else:
+                self._slow(info, chunk)
+
+    def _slow(self, info: StreamInfo, chunk: Chunk) -> None:
+        """The costly part: effort, pre-activation, the model (10 Hz updates of tens of ms)."""
         if self._want_effort:
             self._update_effort(info, chunk)
         if self._predictor is not None:
             records = self._predictor.feed(info, chunk)
             if records:
                 self._set_prediction(records[-1])
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            try:
+                self._slow(*item)
+            except Exception as e:  # noqa: BLE001 - raised again in the caller's thread by update()
+                self._worker_error = e
+                return
+
+    def close(self) -> None:
+        """Stop the background worker (``background=True``) after what it was given; idempotent."""
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._worker = None
 
     def _set_prediction(self, rec: Any) -> None:
         """The model's newest step as a :class:`Prediction`: the horizon nearest
