@@ -249,15 +249,21 @@ def _terms(model: FusionModel, out: Mapping[str, torch.Tensor], batch: Mapping[s
     ok = batch["y_ok"]
     y = model.norm.norm("angles", batch["y_angles"])
     m = ok.unsqueeze(-1).expand_as(y)
-    terms = {"angles": (F.smooth_l1_loss(out["angles"], y, reduction="none")[m].sum(), m.sum())}
+    terms = {"angles": _masked(out["angles"], y, m)}
     if "kp" in out and "y_kp" in batch:
         yk = model.norm.norm("kp", batch["y_kp"])
         mk = ok[..., None, None].expand_as(yk)
-        terms["kp"] = (F.smooth_l1_loss(out["kp"], yk, reduction="none")[mk].sum(), mk.sum())
+        terms["kp"] = _masked(out["kp"], yk, mk)
     nxt = {k[5:]: v for k, v in batch.items() if k.startswith("next_")}
     target, tok = model.forward_targets(nxt)
-    terms["forward"] = (F.smooth_l1_loss(out["forward"], target, reduction="none")[tok].sum(), tok.sum())
+    terms["forward"] = _masked(out["forward"], target, tok)
     return terms
+
+
+def _masked(pred: torch.Tensor, target: torch.Tensor, ok: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of Huber losses where ``ok``, and how many (invalid targets may hold anything)."""
+    loss = F.smooth_l1_loss(pred, torch.where(ok, target, pred.detach()), reduction="none")
+    return (loss * ok).sum(), ok.sum()
 
 
 def _counts(batch: Mapping[str, torch.Tensor], model: FusionModel) -> dict[str, float]:
