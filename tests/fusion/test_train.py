@@ -149,3 +149,12 @@ def test_wearsense_train_makes_a_sim_dataset_trains_and_resumes(tmp_path, capsys
     assert model.dims["C"] == 8 and model.names["emg"][0] == "biceps_brachii_r"
     assert main(["train", str(cfg), "-o", str(out), "--no-progress", "--steps", "8", "--resume"]) == 0
     assert read_checkpoint(out / "last.pt")["resume"]["step"] == 8
+
+
+def test_the_training_curve_plots_without_a_backend(data):
+    from wearsense.fusion.train import plot_history
+
+    tr, va = data
+    history = train(load_config("tiny", steps=4, val_every=2), tr, va).history
+    fig = plot_history(history)
+    assert len(fig.axes) == 2 and fig.axes[0].get_lines()

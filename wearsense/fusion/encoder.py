@@ -83,7 +83,7 @@ class Attention(nn.Module):
 
 
 def _mlp(d: int, ratio: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d, ratio * d), nn.GELU(), nn.Linear(ratio * d, d))
+    return nn.Sequential(nn.Linear(d, ratio * d), nn.GELU(approximate="tanh"), nn.Linear(ratio * d, d))
 
 
 class Block(nn.Module):
