@@ -160,6 +160,7 @@ class OscReceiver:
     """
 
     def __init__(self) -> None:
+        import socket
         import threading
 
         from pythonosc import dispatcher, osc_server
@@ -178,6 +179,9 @@ class OscReceiver:
         d = Recording()
         d.set_default_handler(self._on_message)
         self.server = osc_server.ThreadingOSCUDPServer(("127.0.0.1", 0), d)
+        # a fast (realtime=0) run sends bursts; the default receive buffer (~200 kB) can overflow
+        # on a loaded machine, and UDP drops what does not fit
+        self.server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.port = self.server.server_address[1]
         self.target = f"127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -209,6 +213,14 @@ class OscReceiver:
 @pytest.fixture
 def osc_receiver():
     """A live OSC server on a free loopback port: ``osc_receiver.target`` is its ``host:port``."""
+    receiver = OscReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="module")
+def module_osc_receiver():
+    """:func:`osc_receiver` shared by the tests of one module (one run, several checks)."""
     receiver = OscReceiver()
     yield receiver
     receiver.close()

@@ -112,17 +112,16 @@ def test_lsl_outlets_carry_labelled_pose_surprise_effort_and_a_marker_stream():
     name = f"{TAG}-a"
     with Publisher(osc=None, lsl=True, name=name) as pub:
         pub.describe(joints=JOINTS, keypoints=KEYPOINTS, horizons_ms=HORIZONS, step_hz=60)
-        # the outlets exist from their first sample; inlets connect, then what follows is received
-        pub.predicted(angles, kp, t=1.0)
-        pub.surprise(0.0, t=1.0)
-        pub.effort({"weight": (0.5, "light", 0.7)}, t=1.0)
-        pub.onset("biceps_brachii_r", t=1.0)
-        inlets = {k: resolve_inlet(f"{name}-{k}") for k in ("predicted", "surprise", "effort", "events")}
+        made = pub.open_outlets(effort=True)  # before the first sample: consumers connect first
+        kinds = ("predicted", "surprise", "effort", "events", "actual")
+        assert sorted(made) == sorted(f"{name}-{k}" for k in kinds)
+        inlets = {k: resolve_inlet(f"{name}-{k}") for k in kinds}
         assert set(pub.lsl_streams) == {f"{name}-{k}" for k in inlets}
         now = pylsl.local_clock()
         for i in range(3):
             pub.predicted(angles + i, kp, t=now + i / 60)
             pub.surprise(0.1 * i, t=now + i / 60)
+            pub.actual(kp=kp[i], age_s=0.05, t=now + i / 60)
         pub.effort({"weight": (0.5, "light", 0.7), "time": (0.9, "sudden", 1.0)}, t=now)
         pub.preactivation("vastus_lateralis_r", "shank_r", 62.0, t=now)
         pub.preactivation("erector_spinae_r", "trunk", float("nan"), kind="anticipatory", t=now)
@@ -138,6 +137,10 @@ def test_lsl_outlets_carry_labelled_pose_surprise_effort_and_a_marker_stream():
         assert np.allclose(got[2][:9], (angles + 2).ravel()) and np.allclose(got[2][9:], kp.ravel())
         assert np.allclose(np.diff(stamps), 1 / 60, atol=1e-6)
         assert inlets["predicted"].info().nominal_srate() == 60
+
+        actual, _ = pull(inlets["actual"], 3)
+        assert np.allclose(actual[1], [*kp[1].ravel(), 0.05])
+        assert channel_labels(inlets["actual"])[-1] == ("age", "s")
 
         surprise, _ = pull(inlets["surprise"], 3)
         assert np.allclose([s[0] for s in surprise], [0.0, 0.1, 0.2], atol=1e-6)

@@ -209,9 +209,24 @@ class SimDevice(Device):
         infos = mover.infos
         pending: list[tuple[float, int, str, int, int, object]] = []
         order = 0
+        requested = mover.block_index  # blocks asked of the mover (one may be in the making)
+        ahead: asyncio.Future | None = None
         while True:
-            if mover.block_index * BLOCK_S < duration:
-                block = await asyncio.to_thread(mover.next_block) if realtime else mover.next_block()
+            if ahead is not None or requested * BLOCK_S < duration:
+                if realtime:
+                    # in real time the next block is made while this one is delivered, so packets
+                    # due at a block boundary are not held up by the making of the block
+                    if ahead is None:
+                        ahead = asyncio.ensure_future(asyncio.to_thread(mover.next_block))
+                        requested += 1
+                    block = await ahead
+                    ahead = None
+                    if requested * BLOCK_S < duration:
+                        ahead = asyncio.ensure_future(asyncio.to_thread(mover.next_block))
+                        requested += 1
+                else:
+                    block = mover.next_block()
+                    requested += 1
                 for name, sb in block.streams.items():
                     pk = sb.packets
                     for s, c, arrival, lost in zip(pk.start, pk.count, pk.arrival_true_s, pk.lost):

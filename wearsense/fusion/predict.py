@@ -14,10 +14,13 @@
 5. :class:`~wearsense.live.publish.Publisher` sends it over OSC (one bundle per step)
    and LSL (``docs/osc.md``).
 
-Two latencies are kept per step (:class:`PredictionLog`): ``step_latency_s``, the
-model's own step, and ``added_latency_s``, from the moment the chunk that completed
-the step was handed to :meth:`LivePredictor.feed` to the moment its prediction had
-been published (steps 2–5: what wearsense adds on top of the sensors' own latency).
+Three latencies are kept per step (:class:`PredictionLog`): ``step_latency_s``, the
+model's own step; ``added_latency_s``, from the moment the chunk that completed the
+step was handed to :meth:`LivePredictor.feed` to the moment its prediction had been
+published (steps 2–5: the processing wearsense adds); and, for devices that deliver in
+real time, ``arrival_latency_s``, from the chunk's host arrival time (``received_s``,
+stamped by the driver) to publication, which also counts any time the chunk waited in
+the process behind earlier ones (a backlog at start-up, a stall of the machine).
 
 "Predicted against actual": the pose frames that arrive later are the truth of the
 predictions made earlier. :meth:`PredictionLog.errors_mm` compares the keypoints
@@ -125,6 +128,14 @@ class StepRecord:
         Muscles whose EMG onset was first seen at this step.
     step_latency_s, added_latency_s : float
         The model's step; chunk handed in -> prediction published (s).
+    arrival_latency_s : float
+        The chunk's host arrival (``received_s``) -> prediction published (s); NaN for
+        devices that do not deliver in real time (``realtime=0``, replays).
+    published_s : float
+        When the prediction had been published, session clock (s): ``published_s - t``
+        is the prediction's age when it went out (the sensors' own latency and the wait
+        for the slowest stream, plus the added latency). Meaningful for devices that
+        deliver in real time only.
     """
 
     t: float
@@ -136,6 +147,8 @@ class StepRecord:
     onsets: list[str]
     step_latency_s: float
     added_latency_s: float
+    published_s: float = math.nan
+    arrival_latency_s: float = math.nan
 
 
 @dataclass
@@ -149,9 +162,12 @@ class PredictionLog:
     condition: str
     keep: int = 7200
     steps: deque = field(default_factory=deque)
+    #: the model's step rate (Hz)
+    step_hz: float = 60.0
     #: every step's model latency and added latency (s), not only the kept ones
     step_latency_s: list[float] = field(default_factory=list)
     added_latency_s: list[float] = field(default_factory=list)
+    arrival_latency_s: list[float] = field(default_factory=list)
     chunks: int = 0
     #: wall-clock time the loop ran (s)
     elapsed_s: float = 0.0
@@ -163,6 +179,7 @@ class PredictionLog:
         self.steps.append(record)
         self.step_latency_s.append(record.step_latency_s)
         self.added_latency_s.append(record.added_latency_s)
+        self.arrival_latency_s.append(record.arrival_latency_s)
 
     @property
     def n_steps(self) -> int:
@@ -235,23 +252,30 @@ class PredictionLog:
             out[h] = float(np.linalg.norm(diff, axis=-1).mean() * 1000.0)
         return out
 
-    def latency(self) -> dict[str, float]:
-        """p50/p99 (ms) of the model's step latency and of the added latency (chunk handed
-        in -> prediction published), over every step of the run."""
-        if not self.step_latency_s:
-            return {
-                "steps": 0,
-                **{k: math.nan for k in ("step_p50_ms", "step_p99_ms", "added_p50_ms", "added_p99_ms")},
-            }
-        step = np.asarray(self.step_latency_s) * 1e3
-        added = np.asarray(self.added_latency_s) * 1e3
-        return {
-            "steps": len(step),
-            "step_p50_ms": float(np.percentile(step, 50)),
-            "step_p99_ms": float(np.percentile(step, 99)),
-            "added_p50_ms": float(np.percentile(added, 50)),
-            "added_p99_ms": float(np.percentile(added, 99)),
-        }
+    def age_ms(self) -> dict[str, float]:
+        """p50/p99 (ms) of the predictions' age when published (``published_s - t``), over
+        the kept steps; for devices that deliver in real time."""
+        age = np.array([s.published_s - s.t for s in self.steps]) * 1e3
+        age = age[np.isfinite(age)]
+        if not age.size:
+            return {"age_p50_ms": math.nan, "age_p99_ms": math.nan}
+        return {"age_p50_ms": float(np.percentile(age, 50)), "age_p99_ms": float(np.percentile(age, 99))}
+
+    def latency(self, skip_s: float = 0.0) -> dict[str, float]:
+        """p50/p99 (ms) over every step of the run (``skip_s``: leaving out the steps of the
+        first this many seconds of data, e.g. a start-up backlog): the model's step
+        (``step_``), chunk handed in -> published (``added_``) and chunk arrival ->
+        published (``arrival_``, NaN unless the device delivers in real time)."""
+        out: dict[str, float] = {"steps": 0}
+        skip = int(round(skip_s * self.step_hz)) if skip_s > 0 else 0
+        for key, values in (("step", self.step_latency_s), ("added", self.added_latency_s),
+                            ("arrival", self.arrival_latency_s)):  # fmt: skip
+            x = np.asarray(values[skip:], dtype=np.float64) * 1e3
+            x = x[np.isfinite(x)]
+            out["steps"] = max(out["steps"], len(values[skip:]))
+            out[f"{key}_p50_ms"] = float(np.percentile(x, 50)) if x.size else math.nan
+            out[f"{key}_p99_ms"] = float(np.percentile(x, 99)) if x.size else math.nan
+        return out
 
 
 def load_model(checkpoint: str | Path | None = None) -> Any:
@@ -275,8 +299,22 @@ def load_model(checkpoint: str | Path | None = None) -> Any:
     return load_checkpoint(path)
 
 
-def _featurizer_infos(infos: Iterable[StreamInfo]) -> list[StreamInfo]:
-    return [i for i in infos if i.modality in _USED]
+def _featurizer_infos(infos: Iterable[StreamInfo], model: Any) -> list[StreamInfo]:
+    """The streams the featurizer reads, in the model's order: IMU streams as in its
+    ``names["imu"]``, EMG streams so that their channels join up as in ``names["emg"]``
+    (a recording may list its streams in another order than the live device did)."""
+    names = getattr(model, "names", {}) or {}
+    imu = {n: i for i, n in enumerate(names.get("imu", []))}
+    emg = {n: i for i, n in enumerate(names.get("emg", []))}
+
+    def place(info: StreamInfo) -> float:
+        if info.modality is Modality.IMU:
+            return imu.get(info.name, math.inf)
+        if info.modality is Modality.EMG and info.channels:
+            return emg.get(info.channels[0], math.inf)
+        return math.inf
+
+    return sorted((i for i in infos if i.modality in _USED), key=place)
 
 
 def check_channels(model: Any, featurizer: Any, source: str = "the device") -> None:
@@ -360,7 +398,7 @@ class LivePredictor:
     ) -> None:
         self.settings = settings or PredictSettings()
         self.model = model
-        used = _featurizer_infos(infos)
+        used = _featurizer_infos(infos, model)
         if featurizer is None:
             from wearsense.fusion.data import StepFeaturizer
 
@@ -379,6 +417,7 @@ class LivePredictor:
             keypoints=list(names.get("keypoints", [])),
             condition=self.settings.condition,
             keep=max(1, int(round(self.settings.keep_s * model.spec.step_hz))),
+            step_hz=float(model.spec.step_hz),
         )
         self.muscles = list(featurizer.names["emg"])
         self._streams = {i.name for i in used if i.name in featurizer.infos}
@@ -388,7 +427,18 @@ class LivePredictor:
         self._seen_onsets: set[tuple[int, float]] = set()
         self._announced = -math.inf
         self._t_first: float | None = None
+        self._live: bool | None = None
+        self._arrival_host = math.nan
         self.done = False
+        if publisher is not None:
+            self._announce(-math.inf)
+            dims = getattr(model, "dims", {}) or {}
+            pose_kp = getattr(featurizer, "pose_kind", "none") == "keypoints"
+            publisher.open_outlets(
+                predicted_angles=bool(self.log.joints),
+                predicted_kp=bool(self.log.keypoints) and dims.get("Q", 1) > 0,
+                actual_kp=pose_kp and len(featurizer.names["pose"]) == 3 * len(self.log.keypoints),
+            )
 
     # ------------------------------------------------------------------ feeding
     def _now(self) -> float | None:
@@ -419,14 +469,17 @@ class LivePredictor:
             return []
         self.featurizer.push(info.name, mapped)
         host = chunk.received_s
+        if self._live is None:  # a driver stamping the host's clock now, not a replay or realtime=0
+            self._live = math.isfinite(host) and abs(time.monotonic() - host) < 2.0
+        self._arrival_host = host if self._live else math.nan
         at = host + self._offset if math.isfinite(host) else float(mapped.t[-1])
         self._arrival[info.name] = at
         self._newest_arrival = max(self._newest_arrival, at)
         if not math.isfinite(self._first_arrival):
             self._first_arrival = at
         now = self._now()
-        if now is None:
-            return []
+        if now is None or not self.featurizer.step_times(now).size:
+            return []  # no step due: most chunks (EMG and IMU packets come faster than steps)
         frames = self.featurizer.advance(now)
         return self._steps(frames, arrived)
 
@@ -457,6 +510,8 @@ class LivePredictor:
                 onsets=onsets,
                 step_latency_s=float(pred.latency),
                 added_latency_s=time.perf_counter() - arrived,
+                published_s=time.monotonic() + self._offset,
+                arrival_latency_s=time.monotonic() - self._arrival_host,
             )
             self.log.append(rec)
             out.append(rec)
@@ -477,19 +532,22 @@ class LivePredictor:
             self._seen_onsets = {k for k in self._seen_onsets if k[1] >= horizon}
         return found
 
+    def _announce(self, t: float) -> None:
+        self._announced = t
+        self.publisher.describe(
+            joints=self.log.joints,
+            keypoints=self.log.keypoints,
+            horizons_ms=self.log.horizons_ms,
+            muscles=self.muscles,
+            step_hz=self.model.spec.step_hz,
+        )
+
     def _publish(self, t, step, pred, actual, age_s, onsets) -> None:
         pub = self.publisher
         if pub is None:
             return
         if t - self._announced >= self.settings.announce_s:
-            self._announced = t
-            pub.describe(
-                joints=self.log.joints,
-                keypoints=self.log.keypoints,
-                horizons_ms=self.log.horizons_ms,
-                muscles=self.muscles,
-                step_hz=self.model.spec.step_hz,
-            )
+            self._announce(t)
         with pub.instant(t=t, step=step):
             pub.predicted(pred.angles, pred.kp, t=t)
             if actual is not None:
@@ -531,11 +589,14 @@ def run_prediction(
     profile: Any = None,
     stop: threading.Event | None = None,
     on_step: Callable[[LivePredictor, list[StepRecord]], None] | None = None,
+    pose_latency_s: float | None = None,
+    host_clock: Any = None,
 ) -> PredictionLog:
     """Open ``uri``, predict live until it ends, ``settings.duration_s`` passes, or ``stop`` is set.
 
     ``on_step(predictor, records)`` is called after each chunk that completed steps (a
-    terminal view redraws there). Returns the run's :class:`PredictionLog`.
+    terminal view redraws there). ``pose_latency_s``, ``host_clock``: see :class:`LivePredictor`.
+    Returns the run's :class:`PredictionLog`.
     """
     from wearsense.devices.blocking import BlockingDevice
 
@@ -544,7 +605,14 @@ def run_prediction(
     start = time.monotonic()
     with BlockingDevice(uri) as dev:
         predictor = LivePredictor(
-            model, dev.streams, publisher=publisher, settings=settings, profile=profile, source=uri
+            model,
+            dev.streams,
+            publisher=publisher,
+            settings=settings,
+            profile=profile,
+            source=uri,
+            pose_latency_s=pose_latency_s,
+            host_clock=host_clock,
         )
         for info, chunk in dev:
             arrived = time.perf_counter()
@@ -587,6 +655,20 @@ def render_prediction(
     names = lg.joints or [f"joint{j}" for j in range(last.angles.shape[1])]
     for j, name in enumerate(names[:joints]):
         lines.append(f"  {name:<28}" + "".join(_fmt(float(last.angles[i, j]), 9) for i in idx))
+    if last.kp is not None:
+        lines += [
+            "",
+            f"{'keypoint height (m)':<20}{'camera':>10}"
+            + "".join(f"{'+' + str(h) + ' ms':>9}" for h in shown),
+        ]
+        for name in [k for k in ("head", "wrist_r", "ankle_r") if k in lg.keypoints]:
+            q = lg.keypoints.index(name)
+            seen = (
+                _fmt(float(last.actual_kp[q, 2]), 10, 3)
+                if last.actual_kp is not None and q < len(last.actual_kp)
+                else f"{'--':>10}"
+            )
+            lines.append(f"  {name:<18}{seen}" + "".join(_fmt(float(last.kp[i, q, 2]), 9, 3) for i in idx))
     recent = lg.window(int(5 * predictor.model.spec.step_hz))
     errors = recent.errors_mm()
     lines += [

@@ -239,6 +239,22 @@ class _Lsl:
         self.outlets[kind].push_sample(sample, t)
 
 
+_SURPRISE = [("surprise", "a.u.", "surprise")]
+_EVENTS = [("event", "json", "marker")]
+
+
+def _effort_channels() -> list[tuple[str, str, str]]:
+    channels = []
+    for f in EFFORT_FACTORS:
+        first, second = EFFORT_POLES[f]
+        channels += [
+            (f, "a.u.", "effort"),
+            (f"{f}_pole", f"+1 {first}, -1 {second}", "pole"),
+            (f"{f}_confidence", "0..1", "confidence"),
+        ]
+    return channels
+
+
 class Publisher:
     """Publish predicted and actual pose, surprise, events and effort over OSC and LSL.
 
@@ -497,15 +513,9 @@ class Publisher:
                 msgs.append(self._floats_message(f"/pred/{h}/kp", k[i]))
         self._send(msgs)
         if self._lsl is not None:
-            channels = []
-            if a is not None:
-                joints = self._names(self.joints, a.shape[1], "joint")
-                channels += [(f"{j}@{h}ms", "deg", "angle") for h in horizons for j in joints]
-            if k is not None:
-                kps = self._names(self.keypoints, k.shape[1], "kp")
-                channels += [
-                    (f"{q}_{ax}@{h}ms", "m", "position") for h in horizons for q in kps for ax in "xyz"
-                ]
+            channels = self._predicted_channels(
+                horizons, None if a is None else a.shape[1], None if k is None else k.shape[1]
+            )
             sample = (_floats(a) if a is not None else []) + (_floats(k) if k is not None else [])
             self._lsl_push("predicted", "MoCap", channels, self.step_hz, sample, t)
 
@@ -533,16 +543,7 @@ class Publisher:
             msgs.append(self._message("/actual/age", [(float(age_s), "f")]))
         self._send(msgs)
         if self._lsl is not None:
-            channels = []
-            if a is not None:
-                channels += [(j, "deg", "angle") for j in self._names(self.joints, a.size, "joint")]
-            if k is not None:
-                channels += [
-                    (f"{q}_{ax}", "m", "position")
-                    for q in self._names(self.keypoints, len(k), "kp")
-                    for ax in "xyz"
-                ]
-            channels.append(("age", "s", "latency"))
+            channels = self._actual_channels(None if a is None else a.size, None if k is None else len(k))
             sample = (_floats(a) if a is not None else []) + (_floats(k) if k is not None else [])
             sample.append(math.nan if age_s is None else float(age_s))
             self._lsl_push("actual", "MoCap", channels, self.step_hz, sample, t)
@@ -552,9 +553,7 @@ class Publisher:
         OSC ``/<name>/surprise f``; LSL ``<name>-surprise`` (1 channel)."""
         t = self._now(t)
         self._send([self._message("/surprise", [(float(value), "f")])])
-        self._lsl_push(
-            "surprise", "Surprise", [("surprise", "a.u.", "surprise")], self.step_hz, [float(value)], t
-        )
+        self._lsl_push("surprise", "Surprise", _SURPRISE, self.step_hz, [float(value)], t)
 
     def onset(self, muscle: str, t: float | None = None) -> None:
         """An EMG onset detected on ``muscle`` (the pre-activation event the model sees).
@@ -638,22 +637,82 @@ class Publisher:
             ]
         )
         if self._lsl is not None:
-            channels, sample = [], []
+            sample = []
             for f in EFFORT_FACTORS:
-                first, second = EFFORT_POLES[f]
-                channels += [
-                    (f, "a.u.", "effort"),
-                    (f"{f}_pole", f"+1 {first}, -1 {second}", "pole"),
-                    (f"{f}_confidence", "0..1", "confidence"),
-                ]
                 v, p, c = readings.get(f, (math.nan, "", math.nan))
                 sample += [v, _pole_sign(f, p), c]
-            self._lsl_push("effort", "Effort", channels, 0.0, sample, t)
+            self._lsl_push("effort", "Effort", _effort_channels(), 0.0, sample, t)
 
     # ------------------------------------------------------------------ helpers
     def _marker(self, fields: dict, t: float) -> None:
         clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in fields.items()}
-        self._lsl_push("events", "Markers", [("event", "json", "marker")], 0.0, [json.dumps(clean)], t)
+        self._lsl_push("events", "Markers", _EVENTS, 0.0, [json.dumps(clean)], t)
+
+    def _predicted_channels(self, horizons: Sequence[int], n_joints: int | None, n_kp: int | None) -> list:
+        channels = []
+        if n_joints is not None:
+            joints = self._names(self.joints, n_joints, "joint")
+            channels += [(f"{j}@{h}ms", "deg", "angle") for h in horizons for j in joints]
+        if n_kp is not None:
+            kps = self._names(self.keypoints, n_kp, "kp")
+            channels += [(f"{q}_{ax}@{h}ms", "m", "position") for h in horizons for q in kps for ax in "xyz"]
+        return channels
+
+    def _actual_channels(self, n_joints: int | None, n_kp: int | None) -> list:
+        channels = []
+        if n_joints is not None:
+            channels += [(j, "deg", "angle") for j in self._names(self.joints, n_joints, "joint")]
+        if n_kp is not None:
+            channels += [
+                (f"{q}_{ax}", "m", "position")
+                for q in self._names(self.keypoints, n_kp, "kp")
+                for ax in "xyz"
+            ]
+        return channels + [("age", "s", "latency")]
+
+    def open_outlets(
+        self,
+        *,
+        predicted_angles: bool = True,
+        predicted_kp: bool = True,
+        actual_angles: bool = False,
+        actual_kp: bool = True,
+        effort: bool = False,
+    ) -> list[str]:
+        """Make the LSL outlets now, from the names given to :meth:`describe`, rather than at
+        their first sample (making an outlet takes milliseconds: not inside the first step),
+        so that consumers can connect before anything is published. Returns the names made."""
+        if self._lsl is None:
+            return []
+        if (
+            not self.horizons_ms
+            or (predicted_angles and not self.joints)
+            or (predicted_kp and not self.keypoints)
+        ):
+            raise ConfigError(
+                "open_outlets() needs describe(joints=..., keypoints=..., horizons_ms=...) first"
+            )
+        h, j, q = self.horizons_ms, len(self.joints), len(self.keypoints)
+        made = {
+            "predicted": (
+                "MoCap",
+                self._predicted_channels(h, j if predicted_angles else None, q if predicted_kp else None),
+                self.step_hz,
+            ),
+            "surprise": ("Surprise", _SURPRISE, self.step_hz),
+            "events": ("Markers", _EVENTS, 0.0),
+        }
+        if actual_angles or actual_kp:
+            channels = self._actual_channels(j if actual_angles else None, q if actual_kp else None)
+            made["actual"] = ("MoCap", channels, self.step_hz)
+        if effort:
+            made["effort"] = ("Effort", _effort_channels(), 0.0)
+        with self._lock:
+            for kind, (lsl_type, channels, rate) in made.items():
+                self._lsl.outlet(
+                    kind, lsl_type, channels, rate, "string" if lsl_type == "Markers" else "float32"
+                )
+        return [f"{self.name}-{k}" for k in made]
 
     @staticmethod
     def _names(names: list[str], n: int, stem: str) -> list[str]:

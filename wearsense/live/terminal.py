@@ -4,6 +4,11 @@
 counters and per-channel levels; :func:`render` turns them into text lines. On a
 TTY, :class:`TerminalView` redraws in place a few times per second; elsewhere (a log,
 CI) it prints one summary line per interval, so the same code serves both.
+
+``wearsense live`` draws :func:`render_live` of a
+:class:`~wearsense.live.monitor.LiveMonitor`: the same table and EMG bars, plus stream
+health, IMU orientation, effort factors, pre-activation events and, when a model runs,
+its predicted pose and surprise.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from wearsense.dsp import EmgChain, EmgChainSettings, EnvelopeSettings
 from wearsense.dsp.quality import QualityMonitor
 from wearsense.stream import Chunk, Modality, StreamInfo, count_lost
 
-__all__ = ["StreamStats", "LiveStats", "render", "TerminalView"]
+__all__ = ["StreamStats", "LiveStats", "render", "render_live", "TerminalView"]
 
 
 @dataclass
@@ -130,10 +135,70 @@ def render(stats: LiveStats, title: str, elapsed_s: float, emg_full_scale_v: flo
     return lines
 
 
-class TerminalView:
-    """Draws :func:`render` output: in place on a TTY, as periodic summary lines elsewhere."""
+def _gauge(value: float | None, width: int = 21) -> str:
+    """A bipolar gauge for an effort value in -1..1, +1 (the first pole) at the left:
+    ``[..#..|.....]``; blank when there is none."""
+    if value is None or not np.isfinite(value):
+        return "[" + " " * width + "]"
+    k = int(round((1 - np.clip(value, -1, 1)) / 2 * (width - 1)))
+    cells = ["."] * width
+    cells[width // 2] = "|"
+    cells[k] = "#"
+    return "[" + "".join(cells) + "]"
 
-    def __init__(self, title: str, out: TextIO | None = None, interval_s: float | None = None) -> None:
+
+def _sensors(names, width: int = 40) -> str:
+    text = ", ".join(names)
+    return text if len(text) <= width else f"{text[:width - 3]}... ({len(names)})"
+
+
+def render_live(monitor, title: str, elapsed_s: float, emg_full_scale_v: float = 500e-6) -> list[str]:
+    """Text lines of ``wearsense live`` from a :class:`~wearsense.live.monitor.LiveMonitor`:
+    :func:`render`'s table and EMG bars (with quality flags), then stream health, IMU
+    orientation, effort factors, pre-activation events and the model's output."""
+    lines = render(monitor.stats, title, elapsed_s, emg_full_scale_v)
+    bad = [r for r in monitor.health() if r["state"] != "ok"]
+    lines += ["", "health: " + ("all streams ok" if not bad else
+                                "; ".join(f"{r['name']} {r['state']}" for r in bad))]
+    if monitor.orientation:
+        lines += ["", "IMU orientation (AHRS: tilt of the sensor z axis from up, heading of its x axis)"]
+        for name, o in sorted(monitor.orientation.items()):
+            info = monitor.infos.get(name)
+            seg = info.metadata.get("segment", "") if info is not None else ""
+            flags = f"  ({', '.join(o.flags)})" if o.flags else ""
+            lines.append(f"  {name:<10}{seg:<12} tilt {o.tilt_deg:6.1f} deg   "
+                         f"heading {o.heading_deg:7.1f} deg{flags}")
+    rows = monitor.effort_rows()
+    lines += ["", "Effort" + ("" if rows else f": {monitor.effort_note or 'waiting'}")]
+    for r in rows:
+        poles = r.get("poles") or ("", "")
+        if r.get("available", True):
+            conf = r.get("confidence")
+            lines.append(f"  {r['factor']:<7}{poles[0]:>10} {_gauge(r.get('value'))} {poles[1]:<10}"
+                         f" {r.get('pole', ''):<10} conf {conf if conf is None else f'{conf:.2f}'}"
+                         f"  [{_sensors(r.get('sensors', ()))}]")
+        else:
+            lines.append(f"  {r['factor']:<7} unavailable: {r.get('note', '')}")
+    events = list(monitor.events)[-5:]
+    lines += ["", f"Pre-activation ({monitor.events_total} so far)" + ("" if events else ": none yet")]
+    lines += [f"  {monitor.describe_event(e)['text']}" for e in reversed(events)]
+    p = monitor.prediction
+    if p is not None:
+        lines += ["", f"Model: surprise {p.surprise:.3f}; predicted +{p.horizon_ms:.0f} ms: "
+                  + ", ".join(f"{k} {v:.0f} deg" for k, v in list(p.angles.items())[:6])]
+    return lines
+
+
+class TerminalView:
+    """Draws :func:`render` output: in place on a TTY, as periodic summary lines elsewhere.
+
+    ``renderer``: what draws the lines from the object given to :meth:`draw`
+    (:func:`render` for :class:`LiveStats`; :func:`render_live` for a monitor).
+    """
+
+    def __init__(self, title: str, out: TextIO | None = None, interval_s: float | None = None,
+                 renderer=render) -> None:
+        self.renderer = renderer
         self.title = title
         self.out = out or sys.stdout
         self.tty = bool(getattr(self.out, "isatty", lambda: False)())
@@ -142,20 +207,21 @@ class TerminalView:
         self._lines_drawn = 0
         self._t0 = time.monotonic()
 
-    def draw(self, stats: LiveStats, force: bool = False) -> None:
+    def draw(self, stats, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last < self.interval_s:
             return
         self._last = now
         elapsed = now - self._t0
         if self.tty:
-            lines = render(stats, self.title, elapsed)
+            lines = self.renderer(stats, self.title, elapsed)
             if self._lines_drawn:
                 self.out.write(f"\x1b[{self._lines_drawn}F")
             self.out.write("".join(f"\x1b[2K{line}\n" for line in lines))
             self._lines_drawn = len(lines)
         else:
+            counters = stats if isinstance(stats, LiveStats) else stats.stats
             parts = [f"{n} {_rate(st.rate_hz)} Hz lost {100 * st.loss_fraction:.1f}%"
-                     for n, st in stats.streams.items()]
+                     for n, st in counters.streams.items()]
             self.out.write(f"[{elapsed:5.1f} s] " + "; ".join(parts) + "\n")
         self.out.flush()

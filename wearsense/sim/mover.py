@@ -427,6 +427,9 @@ class Mover:
                 {
                     "keypoints": [k[0] for k in KEYPOINTS],
                     "frame": "world ENU z-up, metres",
+                    # capture -> the camera's stamp (its pipeline): a frame's age at a step is
+                    # step time - (stamp - latency_s), as the sim shards' reader times it
+                    "latency_s": cfg.pose_latency_ms * 1e-3,
                     "device": "wearsense virtual mover, camera keypoints",
                 },
             )
