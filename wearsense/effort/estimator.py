@@ -142,6 +142,11 @@ class EffortSettings:
     space_lowpass_hz: float = 3.0
     space_lag_s: float = 0.1
     space_strokes: bool = False
+    space_path_m: float = 0.4
+    space_turn_rad: float = 1.5
+    space_max_window_s: float = 1.5
+    min_space_confidence: float = 0.05
+    weight_level: float = 1.0
     imu_space_weight: float = 1.0
     weight: Scale = Scale(0.2, 3.5)
     weight_kinetic: Scale = Scale(3.3, 3.0)
@@ -503,7 +508,7 @@ class EffortEstimator:
         self.settings = s = settings
         self.infos = {i.name: i for i in infos}
         self._calibration = calibration
-        keep = max(s.window_s, s.space_window_s) + 2 * s.step_s
+        keep = max(s.window_s, s.space_window_s, s.space_max_window_s) + 2 * s.step_s
         self._keep = keep
         self.reset()
 
@@ -521,6 +526,21 @@ class EffortEstimator:
                 self.pose[name] = _PoseStream(info, s, self._keep)
         self.next_k: int | None = None
         self.states: list[EffortState] = []
+
+    @property
+    def state(self) -> dict:
+        """Inspectable state: per stream the last sample time (s) and, for EMG, its
+        normalisation ("MVC" or "running reference") and running maxima (V); the next
+        update time (s)."""
+        out: dict = {"next_update_t": None if self.next_k is None else self.next_k * self.settings.step_s}
+        for name, st in self.streams.items():
+            d = {"last_t": st.ring.last_t}
+            if name in self.emg:
+                d["reference"] = st.reference
+                if st.mvc is None:
+                    d["running_max_v"] = st.run_max.tolist()
+            out[name] = d
+        return out
 
     @property
     def streams(self) -> dict:
@@ -633,7 +653,15 @@ class EffortEstimator:
             out["imu"].append(name)
             jerk.append(float(np.max(x[:, 1])))
             rot_e.append(float(np.mean(0.5 * x[:, 0] ** 2)))
-            tl, xl = st.ring.window(t - s.space_window_s, t)
+            tl, xl = st.ring.window(t - s.space_max_window_s, t)
+            if s.space_turn_rad > 0 and xl.shape[0] >= 3:
+                # the span holding the last space_turn_rad of rotation (at least space_window_s)
+                turned = np.cumsum((xl[:, 0] * np.gradient(tl))[::-1])[::-1]
+                far = np.flatnonzero(turned >= s.space_turn_rad)
+                start = min(t - s.space_window_s, float(tl[far[-1]]) if far.size else float(tl[0]))
+                xl = xl[tl >= start - 1e-9]
+            else:
+                tl, xl = st.ring.window(t - s.space_window_s, t)
             if xl.shape[0] >= 3:
                 axes.append(axis_linearity(xl[:, 2:5]))
         if jerk:
@@ -660,7 +688,18 @@ class EffortEstimator:
             # Space: the moving hand's 100 ms displacements (3 Hz low-pass) over the window
             rate = st.rate_hz
             lag = max(1, int(round(s.space_lag_s * rate)))
-            tl, xl = st.space_ring.window(t - s.space_window_s, t)
+            tl, xl = st.space_ring.window(t - s.space_max_window_s, t)
+            if s.space_path_m > 0 and xl.shape[0] > 2:
+                # the span holding the hands' last space_path_m of travel (at least space_window_s)
+                step = np.r_[
+                    0.0, np.linalg.norm(np.diff(xl.reshape(len(tl), -1, 3), axis=0), axis=2).max(axis=1)
+                ]
+                travelled = np.cumsum(step[::-1])[::-1]
+                far = np.flatnonzero(travelled >= s.space_path_m)
+                start = min(t - s.space_window_s, float(tl[far[-1]]) if far.size else float(tl[0]))
+                xl = xl[tl >= start - 1e-9]
+            else:
+                tl, xl = st.space_ring.window(t - s.space_window_s, t)
             best = None
             for h in range(nh):
                 p = xl[:, 3 * h : 3 * h + 3]
@@ -706,7 +745,7 @@ class EffortEstimator:
         """
         s = self.settings
         if "level" in emg:
-            raw = emg["level"] + emg["cc_r"]
+            raw = s.weight_level * emg["level"] + emg["cc_r"]
             calibrated = all(r == "MVC" for r in emg["reference"])
             unit = "MVC" if calibrated else "running max"
             note = "4 most active envelopes + highest co-contraction (Rudolph), " + (
@@ -787,35 +826,45 @@ class EffortEstimator:
         s = self.settings
         if not self.pose and not self.imu:
             return Factor.unavailable("space", "needs pose (or, weaker, an IMU): EMG alone has no direction")
-        vals, confs, used, parts = [], [], [], []
-        raw, unit = float("nan"), "spread"
+        sources = []  # (what, value, weight, sensors, spread)
         if "pose_lin" in kin:
             spread = 1.0 / kin["pose_lin"]
             if s.space_strokes and np.isfinite(kin["pose_strokes"]):
                 spread = max(spread, kin["pose_strokes"])
             c = min(1.0, kin["hand_speed"] / s.min_hand_speed) ** 2
-            vals.append(-s.space(max(spread - 1.0, 1e-6)))
-            confs.append(c)
-            used += kin["pose"]
-            parts.append("hand path")
-            raw = spread
+            sources.append(("hand path", -s.space(max(spread - 1.0, 1e-6)), c, kin["pose"], spread))
         if "imu_lin" in kin:
-            spread_imu = 1.0 / kin["imu_lin"]
+            spread = 1.0 / kin["imu_lin"]
             c = min(1.0, kin["imu_rate"] / s.min_rotation_rate) ** 2
-            vals.append(-s.space_imu(max(spread_imu - 1.0, 1e-6)))
-            confs.append(s.imu_space_weight * c)
-            used += kin["imu"]
-            parts.append("IMU rotation axis (weaker)")
-            if not np.isfinite(raw):
-                raw = spread_imu
-        if not vals or sum(confs) <= 0:
-            return self._factor(
-                "space", float("nan"), raw, unit, 0.0, used or kin["pose"] + kin["imu"], "no motion: no path"
+            sources.append(
+                (
+                    "IMU rotation axis (weaker)",
+                    -s.space_imu(max(spread - 1.0, 1e-6)),
+                    s.imu_space_weight * c,
+                    kin["imu"],
+                    spread,
+                )
             )
-        v = float(np.average(vals, weights=confs))
-        # an IMU alone is the weaker witness: a rotation, not a path
-        conf = max(confs) if "pose_lin" in kin else 0.5 * confs[0] / s.imu_space_weight
-        return self._factor("space", v, raw, unit, conf, used, " + ".join(parts))
+        sources = [x for x in sources if x[2] >= s.min_space_confidence]
+        if not sources:
+            return self._factor(
+                "space",
+                float("nan"),
+                float("nan"),
+                "spread",
+                0.0,
+                kin["pose"] + kin["imu"],
+                "no motion: no path",
+            )
+        v = float(np.average([x[1] for x in sources], weights=[x[2] for x in sources]))
+        if sources[0][0] == "hand path":
+            conf = min(1.0, sources[0][2])
+        else:  # an IMU alone is the weaker witness: a rotation, not a path
+            conf = 0.5 * min(1.0, sources[0][2] / s.imu_space_weight)
+        used = [n for x in sources for n in x[3]]
+        return self._factor(
+            "space", v, sources[0][4], "spread", conf, used, " + ".join(x[0] for x in sources)
+        )
 
     def _flow(self, emg: dict, kin: dict) -> Factor:
         """Flow (bound/free).
