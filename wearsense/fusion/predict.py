@@ -637,6 +637,10 @@ def _fmt(x: float, width: int = 7, digits: int = 1) -> str:
     return f"{x:>{width}.{digits}f}" if math.isfinite(x) else f"{'--':>{width}}"
 
 
+#: joints the view shows first, where the model has them (the big movers of a whole body)
+_VIEW_JOINTS = ("trunk_flex", "shoulder_flex_r", "elbow_flex_r", "hip_flex_r", "knee_flex_r", "ankle_dorsi_r")
+
+
 def render_prediction(
     predictor: LivePredictor, title: str, joints: int = 6, horizons: Sequence[int] = (0, 100, 200, 400)
 ) -> list[str]:
@@ -653,7 +657,10 @@ def render_prediction(
     head = "".join(f"{'+' + str(h) + ' ms':>9}" for h in shown)
     lines.append(f"{'predicted joint angle (deg)':<30}{head}")
     names = lg.joints or [f"joint{j}" for j in range(last.angles.shape[1])]
-    for j, name in enumerate(names[:joints]):
+    preferred = [n for n in _VIEW_JOINTS if n in names]
+    order = preferred + [n for n in names if n not in preferred]
+    for name in order[:joints]:
+        j = names.index(name)
         lines.append(f"  {name:<28}" + "".join(_fmt(float(last.angles[i, j]), 9) for i in idx))
     if last.kp is not None:
         lines += [
