@@ -98,6 +98,12 @@ CATALOGUE = [
     Case(("live", "sim://mover", "--full-scale-uv", "0"), "--full-scale-uv must be > 0"),
     Case(("live", "sim://mover", "--record", "{existing}"), "--overwrite"),
     Case(("live", "sim://mover", "--osc", "127.0.0.1:x"), "not a number"),
+    Case(("live", "sim://mover", "--checkpoint", "{missing}"), "does not exist"),
+    Case(("report", "{missing}"), "no such file"),
+    Case(("report", "{empty}"), "not an XDF file"),
+    Case(("report", "{text}"), "not an XDF file"),
+    Case(("report", "{xdf}", "-o", "{nodir}/r.html"), "{nodir}"),
+    Case(("report", "{xdf}", "-o", "r.txt"), ".html"),
     # calibrate, profiles
     Case(("calibrate", "nosuch", "sim://mover"), "no calibration protocol 'nosuch'"),
     Case(("calibrate", "{text}", "sim://mover"), "not valid TOML"),

@@ -162,3 +162,11 @@ def test_imu_subset_keeps_the_first_imus():
     assert out.imu_ok[:, 0].all() and not out.imu_ok[:, 1:].any()
     with pytest.raises(Exception, match="IMUs"):
         P.imu_subset(toy_take(10), keep=9)
+
+
+def test_fitting_conditions_together_equals_fitting_each_alone(data):
+    many = RidgeBaseline.fit_many(("camera", "inside_out", "all"), data["train"], data["val"])
+    for c in ("camera", "inside_out"):
+        one = RidgeBaseline(c).fit(data["train"], data["val"])
+        assert many[c].alpha == one.alpha
+        np.testing.assert_allclose(many[c].coef, one.coef, rtol=1e-6, atol=1e-9)

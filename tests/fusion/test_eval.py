@@ -28,7 +28,7 @@ class RidgeSet:
     """A stand-in for the deep model: one ridge per condition behind predict_take."""
 
     def __init__(self, conditions, train, val):
-        self.models = {c: RidgeBaseline(c).fit(train, val) for c in conditions}
+        self.models = RidgeBaseline.fit_many(conditions, train, val)
 
     def predict_take(self, take, condition):
         return self.models[condition].predict_take(take, condition)
@@ -151,3 +151,18 @@ def test_a_preset_must_compare_against_the_camera():
         EvalPreset(name="x", conditions=("all",))
     with pytest.raises(Exception, match="nope"):
         EvalPreset(name="x", conditions=("camera", "nope"))
+
+
+def test_keypoint_only_data_is_compared_on_keypoint_error():
+    """XDF sessions with a keypoint pose stream have no joint angles (J = 0)."""
+    d = toy_dataset(n_train=3, n_val=1, n_test=3, duration_s=20.0)
+    no_angles = {k: [replace(t, y_angles=t.y_angles[:, :, :0]) for t in v] for k, v in d.items()}
+    preset = replace(PRESETS["quick"], conditions=("camera", "all"), robustness=(), efficiency_minutes=(),
+                     n_boot=100)
+    res = run_evaluation(no_angles, preset, trainer=ridge_trainer)
+    assert res.meta["primary_metric"] == "mpjpe_mm"
+    assert not res.select(metric="angle_error_deg")
+    vs = res.value(model="model", condition="all", split="held_out_movers", metric="vs_camera_pct",
+                   horizon_ms=100)
+    assert vs["value"] > 0
+    assert res.select(metric="tracking_success_pct", model="model")

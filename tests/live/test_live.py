@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_live_shows_emg_bars_quality_orientation_effort_events_and_health(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "wearsense", "live", "sim://mover?seed=1&duration_s=8&realtime=0"],
+        [sys.executable, "-m", "wearsense", "live", "sim://mover?seed=1&duration_s=6&realtime=0"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stderr
@@ -64,8 +64,9 @@ def test_effort_and_preactivation_go_out_over_osc_in_the_one_address_space():
     monitor, pub = make_monitor(args)
     view = TerminalView("t", io.StringIO(), renderer=render_live)
     try:
-        asyncio.run(watch(["sim://mover?seed=1&duration_s=8&realtime=0"], monitor, view))
+        asyncio.run(watch(["sim://mover?seed=1&duration_s=6&realtime=0"], monitor, view))
     finally:
+        monitor.close()
         pub.close()
     deadline = time.monotonic() + 10  # UDP on loopback: the last datagrams may still be in the server
     while len([a for a, _ in got if a == "/wearsense/preactivation"]) < monitor.events_total:
@@ -122,3 +123,70 @@ def test_on_a_terminal_the_live_view_redraws_in_place():
     assert text.count("\x1b[2K") > 10  # every line cleared before it is drawn
     assert "F\x1b[2K" in text  # the cursor goes back up to redraw in place
     assert "EMG level (emg" in text
+
+
+class _Model:
+    """A test double of :class:`wearsense.fusion.predict.LivePredictor` (the real one needs a
+    trained checkpoint): one step every 4 chunks, keypoints 1 cm above the pelvis per horizon."""
+
+    def __init__(self, infos):
+        from types import SimpleNamespace
+
+        self.infos = list(infos)
+        self.calls = 0
+        self.log = SimpleNamespace(horizons_ms=(0, 100, 200), joints=["knee_r"], keypoints=["pelvis", "head"])
+
+    def feed(self, info, chunk):
+        from types import SimpleNamespace
+
+        self.calls += 1
+        if self.calls % 4:
+            return []
+        kp = np.zeros((3, 2, 3))
+        kp[:, 1, 2] = 0.6 + 0.01 * np.arange(3)
+        return [SimpleNamespace(t=float(self.calls), angles=np.array([[10.0], [20.0], [30.0]]), kp=kp,
+                                surprise=0.25)]
+
+
+def test_a_models_prediction_shows_beside_the_camera_at_the_horizon_nearest_100_ms():
+    from wearsense.devices import BlockingDevice
+    from wearsense.live.dashboard import DashboardSettings, FrameBuilder
+
+    made = []
+    m = LiveMonitor(effort=False, predictor=lambda infos: made.append(_Model(infos)) or made[-1])
+    with BlockingDevice("sim://mover?seed=1&duration_s=1&realtime=0") as dev:
+        m.start(dev.device.streams)
+        for info, chunk in dev:
+            m.update(info, chunk)
+    assert len(made) == 1 and {i.name for i in made[0].infos} >= {"sim-emg", "sim-pose"}
+    p = m.prediction
+    assert p.horizon_ms == 100 and p.angles == {"knee_r": 20.0} and p.surprise == 0.25
+    pelvis = np.array(m.pose.keypoints["pelvis"])
+    # drawn standing where the camera sees the mover: at its pelvis
+    np.testing.assert_allclose(p.keypoints["head"], pelvis + [0, 0, 0.61], atol=1e-6)
+    frame = FrameBuilder(m, DashboardSettings()).frame(0.0)
+    assert frame["prediction"]["surprise"] == 0.25
+    assert set(frame["prediction"]["keypoints"]) == {"pelvis", "head"}
+    text = "\n".join(render_live(m, "t", 1.0))
+    assert "Model: surprise 0.250; predicted +100 ms: knee_r 20 deg" in text
+
+
+def test_the_background_worker_gives_the_same_effort_and_events_as_inline():
+    from wearsense.devices import BlockingDevice
+
+    with BlockingDevice("sim://mover?seed=3&duration_s=4&realtime=0") as dev:
+        streams = dev.device.streams
+        chunks = list(dev)
+    out = []
+    for background in (False, True):
+        states, events = [], []
+        m = LiveMonitor(background=background, on_effort=states.append, on_event=events.append)
+        m.start(streams)
+        for info, chunk in chunks:
+            m.update(info, chunk)
+        m.close()
+        out.append((states, events))
+    (s1, e1), (s2, e2) = out
+    assert len(s1) == len(s2) > 30 and len(e1) == len(e2)
+    np.testing.assert_array_equal([s.values() for s in s1], [s.values() for s in s2])
+    assert [e.describe() for e in e1] == [e.describe() for e in e2]

@@ -45,16 +45,20 @@ def add_view_arguments(parser) -> None:
                         "127.0.0.1:9000 (the address space of docs/osc.md)")
     parser.add_argument("--lsl", action="store_true",
                         help="also publish effort factors and pre-activation events as LSL outlets")
+    parser.add_argument("--checkpoint", default=None, metavar="FILE.pt",
+                        help="run this fusion model (from 'wearsense train'; 'shipped': the sim model) and "
+                        "show its predicted pose and surprise (needs torch)")
 
 
 def make_monitor(args):
-    """The :class:`LiveMonitor` of a live view and, with ``--osc``/``--lsl``, the
-    :class:`~wearsense.live.publish.Publisher` its effort factors and events go out through
-    (None without). Close the publisher when done."""
+    """The :class:`LiveMonitor` of a live view (effort and the model in its background
+    worker) and, with ``--osc``/``--lsl``, the :class:`~wearsense.live.publish.Publisher`
+    its effort factors and events go out through (None without). Close both when done."""
     from wearsense.live.monitor import LiveMonitor
 
+    predictor = _predictor(args)
     if args.osc is None and not args.lsl:
-        return LiveMonitor(effort=not args.no_effort), None
+        return LiveMonitor(effort=not args.no_effort, predictor=predictor, background=True), None
     from wearsense.live.publish import Publisher
 
     pub = Publisher(osc=args.osc, lsl=args.lsl)
@@ -65,7 +69,25 @@ def make_monitor(args):
     def on_effort(state) -> None:
         pub.effort(state.factors, t=state.t)
 
-    return LiveMonitor(effort=not args.no_effort, on_event=on_event, on_effort=on_effort), pub
+    return LiveMonitor(effort=not args.no_effort, on_event=on_event, on_effort=on_effort,
+                       predictor=predictor, background=True), pub
+
+
+def _predictor(args):
+    """``--checkpoint``: the model loaded now (a bad file fails before any device opens) and
+    a factory of its :class:`~wearsense.fusion.predict.LivePredictor` for the device's streams."""
+    if getattr(args, "checkpoint", None) is None:
+        return None
+    try:
+        from wearsense.fusion.predict import LivePredictor, load_model
+    except ImportError as e:
+        from wearsense.errors import ConfigError
+
+        raise ConfigError(f"--checkpoint needs the fusion extra ({e}); install it with: "
+                          "pip install 'wearsense[fusion]'", "checkpoint") from None
+    model = load_model(None if args.checkpoint == "shipped" else args.checkpoint)
+    source = " ".join(args.uris)
+    return lambda infos: LivePredictor(model, infos, source=source)
 
 
 def add_arguments(parser) -> None:
@@ -110,6 +132,7 @@ def run(args) -> int:
     try:
         result = asyncio.run(main())
     finally:
+        monitor.close()
         if publisher is not None:
             publisher.close()
     s = result.stats

@@ -39,6 +39,9 @@ def add_arguments(parser) -> None:
         help="a sim dataset folder (wearsense sim generate), a prepared take store, .xdf files, "
              "or an emg2pose root",
     )
+    parser.add_argument("--mover-regex", default=None,
+                        help="XDF files: the part of the file name that names the mover (first group), "
+                             "e.g. '^([^_]+)_' for alice_take1.xdf; default: one mover per file")
     parser.add_argument("--out", type=Path, required=True, help="results folder (created)")
     parser.add_argument("--preset", choices=("quick", "shipped"), default="quick",
                         help="quick: a smoke run in minutes; shipped: the settings of docs/fusion.md")
@@ -106,14 +109,13 @@ def run(args) -> int:
     def say(msg: str) -> None:
         print(f"eval: {msg}", file=sys.stderr, flush=True)
 
-    takes, description = load_data(args.data, spec)
+    takes, description = load_data(args.data, spec, args.mover_regex)
     splits = assign_splits(takes)
     if checkpoint is not None and not splits["train"]:
         splits["test"] = takes if not splits["test"] else splits["test"]
     say(f"data: {description}; takes train {len(splits['train'])}, val {len(splits['val'])}, "
         f"test {len(splits['test'])}")
-    command = "wearsense " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["eval"] else (
-        "wearsense eval " + shlex.join(str(a) for a in sys.argv[1:]))
+    command = _command(args)
     result = run_evaluation(
         splits, preset, checkpoint=checkpoint, progress=say,
         meta={"command": command, "data": description,
@@ -123,6 +125,20 @@ def run(args) -> int:
     print(_summary(result))
     print(f"results: {paths['md']} (table), {paths['csv']} (CSV), figures in {args.out}")
     return 0
+
+
+def _command(args) -> str:
+    """The command line that reproduces this run (from the parsed options)."""
+    parts = ["wearsense", "eval", "--data", *[str(p) for p in args.data], "--preset", args.preset]
+    for opt in ("conditions", "seeds", "checkpoint", "train_mode", "steps", "mover_regex"):
+        v = getattr(args, opt)
+        if v is not None:
+            parts += [f"--{opt.replace('_', '-')}", str(v)]
+    for flag in ("no_robustness", "no_efficiency"):
+        if getattr(args, flag):
+            parts.append(f"--{flag.replace('_', '-')}")
+    parts += ["--out", str(args.out)]
+    return shlex.join(parts)
 
 
 def _summary(result) -> str:
@@ -137,7 +153,7 @@ def _summary(result) -> str:
         for r in rows:
             vs = result.value(model="model", condition=r["condition"], split=split, metric="vs_camera_pct",
                               horizon_ms=100)
-            extra = f"   {vs['value']:+.1f} % vs camera" if vs else ""
+            extra = f"   {vs['value']:.1f} % lower than camera-only" if vs else ""
             ci = f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
             lines.append(f"  {r['condition']:<11} {r['value']:.2f} {ci}{extra}")
     return "\n".join(lines)

@@ -77,6 +77,7 @@ def run(args) -> int:
     try:
         failures = asyncio.run(main())
     finally:
+        monitor.close()  # the effort worker finishes what it was given: the final view has it all
         if publisher is not None:
             publisher.close()
     if view.tty:

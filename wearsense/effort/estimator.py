@@ -17,10 +17,8 @@ A raw measure x maps to a value by ``clip(ln(x / centre) / ln(ratio), −1, 1)``
 Streaming: :class:`EffortEstimator` takes every stream's chunks on one clock (``push``)
 and emits one :class:`EffortState` per ``step_s`` (10 Hz by default) for the grid
 times up to ``now`` (``advance``); each update uses only samples at or before its time,
-so any chunking gives the same states. Latency per factor (the delay of the window
-centre plus the causal filters; docs/effort.md has the table): Weight and Flow 0.25 s
-+ the EMG envelope (6 Hz low-pass, ≈ 0.04 s); Time and Space report a peak or a path
-at the next update after the low-pass (IMU 10 Hz ≈ 0.02 s, pose 6 Hz ≈ 0.04 s).
+so any chunking gives the same states. Latency per factor (:data:`LATENCY_S`,
+measured on steps): Weight 0.2 s, Time 0.1 s, Space 0.2 s, Flow 0.1 s.
 """
 
 from __future__ import annotations
@@ -38,9 +36,10 @@ from wearsense.dsp.emg import EmgChain, EmgChainSettings
 from wearsense.effort.measures import (
     KEYPOINT_MASS_FRACTION,
     cocontraction,
-    direction_consistency,
+    axis_linearity,
     kinetic_energy,
-    straightness,
+    stroke_straightness,
+    sparc,
 )
 from wearsense.errors import StreamError
 from wearsense.stream import Chunk, Modality, StreamInfo
@@ -137,14 +136,23 @@ class EffortSettings:
     emg_floor: float = 0.02
     min_path_m: float = 0.05
     body_mass_kg: float = 70.0
-    weight: Scale = Scale(0.1, 2.5)
-    weight_kinetic: Scale = Scale(5.0, 10.0)
-    time_jerk: Scale = Scale(30.0, 4.0)
-    time_accel: Scale = Scale(3.0, 4.0)
-    time_rise: Scale = Scale(1.0, 4.0)
-    space: Scale = Scale(0.08, 4.0)
-    space_imu: Scale = Scale(0.08, 4.0)
-    flow: Scale = Scale(0.1, 2.5)
+    min_hand_speed: float = 0.3
+    min_rotation_rate: float = 1.0
+    smoothness_weight: float = 0.0
+    space_lowpass_hz: float = 3.0
+    space_lag_s: float = 0.1
+    space_strokes: bool = False
+    imu_space_weight: float = 1.0
+    weight: Scale = Scale(0.2, 3.5)
+    weight_kinetic: Scale = Scale(3.3, 3.0)
+    time_jerk: Scale = Scale(400.0, 7.0)
+    time_accel: Scale = Scale(15.0, 5.0)
+    time_rise: Scale = Scale(4.2, 2.1)
+    space: Scale = Scale(0.1, 4.0)
+    space_imu: Scale = Scale(0.028, 4.7)
+    flow: Scale = Scale(0.084, 3.3)
+    flow_fw: Scale = Scale(0.6, 1.4)
+    flow_sparc: Scale = Scale(2.5, 1.5)
     deadband: float = 0.2
 
     def __post_init__(self) -> None:
@@ -159,9 +167,11 @@ class EffortSettings:
                 )
 
 
-#: Algorithmic latency (s) of each factor with the default settings: window-centre delay
-#: plus the causal filters' group delay (see the module doc; measured in docs/effort.md).
-LATENCY_S = {"weight": 0.25 + 0.04, "time": 0.1 + 0.04, "space": 0.25 + 0.04, "flow": 0.25 + 0.04}
+#: Algorithmic latency (s) of each factor with the default settings: the delay from a
+#: step in the movement's quality to the factor crossing halfway between its levels,
+#: on the 0.1 s update grid (measured by tests/effort/test_latency.py: an EMG step from
+#: 5 % to 40 % MVC, a slow rotation turning sudden, a straight hand path starting to wind).
+LATENCY_S = {"weight": 0.2, "time": 0.1, "space": 0.2, "flow": 0.1}
 
 
 @dataclass(frozen=True)
@@ -393,12 +403,13 @@ class _ImuStream:
         x = np.asarray(chunk.data, float)
         raw = np.hstack([x[:, self.acc], x[:, self.gyro] * self.gyro_k])
         y = self.filt(raw)
-        jerk = self.diff(np.asarray(chunk.t, float), y[:, :3])
+        d = self.diff(np.asarray(chunk.t, float), y)
         out = np.column_stack(
             [
                 np.linalg.norm(y[:, 3:], axis=1),  # |omega| rad/s
-                np.linalg.norm(jerk, axis=1),  # |jerk| m/s^3
+                np.linalg.norm(d[:, :3], axis=1),  # |jerk| m/s^3
                 y[:, 3:],  # omega (sensor axes) rad/s
+                np.linalg.norm(d[:, 3:], axis=1),  # |angular acceleration| rad/s^2
             ]
         )
         self.ring.append(np.asarray(chunk.t, float), out)
@@ -439,11 +450,13 @@ class _PoseStream:
             if m.sum() > 0
             else np.full(len(self.names), s.body_mass_kg / len(self.names))
         )
-        rate = info.rate_hz if info.rate_hz > 0 else 60.0
+        self.rate_hz = rate = info.rate_hz if info.rate_hz > 0 else 60.0
         self.filt = _Filter(_lowpass(s.pose_lowpass_hz, rate))
         self.vel = _Diff()
         self.acc = _Diff()
         self.ring = _Ring(keep_s)
+        self.space_filt = _Filter(_lowpass(s.space_lowpass_hz, rate))
+        self.space_ring = _Ring(keep_s)
 
     def process(self, chunk: Chunk) -> None:
         t = np.asarray(chunk.t, float)
@@ -455,7 +468,10 @@ class _PoseStream:
         ke = kinetic_energy(v.reshape(-1, k, 3), self.mass)
         hand_p = p.reshape(-1, k, 3)[:, self.hands].reshape(len(t), -1)
         hand_a = np.linalg.norm(a.reshape(-1, k, 3)[:, self.hands], axis=2)
-        self.ring.append(t, np.column_stack([ke, hand_a, hand_p]))
+        hand_v = np.linalg.norm(v.reshape(-1, k, 3)[:, self.hands], axis=2)
+        self.ring.append(t, np.column_stack([ke, hand_a, hand_p, hand_v]))
+        ph = self.space_filt(x.reshape(-1, k, 3)[:, self.hands].reshape(len(t), -1))
+        self.space_ring.append(t, ph)
 
 
 class EffortEstimator:
@@ -564,10 +580,10 @@ class EffortEstimator:
         kin = self._kinematic_cues(t, cues)
         return EffortState(
             t,
-            self._weight(cues, emg, kin),
-            self._time(cues, emg, kin),
-            self._space(cues, kin),
-            self._flow(cues, emg),
+            self._weight(emg, kin),
+            self._time(emg, kin),
+            self._space(kin),
+            self._flow(emg, kin),
             cues,
         )
 
@@ -581,113 +597,123 @@ class EffortEstimator:
                 continue
             used.append(name)
             refs.append(st.reference)
-            m = np.nanmean(x, axis=0)
-            level.append(m)
+            level.append(np.nanmean(x, axis=0))
             for i, j, label in st.pairs:
                 c = cocontraction(x[:, i], x[:, j], s.emg_floor)
                 if c.valid:
                     cc_r.append(c.rudolph)
                     cc_fw.append(c.falconer_winter)
                     pairs.append(f"{name}:{label}")
-            # envelope rise steepness: the steepest 50 ms rise in the window (per s)
+            # envelope rise steepness: the steepest 50 ms rise in the window (fraction of MVC per s)
             n = max(1, int(round(0.05 * st.info.rate_hz)))
             if x.shape[0] > n:
                 slope = (x[n:] - x[:-n]) / (tw[n:] - tw[:-n])[:, None]
-                rise.append(float(np.nanmax(slope)))
-        out = {"used": used, "pairs": pairs, "reference": refs}
+                if np.isfinite(slope).any():
+                    rise.append(float(np.nanmax(slope)))
+        out: dict = {"used": used, "pairs": pairs, "reference": refs}
         if level:
             allm = np.concatenate(level)
             allm = allm[np.isfinite(allm)]
             top = np.sort(allm)[::-1][: max(1, min(4, allm.size))]
-            cues["emg_level"] = out["level"] = float(np.mean(top))
+            cues["emg_level"] = out["level"] = float(np.mean(top)) if top.size else 0.0
             cues["emg_cc_rudolph"] = out["cc_r"] = float(np.max(cc_r)) if cc_r else 0.0
-            cues["emg_cc_fw"] = out["cc_fw"] = float(np.max(cc_fw)) if cc_fw else float("nan")
-            cues["emg_rise_per_s"] = out["rise"] = float(max(rise)) if rise else float("nan")
+            cues["emg_cc_falconer_winter"] = out["cc_fw"] = float(np.max(cc_fw)) if cc_fw else float("nan")
+            if rise:
+                cues["emg_rise_per_s"] = out["rise"] = float(max(rise))
         return out
 
     def _kinematic_cues(self, t: float, cues: dict) -> dict:
         s = self.settings
         out: dict = {"imu": [], "pose": []}
-        jerk, omega_e, consist, consist_w = [], [], [], []
+        jerk, rot_e, axes = [], [], []
         for name, st in self.imu.items():
             tw, x = st.ring.window(t - s.window_s, t)
             if tw.size < 2:
                 continue
             out["imu"].append(name)
             jerk.append(float(np.max(x[:, 1])))
-            omega_e.append(float(np.mean(0.5 * x[:, 0] ** 2)))
-            ts, xs = st.ring.window(t - s.space_window_s, t)
-            c = direction_consistency(xs[:, 2:5])
-            travel = float(np.mean(xs[:, 0]))  # mean |omega| rad/s
-            if np.isfinite(c):
-                consist.append(c)
-                consist_w.append(travel)
+            rot_e.append(float(np.mean(0.5 * x[:, 0] ** 2)))
+            tl, xl = st.ring.window(t - s.space_window_s, t)
+            if xl.shape[0] >= 3:
+                axes.append(axis_linearity(xl[:, 2:5]))
         if jerk:
             cues["imu_jerk_peak"] = out["jerk"] = max(jerk)
-            cues["imu_rot_energy"] = out["rot_e"] = float(np.sum(omega_e))
-        if consist:
-            k = int(np.argmax(consist_w))
-            cues["imu_direction_consistency"] = out["consistency"] = consist[k]
-            out["consistency_motion"] = consist_w[k]
-        ke, acc, tort, chord = [], [], [], []
+            cues["imu_rotation_energy"] = out["rot_e"] = float(np.sum(rot_e))
+        if axes:
+            a = np.array(axes)
+            moving = a[:, 0].sum()
+            if moving > 0 and np.isfinite(a[:, 1]).any():
+                ok = np.isfinite(a[:, 1])
+                lin = float((a[ok, 0] * a[ok, 1]).sum() / max(a[ok, 0].sum(), 1e-12))
+                cues["imu_axis_linearity"] = out["imu_lin"] = lin
+                cues["imu_rotation_rate"] = out["imu_rate"] = float(a[:, 0].max())
         for name, st in self.pose.items():
             tw, x = st.ring.window(t - s.window_s, t)
             if tw.size < 2:
                 continue
             out["pose"].append(name)
-            ke.append(float(np.mean(x[:, 0])))
             nh = len(st.hands)
-            acc.append(float(np.max(x[:, 1 : 1 + nh])) if nh else float("nan"))
-            ts, xs = st.ring.window(t - s.space_window_s, t)
+            cues["pose_kinetic_energy"] = out["ke"] = float(np.mean(x[:, 0]))
+            if not nh:
+                continue
+            cues["pose_hand_accel_peak"] = out["acc"] = float(np.max(x[:, 1 : 1 + nh]))
+            # Space: the moving hand's 100 ms displacements (3 Hz low-pass) over the window
+            rate = st.rate_hz
+            lag = max(1, int(round(s.space_lag_s * rate)))
+            tl, xl = st.space_ring.window(t - s.space_window_s, t)
+            best = None
             for h in range(nh):
-                path = xs[:, 1 + nh + 3 * h : 1 + nh + 3 * h + 3]
-                if path.shape[0] >= 2:
-                    ch = float(np.linalg.norm(path[-1] - path[0]))
-                    tort.append(straightness(path, s.min_path_m))
-                    chord.append(ch)
-        if ke:
-            cues["pose_kinetic_energy"] = out["ke"] = float(np.max(ke))
-            cues["pose_hand_accel_peak"] = out["acc"] = float(np.nanmax(acc))
-        if chord:
-            k = int(np.argmax(chord))
-            cues["pose_path_chord"] = out["chord"] = chord[k]
-            cues["pose_straightness"] = out["tort"] = tort[k]
+                p = xl[:, 3 * h : 3 * h + 3]
+                if p.shape[0] > lag + 2:
+                    d = p[lag:] - p[:-lag]
+                    travel = float(np.linalg.norm(d, axis=1).mean()) / (lag / rate)
+                    _, lin = axis_linearity(d)
+                    if np.isfinite(lin) and (best is None or travel > best[0]):
+                        best = (travel, lin, stroke_straightness(p, lag, s.min_path_m), h)
+            if best:
+                cues["pose_hand_speed"] = out["hand_speed"] = best[0]
+                cues["pose_path_linearity"] = out["pose_lin"] = best[1]
+                cues["pose_path_over_chord"] = out["pose_strokes"] = best[2]
+                tl, xl = st.ring.window(t - 1.0, t)
+                if xl.shape[0] > 8:
+                    cues["pose_sparc"] = out["sparc"] = sparc(xl[:, 1 + 4 * nh + best[3]], rate)
         return out
 
     def _factor(
         self, name: str, value: float, raw: float, unit: str, conf: float, sensors, note: str
     ) -> Factor:
         if not np.isfinite(value):
-            return Factor(name, 0.0, "neutral", raw, unit, 0.0, tuple(sensors), True, note)
+            return Factor(name, 0.0, "neutral", float(raw), unit, 0.0, tuple(sensors), True, note)
         plus, minus = POLES[name]
-        pole = (
-            plus
-            if value > self.settings.deadband
-            else minus
-            if value < -self.settings.deadband
-            else "neutral"
-        )
-        return Factor(
-            name, float(value), pole, float(raw), unit, float(np.clip(conf, 0, 1)), tuple(sensors), True, note
-        )
+        d = self.settings.deadband
+        pole = plus if value > d else minus if value < -d else "neutral"
+        conf = float(np.clip(conf, 0.0, 1.0))
+        return Factor(name, float(value), pole, float(raw), unit, conf, tuple(sensors), True, note)
 
-    def _weight(self, cues: dict, emg: dict, kin: dict) -> Factor:
+    def _weight(self, emg: dict, kin: dict) -> Factor:
+        """Weight (strong/light).
+
+        With EMG: W = L + C, where L is the mean over the window of the four most
+        active muscles' envelopes and C the highest Rudolph co-contraction index of the
+        antagonist pairs, both fractions of MVC (Rudolph, Axe & Snyder-Mackler 2000);
+        value = ``weight`` scale of W. The muscles' force, not the limb's speed: a
+        motionless press is strong, a fast relaxed flick light.
+
+        Without EMG, a kinetic-energy proxy (weaker, confidence 0.3): ½ Σ m_i |v_i|²
+        of the pose keypoints with segment masses (Winter 2009), or of the IMUs
+        ½ Σ |ω|² × 0.05 body-mass·m² — the motion-capture Weight of Camurri et al.
+        (2016) and PyEyesWeb, which measures speed, not force.
+        """
         s = self.settings
         if "level" in emg:
-            raw = emg["level"] + 0.5 * emg["cc_r"]
+            raw = emg["level"] + emg["cc_r"]
             calibrated = all(r == "MVC" for r in emg["reference"])
-            note = (
-                "mean of the 4 most active muscles' envelope + ½ the highest co-contraction (Rudolph), "
-                + ("fraction of MVC" if calibrated else "over a running reference (no MVC calibration)")
+            unit = "MVC" if calibrated else "running max"
+            note = "4 most active envelopes + highest co-contraction (Rudolph), " + (
+                "fraction of MVC" if calibrated else "over a running reference (no MVC calibration)"
             )
             return self._factor(
-                "weight",
-                s.weight(raw),
-                raw,
-                "MVC" if calibrated else "running max",
-                1.0 if calibrated else 0.5,
-                emg["used"],
-                note,
+                "weight", s.weight(raw), raw, unit, 1.0 if calibrated else 0.5, emg["used"], note
             )
         if "ke" in kin or "rot_e" in kin:
             if "ke" in kin:
@@ -705,91 +731,121 @@ class EffortEstimator:
             )
         return Factor.unavailable("weight", "needs EMG (or, weaker, pose or IMU)")
 
-    def _time(self, cues: dict, emg: dict, kin: dict) -> Factor:
+    def _time(self, emg: dict, kin: dict) -> Factor:
+        """Time (sudden/sustained).
+
+        Mean of the mapped cues present: the peak jerk |d a/dt| of the IMUs in the
+        window (m/s³; the 10 Hz low-pass makes it rate-independent), else the peak
+        hand acceleration from pose (m/s²); and, weighted half, the steepest 50 ms rise
+        of an MVC-normalised EMG envelope (MVC/s). Suddenness as acceleration/jerk
+        peaks follows Camurri et al. (2016) and Mazzarino & Mancini (2009); a faster
+        playing of the same trajectory raises every cue.
+        """
         s = self.settings
-        vals, used, parts = [], [], []
+        vals, weights, used, parts = [], [], [], []
+        raw, unit = float("nan"), ""
         if "jerk" in kin:
             vals.append(s.time_jerk(kin["jerk"]))
+            weights.append(1.0)
             used += kin["imu"]
             parts.append("IMU jerk peak")
-        elif "acc" in kin and np.isfinite(kin["acc"]):
+            raw, unit = kin["jerk"], "m/s^3"
+        elif "acc" in kin:
             vals.append(s.time_accel(kin["acc"]))
+            weights.append(1.0)
             used += kin["pose"]
             parts.append("hand acceleration peak")
-        if "rise" in emg and np.isfinite(emg["rise"]):
+            raw, unit = kin["acc"], "m/s^2"
+        if "rise" in emg:
             vals.append(s.time_rise(emg["rise"]))
+            weights.append(0.5)
             used += emg["used"]
             parts.append("EMG envelope rise")
+            if not unit:
+                raw, unit = emg["rise"], "MVC/s"
         if not vals:
             return Factor.unavailable("time", "needs IMU, pose or EMG")
-        raw = kin.get("jerk", kin.get("acc", emg.get("rise", float("nan"))))
-        unit = "m/s^3" if "jerk" in kin else "m/s^2" if "acc" in kin else "MVC/s"
-        return self._factor(
-            "time", float(np.mean(vals)), raw, unit, 1.0 if len(vals) > 1 else 0.7, used, " + ".join(parts)
-        )
+        v = float(np.average(vals, weights=weights))
+        conf = 1.0 if len(vals) > 1 else 0.7
+        return self._factor("time", v, raw, unit, conf, used, " + ".join(parts))
 
-    def _space(self, cues: dict, kin: dict) -> Factor:
-        s = self.settings
-        if self.pose:
-            if "chord" not in kin:
-                return self._factor(
-                    "space", float("nan"), float("nan"), "path/chord", 0.0, kin["pose"], "no pose yet"
-                )
-            tort, chord = kin["tort"], kin["chord"]
-            if not np.isfinite(tort):
-                return self._factor(
-                    "space",
-                    float("nan"),
-                    float("nan"),
-                    "path/chord",
-                    0.0,
-                    kin["pose"],
-                    "hands still: no path",
-                )
-            v = -s.space(max(tort - 1.0, 1e-6))
-            return self._factor(
-                "space",
-                v,
-                tort,
-                "path/chord",
-                min(1.0, chord / (2 * s.min_path_m)),
-                kin["pose"],
-                "hand path length over chord",
-            )
-        if self.imu:
-            if "consistency" not in kin:
-                return self._factor("space", float("nan"), float("nan"), "", 0.0, kin["imu"], "no rotation")
-            c = kin["consistency"]
-            v = -s.space_imu(max(1.0 - c, 1e-6))
-            conf = 0.5 * min(1.0, kin["consistency_motion"] / 0.5)
-            return self._factor(
-                "space",
-                v,
-                c,
-                "|Σω|/Σ|ω|",
-                conf,
-                kin["imu"],
-                "IMU direction consistency (weaker than a pose path)",
-            )
-        return Factor.unavailable("space", "needs pose (or, weaker, an IMU): EMG alone has no direction")
+    def _space(self, kin: dict) -> Factor:
+        """Space (direct/indirect).
 
-    def _flow(self, cues: dict, emg: dict) -> Factor:
+        From pose: how much the moving hand's path keeps to one line over the window:
+        λ = σ₁² / Σσ² of its 100 ms displacements (3 Hz low-pass; principal-axis share),
+        raw = 1/λ ("spread": 1 on a straight path, reversals included; up to 3 for a
+        path that wanders in 3-D), value = −``space`` scale of (1/λ − 1). The classic
+        straightness index (path length / chord, Benhamou 2004; the directness of
+        Camurri et al. 2003) is in ``cues`` but not used, as a window holding a
+        reversal or a hold has no chord. From IMUs (weaker: a rotation, not a path;
+        confidence halved): the same share of the angular velocity's principal axis,
+        weighted by each IMU's rotation rate — one axis is a direct, planar gesture.
+        With both, the confidence-weighted mean. No pose and no IMU: unavailable.
+        Confidence falls to 0 as the hand (or the segments) stop moving.
+        """
         s = self.settings
-        if "level" not in emg:
-            return Factor.unavailable("flow", "needs EMG of an antagonist pair")
-        if not any(st.pairs for st in self.emg.values()):
+        if not self.pose and not self.imu:
+            return Factor.unavailable("space", "needs pose (or, weaker, an IMU): EMG alone has no direction")
+        vals, confs, used, parts = [], [], [], []
+        raw, unit = float("nan"), "spread"
+        if "pose_lin" in kin:
+            spread = 1.0 / kin["pose_lin"]
+            if s.space_strokes and np.isfinite(kin["pose_strokes"]):
+                spread = max(spread, kin["pose_strokes"])
+            c = min(1.0, kin["hand_speed"] / s.min_hand_speed) ** 2
+            vals.append(-s.space(max(spread - 1.0, 1e-6)))
+            confs.append(c)
+            used += kin["pose"]
+            parts.append("hand path")
+            raw = spread
+        if "imu_lin" in kin:
+            spread_imu = 1.0 / kin["imu_lin"]
+            c = min(1.0, kin["imu_rate"] / s.min_rotation_rate) ** 2
+            vals.append(-s.space_imu(max(spread_imu - 1.0, 1e-6)))
+            confs.append(s.imu_space_weight * c)
+            used += kin["imu"]
+            parts.append("IMU rotation axis (weaker)")
+            if not np.isfinite(raw):
+                raw = spread_imu
+        if not vals or sum(confs) <= 0:
+            return self._factor(
+                "space", float("nan"), raw, unit, 0.0, used or kin["pose"] + kin["imu"], "no motion: no path"
+            )
+        v = float(np.average(vals, weights=confs))
+        # an IMU alone is the weaker witness: a rotation, not a path
+        conf = max(confs) if "pose_lin" in kin else 0.5 * confs[0] / s.imu_space_weight
+        return self._factor("space", v, raw, unit, conf, used, " + ".join(parts))
+
+    def _flow(self, emg: dict, kin: dict) -> Factor:
+        """Flow (bound/free).
+
+        Mean of the mapped co-contraction indices of the antagonist pairs: the highest
+        Rudolph index (Rudolph et al. 2000; fraction of MVC, scale ``flow``) and the
+        highest Falconer–Winter index (2·common / total area, Falconer & Winter 1985;
+        scale ``flow_fw``) — bound flow holds the joint with both muscles — and,
+        weighted ``smoothness_weight``, the hand speed's smoothness (SPARC,
+        Balasubramanian et al. 2012, 2015; free flow is fluent). Pairs below the
+        noise floor are invalid; with no valid pair the flow is free. Unavailable
+        without an antagonist pair.
+        """
+        s = self.settings
+        if "level" not in emg or not any(st.pairs for st in self.emg.values()):
             return Factor.unavailable("flow", "needs EMG of an antagonist pair (e.g. biceps and triceps)")
-        if not emg["pairs"]:
-            return self._factor(
-                "flow", s.flow(1e-6), 0.0, "MVC", 0.3, emg["used"], "pairs below the noise floor"
-            )
-        raw = emg["cc_r"]
-        return self._factor(
-            "flow",
-            s.flow(raw),
-            raw,
-            "MVC",
-            1.0,
-            emg["pairs"],
-            "highest co-contraction index of the antagonist pairs (Rudolph 2000)",
-        )
+        vals, weights = [], []
+        if emg["pairs"]:
+            vals += [s.flow(emg["cc_r"]), s.flow_fw(emg["cc_fw"])]
+            weights += [1.0, 1.0]
+            note = "co-contraction (Rudolph, Falconer-Winter)"
+        else:
+            vals.append(-1.0)
+            weights.append(1.0)
+            note = "antagonist pairs below the noise floor"
+        used = list(emg["pairs"] or emg["used"])
+        if "sparc" in kin and np.isfinite(kin["sparc"]) and s.smoothness_weight > 0:
+            vals.append(-s.flow_sparc(-kin["sparc"]))
+            weights.append(s.smoothness_weight)
+            used += kin["pose"]
+            note += " + smoothness (SPARC)"
+        v = float(np.average(vals, weights=weights))
+        return self._factor("flow", v, emg["cc_r"], "MVC", 1.0 if emg["pairs"] else 0.5, used, note)

@@ -22,6 +22,8 @@ __all__ = [
     "CoContraction",
     "cocontraction",
     "straightness",
+    "stroke_straightness",
+    "axis_linearity",
     "direction_consistency",
     "sparc",
     "log_dimensionless_jerk",
@@ -91,6 +93,34 @@ def straightness(path: np.ndarray, min_chord_m: float = 0.0) -> float:
     return float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum() / chord)
 
 
+def stroke_straightness(path: np.ndarray, lag: int = 1, min_chord_m: float = 0.0) -> float:
+    """Σ path length / Σ chord over the strokes of ``path`` (n, 3) m: the path is cut
+    where it turns back (two successive ``lag``-sample displacements at more than 120°),
+    so an out-and-back reach is two straight strokes (1), not one path with no chord.
+    Strokes with a chord of at most ``min_chord_m`` are left out; NaN when none is left."""
+    p = np.asarray(path, float)
+    p = p[np.isfinite(p).all(axis=1)]
+    if p.shape[0] < 2 * lag + 1:
+        return straightness(p, min_chord_m)
+    d = p[lag:] - p[:-lag]
+    n = np.linalg.norm(d, axis=1)
+    u = np.divide(d, n[:, None], out=np.zeros_like(d), where=n[:, None] > 0)
+    cos = (u[lag:] * u[:-lag]).sum(axis=1)
+    cuts = np.flatnonzero((cos < -0.5) & (n[lag:] > 0) & (n[:-lag] > 0)) + lag
+    # one cut per turn: keep the first of each run of cut points
+    if cuts.size:
+        cuts = cuts[np.r_[True, np.diff(cuts) > lag]]
+    bounds = np.r_[0, cuts, p.shape[0] - 1]
+    length = chord = 0.0
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        seg = p[a : b + 1]
+        c = float(np.linalg.norm(seg[-1] - seg[0]))
+        if seg.shape[0] >= 2 and c > max(min_chord_m, 1e-12):
+            length += float(np.linalg.norm(np.diff(seg, axis=0), axis=1).sum())
+            chord += c
+    return length / chord if chord > 0 else float("nan")
+
+
 def direction_consistency(omega: np.ndarray) -> float:
     """|Σ ω| / Σ |ω| of angular velocities ``omega`` (n, 3): 1 for rotation about one
     fixed axis in one sense, lower as the axis wanders. Invariant to a fixed rotation of
@@ -100,6 +130,21 @@ def direction_consistency(omega: np.ndarray) -> float:
     if total <= 0:
         return float("nan")
     return float(np.linalg.norm(w.sum(axis=0)) / total)
+
+
+def axis_linearity(vectors: np.ndarray) -> tuple[float, float]:
+    """(mean |v|, σ₁² / Σσ²) of vectors ``vectors`` (n, 3): the share of their energy
+    along their principal axis (1 when all lie on one line, either sense; 1/3 when
+    spread evenly in 3-D; NaN with fewer than 3 or all zero). Invariant to a fixed
+    rotation of the frame (an IMU's mount). Used on a hand's displacements and an
+    IMU's angular velocity."""
+    v = np.asarray(vectors, float)
+    v = v[np.isfinite(v).all(axis=1)] if v.ndim == 2 else v.reshape(0, 3)
+    if v.shape[0] < 3:
+        return (float(np.linalg.norm(v, axis=1).mean()) if v.size else 0.0), float("nan")
+    sv2 = np.linalg.svd(v, compute_uv=False) ** 2
+    total = float(sv2.sum())
+    return float(np.linalg.norm(v, axis=1).mean()), (float(sv2[0] / total) if total > 0 else float("nan"))
 
 
 def sparc(

@@ -200,6 +200,50 @@ def _lagged(x: np.ndarray, lag: int) -> np.ndarray:
     return out
 
 
+def _blocks_of(condition: str) -> tuple[str, ...]:
+    """The feature blocks a condition sees, in order."""
+    if condition not in CONDITIONS:
+        raise ConfigError(f"condition {condition!r}: choose from {', '.join(CONDITIONS)}")
+    sees = CONDITIONS[condition]
+    names = ["one", "camera" if "pose" in sees else "start_pose"]
+    names += [m for m in ("imu", "emg", "events") if m in sees]
+    return tuple(names)
+
+
+def _feature_blocks(take: Take, names: Iterable[str]) -> dict[str, np.ndarray]:
+    """The named feature blocks (K, F_block) of a take (see :func:`ridge_features`)."""
+    k = len(take)
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        if name == "one":
+            out[name] = np.ones((k, 1))
+        elif name == "camera":
+            fr = camera_frames(take)
+            age = (take.t - fr.capture)[:, None]
+            out[name] = np.concatenate([fr.pose, age] + [_lagged(fr.pose, lag) for lag in RIDGE_LAGS], axis=1)
+        elif name == "start_pose":
+            out[name] = camera_frames(take, until_s=take.t[0] + take.spec.pose_start_s).pose
+        elif name == "imu":
+            imu = np.where(take.imu_ok[:, :, None], take.imu, 0.0).reshape(k, -1).astype(np.float64)
+            out[name] = np.concatenate([imu] + [_lagged(imu, lag) for lag in RIDGE_LAGS], axis=1)
+        elif name == "emg":
+            emg = np.where(take.emg_ok[:, :, None], take.emg, 0.0).astype(np.float64)
+            mean, last = emg.mean(axis=2), emg[:, :, -1]
+            out[name] = np.concatenate([mean, last] + [_lagged(mean, lag) for lag in RIDGE_LAGS], axis=1)
+        elif name == "events":
+            c = take.emg.shape[1]
+            trace = np.zeros((k, c))
+            if take.events.shape[1]:
+                ch = take.events[:, :, 0].astype(int)
+                w = np.where(take.events_ok, np.exp(-take.events[:, :, 1] / 0.1), 0.0)
+                for e in range(take.events.shape[1]):
+                    valid = take.events_ok[:, e] & (ch[:, e] >= 0) & (ch[:, e] < c)
+                    rows = np.flatnonzero(valid)
+                    np.add.at(trace, (rows, ch[rows, e]), w[rows, e])
+            out[name] = trace
+    return out
+
+
 def ridge_features(take: Take, condition: str) -> np.ndarray:
     """Input features (K, F) the ridge baseline sees under ``condition`` (causal: step k uses steps <= k).
 
@@ -210,37 +254,9 @@ def ridge_features(take: Take, condition: str) -> np.ndarray:
     and newest value per channel, their changes, and per channel an
     ``exp(-age / 0.1 s)`` trace of the pre-activation events. Missing (not ok) values are 0.
     """
-    if condition not in CONDITIONS:
-        raise ConfigError(f"condition {condition!r}: choose from {', '.join(CONDITIONS)}")
-    sees = CONDITIONS[condition]
-    k = len(take)
-    cols: list[np.ndarray] = [np.ones((k, 1))]
-    if "pose" in sees:
-        fr = camera_frames(take)
-        age = (take.t - fr.capture)[:, None]
-        cols += [fr.pose, age] + [_lagged(fr.pose, lag) for lag in RIDGE_LAGS]
-    else:
-        fr = camera_frames(take, until_s=take.t[0] + take.spec.pose_start_s)
-        cols += [fr.pose]
-    if "imu" in sees:
-        imu = np.where(take.imu_ok[:, :, None], take.imu, 0.0).reshape(k, -1).astype(np.float64)
-        cols += [imu] + [_lagged(imu, lag) for lag in RIDGE_LAGS]
-    if "emg" in sees:
-        emg = np.where(take.emg_ok[:, :, None], take.emg, 0.0).astype(np.float64)
-        mean, last = emg.mean(axis=2), emg[:, :, -1]
-        cols += [mean, last] + [_lagged(mean, lag) for lag in RIDGE_LAGS]
-    if "events" in sees:
-        c = take.emg.shape[1]
-        trace = np.zeros((k, c))
-        if take.events.shape[1]:
-            ch = take.events[:, :, 0].astype(int)
-            w = np.where(take.events_ok, np.exp(-take.events[:, :, 1] / 0.1), 0.0)
-            for e in range(take.events.shape[1]):
-                valid = take.events_ok[:, e] & (ch[:, e] >= 0) & (ch[:, e] < c)
-                rows = np.flatnonzero(valid)
-                np.add.at(trace, (rows, ch[rows, e]), w[rows, e])
-        cols.append(trace)
-    return np.concatenate(cols, axis=1)
+    names = _blocks_of(condition)
+    blocks = _feature_blocks(take, names)
+    return np.concatenate([blocks[n] for n in names], axis=1)
 
 
 def _targets(take: Take) -> tuple[np.ndarray, np.ndarray]:
@@ -272,40 +288,97 @@ class RidgeBaseline:
         self._shape: tuple | None = None
 
     def fit(self, train: Iterable[Take], val: Iterable[Take] = ()) -> "RidgeBaseline":
+        """Fit on the training takes; choose the penalty on the validation takes."""
+        self.__dict__.update(RidgeBaseline.fit_many([self.condition], train, val)[self.condition].__dict__)
+        return self
+
+    @staticmethod
+    def fit_many(conditions: Iterable[str], train: Iterable[Take], val: Iterable[Take] = ()
+                 ) -> dict[str, "RidgeBaseline"]:
+        """One ridge per condition from a single pass over the takes.
+
+        Every condition's features are a subset of the union of their blocks, so the
+        sufficient statistics of the union are gathered once and each condition's are
+        sub-matrices of them.
+        """
+        conditions = list(conditions)
+        wanted = {c: _blocks_of(c) for c in conditions}
+        union = [n for n in ("one", "camera", "start_pose", "imu", "emg", "events")
+                 if any(n in w for w in wanted.values())]
         g = b = None
         n = 0
+        shape = None
+        spans: dict[str, slice] = {}
         for take in train:
-            x = ridge_features(take, self.condition)
+            blocks = _feature_blocks(take, union)
+            if not spans:
+                at = 0
+                for name in union:
+                    spans[name] = slice(at, at + blocks[name].shape[1])
+                    at += blocks[name].shape[1]
             y, rows = _targets(take)
-            x, y = x[rows], y[rows]
+            x = np.concatenate([blocks[name] for name in union], axis=1)[rows]
+            y = y[rows]
             if g is None:
                 g, b = np.zeros((x.shape[1], x.shape[1])), np.zeros((x.shape[1], y.shape[1]))
-                self._shape = (take.y_angles.shape[1:], None if take.y_kp is None else take.y_kp.shape[1:])
+                shape = (take.y_angles.shape[1:], None if take.y_kp is None else take.y_kp.shape[1:])
             g += x.T @ x
             b += x.T @ y
             n += len(x)
         if g is None or n < 10:
             raise ConfigError("RidgeBaseline.fit: the training split holds no usable steps; check the data")
-        mu = g[0, 1:] / n
-        ybar = b[0] / n
-        sxx = g[1:, 1:] - n * np.outer(mu, mu)
-        sxy = b[1:] - n * np.outer(mu, ybar)
-        var = np.maximum(np.diag(sxx) / n, 1e-12)
-        self._stats = (sxx, sxy, var, mu, ybar, n)
         val = list(val)
-        alphas = RIDGE_ALPHAS if val else (RIDGE_ALPHAS[1],)
-        best = None
-        for alpha in alphas:
-            self._solve(alpha)
-            if not val:
-                break
-            err = self._val_error(val)
-            if best is None or err < best[0]:
-                best = (err, alpha)
-        if best is not None:
-            self._solve(best[1])
-        del self._stats
-        return self
+        val_x = None
+        if val:
+            vb = [_feature_blocks(t, union) for t in val]
+            val_x = [np.concatenate([blk[name] for name in union], axis=1) for blk in vb]
+        out = {}
+        for c in conditions:
+            idx = np.concatenate([np.arange(spans[name].start, spans[name].stop) for name in wanted[c]])
+            model = RidgeBaseline(c)
+            model._shape = shape
+            gc, bc = g[np.ix_(idx, idx)], b[idx]
+            mu = gc[0, 1:] / n
+            ybar = bc[0] / n
+            sxx = gc[1:, 1:] - n * np.outer(mu, mu)
+            sxy = bc[1:] - n * np.outer(mu, ybar)
+            var = np.maximum(np.diag(sxx) / n, 1e-12)
+            model._stats = (sxx, sxy, var, mu, ybar, n)
+            val_xy = model._val_data(val, None if val_x is None else [x[:, idx] for x in val_x])
+            best = None
+            for alpha in (RIDGE_ALPHAS if val_xy is not None else (RIDGE_ALPHAS[1],)):
+                model._solve(alpha)
+                if val_xy is None:
+                    break
+                err = model._val_error(*val_xy)
+                if best is None or err < best[0]:
+                    best = (err, alpha)
+            if best is not None:
+                model._solve(best[1])
+            del model._stats
+            out[c] = model
+        return out
+
+    def _val_data(self, val: list[Take], features: list[np.ndarray] | None = None):
+        """Validation features, 100 ms targets, their columns, whether those are angles (None: no val).
+
+        The joint angles at 100 ms, or the keypoints where the data has no joint angles.
+        """
+        if not val:
+            return None
+        h = val[0].horizon_index(100)
+        n_h, j = val[0].y_angles.shape[1:]
+        xs, ys = [], []
+        for i, take in enumerate(val):
+            ok = take.y_ok[:, h]
+            x = features[i] if features is not None else ridge_features(take, self.condition)
+            xs.append(x[ok, 1:])
+            ys.append((take.y_angles[ok, h] if j else take.y_kp[ok, h].reshape(int(ok.sum()), -1))
+                      .astype(np.float64))
+        y = np.concatenate(ys)
+        w = j if j else y.shape[1]
+        cols = slice(h * w, (h + 1) * w)  # angles first; without angles the keypoints start at 0
+        return np.concatenate(xs), y, cols, bool(j)
 
     def _solve(self, alpha: float) -> None:
         sxx, sxy, var, mu, ybar, n = self._stats
@@ -315,15 +388,10 @@ class RidgeBaseline:
         self.intercept = ybar - mu @ self.coef
         self.alpha = alpha
 
-    def _val_error(self, val: list[Take]) -> float:
-        from wearsense.fusion.metrics import angle_error
-
-        errs = []
-        for take in val:
-            pred = self.predict_take(take, self.condition)
-            h = take.horizon_index(100)
-            errs.append(angle_error(pred.angles[:, h], take.y_angles[:, h], take.y_ok[:, h]))
-        return float(np.nanmean(np.concatenate(errs)))
+    def _val_error(self, x: np.ndarray, y: np.ndarray, cols: slice, angles: bool) -> float:
+        """Mean absolute error at 100 ms on the validation features (deg, or m for keypoints)."""
+        d = x @ self.coef[:, cols] + self.intercept[cols] - y
+        return float(np.mean(np.abs((d + 180.0) % 360.0 - 180.0 if angles else d)))
 
     def predict_take(self, take: Take, condition: str | None = None) -> Prediction:
         """Predictions for every step of ``take`` (``condition`` must be the one fitted)."""

@@ -31,6 +31,7 @@ import csv
 import json
 import logging
 import math
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -43,7 +44,7 @@ import numpy as np
 from wearsense.errors import ConfigError
 from wearsense.fusion import metrics as M
 from wearsense.fusion.baselines import RidgeBaseline, constant_velocity, zero_velocity
-from wearsense.fusion.frames import CONDITIONS, HORIZONS_MS, Take
+from wearsense.fusion.frames import CONDITIONS, HORIZONS_MS, FeatureSpec, Take
 from wearsense.fusion.perturb import PERTURBATIONS, perturb
 
 __all__ = [
@@ -105,7 +106,12 @@ class EvalPreset:
     train_mode: str = "per_condition"
     robustness: tuple[str, ...] = tuple(PERTURBATIONS)
     robustness_seeds: int = 1
+    #: which model kinds and conditions the perturbations are scored on (model: seed 0)
+    robustness_models: tuple[str, ...] = ("model", "ridge")
+    robustness_conditions: tuple[str, ...] = tuple(CONDITIONS)
+    #: training sizes (minutes); with ``efficiency_all`` all the training data is the last
     efficiency_minutes: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)
+    efficiency_all: bool = True
     efficiency_conditions: tuple[str, str] = ("camera", "all")
     efficiency_seeds: tuple[int, ...] = (0,)
     efficiency_deep: bool = True
@@ -144,7 +150,7 @@ PRESETS: dict[str, EvalPreset] = {
         train_config="tiny",
         train_mode="shared",
         robustness=("emg_dropout", "camera_occlusion"),
-        efficiency_minutes=(0.05, 0.5, 5.0, 50.0),
+        efficiency_minutes=(0.05, 0.5, 5.0),
         efficiency_deep=False,
         n_boot=500,
     ),
@@ -155,7 +161,9 @@ PRESETS: dict[str, EvalPreset] = {
         train_config="eval",
         train={},
         train_mode="shared",
-        efficiency_minutes=(0.05, 0.5, 5.0, 50.0),
+        robustness_models=("model",),
+        robustness_conditions=("camera", "inside_out", "camera_imu", "all"),
+        efficiency_minutes=(0.05, 0.5, 5.0),
         efficiency_seeds=(0,),
         n_boot=2000,
     ),
@@ -212,6 +220,8 @@ def subset_minutes(takes: Sequence[Take], minutes: float) -> list[Take]:
     need = minutes * 60.0
     for p in pieces:
         dur = len(p) / p.spec.step_hz
+        if need < 1.0:  # a remainder under a second adds nothing but a take without camera frames
+            break
         if dur >= need:
             out.append(slice_take(p, 0, max(2, int(round(need * p.spec.step_hz)))))
             break
@@ -274,13 +284,16 @@ def assign_splits(takes: Sequence[Take], val_fraction: float = 0.15, test_fracti
     return out
 
 
-def load_data(paths: Sequence[str | Path], spec=None) -> tuple[list[Take], str]:
+def load_data(paths: Sequence[str | Path], spec=None, mover_regex: str | None = None
+              ) -> tuple[list[Take], str]:
     """Read every take of ``paths`` (see :mod:`wearsense.fusion.data`) into memory.
 
     Each path is a prepared take store (``card.json``), a sim dataset folder
     (``mover-*_take-*.h5`` shards of ``wearsense sim generate``), an ``.xdf`` session, or
     an emg2pose root. ``spec``: the FeatureSpec to read with (a checkpoint's); default
     the store's own, else :class:`~wearsense.fusion.frames.FeatureSpec` defaults.
+    XDF sessions are one mover per file (the file's stem) unless ``mover_regex`` says
+    which part of the stem names the mover (its first group, e.g. ``^([^_]+)_``).
     Returns the takes and a one-line description of what was read.
     """
     takes: list[Take] = []
@@ -291,7 +304,7 @@ def load_data(paths: Sequence[str | Path], spec=None) -> tuple[list[Take], str]:
             kind = "take store"
         elif p.is_dir() and any(p.glob("mover-*_take-*.h5")):
             kind = "sim shards"
-        elif p.is_file() and p.suffix.lower() in (".xdf", ".xdfz"):
+        elif (p.is_file() and p.suffix.lower() in (".xdf", ".xdfz")) or (p.is_dir() and any(p.glob("*.xdf"))):
             kind = "XDF"
         elif p.is_dir() and (any(p.glob("**/*.hdf5")) or any(p.glob("*.csv"))):
             kind = "emg2pose"
@@ -301,9 +314,25 @@ def load_data(paths: Sequence[str | Path], spec=None) -> tuple[list[Take], str]:
                 "see docs/fusion.md for what each looks like")
         from wearsense.fusion import data
 
-        read = {"take store": lambda q, sp: data.TakeStore(q, sp).takes(), "sim shards": data.read_sim,
-                "XDF": data.read_xdf, "emg2pose": data.read_emg2pose}[kind]
-        takes.extend(read(p, spec) if spec is not None or kind == "take store" else read(p))
+        sp = spec if spec is not None else FeatureSpec()
+        if kind == "take store":
+            new = list(data.TakeStore(p, spec).takes())
+        elif kind == "sim shards":
+            new = list(data.read_sim(p, sp))
+        elif kind == "emg2pose":
+            new = list(data.read_emg2pose(p, sp))
+        else:
+            # recorded sessions carry no split: assign_splits decides it by mover
+            new = []
+            for take in data.read_xdf(p, sp, split=""):
+                if mover_regex:
+                    m = re.search(mover_regex, take.mover)
+                    if m is None:
+                        raise ConfigError(f"--mover-regex {mover_regex!r} does not match the file name "
+                                          f"{take.mover!r}; give a pattern whose first group is the mover")
+                    take = replace(take, mover=m.group(1) if m.groups() else m.group(0))
+                new.append(take)
+        takes.extend(new)
         kinds.append(f"{kind} {p}")
     if not takes:
         raise ConfigError(f"--data {' '.join(str(p) for p in paths)}: no takes found")
@@ -370,10 +399,16 @@ def _score_take(pred: Any, take: Take, masks: dict[str, np.ndarray], preset: Eva
     """Add one take's scores into ``acc[(subset, mover)]``."""
     horizons = list(take.spec.horizons_ms)
     h_idx = [horizons.index(h) for h in HORIZONS_MS]
-    ae = M.angle_error(pred.angles[:, h_idx], take.y_angles[:, h_idx], take.y_ok[:, h_idx])
+    has_angles = take.y_angles.shape[2] > 0
+    ae = None
+    if has_angles:
+        ae = M.angle_error(pred.angles[:, h_idx], take.y_angles[:, h_idx], take.y_ok[:, h_idx])
     kp = None
     if getattr(pred, "kp", None) is not None and take.y_kp is not None:
         kp = M.keypoint_error(pred.kp[:, h_idx], take.y_kp[:, h_idx], take.y_ok[:, h_idx])
+    primary = ae if has_angles else kp
+    if primary is None:
+        raise ConfigError(f"take {take.name!r}: neither joint angles nor keypoints to score")
     dt = 1.0 / take.spec.step_hz
     ht = HORIZONS_MS.index(preset.tracking_horizon_ms) if preset.tracking_horizon_ms in HORIZONS_MS else 2
     onset = np.asarray(take.labels.get("onset", np.zeros(len(take))))
@@ -383,23 +418,26 @@ def _score_take(pred: Any, take: Take, masks: dict[str, np.ndarray], preset: Eva
             continue
         a = acc.setdefault((subset, take.mover), _MoverAcc(
             *(np.zeros(len(HORIZONS_MS)) for _ in range(6))))
-        sel = np.where(m[:, None], ae, np.nan)
-        a.ae_sum += np.nansum(sel, axis=0)
-        a.ae_n += np.isfinite(sel).sum(axis=0)
+        if ae is not None:
+            sel = np.where(m[:, None], ae, np.nan)
+            a.ae_sum += np.nansum(sel, axis=0)
+            a.ae_n += np.isfinite(sel).sum(axis=0)
         if kp is not None:
             selk = np.where(m[:, None], kp, np.nan)
             a.kp_sum += np.nansum(selk, axis=0)
             a.kp_n += np.isfinite(selk).sum(axis=0)
+        ok_win = M.tracking_success(take.t, np.where(m, primary[:, ht], np.nan),
+                                    preset.tracking_threshold_deg, preset.tracking_window_s)
+        a.track_ok += int(ok_win.sum())
+        a.track_n += len(ok_win)
+        if not has_angles:
+            continue
         for i, hi in enumerate(h_idx):
             traj = np.where(m[:, None], pred.angles[:, hi].astype(np.float64), np.nan)
             j = np.diff(traj, n=3, axis=0) / dt**3
             j = j[np.all(np.isfinite(j), axis=1)]
             a.jerk_ss[i] += float(np.sum(j**2))
             a.jerk_n[i] += j.size
-        ok_win = M.tracking_success(take.t, sel[:, ht], preset.tracking_threshold_deg,
-                                    preset.tracking_window_s)
-        a.track_ok += int(ok_win.sum())
-        a.track_n += len(ok_win)
         lat_p, lat_t = M.onset_latency(
             take.t, pred.angles[:, horizons.index(0)], truth0, np.where(m, onset, 0),
             threshold_deg=preset.onset_threshold_deg,
@@ -526,9 +564,11 @@ def _mover_means(per_seed: list[dict], key) -> dict[str, float]:
 class _Aggregator:
     """Turns per-seed, per-mover scores into result rows with bootstrap intervals."""
 
-    def __init__(self, result: EvalResult, preset: EvalPreset, boot_seed: int = 12345):
+    def __init__(self, result: EvalResult, preset: EvalPreset, primary: str = "angle_error_deg",
+                 boot_seed: int = 12345):
         self.result = result
         self.preset = preset
+        self.primary = primary
         self.boot_seed = boot_seed
 
     def add(self, model: str, condition: str, seeds: Sequence, per_seed: list[dict],
@@ -555,8 +595,9 @@ class _Aggregator:
 
     def paired(self, model: str, condition: str, seeds: Sequence, per_seed: list[dict], ref_name: str,
                ref_per_seed: list[dict], metric_out: str, perturbation: str = "none",
-               metric_in: str = "angle_error_deg") -> None:
+               metric_in: str | None = None) -> None:
         """Rows of ``100 (1 - err / err_ref)`` (%) with paired-bootstrap intervals over movers."""
+        metric_in = metric_in or self.primary
         seeds_txt = " ".join(str(s) for s in seeds)
         for key in sorted({k for s in per_seed for k in s if k[1] == metric_in}, key=lambda k: (k[0], k[2])):
             a = _mover_means(per_seed, key)
@@ -578,8 +619,8 @@ class _Aggregator:
         subsets = sorted({k[0] for s in per_seed for k in s})
         rng = np.random.default_rng(self.boot_seed)
         for subset in subsets:
-            a = [_mover_means(per_seed, (subset, "angle_error_deg", h)) for h in HORIZONS_MS]
-            b = [_mover_means(cam_per_seed, (subset, "angle_error_deg", h)) for h in HORIZONS_MS]
+            a = [_mover_means(per_seed, (subset, self.primary, h)) for h in HORIZONS_MS]
+            b = [_mover_means(cam_per_seed, (subset, self.primary, h)) for h in HORIZONS_MS]
             movers = sorted(set.intersection(*(set(x) for x in a + b)))
             if not movers:
                 continue
@@ -643,7 +684,7 @@ def _fit_models(fit: Trainer, mode: str, conditions: Sequence[str], seeds: Seque
 
 
 def auto_tracking_threshold(takes: Sequence[Take], horizon_ms: int = 100) -> float:
-    """The 90th percentile of zero-velocity's 250 ms block-mean joint-angle errors at ``horizon_ms``, deg.
+    """90th percentile of zero-velocity's 250 ms block-mean errors at ``horizon_ms``, deg (mm without angles).
 
     Computed on validation takes, so the tracking threshold is fixed before the test
     split is scored; a window then "tracks" when no 250 ms block is worse than the
@@ -653,7 +694,10 @@ def auto_tracking_threshold(takes: Sequence[Take], horizon_ms: int = 100) -> flo
     for take in takes:
         pred = zero_velocity(take)
         h = take.horizon_index(horizon_ms)
-        err = M.angle_error(pred.angles[:, h], take.y_angles[:, h], take.y_ok[:, h])
+        if take.y_angles.shape[2]:
+            err = M.angle_error(pred.angles[:, h], take.y_angles[:, h], take.y_ok[:, h])
+        else:
+            err = M.keypoint_error(pred.kp[:, h], take.y_kp[:, h], take.y_ok[:, h])
         n = max(1, int(round(0.25 * take.spec.step_hz)))
         for i in range(0, len(err) - n + 1, n):
             b = err[i:i + n]
@@ -695,6 +739,10 @@ def run_evaluation(
     if checkpoint is None and not train:
         raise ConfigError("no training takes: give more movers or takes, or --checkpoint to score a "
                           "trained model")
+    # the error every comparison is made on: joint angles, or keypoints where the data has
+    # no joint angles (XDF sessions with keypoint pose streams)
+    primary = "angle_error_deg" if test[0].y_angles.shape[2] else "mpjpe_mm"
+    unit = "deg" if primary == "angle_error_deg" else "mm"
     if preset.tracking_threshold_deg is None:
         preset = replace(preset, tracking_threshold_deg=round(
             auto_tracking_threshold(val or train or test, preset.tracking_horizon_ms), 3))
@@ -724,8 +772,8 @@ def run_evaluation(
             lead_time_ms="largest horizon at which the condition's error <= camera-only's error at "
                          "horizon_ms, minus horizon_ms (interpolated); at the last horizon a lower bound",
             tracking_success_pct=f"share of {preset.tracking_window_s:g} s windows whose 250 ms mean "
-                                 f"joint-angle error at {preset.tracking_horizon_ms} ms stays below "
-                                 f"{preset.tracking_threshold_deg:g} deg",
+                                 f"{primary} at {preset.tracking_horizon_ms} ms stays below "
+                                 f"{preset.tracking_threshold_deg:g} {unit}",
             onset_latency_ms=f"time from a true onset (from rest) until the 0 ms prediction has moved "
                              f"{preset.onset_threshold_deg:g} deg in any joint from its value 300 ms "
                              "before; negative = before the body",
@@ -737,7 +785,8 @@ def run_evaluation(
     if not train:
         result.meta["note"] = ("no training takes given: which movers and families the checkpoint saw is "
                                "unknown; every test family is counted as seen")
-    agg = _Aggregator(result, preset)
+    result.meta["primary_metric"] = primary
+    agg = _Aggregator(result, preset, primary)
     conditions = list(preset.conditions)
 
     # baselines: deterministic, one "seed"
@@ -753,8 +802,8 @@ def run_evaluation(
     ridge: dict[str, RidgeBaseline] = {}
     ridge_scores: dict[str, dict] = {}
     if preset.ridge and train:
+        ridge = RidgeBaseline.fit_many(conditions, train, val)
         for c in conditions:
-            ridge[c] = RidgeBaseline(c).fit(train, val)
             ridge_scores[c] = score(ridge[c], c, test, seen, preset)
             agg.add("ridge", c, ["-"], [ridge_scores[c]])
             agg.paired("ridge", c, ["-"], [ridge_scores[c]], "zero_velocity/camera", [zv], "skill_pct")
@@ -792,10 +841,10 @@ def run_evaluation(
             touched = PERTURBATIONS[name][1]
             for c in conditions:
                 sees = CONDITIONS[c]
-                if not any(m in sees for m in touched.split("+")):
+                if not any(m in sees for m in touched.split("+")) or c not in preset.robustness_conditions:
                     continue
                 for kind, pred in (("model", base_models.get(c)), ("ridge", ridge.get(c))):
-                    if pred is None:
+                    if pred is None or kind not in preset.robustness_models:
                         continue
                     per = [score(pred, c, test, seen, preset, perturbation=name, perturb_seed=1000 * r)
                            for r in range(preset.robustness_seeds)]
@@ -807,7 +856,7 @@ def run_evaluation(
             say(f"robustness {name} scored ({time.monotonic() - t_start:.0f} s)")
 
     if preset.efficiency_minutes and train and checkpoint is None:
-        _efficiency(result, agg, preset, train, val, test, seen, trainer, say, models)
+        _efficiency(result, agg, preset, train, val, test, seen, trainer, say, models, ridge)
 
     result.meta["duration_s"] = round(time.monotonic() - t_start, 1)
     return result
@@ -839,18 +888,18 @@ def _truth_jerk(test: list[Take], seen: set[str]) -> dict:
 
     class _Truth:
         def predict_take(self, take, condition):
-            return type("P", (), {"angles": take.y_angles, "kp": None})()
+            return type("P", (), {"angles": take.y_angles, "kp": take.y_kp})()
 
     per = score(_Truth(), "-", test, seen, EvalPreset(name="truth", tracking_threshold_deg=1.0))
     return {k: v for k, v in per.items() if k[1] == "jerk_deg_s3"}
 
 
-def _efficiency(result, agg, preset, train, val, test, seen, trainer, say, models) -> None:
+def _efficiency(result, agg, preset, train, val, test, seen, trainer, say, models, ridge) -> None:
     """Learning curves on the held-out families (or all test) at 100 ms, and the data multiplier."""
     available = take_minutes(train)
-    sizes = [m for m in preset.efficiency_minutes if m <= available * 1.0001]
+    sizes = [m for m in preset.efficiency_minutes if m < available * 0.9999]
     dropped = [m for m in preset.efficiency_minutes if m not in sizes]
-    if dropped:
+    if dropped or preset.efficiency_all:
         sizes.append(round(available, 3))
     result.meta["efficiency_minutes"] = sizes
     if dropped:
@@ -867,12 +916,16 @@ def _efficiency(result, agg, preset, train, val, test, seen, trainer, say, model
         curves: dict[str, list[dict[str, float]]] = {cam: [], fused: []}
         for m in sizes:
             sub = subset_minutes(train, m)
+            everything = m >= round(available, 3)
             if kind == "ridge":
                 seeds = ["-"]
-                fitted = {(c, "-"): RidgeBaseline(c).fit(sub, val) for c in (cam, fused)}
+                if everything and cam in ridge and fused in ridge:
+                    fitted = {(c, "-"): ridge[c] for c in (cam, fused)}
+                else:
+                    fitted = {(c, "-"): r for c, r in RidgeBaseline.fit_many((cam, fused), sub, val).items()}
             else:
                 seeds = list(preset.efficiency_seeds)
-                reuse = (m >= available * 0.9999 and not preset.efficiency_train
+                reuse = (everything and not preset.efficiency_train
                          and all((c, s) in models for c in (cam, fused) for s in seeds))
                 if reuse:
                     fitted = {(c, s): models[(c, s)] for c in (cam, fused) for s in seeds}
@@ -882,7 +935,7 @@ def _efficiency(result, agg, preset, train, val, test, seen, trainer, say, model
             for c in (cam, fused):
                 per = [score(fitted[(c, s)], c, test, seen, preset) for s in seeds]
                 agg.add(kind, c, seeds, per, train_minutes=m)
-                curves[c].append(_mover_means(per, (subset, "angle_error_deg", h)))
+                curves[c].append(_mover_means(per, (subset, agg.primary, h)))
             say(f"data efficiency {kind} {m:g} min done")
         _multiplier(result, preset, kind, sizes, curves[cam], curves[fused], subset, h)
 

@@ -181,7 +181,7 @@ def lead_time_curve(horizons_ms, err_cond, err_camera) -> np.ndarray:
 def tracking_success(
     t: np.ndarray, err: np.ndarray, threshold: float, window_s: float = 2.0
 ) -> np.ndarray:
-    """Per window of ``window_s`` (consecutive, non-overlapping): did the error stay under ``threshold``?
+    """Per window of ``window_s`` (consecutive, whole 250 ms blocks): did the error stay under ``threshold``?
 
     A window succeeds when the mean error over each of its 250 ms blocks stays below the
     threshold (brief spikes of one step do not fail a window; a drift that lasts does).
@@ -200,17 +200,19 @@ def tracking_success(
     if len(t) < 2:
         return np.zeros(0, dtype=bool)
     dt = float(np.median(np.diff(t)))
-    n_win = max(1, int(round(window_s / dt)))
     n_blk = max(1, int(round(0.25 / dt)))
-    out = []
-    for s in range(0, len(t) - n_win + 1, n_win):
-        w = err[s : s + n_win]
-        if np.isfinite(w).sum() < n_win / 2:
-            continue
-        blocks = [w[i : i + n_blk] for i in range(0, n_win, n_blk)]
-        means = [np.nanmean(b) for b in blocks if np.isfinite(b).any()]
-        out.append(bool(np.max(means) < threshold))
-    return np.asarray(out, dtype=bool)
+    n_win = max(n_blk, int(round(window_s / dt / n_blk)) * n_blk)
+    n = (len(t) // n_win) * n_win
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    w = err[:n].reshape(-1, n_win // n_blk, n_blk)  # windows x blocks x steps
+    scored = np.isfinite(w)
+    counts = scored.sum(axis=2)
+    with np.errstate(invalid="ignore"):
+        means = np.where(scored, w, 0.0).sum(axis=2) / np.where(counts, counts, 1)
+    worst = np.where(counts > 0, means, -np.inf).max(axis=1)
+    keep = scored.reshape(len(w), -1).sum(axis=1) >= n_win / 2
+    return (worst < threshold)[keep]
 
 
 def rms_jerk(traj: np.ndarray, dt: float) -> float:

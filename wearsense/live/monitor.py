@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -159,11 +161,20 @@ class LiveMonitor:
         (:class:`~wearsense.effort.PreactivationEvent`; a publisher sends it on).
     on_effort : callable, optional
         Called with each new :class:`~wearsense.effort.EffortState` (10 per second).
+    predictor : callable, optional
+        ``predictor(streams)`` makes a model runner for the streams given to :meth:`start`:
+        a :class:`wearsense.fusion.predict.LivePredictor` (``feed(info, chunk)`` returns
+        the steps it completed; ``log`` names joints, keypoints and horizons). Its newest
+        step becomes :attr:`prediction`.
     clock : callable
         The host clock (s) that chunk arrival times are in; ``time.monotonic`` for live
         devices.
     events_kept : int
         Pre-activation events kept for display (newest last).
+    background : bool
+        Run effort, pre-activation and the model in a worker thread, so that a view's
+        event loop is not held up by their 10 Hz updates (tens of ms each); their results
+        then appear as the worker gets to them. Call :meth:`close` when done.
     """
 
     def __init__(
@@ -172,8 +183,10 @@ class LiveMonitor:
         effort: bool = True,
         on_event: Callable[[Any], None] | None = None,
         on_effort: Callable[[Any], None] | None = None,
+        predictor: Callable[[Sequence[StreamInfo]], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         events_kept: int = 20,
+        background: bool = False,
     ) -> None:
         self.stats = LiveStats()
         self.clock = clock
@@ -190,7 +203,16 @@ class LiveMonitor:
         self._infos: dict[str, StreamInfo] = {}
         self._on_event = on_event
         self._on_effort = on_effort
+        self._make_predictor = predictor
+        self._predictor = None
+        self.predict_horizon_ms = 100.0  # the horizon shown (the nearest the model has)
         self.effort_state = None
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker_error: Exception | None = None
+        self._worker = threading.Thread(target=self._work, name="wearsense-live-effort", daemon=True) \
+            if background else None
+        if self._worker is not None:
+            self._worker.start()
         self.effort_readings: dict[str, Any] = {}
         self.events_total = 0  # pre-activation events seen since the start
         self.chunks_seen = 0
@@ -207,6 +229,8 @@ class LiveMonitor:
         infos = list(infos)
         for i in infos:
             self._infos.setdefault(i.name, i)
+        if self._make_predictor is not None:
+            self._predictor = self._make_predictor(infos)
         if not self._want_effort:
             return
         try:
@@ -245,8 +269,59 @@ class LiveMonitor:
                 k = int(finite[-1])
                 self.pose = PoseFrame(info.name, _keypoints(info, chunk.data[k]), float(chunk.t[k]),
                                       chunk.received_s)
+        if self._want_effort or self._predictor is not None:
+            if self._worker is not None:
+                if self._worker_error is not None:
+                    raise self._worker_error
+                self._queue.put((info, chunk))
+            else:
+                self._slow(info, chunk)
+
+    def _slow(self, info: StreamInfo, chunk: Chunk) -> None:
+        """The costly part: effort, pre-activation, the model (10 Hz updates of tens of ms)."""
         if self._want_effort:
             self._update_effort(info, chunk)
+        if self._predictor is not None:
+            records = self._predictor.feed(info, chunk)
+            if records:
+                self._set_prediction(records[-1])
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            try:
+                self._slow(*item)
+            except Exception as e:  # noqa: BLE001 - raised again in the caller's thread by update()
+                self._worker_error = e
+                return
+
+    def close(self) -> None:
+        """Stop the background worker (``background=True``) after what it was given; idempotent."""
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._worker = None
+
+    def _set_prediction(self, rec: Any) -> None:
+        """The model's newest step as a :class:`Prediction`: the horizon nearest
+        :attr:`predict_horizon_ms`; its pelvis-relative keypoints put at the newest
+        camera frame's pelvis (so the two figures stand side by side)."""
+        log_ = self._predictor.log
+        horizons = list(log_.horizons_ms) or [0]
+        h = int(np.argmin([abs(x - self.predict_horizon_ms) for x in horizons]))
+        keypoints = None
+        if rec.kp is not None and len(log_.keypoints):
+            base = np.zeros(3)
+            if self.pose is not None and "pelvis" in self.pose.keypoints:
+                base = np.nan_to_num(np.array(self.pose.keypoints["pelvis"], dtype=float))
+            kp = np.asarray(rec.kp)[h] + base
+            keypoints = {name: tuple(float(v) for v in kp[q]) for q, name in enumerate(log_.keypoints)}
+        angles = np.asarray(rec.angles)[h]
+        self.prediction = Prediction(float(horizons[h]), keypoints,
+                                     {j: float(a) for j, a in zip(log_.joints, angles)}, float(rec.surprise),
+                                     float(rec.t))
 
     def _orient(self, info: StreamInfo, chunk: Chunk) -> None:
         if info.name not in self._ahrs:

@@ -199,7 +199,7 @@ function drawPanels(f) {
       const poles = r.poles || ["", ""];
       return `<div class="gauge ${r.available === false ? "unavailable" : ""}" title="${html((r.sensors || []).join(", "))}">` +
         `<span>${html(r.factor)}</span><div class="bar"><div class="fill" style="left:${(100 * v).toFixed(1)}%;opacity:${0.35 + 0.65 * (r.confidence ?? 1)}"></div></div>` +
-        `<div class="poles"><span>${html(poles[0])}</span><span>${r.available === false ? html(r.note || "unavailable") : html(r.pole || "")}</span><span>${html(poles[1])}</span></div></div>`;
+        `<div class="poles"><span>${html(poles[0])}</span><span>${r.available === false ? html(r.note || "unavailable") : `${html(r.pole || "")} ${r.value == null ? "" : (r.value > 0 ? "+" : "") + r.value.toFixed(2)} · conf ${(r.confidence ?? 0).toFixed(2)}`}</span><span>${html(poles[1])}</span></div></div>`;
     }).join("");
   } else if (f.effort_note) {
     eff.innerHTML = `<p class="muted">${html(f.effort_note)}</p>`;
