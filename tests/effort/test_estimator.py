@@ -72,3 +72,20 @@ def test_pushing_a_stream_back_in_time_is_an_error(bench, effort_rec):
 def test_settings_refuse_updates_slower_than_10_hz():
     with pytest.raises(StreamError, match="10 Hz"):
         EffortSettings(step_s=0.2)
+
+
+def test_occluded_pose_and_lost_packets_give_finite_factors(bench):
+    from wearsense import sim
+
+    rec = sim.generate(
+        2, 12.0, vocabulary="full", families=("effort",), occlusion_per_min=20.0, loss=0.02, **bench.SENSORS
+    )
+    assert np.isnan(np.asarray(rec.streams["sim-pose"][1].data)).any()
+    states = bench.run(rec)
+    assert np.isfinite(np.array([s.values() for s in states])).all()
+
+
+def test_an_irregular_imu_stream_is_refused_with_the_fix(bench, effort_rec):
+    info, _ = effort_rec.streams["sim-imu0"]
+    with pytest.raises(StreamError, match="resample"):
+        EffortEstimator([info.with_(rate_hz=0.0)])

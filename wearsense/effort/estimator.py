@@ -518,6 +518,12 @@ class EffortEstimator:
         self.imu: dict[str, _ImuStream] = {}
         self.pose: dict[str, _PoseStream] = {}
         for name, info in self.infos.items():
+            if info.modality in (Modality.EMG, Modality.IMU) and not info.rate_hz > 0:
+                raise StreamError(
+                    f"stream {name!r}: Effort needs the nominal rate of an {info.modality.name} stream "
+                    f"(rate_hz={info.rate_hz!r}); resample it to a regular rate first "
+                    "(wearsense.dsp.PolyphaseResampler)"
+                )
             if info.modality is Modality.EMG:
                 self.emg[name] = _EmgStream(info, s, self._calibration, self._keep)
             elif info.modality is Modality.IMU:
