@@ -40,6 +40,7 @@ def watch(uri: str, say: Callable[[str], None] = print) -> list[tuple[str, str, 
             # every stream on one clock (the sim's true time)
             chunk = chunk.with_time(clocks[info.name].true_time(chunk.t), "true")
             for ev in detector.process(info.name, chunk):
+                say(f"{ev.t:7.2f} s  {ev.muscle} switched on")
                 if ev.kind == "led":
                     say(
                         f"{ev.t + ev.lead_ms / 1e3:7.2f} s  ... and the {ev.segment} moved: "

@@ -87,3 +87,11 @@ def test_smoothness_prefers_one_bell_to_a_tremulous_one():
 def test_kinetic_energy_of_points():
     v = np.array([[[1.0, 0, 0], [0, 2.0, 0]]])
     assert kinetic_energy(v, np.array([2.0, 1.0]))[0] == pytest.approx(0.5 * 2 * 1 + 0.5 * 1 * 4)
+
+
+def test_sparc_agrees_with_pyeyesweb_on_the_same_profiles():
+    pew = pytest.importorskip("pyeyesweb.utils.math_utils")
+    s = np.linspace(0, 1, 101)
+    bell = np.gradient(min_jerk(s), 0.01)
+    for v in (bell, bell * (1 + 0.3 * np.sin(2 * np.pi * 8 * s))):
+        assert sparc(v, 100.0) == pytest.approx(pew.compute_sparc(v, 100.0), abs=0.06)

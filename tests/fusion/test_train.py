@@ -130,3 +130,31 @@ def test_split_minutes_cuts_in_time_and_drops_slivers():
     np.testing.assert_array_equal(rest[0].t[0], takes[1].t[n // 2])
     tune, rest = split_minutes(takes, minutes=1 / 60)  # 1 s: a sliver, dropped
     assert tune == [] and len(rest) == 3
+
+
+@pytest.mark.slow
+def test_wearsense_train_makes_a_sim_dataset_trains_and_resumes(tmp_path, capsys):
+    from wearsense.cli import main
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        (train_module.CONFIG_DIR / "tiny.toml").read_text()
+        + f'\n[data]\nsource = "make_sim"\npath = "{tmp_path / "sim"}"\nmovers = 6\nminutes = 0.5\n'
+    )
+    out = tmp_path / "run"
+    assert main(["train", str(cfg), "-o", str(out), "--no-progress", "--steps", "6"]) == 0
+    said = capsys.readouterr().out
+    assert '"checkpoint"' in said and "val all: joint-angle MAE (deg)" in said
+    model = load_checkpoint(out / "model.pt")
+    assert model.dims["C"] == 8 and model.names["emg"][0] == "biceps_brachii_r"
+    assert main(["train", str(cfg), "-o", str(out), "--no-progress", "--steps", "8", "--resume"]) == 0
+    assert read_checkpoint(out / "last.pt")["resume"]["step"] == 8
+
+
+def test_the_training_curve_plots_without_a_backend(data):
+    from wearsense.fusion.train import plot_history
+
+    tr, va = data
+    history = train(load_config("tiny", steps=4, val_every=2), tr, va).history
+    fig = plot_history(history)
+    assert len(fig.axes) == 2 and fig.axes[0].get_lines()

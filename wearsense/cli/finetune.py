@@ -23,7 +23,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--minutes", type=float, default=3.0,
                         help="minutes of the mover to tune on (default 3)")
     parser.add_argument("--config", default="finetune", help="TOML config or preset (default: finetune)")
-    parser.add_argument("--condition", default="all", help="condition the gain is reported for (default all)")
+    parser.add_argument("--condition", default="all",
+                        help="condition(s) the gain is reported for, comma-separated (default all)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="the fine-tuned checkpoint (.pt)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -43,7 +44,9 @@ def run(args) -> int:
         raise ConfigError(f"-o {args.out}: the folder {args.out.parent} does not exist; create it first")
     if not args.minutes > 0:
         raise ConfigError(f"--minutes {args.minutes}: must be > 0")
-    check_condition(args.condition)
+    conditions = [c.strip() for c in args.condition.split(",") if c.strip()]
+    for c in conditions:
+        check_condition(c)
     cfg = load_config(args.config)
     model = default_checkpoint() if args.checkpoint == "default" else load_checkpoint(args.checkpoint)
     from wearsense.fusion import data as fdata
@@ -56,7 +59,7 @@ def run(args) -> int:
         raise ConfigError(f"--mover {args.mover!r}: no takes of that mover in {args.data}; "
                           "see the movers in its card.json")
     tune, held_out = split_minutes(sorted(takes, key=lambda t: t.name), args.minutes)
-    before = angle_errors(model, held_out, args.condition) if held_out else None
+    before = {c: angle_errors(model, held_out, c) for c in conditions} if held_out else None
     result = finetune(model, tune, cfg, progress=not args.no_progress)
     save_checkpoint(result.model, args.out, train=cfg.to_dict())
     tuned_s = sum(len(t) for t in tune) / model.spec.step_hz
@@ -64,9 +67,10 @@ def run(args) -> int:
     if before is None:
         print("no minutes of this mover left to measure the gain on; give more data or fewer --minutes")
         return 0
-    after = angle_errors(result.model, held_out, args.condition)
     held_s = sum(len(t) for t in held_out) / model.spec.step_hz
-    print(f"joint-angle MAE (deg) on the mover's other {held_s / 60:.1f} min, condition {args.condition}:")
-    for h, b, a in zip(model.spec.horizons_ms, before, after):
-        print(f"  {h:4d} ms  {b:6.2f} -> {a:6.2f}  ({100 * (b - a) / b:+.0f} %)")
+    for c in conditions:
+        after = angle_errors(result.model, held_out, c)
+        print(f"joint-angle MAE (deg) on the mover's other {held_s / 60:.1f} min, condition {c}:")
+        for h, b, a in zip(model.spec.horizons_ms, before[c], after):
+            print(f"  {h:4d} ms  {b:6.2f} -> {a:6.2f}  ({100 * (b - a) / b:+.0f} %)")
     return 0

@@ -103,25 +103,46 @@ class EffortSettings:
         Update period (0.1 s: 10 Hz).
     window_s : float
         Window of the EMG means (Weight, Flow) and of the peaks (Time).
-    space_window_s : float
-        Window of the hand path (Space).
+    space_window_s, space_max_window_s : float
+        Shortest and longest window of Space: between them, the span holding the hand's
+        last ``space_path_m`` of travel (pose) or the segments' last ``space_turn_rad``
+        of rotation (IMU), so a slow movement is seen over a longer time.
+    space_lowpass_hz, space_lag_s : float
+        Low-pass of the hand positions for Space, and the lag of the displacements
+        whose principal-axis share it takes.
+    space_strokes : bool
+        Also cut the hand path into strokes where it turns back and take their path
+        length over chord (reads a planar zigzag as indirect; off by default: on the
+        sim's 1 cm camera noise it lowered the AUC).
+    imu_space_weight : float
+        Weight of the IMU rotation axis beside the hand path when both are present.
+    min_hand_speed, min_rotation_rate : float
+        Hand speed (m/s) and rotation rate (rad/s) at which Space's confidence reaches
+        1 (it grows as their square below); ``min_space_confidence`` drops a source
+        below it.
     imu_lowpass_hz, pose_lowpass_hz : float
         Causal 2nd-order Butterworth low-pass before differentiating (same cut-off at
         every input rate, so 100 and 200 Hz inputs agree).
     emg : EmgChainSettings
-        The EMG envelope chain (its ``mvc_v`` is set from the calibration).
+        The EMG envelope chain (its ``mvc_v`` is ignored: normalisation comes from the
+        calibration).
     pairs : tuple of (str, str)
         Antagonist pairs by muscle-name prefix.
     emg_floor : float
         Noise floor of a normalised envelope (fraction of MVC): a pair whose both
         muscles stay below it has no valid co-contraction.
     min_path_m : float
-        Shortest chord (m) of a hand path that has a direction (Space).
+        Shortest chord (m) of a path that has a straightness (the ``pose_path_over_chord`` cue).
     body_mass_kg : float
         Mass for the kinetic-energy proxy.
-    weight, weight_kinetic, time_jerk, time_accel, time_rise, space, space_imu, flow : Scale
-        Raw measure -> value maps (``centre`` neutral; chosen on sim seeds 0-9, the
-        AUCs in docs/effort.md are on other seeds).
+    weight_level : float
+        Weight of the envelope level beside the co-contraction in Weight.
+    smoothness_weight : float
+        Weight of SPARC beside the co-contraction indices in Flow (0: off).
+    weight, weight_kinetic, time_jerk, time_accel, time_rise : Scale
+    space, space_imu, flow, flow_fw, flow_sparc : Scale
+        Raw measure -> value maps (``centre`` neutral; chosen on sim seeds 0-3, the
+        AUCs in docs/effort.md are on seeds 100-103).
     deadband : float
         |value| below this is pole "neutral".
     """
@@ -142,6 +163,11 @@ class EffortSettings:
     space_lowpass_hz: float = 3.0
     space_lag_s: float = 0.1
     space_strokes: bool = False
+    space_path_m: float = 0.4
+    space_turn_rad: float = 1.5
+    space_max_window_s: float = 1.5
+    min_space_confidence: float = 0.05
+    weight_level: float = 1.0
     imu_space_weight: float = 1.0
     weight: Scale = Scale(0.2, 3.5)
     weight_kinetic: Scale = Scale(3.3, 3.0)
@@ -349,7 +375,6 @@ class _EmgStream:
         self.chain = EmgChain(info.rate_hz, replace(s.emg, mvc_v=None))
         self.ring = _Ring(keep_s)
         self.run_max = np.zeros(info.n_channels)  # running reference (V) where no MVC
-        self.delay_s = self.chain.group_delay_s
         # antagonist pairs present in this stream, as column pairs
         self.pairs: list[tuple[int, int, str]] = []
         ch = list(info.channels)
@@ -503,7 +528,7 @@ class EffortEstimator:
         self.settings = s = settings
         self.infos = {i.name: i for i in infos}
         self._calibration = calibration
-        keep = max(s.window_s, s.space_window_s) + 2 * s.step_s
+        keep = max(s.window_s, s.space_window_s, s.space_max_window_s) + 2 * s.step_s
         self._keep = keep
         self.reset()
 
@@ -513,6 +538,12 @@ class EffortEstimator:
         self.imu: dict[str, _ImuStream] = {}
         self.pose: dict[str, _PoseStream] = {}
         for name, info in self.infos.items():
+            if info.modality in (Modality.EMG, Modality.IMU) and not info.rate_hz > 0:
+                raise StreamError(
+                    f"stream {name!r}: Effort needs the nominal rate of an {info.modality.name} stream "
+                    f"(rate_hz={info.rate_hz!r}); resample it to a regular rate first "
+                    "(wearsense.dsp.PolyphaseResampler)"
+                )
             if info.modality is Modality.EMG:
                 self.emg[name] = _EmgStream(info, s, self._calibration, self._keep)
             elif info.modality is Modality.IMU:
@@ -521,6 +552,21 @@ class EffortEstimator:
                 self.pose[name] = _PoseStream(info, s, self._keep)
         self.next_k: int | None = None
         self.states: list[EffortState] = []
+
+    @property
+    def state(self) -> dict:
+        """Inspectable state: per stream the last sample time (s) and, for EMG, its
+        normalisation ("MVC" or "running reference") and running maxima (V); the next
+        update time (s)."""
+        out: dict = {"next_update_t": None if self.next_k is None else self.next_k * self.settings.step_s}
+        for name, st in self.streams.items():
+            d = {"last_t": st.ring.last_t}
+            if name in self.emg:
+                d["reference"] = st.reference
+                if st.mvc is None:
+                    d["running_max_v"] = st.run_max.tolist()
+            out[name] = d
+        return out
 
     @property
     def streams(self) -> dict:
@@ -633,7 +679,15 @@ class EffortEstimator:
             out["imu"].append(name)
             jerk.append(float(np.max(x[:, 1])))
             rot_e.append(float(np.mean(0.5 * x[:, 0] ** 2)))
-            tl, xl = st.ring.window(t - s.space_window_s, t)
+            tl, xl = st.ring.window(t - s.space_max_window_s, t)
+            if s.space_turn_rad > 0 and xl.shape[0] >= 3:
+                # the span holding the last space_turn_rad of rotation (at least space_window_s)
+                turned = np.cumsum((xl[:, 0] * np.gradient(tl))[::-1])[::-1]
+                far = np.flatnonzero(turned >= s.space_turn_rad)
+                start = min(t - s.space_window_s, float(tl[far[-1]]) if far.size else float(tl[0]))
+                xl = xl[tl >= start - 1e-9]
+            else:
+                tl, xl = st.ring.window(t - s.space_window_s, t)
             if xl.shape[0] >= 3:
                 axes.append(axis_linearity(xl[:, 2:5]))
         if jerk:
@@ -660,7 +714,18 @@ class EffortEstimator:
             # Space: the moving hand's 100 ms displacements (3 Hz low-pass) over the window
             rate = st.rate_hz
             lag = max(1, int(round(s.space_lag_s * rate)))
-            tl, xl = st.space_ring.window(t - s.space_window_s, t)
+            tl, xl = st.space_ring.window(t - s.space_max_window_s, t)
+            if s.space_path_m > 0 and xl.shape[0] > 2:
+                # the span holding the hands' last space_path_m of travel (at least space_window_s)
+                step = np.r_[
+                    0.0, np.linalg.norm(np.diff(xl.reshape(len(tl), -1, 3), axis=0), axis=2).max(axis=1)
+                ]
+                travelled = np.cumsum(step[::-1])[::-1]
+                far = np.flatnonzero(travelled >= s.space_path_m)
+                start = min(t - s.space_window_s, float(tl[far[-1]]) if far.size else float(tl[0]))
+                xl = xl[tl >= start - 1e-9]
+            else:
+                tl, xl = st.space_ring.window(t - s.space_window_s, t)
             best = None
             for h in range(nh):
                 p = xl[:, 3 * h : 3 * h + 3]
@@ -706,7 +771,7 @@ class EffortEstimator:
         """
         s = self.settings
         if "level" in emg:
-            raw = emg["level"] + emg["cc_r"]
+            raw = s.weight_level * emg["level"] + emg["cc_r"]
             calibrated = all(r == "MVC" for r in emg["reference"])
             unit = "MVC" if calibrated else "running max"
             note = "4 most active envelopes + highest co-contraction (Rudolph), " + (
@@ -787,35 +852,45 @@ class EffortEstimator:
         s = self.settings
         if not self.pose and not self.imu:
             return Factor.unavailable("space", "needs pose (or, weaker, an IMU): EMG alone has no direction")
-        vals, confs, used, parts = [], [], [], []
-        raw, unit = float("nan"), "spread"
+        sources = []  # (what, value, weight, sensors, spread)
         if "pose_lin" in kin:
             spread = 1.0 / kin["pose_lin"]
             if s.space_strokes and np.isfinite(kin["pose_strokes"]):
                 spread = max(spread, kin["pose_strokes"])
             c = min(1.0, kin["hand_speed"] / s.min_hand_speed) ** 2
-            vals.append(-s.space(max(spread - 1.0, 1e-6)))
-            confs.append(c)
-            used += kin["pose"]
-            parts.append("hand path")
-            raw = spread
+            sources.append(("hand path", -s.space(max(spread - 1.0, 1e-6)), c, kin["pose"], spread))
         if "imu_lin" in kin:
-            spread_imu = 1.0 / kin["imu_lin"]
+            spread = 1.0 / kin["imu_lin"]
             c = min(1.0, kin["imu_rate"] / s.min_rotation_rate) ** 2
-            vals.append(-s.space_imu(max(spread_imu - 1.0, 1e-6)))
-            confs.append(s.imu_space_weight * c)
-            used += kin["imu"]
-            parts.append("IMU rotation axis (weaker)")
-            if not np.isfinite(raw):
-                raw = spread_imu
-        if not vals or sum(confs) <= 0:
-            return self._factor(
-                "space", float("nan"), raw, unit, 0.0, used or kin["pose"] + kin["imu"], "no motion: no path"
+            sources.append(
+                (
+                    "IMU rotation axis (weaker)",
+                    -s.space_imu(max(spread - 1.0, 1e-6)),
+                    s.imu_space_weight * c,
+                    kin["imu"],
+                    spread,
+                )
             )
-        v = float(np.average(vals, weights=confs))
-        # an IMU alone is the weaker witness: a rotation, not a path
-        conf = max(confs) if "pose_lin" in kin else 0.5 * confs[0] / s.imu_space_weight
-        return self._factor("space", v, raw, unit, conf, used, " + ".join(parts))
+        sources = [x for x in sources if x[2] >= s.min_space_confidence]
+        if not sources:
+            return self._factor(
+                "space",
+                float("nan"),
+                float("nan"),
+                "spread",
+                0.0,
+                kin["pose"] + kin["imu"],
+                "no motion: no path",
+            )
+        v = float(np.average([x[1] for x in sources], weights=[x[2] for x in sources]))
+        if sources[0][0] == "hand path":
+            conf = min(1.0, sources[0][2])
+        else:  # an IMU alone is the weaker witness: a rotation, not a path
+            conf = 0.5 * min(1.0, sources[0][2] / s.imu_space_weight)
+        used = [n for x in sources for n in x[3]]
+        return self._factor(
+            "space", v, sources[0][4], "spread", conf, used, " + ".join(x[0] for x in sources)
+        )
 
     def _flow(self, emg: dict, kin: dict) -> Factor:
         """Flow (bound/free).

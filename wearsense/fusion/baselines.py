@@ -45,7 +45,7 @@ RIDGE_LAGS = (3, 6, 12)
 #: capture times closer than this (s) are one frame (pose_age is float32)
 _SAME_FRAME_S = 5e-4
 #: penalties tried on the validation split (relative to each feature's variance)
-RIDGE_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0)
+RIDGE_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 
 @dataclass
@@ -224,7 +224,7 @@ def _feature_blocks(take: Take, names: Iterable[str]) -> dict[str, np.ndarray]:
         elif name == "start_pose":
             out[name] = camera_frames(take, until_s=take.t[0] + take.spec.pose_start_s).pose
         elif name == "imu":
-            imu = np.where(take.imu_ok[:, :, None], take.imu, 0.0).reshape(k, -1).astype(np.float64)
+            imu = np.where(take.imu_ok[:, :, None], _imu_invariant(take.imu), 0.0).reshape(k, -1)
             out[name] = np.concatenate([imu] + [_lagged(imu, lag) for lag in RIDGE_LAGS], axis=1)
         elif name == "emg":
             emg = np.where(take.emg_ok[:, :, None], take.emg, 0.0).astype(np.float64)
@@ -244,13 +244,27 @@ def _feature_blocks(take: Take, names: Iterable[str]) -> dict[str, np.ndarray]:
     return out
 
 
+def _imu_invariant(imu: np.ndarray) -> np.ndarray:
+    """IMU features that do not depend on the mover's heading in the room: (..., 9).
+
+    The orientation quaternion (w, x, y, z; sensor to world) becomes the direction of
+    "up" in the sensor frame (its tilt; the heading about the vertical is dropped, as the
+    pelvis-relative keypoints drop it), beside the gyro and the accelerometer.
+    """
+    q = imu[..., :4].astype(np.float64)
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    up = np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1)
+    return np.concatenate([up, imu[..., 4:].astype(np.float64)], axis=-1)
+
+
 def ridge_features(take: Take, condition: str) -> np.ndarray:
     """Input features (K, F) the ridge baseline sees under ``condition`` (causal: step k uses steps <= k).
 
     Camera (``pose``): the newest usable frame, its age and its changes over
     :data:`RIDGE_LAGS` steps; conditions without the camera get the frame held from the
     first ``pose_start_s`` instead (the posture to start from), as the model does.
-    IMU: the newest sample of every IMU and its changes. EMG: the envelope patch's mean
+    IMU: the newest sample of every IMU (tilt, gyro, accelerometer: nothing that
+    depends on the heading) and its changes. EMG: the envelope patch's mean
     and newest value per channel, their changes, and per channel an
     ``exp(-age / 0.1 s)`` trace of the pre-activation events. Missing (not ok) values are 0.
     """

@@ -83,7 +83,7 @@ class Attention(nn.Module):
 
 
 def _mlp(d: int, ratio: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d, ratio * d), nn.GELU(), nn.Linear(ratio * d, d))
+    return nn.Sequential(nn.Linear(d, ratio * d), nn.GELU(approximate="tanh"), nn.Linear(ratio * d, d))
 
 
 class Block(nn.Module):
@@ -135,7 +135,6 @@ class StepPool(nn.Module):
         super().__init__()
         self.heads, self.dh = heads, d // heads
         self.query = nn.Parameter(torch.randn(d) * 0.02)
-        self.ln = nn.LayerNorm(d)
         self.kv = nn.Linear(d, 2 * d)
         self.o = nn.Linear(d, d)
         self.ln2 = nn.LayerNorm(d)
@@ -143,7 +142,7 @@ class StepPool(nn.Module):
 
     def forward(self, tokens: Tensor) -> Tensor:
         b, n, m, d = tokens.shape
-        k, v = self.kv(self.ln(tokens)).view(b * n, m, 2, self.heads, self.dh).permute(2, 0, 3, 1, 4)
+        k, v = self.kv(tokens).view(b * n, m, 2, self.heads, self.dh).permute(2, 0, 3, 1, 4)
         q = self.query.view(1, self.heads, 1, self.dh).expand(b * n, -1, -1, -1)
         x = self.o(F.scaled_dot_product_attention(q, k, v).reshape(b, n, d)) + self.query
         return x + self.mlp(self.ln2(x))

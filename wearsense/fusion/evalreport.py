@@ -148,7 +148,9 @@ def markdown(result: "EvalResult") -> str:
                     "(a lower bound where camera-only never matches within the sizes trained):", "",
                     "| model | fused training minutes | multiplier | kind |", "|---|---|---|---|"]
             for r in mult:
-                kind = "lower bound" if r["metric"].endswith("lower_bound") else "interpolated"
+                kind = {"data_multiplier_lower_bound": "lower bound: camera-only never matches",
+                        "data_multiplier_upper_bound": "upper bound: camera-only matches with its least data",
+                        }.get(r["metric"], "interpolated")
                 out.append(f"| {r['model']} | {r['train_minutes']:g} | {_cell(r, 1)} | {kind} |")
         if meta.get("efficiency_note"):
             out += ["", meta["efficiency_note"]]

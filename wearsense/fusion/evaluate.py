@@ -940,21 +940,22 @@ def _efficiency(result, agg, preset, train, val, test, seen, trainer, say, model
         _multiplier(result, preset, kind, sizes, curves[cam], curves[fused], subset, h)
 
 
-def _camera_minutes_to_match(sizes, cam_err, target) -> tuple[float, bool]:
+def _camera_minutes_to_match(sizes, cam_err, target) -> tuple[float, str]:
     """Training minutes at which camera-only's error reaches ``target`` (log-linear interpolation).
 
-    Returns (minutes, censored): censored = camera never reaches it within the sizes
-    (the minutes are then the largest size: a lower bound).
+    Returns (minutes, kind): "" interpolated; "lower_bound": camera-only never reaches it
+    within the sizes (the largest size); "upper_bound": it is already there at the
+    smallest size (the smallest size).
     """
     logs = np.log10(np.asarray(sizes, dtype=np.float64))
     e = np.asarray(cam_err, dtype=np.float64)
     for i in range(len(e)):
         if e[i] <= target:
             if i == 0:
-                return float(sizes[0]), False
+                return float(sizes[0]), "upper_bound"
             frac = (e[i - 1] - target) / (e[i - 1] - e[i])
-            return float(10 ** (logs[i - 1] + frac * (logs[i] - logs[i - 1]))), False
-    return float(sizes[-1]), True
+            return float(10 ** (logs[i - 1] + frac * (logs[i] - logs[i - 1]))), ""
+    return float(sizes[-1]), "lower_bound"
 
 
 def _multiplier(result, preset, kind, sizes, cam_curves, fused_curves, subset, h) -> None:
@@ -967,18 +968,18 @@ def _multiplier(result, preset, kind, sizes, cam_curves, fused_curves, subset, h
     rng = np.random.default_rng(777)
     idx = rng.integers(0, len(movers), size=(preset.n_boot, len(movers)))
     for j, size in enumerate(sizes):
-        need, censored = _camera_minutes_to_match(sizes, C.mean(0), F.mean(0)[j])
+        need, bound = _camera_minutes_to_match(sizes, C.mean(0), F.mean(0)[j])
         boots = []
         for i in idx:
-            n_i, c_i = _camera_minutes_to_match(sizes, C[i].mean(0), F[i].mean(0)[j])
-            boots.append(_NEVER if c_i else n_i / size)
+            n_i, b_i = _camera_minutes_to_match(sizes, C[i].mean(0), F[i].mean(0)[j])
+            boots.append(_NEVER if b_i == "lower_bound" else n_i / size)
         boots = np.array(boots)
         lo, hi = (float(np.percentile(boots, q)) for q in (2.5, 97.5))
         lo, hi = (np.inf if x >= _NEVER else x for x in (lo, hi))
         result.rows.append(dict(
             model=kind, condition=preset.efficiency_conditions[1], split=subset, perturbation="none",
             train_minutes=size, horizon_ms=h,
-            metric="data_multiplier_lower_bound" if censored else "data_multiplier",
+            metric=f"data_multiplier_{bound}" if bound else "data_multiplier",
             value=need / size, ci_low=float(lo), ci_high=float(hi) if np.isfinite(hi) else float("inf"),
             n_movers=len(movers), seeds=" ".join(str(s) for s in preset.efficiency_seeds),
             reference=f"{kind}/{preset.efficiency_conditions[0]}"))

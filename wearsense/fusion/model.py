@@ -135,6 +135,13 @@ class FusionModel(nn.Module):
         h, j, q = dims["H"], dims["J"], dims["Q"]
         self.head_angles = nn.Linear(d, h * j)
         self.head_kp = nn.Linear(d, h * q * 3) if q else None
+        # the newest pose frame straight to the outputs (normalised units): a linear
+        # "repeat what the camera saw" path the transformer only has to correct
+        self.skip_angles = nn.Linear(dims["D"], h * j, bias=False)
+        self.skip_kp = nn.Linear(dims["D"], h * q * 3, bias=False) if q else None
+        for skip in (self.skip_angles, self.skip_kp):
+            if skip is not None:
+                nn.init.zeros_(skip.weight)
         self.n_fwd_imu = dims["S"] * dims["F"]
         self.head_forward = nn.Linear(d, self.n_fwd_imu + dims["C"] * dims["P"])
         self.rotary = RotaryTime(d // cfg.heads)
@@ -180,6 +187,7 @@ class FusionModel(nn.Module):
         w = self.cfg.window
         rot = self.rotary.angles(t_rel)
         enc_tokens, x = self.tokens(fr)
+        pose = torch.where(fr["pose_ok"].unsqueeze(-1), self.norm.norm("pose", fr["pose"]), 0.0)
         cond = self.encoder(self.pool(enc_tokens), rot, w, cache["encoder"] if cache is not None else None)
         for i, block in enumerate(self.motion):
             x = block(x, rot, w, cond, cache["motion"][i] if cache is not None else None)
@@ -189,10 +197,10 @@ class FusionModel(nn.Module):
             x = x * (1 + scale) + shift
         b, n = x.shape[:2]
         dims = self.dims
-        out = {"angles": self.head_angles(x).view(b, n, dims["H"], dims["J"]),
+        out = {"angles": (self.head_angles(x) + self.skip_angles(pose)).view(b, n, dims["H"], dims["J"]),
                "forward": self.head_forward(x)}
         if self.head_kp is not None:
-            out["kp"] = self.head_kp(x).view(b, n, dims["H"], dims["Q"], 3)
+            out["kp"] = (self.head_kp(x) + self.skip_kp(pose)).view(b, n, dims["H"], dims["Q"], 3)
         return out
 
     def forward_targets(self, fr: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:

@@ -47,7 +47,7 @@ from wearsense.fusion.model import FusionModel, ModelConfig, dims_of
 from wearsense.fusion.tokens import FRAME_FIELDS, apply_condition, check_condition
 
 __all__ = ["TrainConfig", "LossWeights", "DataConfig", "TrainResult", "train", "finetune", "load_config",
-           "PRESETS", "angle_errors", "split_minutes"]
+           "PRESETS", "angle_errors", "split_minutes", "plot_history"]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 PRESETS = ("tiny", "eval", "ship", "finetune")
@@ -249,15 +249,21 @@ def _terms(model: FusionModel, out: Mapping[str, torch.Tensor], batch: Mapping[s
     ok = batch["y_ok"]
     y = model.norm.norm("angles", batch["y_angles"])
     m = ok.unsqueeze(-1).expand_as(y)
-    terms = {"angles": (F.smooth_l1_loss(out["angles"], y, reduction="none")[m].sum(), m.sum())}
+    terms = {"angles": _masked(out["angles"], y, m)}
     if "kp" in out and "y_kp" in batch:
         yk = model.norm.norm("kp", batch["y_kp"])
         mk = ok[..., None, None].expand_as(yk)
-        terms["kp"] = (F.smooth_l1_loss(out["kp"], yk, reduction="none")[mk].sum(), mk.sum())
+        terms["kp"] = _masked(out["kp"], yk, mk)
     nxt = {k[5:]: v for k, v in batch.items() if k.startswith("next_")}
     target, tok = model.forward_targets(nxt)
-    terms["forward"] = (F.smooth_l1_loss(out["forward"], target, reduction="none")[tok].sum(), tok.sum())
+    terms["forward"] = _masked(out["forward"], target, tok)
     return terms
+
+
+def _masked(pred: torch.Tensor, target: torch.Tensor, ok: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of Huber losses where ``ok``, and how many (invalid targets may hold anything)."""
+    loss = F.smooth_l1_loss(pred, torch.where(ok, target, pred.detach()), reduction="none")
+    return (loss * ok).sum(), ok.sum()
 
 
 def _counts(batch: Mapping[str, torch.Tensor], model: FusionModel) -> dict[str, float]:
@@ -513,3 +519,28 @@ def finetune(model: FusionModel, takes: Iterable[Take], cfg: TrainConfig | None 
         if dims_of(take) != model.dims:
             model.check_take(take)
     return train(cfg, takes, val_takes, out, init=model, progress=progress)
+
+
+def plot_history(history: Sequence[Mapping[str, Any]], title: str = "fusion model training"):
+    """The training curve: train and validation loss per logged step (left), validation
+    joint-angle MAE per condition at 0 and the longest horizon (right). Returns a
+    :class:`matplotlib.figure.Figure` made without pyplot (no backend is chosen)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax_loss, ax_err = fig.subplots(1, 2)
+    steps = [h["step"] for h in history]
+    ax_loss.plot(steps, [h["train_loss"] for h in history], "o-", label="train")
+    val = [h for h in history if "val_loss" in h]
+    if val:
+        ax_loss.plot([h["step"] for h in val], [h["val_loss"] for h in val], "s-", label="validation")
+        for cond in val[-1]["val"]:
+            errs = [h["val"][cond]["angle_mae_deg"] for h in val]
+            line, = ax_err.plot([h["step"] for h in val], [e[0] for e in errs], "o-", label=f"{cond}, 0 ms")
+            ax_err.plot([h["step"] for h in val], [e[-1] for e in errs], "s--", color=line.get_color(),
+                        label=f"{cond}, longest horizon")
+        ax_err.legend(fontsize=7)
+    ax_loss.set(xlabel="step", ylabel="loss (normalised Huber)", title=title)
+    ax_loss.legend()
+    ax_err.set(xlabel="step", ylabel="joint-angle MAE (deg)", title="validation movers")
+    return fig
