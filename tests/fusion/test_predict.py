@@ -206,7 +206,7 @@ def test_view_and_figure_show_predicted_against_actual(sim_run, model):
     text = "\n".join(render_prediction(running, "wearsense predict sim://mover"))
     assert "predicted joint angle" in text and "keypoint error" in text and "added p50" in text
     fig = plot_prediction(log, horizon_ms=100)
-    assert len(fig.axes) == 3 and "MPJPE at +100 ms" in fig.axes[0].get_title()
+    assert len(fig.axes) == 3 and "keypoint error at +100 ms" in fig.axes[0].get_title()
 
 
 def test_cli_predicts_publishes_and_writes_the_figure(osc_receiver, checkpoint, tmp_path, capsys):

@@ -637,6 +637,10 @@ def _fmt(x: float, width: int = 7, digits: int = 1) -> str:
     return f"{x:>{width}.{digits}f}" if math.isfinite(x) else f"{'--':>{width}}"
 
 
+#: joints the view shows first, where the model has them (the big movers of a whole body)
+_VIEW_JOINTS = ("trunk_flex", "shoulder_flex_r", "elbow_flex_r", "hip_flex_r", "knee_flex_r", "ankle_dorsi_r")
+
+
 def render_prediction(
     predictor: LivePredictor, title: str, joints: int = 6, horizons: Sequence[int] = (0, 100, 200, 400)
 ) -> list[str]:
@@ -653,7 +657,10 @@ def render_prediction(
     head = "".join(f"{'+' + str(h) + ' ms':>9}" for h in shown)
     lines.append(f"{'predicted joint angle (deg)':<30}{head}")
     names = lg.joints or [f"joint{j}" for j in range(last.angles.shape[1])]
-    for j, name in enumerate(names[:joints]):
+    preferred = [n for n in _VIEW_JOINTS if n in names]
+    order = preferred + [n for n in names if n not in preferred]
+    for name in order[:joints]:
+        j = names.index(name)
         lines.append(f"  {name:<28}" + "".join(_fmt(float(last.angles[i, j]), 9) for i in idx))
     if last.kp is not None:
         lines += [
@@ -736,16 +743,17 @@ class PredictionView:
 # ---------------------------------------------------------------------------------------
 def plot_prediction(
     log: PredictionLog,
-    keypoints: Sequence[str] = ("wrist_r", "ankle_r", "head"),
+    keypoints: Sequence[str] | None = None,
     joints: Sequence[str] | None = None,
     horizon_ms: int = 100,
 ) -> Any:
     """Predicted against actual, and surprise: a matplotlib Figure (not shown, not saved).
 
-    Rows: the vertical (z) position of a few keypoints as the camera saw them (capture
-    time) against the model's prediction made ``horizon_ms`` earlier (drawn at its
-    target time); the predicted joint angles of a few joints now and ``horizon_ms``
-    ahead; the surprise. Keypoints not in the model are skipped.
+    Rows: the position of a few keypoints as the camera saw them (capture time) against
+    the model's prediction made ``horizon_ms`` earlier (drawn at its target time), each
+    along its most-moving axis; the predicted joint angles of a few joints now and
+    ``horizon_ms`` ahead; the surprise. ``keypoints`` / ``joints``: which to draw
+    (default: the three that moved most); names the model does not have are skipped.
     """
     from matplotlib.figure import Figure
 
@@ -765,27 +773,29 @@ def plot_prediction(
     ax = axes[0]
     kp = log.kp
     tc, actual = log.actual()
-    names = [k for k in keypoints if k in log.keypoints] or log.keypoints[:3]
     colors = ["C0", "C1", "C2", "C3", "C4"]
-    if kp is not None and names:
-        for c, name in zip(colors, names):
-            q = log.keypoints.index(name)
-            if tc.size:
-                ax.plot(tc - t0, actual[:, q, 2], color=c, lw=1.5, label=f"{name} camera")
-            ax.plot(
-                t + horizon_ms / 1000 - t0,
-                kp[:, hi, q, 2],
-                color=c,
-                lw=1,
-                ls="--",
-                label=f"{name} predicted {horizon_ms} ms ahead",
-            )
+    comparable = kp is not None and tc.size > 1 and actual.shape[1] == kp.shape[2]
+    if comparable:
+        spread = actual.std(axis=0)  # (Q, 3): how much each keypoint moved along each axis
+        if keypoints:
+            pick = [log.keypoints.index(k) for k in keypoints if k in log.keypoints]
+        else:
+            pick = [int(q) for q in np.argsort(-spread.max(axis=1))[:3]]
+        for c, q in zip(colors, pick):
+            axis = int(np.argmax(spread[q]))
+            name = f"{log.keypoints[q] if q < len(log.keypoints) else f'kp{q}'} {'xyz'[axis]}"
+            ax.plot(tc - t0, actual[:, q, axis], color=c, lw=1.5, label=f"{name} camera")
+            ax.plot(t + horizon_ms / 1000 - t0, kp[:, hi, q, axis], color=c, lw=1, ls="--",
+                    label=f"{name} predicted {horizon_ms} ms ahead")  # fmt: skip
         err = log.errors_mm().get(horizon_ms, math.nan)
-        ax.set_title(f"keypoint height, camera vs prediction (MPJPE at +{horizon_ms} ms: {err:.0f} mm)")
-        ax.set_ylabel("z, pelvis-relative (m)")
+        ax.set_title(
+            f"keypoints, camera vs prediction (mean keypoint error at +{horizon_ms} ms: {err:.0f} mm)"
+        )
+        ax.set_ylabel("pelvis-relative (m)")
         ax.legend(fontsize=7, ncol=2, loc="upper right")
     else:
-        ax.text(0.5, 0.5, "the model predicts no keypoints", ha="center", va="center", transform=ax.transAxes)
+        why = "the model predicts no keypoints" if kp is None else "no camera keypoints to compare with"
+        ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes)
     ax = axes[1]
     angles = log.angles
     pick = [log.joints.index(j) for j in (joints or []) if j in log.joints]
