@@ -158,3 +158,15 @@ def test_the_training_curve_plots_without_a_backend(data):
     history = train(load_config("tiny", steps=4, val_every=2), tr, va).history
     fig = plot_history(history)
     assert len(fig.axes) == 2 and fig.axes[0].get_lines()
+
+
+def test_train_only_freezes_everything_else(data):
+    tr, _ = data
+    base = train(load_config("tiny", steps=4), tr).model
+    tuned = finetune(base, tr[:1], load_config("finetune", steps=4, batch_size=4, seq_len=48)).model
+    moved = {name for (name, before), after in zip(base.named_parameters(), tuned.parameters())
+             if not torch.equal(before, after)}
+    assert moved and all(name.startswith(("tokens.", "pool.")) for name in moved)
+    assert {"tokens.emg_in.weight", "pool.kv.weight"} <= moved
+    with pytest.raises(ConfigError, match="matches no parameter"):
+        finetune(base, tr[:1], load_config("finetune", steps=2, train_only=["nothing."]))
