@@ -229,26 +229,36 @@ class PredictionLog:
         tc = np.array(sorted(seen))
         return tc, np.stack([seen[k] for k in tc])
 
-    def errors_mm(self) -> dict[int, float]:
+    def errors_mm(self, baseline: bool = False) -> dict[int, float]:
         """Mean keypoint error (MPJPE, mm) per horizon over the kept steps: the prediction
         made at ``t`` for ``t + h`` against the camera frame captured at ``t + h``
         (interpolated between frames; predictions whose target lies outside the frames
-        seen are left out). NaN where there is nothing to compare."""
+        seen are left out). NaN where there is nothing to compare.
+
+        ``baseline=True``: the same for "hold the newest camera frame" (zero velocity: the
+        frame known at ``t`` as the prediction for every ``t + h``), the error to beat.
+        Steps that had no camera frame yet are left out of both.
+        """
         kp = self.kp
         tc, actual = self.actual()
         out = {h: math.nan for h in self.horizons_ms}
         if kp is None or tc.size < 2 or actual.shape[1] != kp.shape[2]:
             return out
         t = self.t
+        seen = np.array([s.actual_kp is not None for s in self.steps])
+        if baseline:
+            held = np.zeros(kp.shape[:1] + kp.shape[2:], np.float32)
+            held[seen] = np.stack([s.actual_kp for s in self.steps if s.actual_kp is not None])
         flat = actual.reshape(tc.size, -1)
         for i, h in enumerate(self.horizons_ms):
             target = t + h / 1000.0
-            ok = (target >= tc[0]) & (target <= tc[-1])
+            ok = (target >= tc[0]) & (target <= tc[-1]) & seen
             n = int(ok.sum())
             if not n:
                 continue
             truth = np.stack([np.interp(target[ok], tc, flat[:, c]) for c in range(flat.shape[1])], axis=1)
-            diff = kp[ok, i].reshape(n, -1, 3) - truth.reshape(n, -1, 3)
+            guess = held[ok] if baseline else kp[ok, i]
+            diff = guess.reshape(n, -1, 3) - truth.reshape(n, -1, 3)
             out[h] = float(np.linalg.norm(diff, axis=-1).mean() * 1000.0)
         return out
 
@@ -677,10 +687,11 @@ def render_prediction(
             )
             lines.append(f"  {name:<18}{seen}" + "".join(_fmt(float(last.kp[i, q, 2]), 9, 3) for i in idx))
     recent = lg.window(int(5 * predictor.model.spec.step_hz))
-    errors = recent.errors_mm()
+    errors, hold = recent.errors_mm(), recent.errors_mm(baseline=True)
     lines += [
         "",
         f"{'keypoint error, last 5 s (mm)':<30}" + "".join(_fmt(errors.get(h, math.nan), 9) for h in shown),
+        f"{'  holding the newest frame':<30}" + "".join(_fmt(hold.get(h, math.nan), 9) for h in shown),
     ]
     if last.actual_kp is not None:
         lines.append(f"  newest camera frame {last.actual_age_s * 1e3:4.0f} ms old")
