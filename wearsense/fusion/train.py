@@ -47,7 +47,7 @@ from wearsense.fusion.model import FusionModel, ModelConfig, dims_of
 from wearsense.fusion.tokens import FRAME_FIELDS, apply_condition, check_condition
 
 __all__ = ["TrainConfig", "LossWeights", "DataConfig", "TrainResult", "train", "finetune", "load_config",
-           "PRESETS", "angle_errors", "split_minutes", "plot_history"]
+           "PRESETS", "angle_errors", "split_minutes", "plot_history", "init_distributed"]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 PRESETS = ("tiny", "eval", "ship", "finetune")
@@ -369,7 +369,7 @@ def _lr(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def _distributed() -> tuple[int, int]:
+def init_distributed() -> tuple[int, int]:
     """(rank, world size); starts the gloo/nccl process group when run under torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
@@ -409,7 +409,7 @@ def train(cfg: TrainConfig, train_takes: Iterable[Take], val_takes: Iterable[Tak
     val = list(val_takes)
     if not takes:
         raise ConfigError("no training takes: the data source gave none; check its path and split")
-    rank, world = _distributed()
+    rank, world = init_distributed()
     if cfg.batch_size % world:
         raise ConfigError(f"batch_size={cfg.batch_size} must be a multiple of the {world} processes")
     threads = torch.get_num_threads()
