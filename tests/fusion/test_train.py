@@ -149,6 +149,12 @@ def test_wearsense_train_makes_a_sim_dataset_trains_and_resumes(tmp_path, capsys
     assert model.dims["C"] == 8 and model.names["emg"][0] == "biceps_brachii_r"
     assert main(["train", str(cfg), "-o", str(out), "--no-progress", "--steps", "8", "--resume"]) == 0
     assert read_checkpoint(out / "last.pt")["resume"]["step"] == 8
+    tuned = tmp_path / "tuned.pt"
+    assert main(["finetune", str(out / "model.pt"), "--data", str(tmp_path / "sim"), "--mover", "mover-00000",
+                 "--minutes", "0.2", "--config", "tiny", "-o", str(tuned), "--no-progress"]) == 0
+    said = capsys.readouterr().out
+    assert "fine-tuned on 0.2 min of mover-00000" in said and "condition all:" in said and " -> " in said
+    assert load_checkpoint(tuned).cfg == model.cfg
 
 
 def test_the_training_curve_plots_without_a_backend(data):
