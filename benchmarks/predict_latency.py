@@ -46,14 +46,14 @@ TARGET_MS = 20.0
 WARMUP_S = 3.0
 
 
-def measure(duration_s: float, uri: str = "sim://mover?seed=7") -> dict:
+def measure(duration_s: float, uri: str = "sim://mover?seed=7", checkpoint: str | None = None) -> dict:
     import torch
 
     from wearsense.fusion.predict import PredictSettings, load_model, run_prediction
     from wearsense.live.publish import Publisher
 
     torch.set_num_threads(1)
-    model = load_model(None)
+    model = load_model(checkpoint)
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a receiver that never reads
     sink.bind(("127.0.0.1", 0))
     try:
@@ -67,9 +67,9 @@ def measure(duration_s: float, uri: str = "sim://mover?seed=7") -> dict:
             "load_average": os.getloadavg()[0]}  # fmt: skip
 
 
-def run(quick: bool = False, duration_s: float | None = None) -> list[dict]:
+def run(quick: bool = False, duration_s: float | None = None, checkpoint: str | None = None) -> list[dict]:
     """Rows in the form of ``wearsense bench`` (name, value, unit, ratio, target, met)."""
-    m = measure(duration_s or (10.0 if quick else 60.0))
+    m = measure(duration_s or (10.0 if quick else 60.0), checkpoint=checkpoint)
     after = f"after the first {WARMUP_S:g} s"
 
     def row(name, key, target=None):
@@ -100,8 +100,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="10 s instead of 60 s")
     parser.add_argument("--duration", type=float, default=None, help="seconds of real-time prediction")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped sim model)")
     args = parser.parse_args()
-    rows = run(args.quick, args.duration)
+    rows = run(args.quick, args.duration, args.checkpoint)
     print(f"{rows[0]['steps']} steps over {rows[0]['duration_s']:g} s, load average "
           f"{rows[0]['load_average']:.2f}; ratio = value / the {STEP_MS:.1f} ms step period\n")  # fmt: skip
     print("| measure | value | ratio to the step | target | met |")

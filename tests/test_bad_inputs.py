@@ -123,6 +123,7 @@ CATALOGUE = [
     Case(("predict", "sim://mover?bogus=1", "--fast"), "bogus"),
     Case(("predict", "--checkpoint", "{missing}"), "{missing}"),
     Case(("predict", "--checkpoint", "{text}"), "checkpoint"),
+    Case(("predict", "sim://mover?emg=2&duration_s=1", "--fast", "--no-lsl", "--osc", "off"), "do not match"),
     Case(("predict", "--osc", "localhost"), "host:port"),
     Case(("predict", "--condition", "eyes"), "inside_out"),
     Case(("predict", "--duration", "0"), "must be > 0", usage=True),

@@ -72,3 +72,45 @@ def test_pushing_a_stream_back_in_time_is_an_error(bench, effort_rec):
 def test_settings_refuse_updates_slower_than_10_hz():
     with pytest.raises(StreamError, match="10 Hz"):
         EffortSettings(step_s=0.2)
+
+
+def test_occluded_pose_and_lost_packets_give_finite_factors(bench):
+    from wearsense import sim
+
+    rec = sim.generate(
+        2, 12.0, vocabulary="full", families=("effort",), occlusion_per_min=20.0, loss=0.02, **bench.SENSORS
+    )
+    assert np.isnan(np.asarray(rec.streams["sim-pose"][1].data)).any()
+    states = bench.run(rec)
+    assert np.isfinite(np.array([s.values() for s in states])).all()
+
+
+def test_an_irregular_imu_stream_is_refused_with_the_fix(bench, effort_rec):
+    info, _ = effort_rec.streams["sim-imu0"]
+    with pytest.raises(StreamError, match="resample"):
+        EffortEstimator([info.with_(rate_hz=0.0)])
+
+
+def test_weight_uses_the_mvc_calibration_when_given_and_a_running_reference_otherwise(bench, effort_rec):
+    from wearsense.calibrate.emg import EmgCalibration
+
+    st = bench.streams_on_true_clock(effort_rec)
+    info, chunk = st["sim-emg"]
+    mvc = bench.mvc_envelope_v(effort_rec)
+    cal = EmgCalibration(
+        info.channels,
+        np.zeros(info.n_channels),
+        np.zeros(info.n_channels),
+        np.array([mvc[c] for c in info.channels]),
+        ("mvc",) * info.n_channels,
+    )
+    runs = {}
+    for label, calibration in (("mapping", mvc), ("EmgCalibration", cal), ("none", None)):
+        est = EffortEstimator([info], calibration=calibration)
+        est.push(info.name, chunk)
+        runs[label] = est.advance(15.0)
+    a, b, c = (np.array([s.weight.value for s in runs[k]]) for k in ("mapping", "EmgCalibration", "none"))
+    np.testing.assert_allclose(a, b)
+    assert all(s.weight.unit == "MVC" and s.weight.confidence == 1.0 for s in runs["EmgCalibration"])
+    assert all("running reference" in s.weight.note and s.weight.confidence == 0.5 for s in runs["none"])
+    assert EffortEstimator([info]).state["sim-emg"]["reference"] == "running reference"

@@ -182,3 +182,24 @@ def test_model_config_errors_name_the_setting():
         ModelConfig(window=1)
     with pytest.raises(ConfigError, match="unknown"):
         ModelConfig.from_dict({"d_modle": 3})
+
+
+def test_the_shipped_checkpoint_is_small_safe_and_runs():
+    from wearsense.fusion.checkpoint import DEFAULT_CHECKPOINT, default_checkpoint
+
+    assert DEFAULT_CHECKPOINT.stat().st_size <= 5_000_000
+    model = default_checkpoint()  # weights_only=True inside
+    assert model.history and "val" in model.history[-1]
+    from wearsense.fusion.train import load_config
+
+    made_with = read_checkpoint(DEFAULT_CHECKPOINT)["train"]
+    ship = load_config("ship")
+    assert made_with["steps"] == ship.steps and made_with["model"] == ship.to_dict()["model"]
+    d = model.dims
+    assert (d["C"], d["S"], d["J"], d["Q"]) == (8, 4, 20, 20) and len(model.names["emg"]) == 8
+    frame = {"t": 5.0, "emg": np.ones((d["C"], d["P"]), np.float32), "emg_ok": np.ones(d["C"], bool),
+             "imu": np.zeros((d["S"], d["F"]), np.float32), "imu_ok": np.ones(d["S"], bool),
+             "pose": np.zeros(d["D"], np.float32), "pose_age": 0.06, "pose_ok": True,
+             "events": np.zeros((d["E"], 2), np.float32), "events_ok": np.zeros(d["E"], bool)}
+    out = model.stream("all").step(frame)
+    assert out.angles.shape == (d["H"], d["J"]) and np.isfinite(out.angles).all() and np.isnan(out.surprise)

@@ -24,8 +24,8 @@ from pathlib import Path
 NAME = "predict"
 HELP = "predict pose live from a device (URI) with a fusion model; publish over OSC and LSL"
 #: the virtual mover as the shipped model was trained on it (people drawn from the seed,
-#: the full movement vocabulary in phrases)
-DEFAULT_URI = "sim://mover?person=drawn&vocabulary=full"
+#: the full movement vocabulary in phrases), a person it never saw (it trained on seeds 0-9)
+DEFAULT_URI = "sim://mover?person=drawn&vocabulary=full&seed=100"
 
 
 def _positive(text: str) -> float:
@@ -189,8 +189,10 @@ def run(args) -> int:
             f"from arrival   p50 {lat['arrival_p50_ms']:.2f} ms   p99 {lat['arrival_p99_ms']:.2f} ms "
             "(the chunk's host arrival -> published)"
         )
+    hold = log.errors_mm(baseline=True)
     shown = [h for h in (0, 100, 200, 400) if h in errors]
     print("keypoint error vs camera (mm): " + "  ".join(f"+{h} ms {errors[h]:.0f}" for h in shown))
+    print("  holding the newest frame:    " + "  ".join(f"+{h} ms {hold[h]:.0f}" for h in shown))
     if lsl_names:
         print("LSL: " + ", ".join(lsl_names))
     print(f"figure: {args.figure}")

@@ -103,25 +103,46 @@ class EffortSettings:
         Update period (0.1 s: 10 Hz).
     window_s : float
         Window of the EMG means (Weight, Flow) and of the peaks (Time).
-    space_window_s : float
-        Window of the hand path (Space).
+    space_window_s, space_max_window_s : float
+        Shortest and longest window of Space: between them, the span holding the hand's
+        last ``space_path_m`` of travel (pose) or the segments' last ``space_turn_rad``
+        of rotation (IMU), so a slow movement is seen over a longer time.
+    space_lowpass_hz, space_lag_s : float
+        Low-pass of the hand positions for Space, and the lag of the displacements
+        whose principal-axis share it takes.
+    space_strokes : bool
+        Also cut the hand path into strokes where it turns back and take their path
+        length over chord (reads a planar zigzag as indirect; off by default: on the
+        sim's 1 cm camera noise it lowered the AUC).
+    imu_space_weight : float
+        Weight of the IMU rotation axis beside the hand path when both are present.
+    min_hand_speed, min_rotation_rate : float
+        Hand speed (m/s) and rotation rate (rad/s) at which Space's confidence reaches
+        1 (it grows as their square below); ``min_space_confidence`` drops a source
+        below it.
     imu_lowpass_hz, pose_lowpass_hz : float
         Causal 2nd-order Butterworth low-pass before differentiating (same cut-off at
         every input rate, so 100 and 200 Hz inputs agree).
     emg : EmgChainSettings
-        The EMG envelope chain (its ``mvc_v`` is set from the calibration).
+        The EMG envelope chain (its ``mvc_v`` is ignored: normalisation comes from the
+        calibration).
     pairs : tuple of (str, str)
         Antagonist pairs by muscle-name prefix.
     emg_floor : float
         Noise floor of a normalised envelope (fraction of MVC): a pair whose both
         muscles stay below it has no valid co-contraction.
     min_path_m : float
-        Shortest chord (m) of a hand path that has a direction (Space).
+        Shortest chord (m) of a path that has a straightness (the ``pose_path_over_chord`` cue).
     body_mass_kg : float
         Mass for the kinetic-energy proxy.
-    weight, weight_kinetic, time_jerk, time_accel, time_rise, space, space_imu, flow : Scale
-        Raw measure -> value maps (``centre`` neutral; chosen on sim seeds 0-9, the
-        AUCs in docs/effort.md are on other seeds).
+    weight_level : float
+        Weight of the envelope level beside the co-contraction in Weight.
+    smoothness_weight : float
+        Weight of SPARC beside the co-contraction indices in Flow (0: off).
+    weight, weight_kinetic, time_jerk, time_accel, time_rise : Scale
+    space, space_imu, flow, flow_fw, flow_sparc : Scale
+        Raw measure -> value maps (``centre`` neutral; chosen on sim seeds 0-3, the
+        AUCs in docs/effort.md are on seeds 100-103).
     deadband : float
         |value| below this is pole "neutral".
     """
@@ -354,7 +375,6 @@ class _EmgStream:
         self.chain = EmgChain(info.rate_hz, replace(s.emg, mvc_v=None))
         self.ring = _Ring(keep_s)
         self.run_max = np.zeros(info.n_channels)  # running reference (V) where no MVC
-        self.delay_s = self.chain.group_delay_s
         # antagonist pairs present in this stream, as column pairs
         self.pairs: list[tuple[int, int, str]] = []
         ch = list(info.channels)
@@ -518,6 +538,12 @@ class EffortEstimator:
         self.imu: dict[str, _ImuStream] = {}
         self.pose: dict[str, _PoseStream] = {}
         for name, info in self.infos.items():
+            if info.modality in (Modality.EMG, Modality.IMU) and not info.rate_hz > 0:
+                raise StreamError(
+                    f"stream {name!r}: Effort needs the nominal rate of an {info.modality.name} stream "
+                    f"(rate_hz={info.rate_hz!r}); resample it to a regular rate first "
+                    "(wearsense.dsp.PolyphaseResampler)"
+                )
             if info.modality is Modality.EMG:
                 self.emg[name] = _EmgStream(info, s, self._calibration, self._keep)
             elif info.modality is Modality.IMU:

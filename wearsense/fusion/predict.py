@@ -229,26 +229,36 @@ class PredictionLog:
         tc = np.array(sorted(seen))
         return tc, np.stack([seen[k] for k in tc])
 
-    def errors_mm(self) -> dict[int, float]:
+    def errors_mm(self, baseline: bool = False) -> dict[int, float]:
         """Mean keypoint error (MPJPE, mm) per horizon over the kept steps: the prediction
         made at ``t`` for ``t + h`` against the camera frame captured at ``t + h``
         (interpolated between frames; predictions whose target lies outside the frames
-        seen are left out). NaN where there is nothing to compare."""
+        seen are left out). NaN where there is nothing to compare.
+
+        ``baseline=True``: the same for "hold the newest camera frame" (zero velocity: the
+        frame known at ``t`` as the prediction for every ``t + h``), the error to beat.
+        Steps that had no camera frame yet are left out of both.
+        """
         kp = self.kp
         tc, actual = self.actual()
         out = {h: math.nan for h in self.horizons_ms}
         if kp is None or tc.size < 2 or actual.shape[1] != kp.shape[2]:
             return out
         t = self.t
+        seen = np.array([s.actual_kp is not None for s in self.steps])
+        if baseline:
+            held = np.zeros(kp.shape[:1] + kp.shape[2:], np.float32)
+            held[seen] = np.stack([s.actual_kp for s in self.steps if s.actual_kp is not None])
         flat = actual.reshape(tc.size, -1)
         for i, h in enumerate(self.horizons_ms):
             target = t + h / 1000.0
-            ok = (target >= tc[0]) & (target <= tc[-1])
+            ok = (target >= tc[0]) & (target <= tc[-1]) & seen
             n = int(ok.sum())
             if not n:
                 continue
             truth = np.stack([np.interp(target[ok], tc, flat[:, c]) for c in range(flat.shape[1])], axis=1)
-            diff = kp[ok, i].reshape(n, -1, 3) - truth.reshape(n, -1, 3)
+            guess = held[ok] if baseline else kp[ok, i]
+            diff = guess.reshape(n, -1, 3) - truth.reshape(n, -1, 3)
             out[h] = float(np.linalg.norm(diff, axis=-1).mean() * 1000.0)
         return out
 
@@ -637,6 +647,10 @@ def _fmt(x: float, width: int = 7, digits: int = 1) -> str:
     return f"{x:>{width}.{digits}f}" if math.isfinite(x) else f"{'--':>{width}}"
 
 
+#: joints the view shows first, where the model has them (the big movers of a whole body)
+_VIEW_JOINTS = ("trunk_flex", "shoulder_flex_r", "elbow_flex_r", "hip_flex_r", "knee_flex_r", "ankle_dorsi_r")
+
+
 def render_prediction(
     predictor: LivePredictor, title: str, joints: int = 6, horizons: Sequence[int] = (0, 100, 200, 400)
 ) -> list[str]:
@@ -653,7 +667,10 @@ def render_prediction(
     head = "".join(f"{'+' + str(h) + ' ms':>9}" for h in shown)
     lines.append(f"{'predicted joint angle (deg)':<30}{head}")
     names = lg.joints or [f"joint{j}" for j in range(last.angles.shape[1])]
-    for j, name in enumerate(names[:joints]):
+    preferred = [n for n in _VIEW_JOINTS if n in names]
+    order = preferred + [n for n in names if n not in preferred]
+    for name in order[:joints]:
+        j = names.index(name)
         lines.append(f"  {name:<28}" + "".join(_fmt(float(last.angles[i, j]), 9) for i in idx))
     if last.kp is not None:
         lines += [
@@ -670,10 +687,11 @@ def render_prediction(
             )
             lines.append(f"  {name:<18}{seen}" + "".join(_fmt(float(last.kp[i, q, 2]), 9, 3) for i in idx))
     recent = lg.window(int(5 * predictor.model.spec.step_hz))
-    errors = recent.errors_mm()
+    errors, hold = recent.errors_mm(), recent.errors_mm(baseline=True)
     lines += [
         "",
         f"{'keypoint error, last 5 s (mm)':<30}" + "".join(_fmt(errors.get(h, math.nan), 9) for h in shown),
+        f"{'  holding the newest frame':<30}" + "".join(_fmt(hold.get(h, math.nan), 9) for h in shown),
     ]
     if last.actual_kp is not None:
         lines.append(f"  newest camera frame {last.actual_age_s * 1e3:4.0f} ms old")
@@ -736,16 +754,17 @@ class PredictionView:
 # ---------------------------------------------------------------------------------------
 def plot_prediction(
     log: PredictionLog,
-    keypoints: Sequence[str] = ("wrist_r", "ankle_r", "head"),
+    keypoints: Sequence[str] | None = None,
     joints: Sequence[str] | None = None,
     horizon_ms: int = 100,
 ) -> Any:
     """Predicted against actual, and surprise: a matplotlib Figure (not shown, not saved).
 
-    Rows: the vertical (z) position of a few keypoints as the camera saw them (capture
-    time) against the model's prediction made ``horizon_ms`` earlier (drawn at its
-    target time); the predicted joint angles of a few joints now and ``horizon_ms``
-    ahead; the surprise. Keypoints not in the model are skipped.
+    Rows: the position of a few keypoints as the camera saw them (capture time) against
+    the model's prediction made ``horizon_ms`` earlier (drawn at its target time), each
+    along its most-moving axis; the predicted joint angles of a few joints now and
+    ``horizon_ms`` ahead; the surprise. ``keypoints`` / ``joints``: which to draw
+    (default: the three that moved most); names the model does not have are skipped.
     """
     from matplotlib.figure import Figure
 
@@ -765,27 +784,29 @@ def plot_prediction(
     ax = axes[0]
     kp = log.kp
     tc, actual = log.actual()
-    names = [k for k in keypoints if k in log.keypoints] or log.keypoints[:3]
     colors = ["C0", "C1", "C2", "C3", "C4"]
-    if kp is not None and names:
-        for c, name in zip(colors, names):
-            q = log.keypoints.index(name)
-            if tc.size:
-                ax.plot(tc - t0, actual[:, q, 2], color=c, lw=1.5, label=f"{name} camera")
-            ax.plot(
-                t + horizon_ms / 1000 - t0,
-                kp[:, hi, q, 2],
-                color=c,
-                lw=1,
-                ls="--",
-                label=f"{name} predicted {horizon_ms} ms ahead",
-            )
+    comparable = kp is not None and tc.size > 1 and actual.shape[1] == kp.shape[2]
+    if comparable:
+        spread = actual.std(axis=0)  # (Q, 3): how much each keypoint moved along each axis
+        if keypoints:
+            pick = [log.keypoints.index(k) for k in keypoints if k in log.keypoints]
+        else:
+            pick = [int(q) for q in np.argsort(-spread.max(axis=1))[:3]]
+        for c, q in zip(colors, pick):
+            axis = int(np.argmax(spread[q]))
+            name = f"{log.keypoints[q] if q < len(log.keypoints) else f'kp{q}'} {'xyz'[axis]}"
+            ax.plot(tc - t0, actual[:, q, axis], color=c, lw=1.5, label=f"{name} camera")
+            ax.plot(t + horizon_ms / 1000 - t0, kp[:, hi, q, axis], color=c, lw=1, ls="--",
+                    label=f"{name} predicted {horizon_ms} ms ahead")  # fmt: skip
         err = log.errors_mm().get(horizon_ms, math.nan)
-        ax.set_title(f"keypoint height, camera vs prediction (MPJPE at +{horizon_ms} ms: {err:.0f} mm)")
-        ax.set_ylabel("z, pelvis-relative (m)")
+        ax.set_title(
+            f"keypoints, camera vs prediction (mean keypoint error at +{horizon_ms} ms: {err:.0f} mm)"
+        )
+        ax.set_ylabel("pelvis-relative (m)")
         ax.legend(fontsize=7, ncol=2, loc="upper right")
     else:
-        ax.text(0.5, 0.5, "the model predicts no keypoints", ha="center", va="center", transform=ax.transAxes)
+        why = "the model predicts no keypoints" if kp is None else "no camera keypoints to compare with"
+        ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes)
     ax = axes[1]
     angles = log.angles
     pick = [log.joints.index(j) for j in (joints or []) if j in log.joints]
