@@ -284,6 +284,7 @@ class Recorder:
         self.path = check_destination(path, need, self.settings.overwrite)
         self._t0 = time.monotonic()
         self._lock = threading.RLock()
+        self._io_lock = threading.RLock()  # one flush at a time; taken before _lock, never after
         self._buf = bytearray()
         self._streams: dict[str, _Stream] = {}
         self._bytes_written = 0
@@ -458,25 +459,36 @@ class Recorder:
         return text
 
     def flush(self) -> None:
-        """Write the buffer (with a Boundary chunk) and fsync it now."""
-        with self._lock:
-            self._raise_pending()
-            if self._closed:
-                return
-            now = time.monotonic()
-            if self._buf:
+        """Write the buffer (with a Boundary chunk) and fsync it now.
+
+        The buffer is swapped out under the lock and written and fsync'd outside it, so a
+        :meth:`write` from another thread (a live view's event loop) goes on encoding into
+        the next buffer instead of waiting out the disk; flushes themselves are serialised
+        (``_io_lock``, always taken before ``_lock``), so the file stays in order.
+        """
+        with self._io_lock:
+            with self._lock:
+                self._raise_pending()
+                if self._closed:
+                    return
+                now = time.monotonic()
+                if not self._buf:
+                    self._last_flush = now
+                    return
                 if self._bytes_written:
                     self._buf += encode_chunk(TAG_BOUNDARY, BOUNDARY_UUID)
                 data = memoryview(bytes(self._buf))
                 self._buf.clear()
-                try:
-                    while data:
-                        n = os.write(self._fd, data)
-                        data = data[n:]
-                        self._bytes_written += n
-                    if self.settings.fsync:
-                        os.fsync(self._fd)
-                except OSError as e:
+                self._last_flush = now  # (a write() meanwhile does not flush again at once)
+            try:
+                while data:
+                    n = os.write(self._fd, data)
+                    data = data[n:]
+                    self._bytes_written += n
+                if self.settings.fsync:
+                    os.fsync(self._fd)
+            except OSError as e:
+                with self._lock:
                     self._error = RecordingError(
                         f"writing {str(self.path)!r} failed after {self._bytes_written} bytes: "
                         f"{e.strerror or e}; the file holds everything flushed before; free space, "
@@ -484,8 +496,7 @@ class Recorder:
                         str(self.path),
                     )
                     self._raise_pending()
-                self._flushes += 1
-            self._last_flush = now
+            self._flushes += 1
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.settings.flush_interval_s / 2):
@@ -531,7 +542,7 @@ class Recorder:
         if self._thread is not threading.current_thread():
             self._thread.join()
         try:
-            with self._lock:
+            with self._io_lock, self._lock:
                 for st in self._streams.values():
                     if not st.header_written:
                         self._write_header(st, f"device:{st.info.name}")

@@ -46,6 +46,7 @@ import logging
 import math
 import secrets
 import socket
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,8 @@ __all__ = ["DashboardSettings", "DashboardStats", "DashboardResult", "FrameBuild
 #: Static files the page is made of: name -> content type.
 STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
           "style.css": "text/css; charset=utf-8"}
+#: The GIL switch interval (s) while a dashboard serves (see run_dashboard).
+GIL_SWITCH_S = 0.001
 #: Annotation buttons shown when no labels are given.
 DEFAULT_LABELS = ("mark", "start", "end")
 
@@ -306,6 +309,7 @@ class Dashboard:
         self.stats = DashboardStats()
         self.clients: set = set()
         self.port: int | None = None
+        self.last_sent_s = -math.inf  # host monotonic time the last frame went out
 
     # -- HTTP ---------------------------------------------------------------------------
     def _authorised(self, query: dict[str, list[str]]) -> bool:
@@ -393,9 +397,14 @@ class Dashboard:
         self.builder.push(info, chunk)
 
     def send_frame(self) -> None:
-        """Build one frame and send it to every client whose socket keeps up."""
+        """Build one frame, encode it once and send it to every client whose socket keeps up.
+
+        Never waits: the text goes into each client's transport buffer; a client with
+        more than 1 MiB unsent (a stalled page) misses the frame (counted in ``dropped``).
+        """
         t0 = time.perf_counter()
-        frame = self.builder.frame(time.monotonic())
+        self.last_sent_s = time.monotonic()
+        frame = self.builder.frame(self.last_sent_s)
         if self.clients:
             text = json.dumps(frame, separators=(",", ":"), allow_nan=False)
             for c in list(self.clients):
@@ -408,6 +417,11 @@ class Dashboard:
         self.stats.frames += 1
         self.stats.work_s += time.perf_counter() - t0
 
+    def frame_due(self, now_s: float | None = None) -> bool:
+        """Whether a frame period (``1 / frame_hz``) has passed since the last frame went out."""
+        now_s = time.monotonic() if now_s is None else now_s
+        return now_s - self.last_sent_s >= 1.0 / self.settings.frame_hz
+
     @staticmethod
     def _send_now(connection, text: str) -> None:
         from websockets.asyncio.server import broadcast
@@ -415,16 +429,16 @@ class Dashboard:
         broadcast([connection], text)
 
     async def tick(self, stop: asyncio.Event) -> None:
+        """Send a frame every ``1 / frame_hz`` s. The chunk pump also sends one as soon as
+        a chunk arrives when a frame is due, so a frame never waits for a run of queued
+        chunks to be handled first; this loop covers the times no chunk comes."""
         period = 1.0 / self.settings.frame_hz
-        loop = asyncio.get_running_loop()
-        next_t = loop.time()
         while not stop.is_set():
-            self.send_frame()
-            next_t += period
-            delay = next_t - loop.time()
-            if delay < -period:  # fell behind (a slow machine): do not send a burst
-                next_t = loop.time()
-            await asyncio.sleep(max(0.0, delay))
+            delay = self.last_sent_s + period - time.monotonic()
+            if delay <= 0:
+                self.send_frame()
+                delay = period
+            await asyncio.sleep(delay)
 
     def url(self) -> str:
         host = self.settings.host
@@ -483,53 +497,64 @@ async def run_dashboard(
 
     settings = settings.resolved()
     monitor = monitor or LiveMonitor()
-    stop = stop or asyncio.Event()
-    rec = Recording(list(uris), record, overwrite=overwrite)
+    # The monitor's worker thread (effort, pre-activation, a model) runs Python for tens of
+    # ms at a time; each time the event loop's thread gives up the GIL (every socket call)
+    # it waits up to the switch interval (5 ms by default) to get it back. 1 ms bounds
+    # that wait for the frames; restored on the way out.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch_interval, GIL_SWITCH_S))
+    try:
+        stop = stop or asyncio.Event()
+        rec = Recording(list(uris), record, overwrite=overwrite)
 
-    def annotate(label: str, host_s: float) -> str:
-        return rec.recorder.write_event("annotation", label, device="dashboard", host_s=host_s,
-                                        source="dashboard")
+        def annotate(label: str, host_s: float) -> str:
+            return rec.recorder.write_event("annotation", label, device="dashboard", host_s=host_s,
+                                            source="dashboard")
 
-    dash = Dashboard(monitor, settings, annotate if record is not None else None)
-    # the port is taken before any device opens or any file is made: a port in use costs nothing
-    sock = _listen(settings.host, settings.port)
-    async with serve(dash.handler, sock=sock, process_request=dash.process_request, compression=None,
-                     max_size=1 << 16) as server:
-        dash.port = server.sockets[0].getsockname()[1]
-        async with rec:
-            monitor.start(rec.streams)
-            dash.recording = str(rec.recorder.path) if rec.recorder is not None else None
-            if on_ready is not None:
-                on_ready(dash.url())
+        dash = Dashboard(monitor, settings, annotate if record is not None else None)
+        # the port is taken before any device opens or any file is made: a port in use costs nothing
+        sock = _listen(settings.host, settings.port)
+        async with serve(dash.handler, sock=sock, process_request=dash.process_request, compression=None,
+                         max_size=1 << 16) as server:
+            dash.port = server.sockets[0].getsockname()[1]
+            async with rec:
+                monitor.start(rec.streams)
+                dash.recording = str(rec.recorder.path) if rec.recorder is not None else None
+                if on_ready is not None:
+                    on_ready(dash.url())
 
-            async def pump() -> None:
-                n = 0
-                async for info, chunk in rec:
-                    if stop.is_set():  # (Python 3.11's wait_for can swallow a cancel: do not rely on it)
-                        break
-                    t0 = time.perf_counter()
-                    monitor.update(info, chunk)
-                    dash.push(info, chunk)
-                    if on_chunk is not None:
-                        on_chunk(info, chunk)
-                    dash.stats.work_s += time.perf_counter() - t0
-                    n += 1
-                    if n % 32 == 0:  # a queue that is never empty never suspends: let frames and Ctrl-C in
-                        await asyncio.sleep(0)
+                async def pump() -> None:
+                    n = 0
+                    async for info, chunk in rec:
+                        if stop.is_set():  # (Python 3.11's wait_for can swallow a cancel: do not rely on it)
+                            break
+                        t0 = time.perf_counter()
+                        monitor.update(info, chunk)
+                        dash.push(info, chunk)
+                        if on_chunk is not None:
+                            on_chunk(info, chunk)
+                        dash.stats.work_s += time.perf_counter() - t0
+                        if dash.frame_due():
+                            dash.send_frame()
+                        n += 1
+                        if n % 32 == 0:  # a queue that is never empty never suspends: let frames and Ctrl-C in
+                            await asyncio.sleep(0)
 
-            ticker = asyncio.create_task(dash.tick(stop))
-            pumping = asyncio.create_task(pump())
-            stopping = asyncio.create_task(stop.wait())
-            try:
-                await asyncio.wait({pumping, stopping}, timeout=duration_s,
-                                   return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stop.set()
-                for task in (ticker, pumping, stopping):
-                    task.cancel()
-                outcomes = await asyncio.gather(ticker, pumping, stopping, return_exceptions=True)
-                dash.send_frame()  # the last chunks
-            failed = next((o for o in outcomes if isinstance(o, Exception)), None)
-            if failed is not None:
-                raise failed
+                ticker = asyncio.create_task(dash.tick(stop))
+                pumping = asyncio.create_task(pump())
+                stopping = asyncio.create_task(stop.wait())
+                try:
+                    await asyncio.wait({pumping, stopping}, timeout=duration_s,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stop.set()
+                    for task in (ticker, pumping, stopping):
+                        task.cancel()
+                    outcomes = await asyncio.gather(ticker, pumping, stopping, return_exceptions=True)
+                    dash.send_frame()  # the last chunks
+                failed = next((o for o in outcomes if isinstance(o, Exception)), None)
+                if failed is not None:
+                    raise failed
+    finally:
+        sys.setswitchinterval(switch_interval)
     return DashboardResult(dash.url(), dash.stats.as_dict(), rec.state, tuple(rec.failures))
