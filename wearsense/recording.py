@@ -422,7 +422,11 @@ class Recording:
                 if not self._queue.empty() or (timeout_s is not None and timeout_s <= 0):
                     i, info, item = self._queue.get_nowait()
                 else:
-                    i, info, item = await asyncio.wait_for(self._queue.get(), timeout_s)
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                    # cancellation that lands as the item arrives (fixed in 3.12), which
+                    # hung Ctrl-C about one time in three in the dashboard
+                    async with asyncio.timeout(timeout_s):
+                        i, info, item = await self._queue.get()
             except (TimeoutError, asyncio.QueueEmpty):
                 return None
             if info is _END:

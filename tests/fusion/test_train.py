@@ -149,6 +149,12 @@ def test_wearsense_train_makes_a_sim_dataset_trains_and_resumes(tmp_path, capsys
     assert model.dims["C"] == 8 and model.names["emg"][0] == "biceps_brachii_r"
     assert main(["train", str(cfg), "-o", str(out), "--no-progress", "--steps", "8", "--resume"]) == 0
     assert read_checkpoint(out / "last.pt")["resume"]["step"] == 8
+    tuned = tmp_path / "tuned.pt"
+    assert main(["finetune", str(out / "model.pt"), "--data", str(tmp_path / "sim"), "--mover", "mover-00000",
+                 "--minutes", "0.2", "--config", "tiny", "-o", str(tuned), "--no-progress"]) == 0
+    said = capsys.readouterr().out
+    assert "fine-tuned on 0.2 min of mover-00000" in said and "condition all:" in said and " -> " in said
+    assert load_checkpoint(tuned).cfg == model.cfg
 
 
 def test_the_training_curve_plots_without_a_backend(data):
@@ -158,3 +164,15 @@ def test_the_training_curve_plots_without_a_backend(data):
     history = train(load_config("tiny", steps=4, val_every=2), tr, va).history
     fig = plot_history(history)
     assert len(fig.axes) == 2 and fig.axes[0].get_lines()
+
+
+def test_train_only_freezes_everything_else(data):
+    tr, _ = data
+    base = train(load_config("tiny", steps=4), tr).model
+    tuned = finetune(base, tr[:1], load_config("finetune", steps=4, batch_size=4, seq_len=48)).model
+    moved = {name for (name, before), after in zip(base.named_parameters(), tuned.parameters())
+             if not torch.equal(before, after)}
+    assert moved and all(name.startswith(("tokens.", "pool.")) for name in moved)
+    assert {"tokens.emg_in.weight", "pool.kv.weight"} <= moved
+    with pytest.raises(ConfigError, match="matches no parameter"):
+        finetune(base, tr[:1], load_config("finetune", steps=2, train_only=["nothing."]))

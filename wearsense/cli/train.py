@@ -51,7 +51,7 @@ def run(args) -> int:
     from dataclasses import replace
 
     from wearsense.errors import ConfigError
-    from wearsense.fusion.train import load_config, train
+    from wearsense.fusion.train import init_distributed, load_config, train
 
     overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
     cfg = load_config(args.config, **overrides)
@@ -65,13 +65,27 @@ def run(args) -> int:
     if (out / "model.pt").exists() and not (args.resume or args.overwrite):
         raise ConfigError(f"-o {out}: holds a finished run (model.pt); pass --resume to continue it, "
                           "--overwrite to replace it, or choose another folder")
-    train_takes, val_takes = load_takes(cfg.data, cfg.spec)
+    rank, world = init_distributed()
+    if world > 1:  # under torchrun: rank 0 makes the dataset, the others then read it
+        import torch.distributed as dist
+
+        if rank == 0:
+            train_takes, val_takes = load_takes(cfg.data, cfg.spec)
+        dist.barrier()
+        if rank != 0:
+            train_takes, val_takes = load_takes(cfg.data, cfg.spec)
+    else:
+        train_takes, val_takes = load_takes(cfg.data, cfg.spec)
     result = train(cfg, train_takes, val_takes, out, resume=args.resume, progress=not args.no_progress)
     last = result.history[-1] if result.history else {}
     summary = {"checkpoint": str(result.checkpoint) if result.checkpoint else None,
                "steps": cfg.steps, "seconds": round(result.seconds, 1),
                "train_loss": last.get("train_loss"), "val_loss": last.get("val_loss"),
                "params": result.model.n_params()}
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
     if result.checkpoint is not None:
         print(json.dumps(summary))
         if "val" in last:

@@ -200,7 +200,10 @@ def fig_lead_time(result: "EvalResult", split: str, model: str = "model") -> "Fi
         v = np.array([r["value"] for r in rows], dtype=float)
         lo = np.array([r["ci_low"] for r in rows], dtype=float)
         hi = np.array([r["ci_high"] for r in rows], dtype=float)
-        ax.errorbar(HORIZONS_MS, v, yerr=[np.nan_to_num(v - lo), np.nan_to_num(hi - v)], marker="o",
+        def bar(x):  # no bar where the interval is open (the condition never matched camera-only)
+            return np.where(np.isfinite(x), x, 0.0)
+
+        ax.errorbar(HORIZONS_MS, v, yerr=[bar(v - lo), bar(hi - v)], marker="o",
                     capsize=3, label=_LABEL.get(c, c))
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xlabel("camera-only horizon (ms)")
@@ -250,7 +253,7 @@ def fig_efficiency(result: "EvalResult") -> "Figure | None":
         v = np.array([r["value"] for r in rr])
         lo = np.array([r["ci_low"] for r in rr])
         hi = np.array([r["ci_high"] for r in rr])
-        ax.errorbar(x, v, yerr=[v - lo, hi - v],
+        ax.errorbar(x, v, yerr=[np.clip(v - lo, 0, None), np.clip(hi - v, 0, None)],
                     marker="o", capsize=3, ls="-" if key[0] == "model" else "--",
                     label=f"{key[0]} {_LABEL.get(key[1], key[1])}")
     ax.set_xscale("log")

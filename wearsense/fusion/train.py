@@ -47,7 +47,7 @@ from wearsense.fusion.model import FusionModel, ModelConfig, dims_of
 from wearsense.fusion.tokens import FRAME_FIELDS, apply_condition, check_condition
 
 __all__ = ["TrainConfig", "LossWeights", "DataConfig", "TrainResult", "train", "finetune", "load_config",
-           "PRESETS", "angle_errors", "split_minutes", "plot_history"]
+           "PRESETS", "angle_errors", "split_minutes", "plot_history", "init_distributed"]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 PRESETS = ("tiny", "eval", "ship", "finetune")
@@ -99,6 +99,9 @@ class TrainConfig:
     checkpoint_every: int = 0
     #: torch threads for this run (0: leave as they are)
     threads: int = 0
+    #: train only parameters whose names start with one of these (empty: all); e.g.
+    #: ["tokens."] adapts only the input tokenizer when fine-tuning
+    train_only: tuple[str, ...] = ()
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossWeights = field(default_factory=LossWeights)
     data: DataConfig = field(default_factory=DataConfig)
@@ -119,6 +122,7 @@ class TrainConfig:
         d = asdict(self)
         d["spec"] = self.spec.to_dict()
         d["conditions"], d["val_conditions"] = list(self.conditions), list(self.val_conditions)
+        d["train_only"] = list(self.train_only)
         return d
 
     @classmethod
@@ -141,7 +145,7 @@ class TrainConfig:
                                       f"known: {sorted(sub_known)}")
                 d[key] = kind.from_dict(sub) if kind is FeatureSpec else kind(
                     **{k: tuple(v) if isinstance(v, list) else v for k, v in sub.items()})
-        for key in ("conditions", "val_conditions"):
+        for key in ("conditions", "val_conditions", "train_only"):
             if key in d:
                 d[key] = tuple(d[key])
         try:
@@ -365,7 +369,7 @@ def _lr(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def _distributed() -> tuple[int, int]:
+def init_distributed() -> tuple[int, int]:
     """(rank, world size); starts the gloo/nccl process group when run under torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
@@ -378,8 +382,15 @@ def _distributed() -> tuple[int, int]:
 
 
 def _optimizer(model: FusionModel, cfg: TrainConfig) -> torch.optim.Optimizer:
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "emb" not in n]
-    other = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "emb" not in n)]
+    if cfg.train_only:
+        for n, p in model.named_parameters():
+            p.requires_grad_(n.startswith(tuple(cfg.train_only)))
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ConfigError(f"train_only={list(cfg.train_only)} matches no parameter; names start with "
+                              f"{sorted({n.split('.')[0] + '.' for n, _ in model.named_parameters()})}")
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in params if p.ndim >= 2 and "emb" not in n]
+    other = [p for n, p in params if not (p.ndim >= 2 and "emb" not in n)]
     return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                               {"params": other, "weight_decay": 0.0}], lr=cfg.lr)
 
@@ -398,7 +409,7 @@ def train(cfg: TrainConfig, train_takes: Iterable[Take], val_takes: Iterable[Tak
     val = list(val_takes)
     if not takes:
         raise ConfigError("no training takes: the data source gave none; check its path and split")
-    rank, world = _distributed()
+    rank, world = init_distributed()
     if cfg.batch_size % world:
         raise ConfigError(f"batch_size={cfg.batch_size} must be a multiple of the {world} processes")
     threads = torch.get_num_threads()
@@ -419,6 +430,7 @@ def _train(cfg, takes, val, out, init, resume, progress, rank, world) -> TrainRe
     torch.manual_seed(cfg.seed)
     if init is not None:
         model = copy.deepcopy(init)
+        model.requires_grad_(True)
         for take in takes[:1]:
             model.check_take(take)
         model.history = []
