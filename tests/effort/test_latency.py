@@ -75,7 +75,8 @@ def test_space_from_imu_and_pose_together_is_as_quick_as_from_pose():
     gyro = np.degrees(np.column_stack([wobble, np.zeros_like(t), np.full_like(t, 2.0)]))
     acc = np.tile([9.81, 0.0, 0.0], (t.size, 1))
     chans = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
-    imu = (StreamInfo("imu", "IMU", chans, ("m/s^2",) * 3 + ("deg/s",) * 3, 200.0), Chunk(np.hstack([acc, gyro]), t))
+    imu = (StreamInfo("imu", "IMU", chans, ("m/s^2",) * 3 + ("deg/s",) * 3, 200.0),
+           Chunk(np.hstack([acc, gyro]), t))
 
     def path(t):
         k = (t > STEP_T).astype(float)

@@ -148,8 +148,9 @@ class EffortSettings:
         Flow's confidence is ``min(1, ((1 + steady/r0) / (1 + rise/r0))^power)`` with
         r0 = ``flow_burst_rise`` and rise the steepest 50 ms rise of an envelope in the
         window (fraction of MVC per s): the co-contraction indices are read mostly
-        outside agonist bursts and strong contractions (see ``_flow``). Rises up to ``flow_steady_rise`` are the envelope's
-        own fluctuation in a steady contraction (full confidence). 0 r0: off.
+        outside agonist bursts and strong contractions (see ``_flow``). Rises up to
+        ``flow_steady_rise`` are the envelope's own fluctuation in a steady contraction
+        (full confidence). 0 r0: off.
     flow_fw_weight : float
         Weight of the Falconer–Winter index beside Rudolph's in Flow (0: in ``cues``
         only; on the sim it added the agonist's own activity share and lowered the AUC).
