@@ -224,3 +224,27 @@ def module_osc_receiver():
     receiver = OscReceiver()
     yield receiver
     receiver.close()
+
+
+@pytest.fixture(scope="session")
+def fresh_fusion_model():
+    """A FusionModel with fresh (seeded, untrained) weights sized for the virtual mover's
+    channels, for tests of what does not depend on its weights: clocks, steps, publishing,
+    checkpoints, the live views. Skips where torch is not installed."""
+    torch = pytest.importorskip("torch")
+    import wearsense
+    from wearsense.fusion.featurize import StepFeaturizer
+    from wearsense.fusion.frames import FeatureSpec
+    from wearsense.fusion.model import FusionModel, ModelConfig
+    from wearsense.sim.body import JOINTS, KEYPOINTS
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    spec = FeatureSpec()
+    with wearsense.open("sim://mover?realtime=0&duration_s=0.1") as dev:
+        names = dict(StepFeaturizer(spec, dev.streams).names)
+    names.update(joints=[j.name for j in JOINTS], keypoints=[k[0] for k in KEYPOINTS])
+    dims = {"C": len(names["emg"]), "P": spec.emg_patch, "S": len(names["imu"]),
+            "F": len(names["imu_features"]), "D": len(names["pose"]), "E": spec.event_slots,
+            "H": len(spec.horizons_ms), "J": len(JOINTS), "Q": len(KEYPOINTS)}  # fmt: skip
+    return FusionModel(ModelConfig(d_model=32, heads=2), spec, dims, names).eval()

@@ -164,3 +164,25 @@ def test_100_hz_and_200_hz_imu_input_agree_within_5_percent(bench, effort_rec):
     y = np.array([s.cues.get("imu_jerk_peak", np.nan) for s in b])
     m = np.isfinite(x) & np.isfinite(y) & (x > 20)
     assert np.median(np.abs(y[m] / x[m] - 1)) < 0.05
+
+
+def test_flow_is_read_with_less_confidence_during_an_agonist_burst_than_in_a_hold():
+    # a held co-contraction (20 % / 10 % MVC) with a biceps burst to 60 % MVC at 2 s
+    info, trial = emg_stream(lambda t: np.full((t.size, 2), 1e-3), 3.0, seed=1)
+    env = np.asarray(EmgChain(info.rate_hz).process(trial).data)[2000:].mean(axis=0)
+    mvc = dict(zip(info.channels, env.tolist()))
+
+    def amp(t):
+        a = np.tile([0.2e-3, 0.1e-3], (t.size, 1))
+        a[:, 0] += 0.4e-3 * ((t >= 2.0) & (t < 2.4))
+        return a
+
+    states = run([emg_stream(amp, 4.0)], calibration=mvc)
+    conf = {round(s.t, 1): s.flow.confidence for s in states}
+    hold = conf[1.8]
+    burst = max(conf[t] for t in (2.1, 2.2, 2.3))
+    assert hold > 0.9, hold  # a steady contraction's envelope fluctuation is no burst
+    assert burst < 0.2 * hold, (burst, hold)
+    # with the burst weighting off, confidence stays at 1 (a valid pair, MVC-calibrated)
+    plain = run([emg_stream(amp, 4.0)], EffortSettings(flow_burst_rise=0.0), calibration=mvc)
+    assert all(s.flow.confidence == 1.0 for s in plain[10:])

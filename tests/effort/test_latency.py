@@ -62,3 +62,27 @@ def test_latency_is_at_most_250_ms_and_as_documented(latencies, factor):
     assert 0 < latencies[factor] <= 0.25, latencies
     # LATENCY_S states it to within one update step
     assert abs(latencies[factor] - LATENCY_S[factor]) <= 0.1, latencies
+
+
+def test_space_from_imu_and_pose_together_is_as_quick_as_from_pose():
+    """The IMU rotation axis weighs 8x beside the hand path: a segment turning about
+    one axis that starts to wobble about a second one (and the hand path starting to
+    corkscrew) moves Space past halfway within the documented latency."""
+    from wearsense.stream import Chunk, StreamInfo
+
+    t = np.arange(int(6.0 * 200.0)) / 200.0
+    wobble = (t > STEP_T) * 2.0 * np.sin(2 * np.pi * 1.5 * (t - STEP_T))
+    gyro = np.degrees(np.column_stack([wobble, np.zeros_like(t), np.full_like(t, 2.0)]))
+    acc = np.tile([9.81, 0.0, 0.0], (t.size, 1))
+    chans = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
+    imu = (StreamInfo("imu", "IMU", chans, ("m/s^2",) * 3 + ("deg/s",) * 3, 200.0),
+           Chunk(np.hstack([acc, gyro]), t))
+
+    def path(t):
+        k = (t > STEP_T).astype(float)
+        ang = 2 * np.pi * 1.5 * (t - STEP_T)
+        return np.column_stack([0.4 * t, k * 0.1 * np.sin(ang), 1.0 + k * 0.1 * (1 - np.cos(ang))])
+
+    for streams in ([imu], [imu, pose_stream(path, 6.0)]):
+        lat = _half_crossing(run(streams), "space")
+        assert 0 < lat <= LATENCY_S["space"] + 1e-9, (len(streams), lat)

@@ -25,18 +25,19 @@ def test_weight_and_time_separate_their_poles_on_a_held_out_mover(bench, action_
     assert auc["time"][0] >= 0.9, auc
 
 
-def test_space_and_flow_separate_their_poles_better_than_chance(bench, action_scores):
-    # below the 0.9 of Weight and Time on the sim (docs/effort.md, "Limits")
+def test_space_and_flow_separate_their_poles_on_a_held_out_mover(bench, action_scores):
+    # measured on this seed: Space 0.94, Flow 0.95 (docs/effort.md); the protocols where
+    # every factor varies at once stay below 0.9 (docs/effort.md, "Limits")
     auc = bench.factor_aucs(action_scores)
-    assert auc["space"][0] >= 0.75, auc
-    assert auc["flow"][0] >= 0.7, auc
+    assert auc["space"][0] >= 0.85, auc
+    assert auc["flow"][0] >= 0.85, auc
 
 
 def test_the_eight_basic_actions_land_where_laban_puts_them(bench, action_scores):
     """Every strong action reads stronger than every light one, every sudden one is on
-    the sudden side and every sustained one on the sustained side, and every moving
-    direct action reads more direct than every indirect one (the press is isometric:
-    it has no path, and Space says little about it)."""
+    the sudden side and every sustained one on the sustained side, every moving action
+    on its side of Space, and every direct action (the isometric press included, read
+    from small segment rotations) more direct than every indirect one."""
     table = bench.action_table(action_scores)
     assert set(table) == set(sim.BASIC_ACTIONS)
     pole = sim.BASIC_ACTIONS
@@ -45,6 +46,9 @@ def test_the_eight_basic_actions_land_where_laban_puts_them(bench, action_scores
     assert min(strong) > max(light), table
     for name, (_, t, _) in pole.items():
         assert np.sign(table[name][1]) == t, (name, table[name])
-    direct = [table[n][2] for n in pole if pole[n][2] > 0 and n != "press"]
+    for name, (_, _, sp) in pole.items():
+        if name != "press":  # isometric: no path, Space from small rotations only
+            assert np.sign(table[name][2]) == sp, (name, table[name])
+    direct = [table[n][2] for n in pole if pole[n][2] > 0]
     indirect = [table[n][2] for n in pole if pole[n][2] < 0]
     assert min(direct) > max(indirect), table

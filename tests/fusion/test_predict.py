@@ -37,25 +37,10 @@ SIM = "sim://mover?seed=4&realtime=0&duration_s=4"
 
 
 @pytest.fixture(scope="module")
-def model():
+def model(fresh_fusion_model):
     """A fresh FusionModel sized for the virtual mover's channels: what is tested here (the
     clock, the steps, publishing, latency bookkeeping) does not depend on its weights."""
-    import wearsense
-    from wearsense.fusion.featurize import StepFeaturizer
-    from wearsense.fusion.frames import FeatureSpec
-    from wearsense.fusion.model import FusionModel, ModelConfig
-    from wearsense.sim.body import JOINTS, KEYPOINTS
-
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    spec = FeatureSpec()
-    with wearsense.open("sim://mover?realtime=0&duration_s=0.1") as dev:
-        names = dict(StepFeaturizer(spec, dev.streams).names)
-    names.update(joints=[j.name for j in JOINTS], keypoints=[k[0] for k in KEYPOINTS])
-    dims = {"C": len(names["emg"]), "P": spec.emg_patch, "S": len(names["imu"]),
-            "F": len(names["imu_features"]), "D": len(names["pose"]), "E": spec.event_slots,
-            "H": len(spec.horizons_ms), "J": len(JOINTS), "Q": len(KEYPOINTS)}  # fmt: skip
-    return FusionModel(ModelConfig(d_model=32, heads=2), spec, dims, names).eval()
+    return fresh_fusion_model
 
 
 @pytest.fixture(scope="module")

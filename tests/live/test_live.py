@@ -194,28 +194,12 @@ def test_the_background_worker_gives_the_same_effort_and_events_as_inline():
 
 
 @pytest.mark.slow
-def test_live_runs_a_real_fusion_model_from_its_checkpoint(tmp_path):
+def test_live_runs_a_real_fusion_model_from_its_checkpoint(tmp_path, fresh_fusion_model):
     """``--checkpoint``: a FusionModel (fresh weights: the plumbing does not depend on them)
     saved as 'wearsense train' saves it, stepped by the fusion layer's LivePredictor."""
-    torch = pytest.importorskip("torch")
-    import wearsense
     from wearsense.fusion.checkpoint import save_checkpoint
-    from wearsense.fusion.featurize import StepFeaturizer
-    from wearsense.fusion.frames import FeatureSpec
-    from wearsense.fusion.model import FusionModel, ModelConfig
-    from wearsense.sim.body import JOINTS, KEYPOINTS
 
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    spec = FeatureSpec()
-    with wearsense.open("sim://mover?realtime=0&duration_s=0.1") as dev:
-        names = dict(StepFeaturizer(spec, dev.streams).names)
-    names.update(joints=[j.name for j in JOINTS], keypoints=[k[0] for k in KEYPOINTS])
-    dims = {"C": len(names["emg"]), "P": spec.emg_patch, "S": len(names["imu"]),
-            "F": len(names["imu_features"]), "D": len(names["pose"]), "E": spec.event_slots,
-            "H": len(spec.horizons_ms), "J": len(JOINTS), "Q": len(KEYPOINTS)}  # fmt: skip
-    path = save_checkpoint(FusionModel(ModelConfig(d_model=32, heads=2), spec, dims, names).eval(),
-                           tmp_path / "fresh.pt")
+    path = save_checkpoint(fresh_fusion_model, tmp_path / "fresh.pt")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "wearsense", "live", "sim://mover?seed=1&duration_s=3&realtime=0",

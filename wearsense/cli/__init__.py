@@ -114,6 +114,17 @@ def _command_in(argv: Sequence[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+def seconds_arg(text: str) -> float:
+    """argparse type of a duration option: a number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, e.g. --duration 60; got {text!r}")
+    return value
+
+
 def describe_os_error(e: OSError) -> str:
     """One line: what failed, on which path, and what to do about it."""
     reason = e.strerror or str(e)

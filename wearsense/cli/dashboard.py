@@ -11,30 +11,20 @@ page's buttons go into the file's ``wearsense-events`` marker stream).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import math
 import sys
 from pathlib import Path
+
+from wearsense.cli import seconds_arg
 
 NAME = "dashboard"
 HELP = "live web page of devices: EMG traces, pose, effort, pre-activation, health; annotations if recording"
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, e.g. --duration 60; got {text!r}")
-    return value
-
-
 def add_view_arguments(parser) -> None:
     """Options ``wearsense live`` and ``wearsense dashboard`` share."""
     parser.add_argument("uris", nargs="+", metavar="URI", help="device URIs, e.g. sim://mover?emg=16")
-    parser.add_argument("--duration", type=_seconds, default=None,
+    parser.add_argument("--duration", type=seconds_arg, default=None,
                         help="seconds to run (default: until Ctrl-C or the devices end)")
     parser.add_argument("--record", type=Path, default=None, metavar="FILE.xdf",
                         help="also record the devices into this XDF file")

@@ -7,11 +7,10 @@ Parses, calls :func:`wearsense.recording.record` and prints; all behaviour lives
 
 from __future__ import annotations
 
-import argparse
-import math
 import sys
 from pathlib import Path
 
+from wearsense.cli import seconds_arg
 from wearsense.io.xdf import RecorderState
 from wearsense.io.xdf.events import decode_event
 from wearsense.recording import record
@@ -33,17 +32,6 @@ _DESCRIPTION = (
 __all__ = ["format_status"]
 
 
-def _seconds(text: str) -> float:
-    """--duration: a number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, e.g. --duration 60; got {text!r}")
-    return value
-
-
 def add_arguments(parser) -> None:
     parser.description = _DESCRIPTION
     parser.add_argument(
@@ -55,7 +43,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", required=True, type=Path, help="the .xdf file to write")
     parser.add_argument(
         "--duration",
-        type=_seconds,
+        type=seconds_arg,
         default=None,
         help="seconds to record (default: until Ctrl-C or the devices end)",
     )

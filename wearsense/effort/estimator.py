@@ -115,7 +115,12 @@ class EffortSettings:
         length over chord (reads a planar zigzag as indirect; off by default: on the
         sim's 1 cm camera noise it lowered the AUC).
     imu_space_weight : float
-        Weight of the IMU rotation axis beside the hand path when both are present.
+        Weight of the IMU rotation axis beside the hand path when both are present
+        (8: on the sim, the camera's 1 cm keypoint noise makes the hand path of slow
+        movements the weaker witness; tuned on seeds 0-3, docs/effort.md).
+    imu_space_power : float
+        The IMU's Space confidence grows as (rate / ``min_rotation_rate``) to this
+        power below ``min_rotation_rate`` (the hand path's as the square of its speed).
     min_hand_speed, min_rotation_rate : float
         Hand speed (m/s) and rotation rate (rad/s) at which Space's confidence reaches
         1 (it grows as their square below); ``min_space_confidence`` drops a source
@@ -139,6 +144,16 @@ class EffortSettings:
         Weight of the envelope level beside the co-contraction in Weight.
     smoothness_weight : float
         Weight of SPARC beside the co-contraction indices in Flow (0: off).
+    flow_burst_rise, flow_burst_power, flow_steady_rise : float
+        Flow's confidence is ``min(1, ((1 + steady/r0) / (1 + rise/r0))^power)`` with
+        r0 = ``flow_burst_rise`` and rise the steepest 50 ms rise of an envelope in the
+        window (fraction of MVC per s): the co-contraction indices are read mostly
+        outside agonist bursts and strong contractions (see ``_flow``). Rises up to
+        ``flow_steady_rise`` are the envelope's own fluctuation in a steady contraction
+        (full confidence). 0 r0: off.
+    flow_fw_weight : float
+        Weight of the Falconer–Winter index beside Rudolph's in Flow (0: in ``cues``
+        only; on the sim it added the agonist's own activity share and lowered the AUC).
     weight, weight_kinetic, time_jerk, time_accel, time_rise : Scale
     space, space_imu, flow, flow_fw, flow_sparc : Scale
         Raw measure -> value maps (``centre`` neutral; chosen on sim seeds 0-3, the
@@ -168,7 +183,12 @@ class EffortSettings:
     space_max_window_s: float = 1.5
     min_space_confidence: float = 0.05
     weight_level: float = 1.0
-    imu_space_weight: float = 1.0
+    imu_space_weight: float = 8.0
+    imu_space_power: float = 1.0
+    flow_burst_rise: float = 0.5
+    flow_burst_power: float = 3.0
+    flow_steady_rise: float = 0.75
+    flow_fw_weight: float = 0.0
     weight: Scale = Scale(0.2, 3.5)
     weight_kinetic: Scale = Scale(3.3, 3.0)
     time_jerk: Scale = Scale(400.0, 7.0)
@@ -846,7 +866,13 @@ class EffortEstimator:
         reversal or a hold has no chord. From IMUs (weaker: a rotation, not a path;
         confidence halved): the same share of the angular velocity's principal axis,
         weighted by each IMU's rotation rate — one axis is a direct, planar gesture.
-        With both, the confidence-weighted mean. No pose and no IMU: unavailable.
+        With both, the confidence-weighted mean, the IMU weighted ``imu_space_weight``
+        (8) with a confidence growing linearly with rotation rate: a camera's 1 cm
+        keypoint noise is a large part of a slow hand's 100 ms displacement, while a
+        gyroscope's axis is clean at any speed; on sim seeds 0-3 this raised Space's
+        AUC from 0.88/0.74/0.68 to 0.96/0.75/0.76 (actions/requested/drawn). Alone,
+        the IMU's confidence is halved (a rotation, not a path). No pose and no IMU:
+        unavailable.
         Confidence falls to 0 as the hand (or the segments) stop moving.
         """
         s = self.settings
@@ -861,7 +887,7 @@ class EffortEstimator:
             sources.append(("hand path", -s.space(max(spread - 1.0, 1e-6)), c, kin["pose"], spread))
         if "imu_lin" in kin:
             spread = 1.0 / kin["imu_lin"]
-            c = min(1.0, kin["imu_rate"] / s.min_rotation_rate) ** 2
+            c = min(1.0, kin["imu_rate"] / s.min_rotation_rate) ** s.imu_space_power
             sources.append(
                 (
                     "IMU rotation axis (weaker)",
@@ -895,23 +921,46 @@ class EffortEstimator:
     def _flow(self, emg: dict, kin: dict) -> Factor:
         """Flow (bound/free).
 
-        Mean of the mapped co-contraction indices of the antagonist pairs: the highest
-        Rudolph index (Rudolph et al. 2000; fraction of MVC, scale ``flow``) and the
-        highest Falconer–Winter index (2·common / total area, Falconer & Winter 1985;
-        scale ``flow_fw``) — bound flow holds the joint with both muscles — and,
+        The highest Rudolph co-contraction index of the antagonist pairs (Rudolph et
+        al. 2000: mean of (lower/higher)·(lower + higher), fraction of MVC, scale
+        ``flow``) — bound flow holds the joint with both muscles — weighted
+        ``flow_fw_weight`` (default 0), the highest Falconer–Winter index (2·common /
+        total area, Falconer & Winter 1985; scale ``flow_fw``; a pure ratio, it rates
+        a faint pair as high as a strongly co-contracted one and lowered the tuning
+        seeds' AUC: 0.97/0.97/0.88 without it against 0.96/0.98/0.82 with it), and,
         weighted ``smoothness_weight``, the hand speed's smoothness (SPARC,
         Balasubramanian et al. 2012, 2015; free flow is fluent). Pairs below the
         noise floor are invalid; with no valid pair the flow is free. Unavailable
         without an antagonist pair.
+
+        Confidence: × ``min(1, ((1 + 0.75/r0) / (1 + rise/r0))³)``, r0 =
+        ``flow_burst_rise`` (0.5 MVC/s), rise the steepest 50 ms envelope rise in the
+        window (MVC/s; up to 0.75 MVC/s is a light steady contraction's own
+        fluctuation). The rise is high in an agonist burst and in any strong
+        contraction (an envelope's fluctuation grows with its level): there the
+        co-contraction of strong Weight masks Flow's, and the index reads the burst's
+        reciprocal onset as much as the mover's control. Bound flow is a *sustained*
+        co-activation, free flow its absence, and both show best in the low-force
+        phases (preparation, light holds, release, follow-through), so a movement's
+        Flow (the confidence-weighted mean of its updates) leans on those. The cost:
+        a strong isometric bound hold (the sim's press) is read from its onset and
+        release and reads free-ish (docs/effort.md). On sim seeds 0-3 this (as
+        1/(1 + rise/r0)) raised the AUC from 0.91/0.96/0.80 to 0.96/0.98/0.82
+        (actions/requested/drawn); cubed, with the steady allowance and Rudolph's
+        index alone, to 0.97/0.97/0.88.
         """
         s = self.settings
         if "level" not in emg or not any(st.pairs for st in self.emg.values()):
             return Factor.unavailable("flow", "needs EMG of an antagonist pair (e.g. biceps and triceps)")
         vals, weights = [], []
         if emg["pairs"]:
-            vals += [s.flow(emg["cc_r"]), s.flow_fw(emg["cc_fw"])]
-            weights += [1.0, 1.0]
-            note = "co-contraction (Rudolph, Falconer-Winter)"
+            vals.append(s.flow(emg["cc_r"]))
+            weights.append(1.0)
+            note = "co-contraction (Rudolph)"
+            if s.flow_fw_weight > 0:
+                vals.append(s.flow_fw(emg["cc_fw"]))
+                weights.append(s.flow_fw_weight)
+                note = "co-contraction (Rudolph, Falconer-Winter)"
         else:
             vals.append(-1.0)
             weights.append(1.0)
@@ -923,4 +972,9 @@ class EffortEstimator:
             used += kin["pose"]
             note += " + smoothness (SPARC)"
         v = float(np.average(vals, weights=weights))
-        return self._factor("flow", v, emg["cc_r"], "MVC", 1.0 if emg["pairs"] else 0.5, used, note)
+        conf = 1.0 if emg["pairs"] else 0.5
+        if s.flow_burst_rise > 0 and np.isfinite(emg.get("rise", np.nan)):
+            r0 = s.flow_burst_rise
+            burst = (1.0 + s.flow_steady_rise / r0) / (1.0 + max(emg["rise"], 0.0) / r0)
+            conf *= min(1.0, burst**s.flow_burst_power)
+        return self._factor("flow", v, emg["cc_r"], "MVC", conf, used, note)
