@@ -433,3 +433,39 @@ def test_a_stream_whose_first_chunk_comes_late_keeps_its_clock(tmp_path, io_kit,
         rec.write(io_kit.IMU, Chunk(np.ones((2, 6)), [7.01, 7.015], 2, "device:sim:4711:imu0"))
     f = xdf.load(p)
     assert f.streams["imu0"].chunk.n == 4 and f.streams["imu0"].chunk.clock == "device:sim:4711:imu0"
+
+
+def test_a_write_does_not_wait_for_a_flush_on_disk(tmp_path, io_kit, monkeypatch):
+    """The flush thread writes and fsyncs outside the recorder's lock: a live view's
+    write() goes on while the disk is slow, and nothing is lost or reordered."""
+    import threading
+
+    from wearsense.io.xdf import writer
+
+    emg = [(i, c) for i, c in io_kit.synthetic_session(seed=3, n_blocks=6, drop_every=100) if i is io_kit.EMG]
+    path = tmp_path / "slow-disk.xdf"
+    entered, release = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd):
+        if threading.current_thread().name == "flusher":
+            entered.set()
+            release.wait(30)
+        real_fsync(fd)
+
+    with Recorder(path, [io_kit.EMG], RecorderSettings(flush_interval_s=1.0)) as rec:
+        monkeypatch.setattr(writer.os, "fsync", slow_fsync)
+        first, second, third = emg[0], emg[1], emg[2]
+        rec.write(*first)  # a new stream's first chunk is flushed at once
+        rec.write(*second)  # waits in the buffer for the flush below
+        flusher = threading.Thread(target=rec.flush, name="flusher")
+        flusher.start()
+        assert entered.wait(30)  # the flush is inside fsync now
+        rec.write(*third)  # would wait for the fsync if the flush held the lock through it
+        assert flusher.is_alive() and not release.is_set()
+        release.set()
+        flusher.join()
+        monkeypatch.setattr(writer.os, "fsync", real_fsync)
+    f = xdf.load(path)
+    assert f.closed_cleanly
+    assert f.streams[first[0].name].chunk.equals(concat([first[1], second[1], third[1]]))

@@ -213,3 +213,27 @@ def test_emg_bins_do_not_depend_on_chunking():
     assert lo1.shape == (250, 2)  # 2003 samples: 250 full bins of 8, 3 wait for the next chunk
     np.testing.assert_allclose(lo1, lo2, atol=1e-12)
     np.testing.assert_allclose(hi1, hi2, atol=1e-12)
+
+
+def test_frames_keep_their_rate_without_bursts(monkeypatch):
+    """Frames are due every 1/frame_hz s on a steady grid: a frame sent a little late does
+    not push the later ones back, and one sent more than a period late does not start a
+    burst to catch up."""
+    from wearsense.live.dashboard import server
+    from wearsense.live.monitor import LiveMonitor
+
+    now = [100.0]
+    monkeypatch.setattr(server.time, "monotonic", lambda: now[0])
+    dash = server.Dashboard(LiveMonitor(effort=False), DashboardSettings(frame_hz=50))
+    assert dash.frame_due()
+    dash.send_frame()  # at 100.000: the next is due at 100.020
+    now[0] = 100.019
+    assert not dash.frame_due()
+    now[0] = 100.025  # 5 ms late
+    assert dash.frame_due()
+    dash.send_frame()
+    assert dash.next_due_s == pytest.approx(100.040)  # still on the 20 ms grid
+    now[0] = 100.200  # far behind (a stalled machine): one frame, then a fresh grid
+    dash.send_frame()
+    assert not dash.frame_due() and dash.next_due_s == pytest.approx(100.220)
+    assert dash.stats.frames == 3

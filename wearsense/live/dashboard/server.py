@@ -310,6 +310,7 @@ class Dashboard:
         self.clients: set = set()
         self.port: int | None = None
         self.last_sent_s = -math.inf  # host monotonic time the last frame went out
+        self.next_due_s = -math.inf  # host monotonic time the next frame is due
 
     # -- HTTP ---------------------------------------------------------------------------
     def _authorised(self, query: dict[str, list[str]]) -> bool:
@@ -403,8 +404,12 @@ class Dashboard:
         more than 1 MiB unsent (a stalled page) misses the frame (counted in ``dropped``).
         """
         t0 = time.perf_counter()
-        self.last_sent_s = time.monotonic()
-        frame = self.builder.frame(self.last_sent_s)
+        now = self.last_sent_s = time.monotonic()
+        period = 1.0 / self.settings.frame_hz
+        # the next frame is due one period after this one was due (a steady frame_hz), or one
+        # period from now when this one came more than a period late (no burst to catch up)
+        self.next_due_s = self.next_due_s + period if now - self.next_due_s < period else now + period
+        frame = self.builder.frame(now)
         if self.clients:
             text = json.dumps(frame, separators=(",", ":"), allow_nan=False)
             for c in list(self.clients):
@@ -418,9 +423,9 @@ class Dashboard:
         self.stats.work_s += time.perf_counter() - t0
 
     def frame_due(self, now_s: float | None = None) -> bool:
-        """Whether a frame period (``1 / frame_hz``) has passed since the last frame went out."""
+        """Whether the next frame is due (frames go out ``frame_hz`` times a second)."""
         now_s = time.monotonic() if now_s is None else now_s
-        return now_s - self.last_sent_s >= 1.0 / self.settings.frame_hz
+        return now_s >= self.next_due_s
 
     @staticmethod
     def _send_now(connection, text: str) -> None:
@@ -432,13 +437,10 @@ class Dashboard:
         """Send a frame every ``1 / frame_hz`` s. The chunk pump also sends one as soon as
         a chunk arrives when a frame is due, so a frame never waits for a run of queued
         chunks to be handled first; this loop covers the times no chunk comes."""
-        period = 1.0 / self.settings.frame_hz
         while not stop.is_set():
-            delay = self.last_sent_s + period - time.monotonic()
-            if delay <= 0:
+            if self.frame_due():
                 self.send_frame()
-                delay = period
-            await asyncio.sleep(delay)
+            await asyncio.sleep(max(0.0, self.next_due_s - time.monotonic()))
 
     def url(self) -> str:
         host = self.settings.host
