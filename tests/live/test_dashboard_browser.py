@@ -121,16 +121,19 @@ def test_dashboard_in_a_real_browser(dashboard):
         acks = _wait(lambda: state("annotations.length") and state("annotations"), 30, "the annotation's ack")
         assert acks[0]["ok"] and acks[0]["label"] == "mark"
         # let the display run, then collect what the page measured
-        driver.execute_script("const s = window.wearsense; s.latencies.length = 0; s.waits.length = 0; "
-                              "s.longTasksMs.length = 0; s.coalesced0 = s.coalesced; s.fullRedraws0 = s.fullRedraws; s.rowRedraws0 = s.rowRedraws; "
-                              "s.painted0 = s.painted")
+        driver.execute_script(
+            "const s = window.wearsense; s.latencies.length = 0; s.waits.length = 0; "
+            "s.longTasksMs.length = 0; "
+            "s.coalesced0 = s.coalesced; s.fullRedraws0 = s.fullRedraws; s.rowRedraws0 = s.rowRedraws; "
+            "s.painted0 = s.painted")
         stats0 = json.loads(urllib.request.urlopen(url.rstrip("/") + "/stats", timeout=10).read())
         time.sleep(10)
         latencies = np.array(state("latencies"), dtype=float)
         waits = np.array(state("waits"), dtype=float)
         page = driver.execute_script(
-            "const s = window.wearsense; return {coalesced: s.coalesced - s.coalesced0, painted: s.painted - s.painted0, "
-            "full: s.fullRedraws - s.fullRedraws0, rows: s.rowRedraws - s.rowRedraws0, long: s.longTasksMs.slice()}")
+            "const s = window.wearsense; return {coalesced: s.coalesced - s.coalesced0, "
+            "painted: s.painted - s.painted0, full: s.fullRedraws - s.fullRedraws0, "
+            "rows: s.rowRedraws - s.rowRedraws0, long: s.longTasksMs.slice()}")
         loadavg = os.getloadavg()[0]
         stats1 = json.loads(urllib.request.urlopen(url.rstrip("/") + "/stats", timeout=10).read())
         assert latencies.size > 100, latencies.size
@@ -161,8 +164,9 @@ def test_dashboard_in_a_real_browser(dashboard):
     report = (f"dashboard display latency (arrival -> paint) over {latencies.size} frames: "
               f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (of which host arrival->send p50 {w50:.1f}, "
               f"p99 {w99:.1f} ms); server CPU {100 * cpu:.0f}% of one core (devices, sim, effort, "
-              f"frames); 16 ch EMG @ 2 kHz + pose @ 60 Hz; {page['painted']} paints, {page['coalesced']} frames "
-              f"coalesced into a later paint, {page['full']} full trace redraws and {page['rows']} of one row, "
-              f"{stats1['dropped'] - stats0['dropped']} frames dropped by the server, page tasks > 50 ms: "
-              f"{len(page['long'])} (longest {max(page['long'], default=0):.0f} ms); load average {loadavg:.1f}")
+              f"frames); 16 ch EMG @ 2 kHz + pose @ 60 Hz; {page['painted']} paints, "
+              f"{page['coalesced']} frames coalesced into a later paint, {page['full']} full trace "
+              f"redraws and {page['rows']} of one row, {stats1['dropped'] - stats0['dropped']} frames "
+              f"dropped by the server, page tasks > 50 ms: {len(page['long'])} (longest "
+              f"{max(page['long'], default=0):.0f} ms); load average {loadavg:.1f}")
     print("\n" + report)

@@ -539,7 +539,7 @@ async def run_dashboard(
                         if dash.frame_due():
                             dash.send_frame()
                         n += 1
-                        if n % 32 == 0:  # a queue that is never empty never suspends: let frames and Ctrl-C in
+                        if n % 32 == 0:  # a never-empty queue never suspends: let frames and Ctrl-C in
                             await asyncio.sleep(0)
 
                 ticker = asyncio.create_task(dash.tick(stop))
