@@ -129,10 +129,7 @@ def run(args) -> int:
     uri = fast_uri(args.uri) if args.fast else args.uri
     open_device(uri)  # a bad URI or parameter fails here, before the model loads (nothing opens yet)
 
-    import torch
-
-    torch.set_num_threads(args.threads)
-    model = load_model(args.checkpoint)
+    model = load_model(args.checkpoint, threads=args.threads)
     if args.horizon not in model.spec.horizons_ms:
         raise ConfigError(
             f"--horizon {args.horizon}: the model predicts {list(model.spec.horizons_ms)} ms; choose one",

@@ -51,7 +51,7 @@ def run(args) -> int:
     from dataclasses import replace
 
     from wearsense.errors import ConfigError
-    from wearsense.fusion.train import init_distributed, load_config, train
+    from wearsense.fusion.train import barrier, finish_distributed, init_distributed, load_config, train
 
     overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
     cfg = load_config(args.config, **overrides)
@@ -67,11 +67,9 @@ def run(args) -> int:
                           "--overwrite to replace it, or choose another folder")
     rank, world = init_distributed()
     if world > 1:  # under torchrun: rank 0 makes the dataset, the others then read it
-        import torch.distributed as dist
-
         if rank == 0:
             train_takes, val_takes = load_takes(cfg.data, cfg.spec)
-        dist.barrier()
+        barrier()
         if rank != 0:
             train_takes, val_takes = load_takes(cfg.data, cfg.spec)
     else:
@@ -83,9 +81,7 @@ def run(args) -> int:
                "train_loss": last.get("train_loss"), "val_loss": last.get("val_loss"),
                "params": result.model.n_params()}
     if world > 1:
-        import torch.distributed as dist
-
-        dist.destroy_process_group()
+        finish_distributed()
     if result.checkpoint is not None:
         print(json.dumps(summary))
         if "val" in last:

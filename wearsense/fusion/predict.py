@@ -288,12 +288,18 @@ class PredictionLog:
         return out
 
 
-def load_model(checkpoint: str | Path | None = None) -> Any:
+def load_model(checkpoint: str | Path | None = None, threads: int | None = None) -> Any:
     """The model of a checkpoint file; ``None``: the shipped sim model.
 
-    A missing file is an error that says how to get one.
+    ``threads``: torch's intra-op threads for stepping it (one step is small: 1 is
+    fastest on a busy machine). A missing file is an error that says how to get one.
     """
+    import torch
+
     from wearsense.fusion.checkpoint import default_checkpoint, load_checkpoint
+
+    if threads is not None:
+        torch.set_num_threads(threads)
 
     if checkpoint is None:
         shipped = default_checkpoint()

@@ -381,6 +381,22 @@ def init_distributed() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def barrier() -> None:
+    """Wait for every process of the torchrun group (nothing when not distributed)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def finish_distributed() -> None:
+    """End the torchrun process group started by :func:`init_distributed` (if any)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def _optimizer(model: FusionModel, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.train_only:
         for n, p in model.named_parameters():
