@@ -45,7 +45,8 @@ def test_torch_is_imported_only_under_fusion():
     bad = [f"{p.relative_to(PACKAGE.parent)}:{line} imports {mod}"
            for p in _sources() if _top(p) != "fusion"
            for line, mod in _imports(p) if mod == "torch" or mod.startswith("torch.")]
-    assert not bad, "torch outside wearsense/fusion/ (move the call into the fusion layer):\n" + "\n".join(bad)
+    assert not bad, ("torch outside wearsense/fusion/ (move the call into the fusion layer):\n"
+                     + "\n".join(bad))
 
 
 @pytest.mark.parametrize("path", _sources(), ids=lambda p: str(p.relative_to(PACKAGE)))
