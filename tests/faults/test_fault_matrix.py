@@ -17,7 +17,6 @@ import os
 import struct
 import threading
 import time
-from types import SimpleNamespace
 
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ble_double import Peripheral, Radio
 
 from wearsense.io.xdf import load
 
@@ -256,63 +256,12 @@ def test_an_lsl_sender_that_vanishes_is_reported_silent(take):
 MYO = "D2:3A:10:20:30:40"
 
 
-class _Peripheral:
-    """A Myo armband on the air: notifications, and a link that drops on request."""
-
-    def __init__(self) -> None:
-        from wearsense.devices.ble_myo import FIRMWARE_CHARACTERISTIC
-
-        self.reads = {FIRMWARE_CHARACTERISTIC: struct.pack("<4H", 1, 5, 1970, 2)}
-        self.subscribers: dict[str, object] = {}
-        self.client = None
-
-    def notify(self, uuid: str, data: bytes) -> bool:
-        cb = self.subscribers.get(uuid.lower())
-        if cb is None:
-            return False
-        cb(SimpleNamespace(uuid=uuid), bytearray(data))
-        return True
-
-    def drop(self) -> None:
-        client, self.client = self.client, None
-        self.subscribers.clear()
-        client.connected = False
-        client.on_disconnect(client)
-
-
-class _Client:
-    """Test double of bleak.BleakClient."""
-
-    def __init__(self, p: _Peripheral, on_disconnect) -> None:
-        self.p, self.on_disconnect, self.connected = p, on_disconnect, False
-
-    async def connect(self) -> None:
-        self.connected, self.p.client = True, self
-
-    async def disconnect(self) -> None:
-        self.connected = False
-
-    async def start_notify(self, uuid, callback) -> None:
-        self.p.subscribers[str(uuid).lower()] = callback
-
-    async def stop_notify(self, uuid) -> None:
-        self.p.subscribers.pop(str(uuid).lower(), None)
-
-    async def read_gatt_char(self, uuid) -> bytearray:
-        return bytearray(self.p.reads[str(uuid).lower()])
-
-    async def write_gatt_char(self, uuid, data, response=None) -> None:
-        pass
-
-
 def test_a_ble_link_that_drops_and_returns_is_a_gap_with_events(tmp_path):
-    from wearsense.devices.ble_myo import EMG_CHARACTERISTICS, MyoDevice
+    from wearsense.devices.ble_myo import EMG_CHARACTERISTICS, FIRMWARE_CHARACTERISTIC, MyoDevice
     from wearsense.recording import Recording
 
-    p = _Peripheral()
-    scanner = SimpleNamespace(find_device_by_address=lambda *a, **k: _found(p))
-    dev = MyoDevice(f"ble://myo/{MYO}?imu=0&backoff_s=0.05&backoff_max_s=0.1",
-                    client_factory=lambda d, cb: _Client(p, cb), scanner=scanner)
+    p = Peripheral(MYO, "Myo", {FIRMWARE_CHARACTERISTIC: struct.pack("<4H", 1, 5, 1970, 2)})
+    dev = Radio(p).device(MyoDevice, f"ble://myo/{MYO}?imu=0&backoff_s=0.05&backoff_max_s=0.1")
     sent = [0]
 
     async def main():
@@ -323,7 +272,7 @@ def test_a_ble_link_that_drops_and_returns_is_a_gap_with_events(tmp_path):
             t_drop = time.monotonic() + 1.0
             while True:
                 payload = bytes(np.arange(16, dtype=np.int8) + np.int8(k % 100))
-                if p.notify(EMG_CHARACTERISTICS[k % 4], payload):
+                if p.offer(EMG_CHARACTERISTICS[k % 4], payload):
                     k += 1
                     sent[0] += 2
                 if t_drop and time.monotonic() > t_drop:
@@ -357,5 +306,3 @@ def test_a_ble_link_that_drops_and_returns_is_a_gap_with_events(tmp_path):
               "clock")
 
 
-async def _found(p: _Peripheral):
-    return SimpleNamespace(address=MYO, name="Myo", peripheral=p)
