@@ -107,6 +107,32 @@ def test_the_harness_finds_the_known_gain_of_emg(result):
         assert share["value"] > 0
 
 
+def test_own_skill_is_measured_against_the_predictors_own_estimate_held(result):
+    """own_skill_pct compares each predictor with its horizon-0 output held; at 0 ms the
+    two are the same prediction (skill 0), later a predictor that anticipates gains."""
+    for model, cond in (("model", "all"), ("ridge", "camera"), ("constant_velocity", "camera")):
+        sel = result.select(model=model, condition=cond, split="held_out_movers", metric="own_skill_pct",
+                            perturbation="none")
+        rows = {r["horizon_ms"]: r for r in sel}
+        assert sorted(rows) == list(HORIZONS_MS)
+        assert abs(rows[0]["value"]) < 1e-9 and rows[0]["reference"] == f"{model}/{cond}/persistence"
+    # the toy's EMG leads its motion: the fused predictor anticipates, so it beats holding
+    assert result.value(model="model", condition="all", split="held_out_movers", metric="own_skill_pct",
+                        horizon_ms=100)["value"] > 10
+
+
+def test_per_joint_errors_average_to_the_error(result, tmp_path):
+    rows = result.select(model="ridge", condition="all", split="held_out_movers", perturbation="none",
+                         train_minutes=None, horizon_ms=100)
+    joints = [r for r in rows if r["metric"].startswith("angle_error_deg[")]
+    whole = next(r for r in rows if r["metric"] == "angle_error_deg")
+    assert len(joints) > 1
+    # every mover's joints average to its error; the mean over movers commutes with it
+    assert np.mean([r["value"] for r in joints]) == pytest.approx(whole["value"], rel=1e-6)
+    md = result.write(tmp_path)["md"].read_text()
+    assert "Joint-angle error per joint" in md and "own estimate of now held" in md
+
+
 def test_results_record_seeds_splits_and_the_command(result, tmp_path):
     paths = result.write(tmp_path)
     meta = result.meta

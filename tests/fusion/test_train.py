@@ -176,3 +176,64 @@ def test_train_only_freezes_everything_else(data):
     assert {"tokens.emg_in.weight", "pool.kv.weight"} <= moved
     with pytest.raises(ConfigError, match="matches no parameter"):
         finetune(base, tr[:1], load_config("finetune", steps=2, train_only=["nothing."]))
+
+
+def _rotmat(q):
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    return np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+                     2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+                     2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1
+                    ).reshape(q.shape[:-1] + (3, 3))
+
+
+def test_turned_mounts_are_what_a_turned_sensor_measures():
+    rng = np.random.default_rng(3)
+    rot = train_module.mount_rotations(rng, 6, 10.0)
+    assert np.allclose(rot @ rot.transpose(0, 2, 1), np.eye(3), atol=1e-12)
+    assert np.allclose(np.linalg.det(rot), 1.0)
+    turned_deg = np.degrees(np.arccos(np.clip((np.trace(rot, axis1=1, axis2=2) - 1) / 2, -1, 1)))
+    assert (turned_deg <= 10.0 + 1e-9).all() and turned_deg.max() > 1.0
+    q = rng.standard_normal((4, 6, 4))
+    q /= np.linalg.norm(q, axis=-1, keepdims=True)
+    imu = np.concatenate([q, rng.standard_normal((4, 6, 6))], axis=-1).astype(np.float32)
+    imu[2, 3] = 0.0  # a missing sample stays missing
+    out = train_module.turn_mounts(imu, np.broadcast_to(rot, (4, 6, 3, 3)))
+    ok = np.ones((4, 6), bool)
+    ok[2, 3] = False
+    # the sensor frame is turned: R' = R r, so a world direction reads r^T (its old reading)
+    np.testing.assert_allclose(_rotmat(out[..., :4].astype(np.float64))[ok],
+                               (_rotmat(q) @ rot[None])[ok], atol=1e-5)
+    for base in (4, 7):  # gyro and accelerometer in the new sensor axes
+        np.testing.assert_allclose(out[..., base:base + 3],
+                                   np.einsum("sji,bsj->bsi", rot, imu[..., base:base + 3]), atol=1e-5)
+    assert not out[2, 3].any()
+    same = train_module.turn_mounts(imu, np.broadcast_to(np.eye(3), (4, 6, 3, 3)))
+    np.testing.assert_allclose(_rotmat(same[..., :4].astype(np.float64))[ok], _rotmat(q)[ok], atol=1e-5)
+
+
+def test_mount_jitter_trains_deterministically_and_changes_the_model(data):
+    tr, _ = data
+    cfg = load_config("tiny", steps=10, mount_jitter_deg=10.0)
+    a, b = train(cfg, tr).model, train(cfg, tr).model
+    plain = train(replace(cfg, mount_jitter_deg=0.0), tr).model
+    assert torch.equal(weights(a), weights(b))
+    assert not torch.equal(weights(a), weights(plain))
+
+
+def test_keep_best_ends_on_the_best_validation_weights(data):
+    tr, va = data
+    tiny = load_config("tiny")
+    model_cfg = {**tiny.to_dict()["model"], "readout": True}
+    # a learning rate that wrecks the model: the read-out alone (step 0) validates best
+    cfg = load_config("tiny", steps=20, val_every=10, warmup_steps=0, lr=20.0, keep_best=True,
+                      model=model_cfg)
+    wrecked = train(cfg, tr, va)
+    assert wrecked.model.best_step == 0 and wrecked.history[-1]["kept_step"] == 0
+    assert not wrecked.model.head_angles.weight.any()  # the heads as they started: zero
+    plain = train(replace(cfg, keep_best=False), tr, va).model
+    assert plain.head_angles.weight.any()
+    assert angle_errors(wrecked.model, va).mean() < angle_errors(plain, va).mean()
+    # a sound run keeps a later step, and without validation takes nothing is kept
+    sound = train(replace(cfg, lr=3e-3, steps=40, val_every=20), tr, va).model
+    assert sound.best_step in (0, 20, 40)
+    assert not hasattr(train(cfg, tr).model, "best_step")

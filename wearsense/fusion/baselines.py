@@ -200,13 +200,20 @@ def _lagged(x: np.ndarray, lag: int) -> np.ndarray:
     return out
 
 
-def _blocks_of(condition: str) -> tuple[str, ...]:
-    """The feature blocks a condition sees, in order."""
+#: every feature block, in the order of the feature vector
+BLOCKS = ("one", "camera", "start_pose", "imu_motion", "imu_level", "emg", "events")
+
+
+def _blocks_of(condition: str, imu_level: bool = True) -> tuple[str, ...]:
+    """The feature blocks a condition sees, in order (``imu_level``: with the IMUs' tilt
+    and accelerometer levels, not only their motion)."""
     if condition not in CONDITIONS:
         raise ConfigError(f"condition {condition!r}: choose from {', '.join(CONDITIONS)}")
     sees = CONDITIONS[condition]
     names = ["one", "camera" if "pose" in sees else "start_pose"]
-    names += [m for m in ("imu", "emg", "events") if m in sees]
+    if "imu" in sees:
+        names += ["imu_motion"] + (["imu_level"] if imu_level else [])
+    names += [m for m in ("emg", "events") if m in sees]
     return tuple(names)
 
 
@@ -223,9 +230,14 @@ def _feature_blocks(take: Take, names: Iterable[str]) -> dict[str, np.ndarray]:
             out[name] = np.concatenate([fr.pose, age] + [_lagged(fr.pose, lag) for lag in RIDGE_LAGS], axis=1)
         elif name == "start_pose":
             out[name] = camera_frames(take, until_s=take.t[0] + take.spec.pose_start_s).pose
-        elif name == "imu":
-            imu = np.where(take.imu_ok[:, :, None], _imu_invariant(take.imu), 0.0).reshape(k, -1)
-            out[name] = np.concatenate([imu] + [_lagged(imu, lag) for lag in RIDGE_LAGS], axis=1)
+        elif name in ("imu_motion", "imu_level"):
+            inv = np.where(take.imu_ok[:, :, None], _imu_invariant(take.imu), 0.0)
+            if name == "imu_level":  # tilt and accelerometer: where each sensor is (mount-dependent)
+                out[name] = inv[:, :, [0, 1, 2, 6, 7, 8]].reshape(k, -1)
+            else:  # gyro and every feature's changes: how each sensor moves
+                flat = inv.reshape(k, -1)
+                out[name] = np.concatenate([inv[:, :, 3:6].reshape(k, -1)]
+                                           + [_lagged(flat, lag) for lag in RIDGE_LAGS], axis=1)
         elif name == "emg":
             emg = np.where(take.emg_ok[:, :, None], take.emg, 0.0).astype(np.float64)
             mean, last = emg.mean(axis=2), emg[:, :, -1]
@@ -257,18 +269,21 @@ def _imu_invariant(imu: np.ndarray) -> np.ndarray:
     return np.concatenate([up, imu[..., 4:].astype(np.float64)], axis=-1)
 
 
-def ridge_features(take: Take, condition: str) -> np.ndarray:
+def ridge_features(take: Take, condition: str, imu_level: bool = True) -> np.ndarray:
     """Input features (K, F) the ridge baseline sees under ``condition`` (causal: step k uses steps <= k).
 
     Camera (``pose``): the newest usable frame, its age and its changes over
     :data:`RIDGE_LAGS` steps; conditions without the camera get the frame held from the
     first ``pose_start_s`` instead (the posture to start from), as the model does.
-    IMU: the newest sample of every IMU (tilt, gyro, accelerometer: nothing that
-    depends on the heading) and its changes. EMG: the envelope patch's mean
-    and newest value per channel, their changes, and per channel an
-    ``exp(-age / 0.1 s)`` trace of the pre-activation events. Missing (not ok) values are 0.
+    IMU (nothing that depends on the heading): its *motion* — the gyro and the changes
+    of tilt, gyro and accelerometer over the lags — and, with ``imu_level``, its *level*
+    — the newest tilt and accelerometer. The level depends on how each sensor sits on
+    its segment (a few degrees that differ from mover to mover); the motion much less.
+    EMG: the envelope patch's mean and newest value per channel, their changes, and
+    per channel an ``exp(-age / 0.1 s)`` trace of the pre-activation events. Missing
+    (not ok) values are 0. The first column is a constant 1.
     """
-    names = _blocks_of(condition)
+    names = _blocks_of(condition, imu_level)
     blocks = _feature_blocks(take, names)
     return np.concatenate([blocks[n] for n in names], axis=1)
 
@@ -287,9 +302,13 @@ class RidgeBaseline:
     """Ridge regression from :func:`ridge_features` to the pose at every horizon, one per condition.
 
     Fitted in one streaming pass over the training takes (sufficient statistics only),
-    features standardised with the training statistics; the penalty ``alpha`` (relative
-    to each feature's variance) is the one of :data:`RIDGE_ALPHAS` with the lowest
-    joint-angle error at the 100 ms horizon on the validation takes.
+    features standardised with the training statistics. Chosen on the validation split
+    (lowest joint-angle error at the 100 ms horizon), never on test: the penalty
+    ``alpha`` (relative to each feature's variance) among :data:`RIDGE_ALPHAS` and, for
+    conditions with IMUs, whether to use the IMUs' level beside their motion
+    (``imu_level``; see :func:`ridge_features`). Inputs are clipped to the range seen in
+    training, so a posture never met there (a sensor tilted as no training mover's
+    was) cannot drive the linear prediction far outside the training poses.
     """
 
     def __init__(self, condition: str) -> None:
@@ -297,12 +316,15 @@ class RidgeBaseline:
             raise ConfigError(f"condition {condition!r}: choose from {', '.join(CONDITIONS)}")
         self.condition = condition
         self.alpha: float | None = None
+        self.imu_level = True
         self.coef: np.ndarray | None = None
         self.intercept: np.ndarray | None = None
+        self.lo: np.ndarray | None = None
+        self.hi: np.ndarray | None = None
         self._shape: tuple | None = None
 
     def fit(self, train: Iterable[Take], val: Iterable[Take] = ()) -> "RidgeBaseline":
-        """Fit on the training takes; choose the penalty on the validation takes."""
+        """Fit on the training takes; choose the penalty and the IMU features on the validation takes."""
         self.__dict__.update(RidgeBaseline.fit_many([self.condition], train, val)[self.condition].__dict__)
         return self
 
@@ -312,14 +334,14 @@ class RidgeBaseline:
         """One ridge per condition from a single pass over the takes.
 
         Every condition's features are a subset of the union of their blocks, so the
-        sufficient statistics of the union are gathered once and each condition's are
-        sub-matrices of them.
+        sufficient statistics of the union (and its per-feature range) are gathered once
+        and each condition's are sub-matrices of them.
         """
         conditions = list(conditions)
-        wanted = {c: _blocks_of(c) for c in conditions}
-        union = [n for n in ("one", "camera", "start_pose", "imu", "emg", "events")
-                 if any(n in w for w in wanted.values())]
-        g = b = None
+        variants = {c: [_blocks_of(c, lv) for lv in ((True, False) if "imu" in CONDITIONS[c] else (True,))]
+                    for c in conditions}
+        union = [n for n in BLOCKS if any(n in v for vs in variants.values() for v in vs)]
+        g = b = lo = hi = None
         n = 0
         shape = None
         spans: dict[str, slice] = {}
@@ -333,11 +355,15 @@ class RidgeBaseline:
             y, rows = _targets(take)
             x = np.concatenate([blocks[name] for name in union], axis=1)[rows]
             y = y[rows]
+            if not len(x):
+                continue
             if g is None:
                 g, b = np.zeros((x.shape[1], x.shape[1])), np.zeros((x.shape[1], y.shape[1]))
+                lo, hi = np.full(x.shape[1], np.inf), np.full(x.shape[1], -np.inf)
                 shape = (take.y_angles.shape[1:], None if take.y_kp is None else take.y_kp.shape[1:])
             g += x.T @ x
             b += x.T @ y
+            lo, hi = np.minimum(lo, x.min(axis=0)), np.maximum(hi, x.max(axis=0))
             n += len(x)
         if g is None or n < 10:
             raise ConfigError("RidgeBaseline.fit: the training split holds no usable steps; check the data")
@@ -345,30 +371,33 @@ class RidgeBaseline:
         val_x = None
         if val:
             vb = [_feature_blocks(t, union) for t in val]
-            val_x = [np.concatenate([blk[name] for name in union], axis=1) for blk in vb]
+            val_x = [np.clip(np.concatenate([blk[name] for name in union], axis=1), lo, hi) for blk in vb]
         out = {}
         for c in conditions:
-            idx = np.concatenate([np.arange(spans[name].start, spans[name].stop) for name in wanted[c]])
-            model = RidgeBaseline(c)
-            model._shape = shape
-            gc, bc = g[np.ix_(idx, idx)], b[idx]
-            mu = gc[0, 1:] / n
-            ybar = bc[0] / n
-            sxx = gc[1:, 1:] - n * np.outer(mu, mu)
-            sxy = bc[1:] - n * np.outer(mu, ybar)
-            var = np.maximum(np.diag(sxx) / n, 1e-12)
-            model._stats = (sxx, sxy, var, mu, ybar, n)
-            val_xy = model._val_data(val, None if val_x is None else [x[:, idx] for x in val_x])
             best = None
-            for alpha in (RIDGE_ALPHAS if val_xy is not None else (RIDGE_ALPHAS[1],)):
-                model._solve(alpha)
-                if val_xy is None:
-                    break
-                err = model._val_error(*val_xy)
-                if best is None or err < best[0]:
-                    best = (err, alpha)
-            if best is not None:
-                model._solve(best[1])
+            for names in variants[c]:
+                idx = np.concatenate([np.arange(spans[name].start, spans[name].stop) for name in names])
+                model = RidgeBaseline(c)
+                model._shape = shape
+                model.imu_level = "imu_level" in names
+                model.lo, model.hi = lo[idx[1:]], hi[idx[1:]]
+                gc, bc = g[np.ix_(idx, idx)], b[idx]
+                mu = gc[0, 1:] / n
+                ybar = bc[0] / n
+                sxx = gc[1:, 1:] - n * np.outer(mu, mu)
+                sxy = bc[1:] - n * np.outer(mu, ybar)
+                var = np.maximum(np.diag(sxx) / n, 1e-12)
+                model._stats = (sxx, sxy, var, mu, ybar, n)
+                val_xy = model._val_data(val, None if val_x is None else [x[:, idx] for x in val_x])
+                for alpha in (RIDGE_ALPHAS if val_xy is not None else (RIDGE_ALPHAS[1],)):
+                    model._solve(alpha)
+                    err = model._val_error(*val_xy) if val_xy is not None else 0.0
+                    if best is None or err < best[0]:
+                        best = (err, names, alpha, model)
+                    if val_xy is None:
+                        break
+            _, names, alpha, model = best
+            model._solve(alpha)
             del model._stats
             out[c] = model
         return out
@@ -385,7 +414,7 @@ class RidgeBaseline:
         xs, ys = [], []
         for i, take in enumerate(val):
             ok = take.y_ok[:, h]
-            x = features[i] if features is not None else ridge_features(take, self.condition)
+            x = features[i] if features is not None else ridge_features(take, self.condition, self.imu_level)
             xs.append(x[ok, 1:])
             ys.append((take.y_angles[ok, h] if j else take.y_kp[ok, h].reshape(int(ok.sum()), -1))
                       .astype(np.float64))
@@ -413,7 +442,9 @@ class RidgeBaseline:
             raise ConfigError("RidgeBaseline.predict_take before fit(); fit it on the training takes first")
         if condition is not None and condition != self.condition:
             raise ConfigError(f"this ridge baseline was fitted for {self.condition!r}, not {condition!r}")
-        x = ridge_features(take, self.condition)[:, 1:]
+        x = ridge_features(take, self.condition, self.imu_level)[:, 1:]
+        if self.lo is not None:
+            x = np.clip(x, self.lo, self.hi)
         y = x @ self.coef + self.intercept
         (hj, kq) = self._shape
         k = len(take)

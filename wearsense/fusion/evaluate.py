@@ -166,7 +166,7 @@ PRESETS: dict[str, EvalPreset] = {
         train_mode="shared",
         robustness_models=("model",),
         robustness_conditions=("camera", "all"),
-        test_minutes_per_take=0.75,
+        test_minutes_per_take=None,
         efficiency_minutes=(0.05, 0.5, 5.0),
         efficiency_seeds=(0,),
         n_boot=2000,
@@ -392,6 +392,13 @@ class _MoverAcc:
     kp_n: np.ndarray
     jerk_ss: np.ndarray
     jerk_n: np.ndarray
+    #: the same predictor's horizon-0 output held (its own zero-velocity), primary metric
+    pers_sum: np.ndarray
+    pers_n: np.ndarray
+    #: per joint at the tracking horizon: sums and counts (J,), with the joints' names
+    joint_sum: np.ndarray | None = None
+    joint_n: np.ndarray | None = None
+    joints: tuple = ()
     track_ok: int = 0
     track_n: int = 0
     latency: list = field(default_factory=list)
@@ -413,6 +420,11 @@ def _score_take(pred: Any, take: Take, masks: dict[str, np.ndarray], preset: Eva
     primary = ae if has_angles else kp
     if primary is None:
         raise ConfigError(f"take {take.name!r}: neither joint angles nor keypoints to score")
+    h0 = [horizons.index(0)] * len(h_idx)
+    if has_angles:
+        pers = M.angle_error(pred.angles[:, h0], take.y_angles[:, h_idx], take.y_ok[:, h_idx])
+    else:
+        pers = M.keypoint_error(pred.kp[:, h0], take.y_kp[:, h_idx], take.y_ok[:, h_idx])
     dt = 1.0 / take.spec.step_hz
     ht = HORIZONS_MS.index(preset.tracking_horizon_ms) if preset.tracking_horizon_ms in HORIZONS_MS else 2
     onset = np.asarray(take.labels.get("onset", np.zeros(len(take))))
@@ -421,7 +433,7 @@ def _score_take(pred: Any, take: Take, masks: dict[str, np.ndarray], preset: Eva
         if not m.any():
             continue
         a = acc.setdefault((subset, take.mover), _MoverAcc(
-            *(np.zeros(len(HORIZONS_MS)) for _ in range(6))))
+            *(np.zeros(len(HORIZONS_MS)) for _ in range(8))))
         if ae is not None:
             sel = np.where(m[:, None], ae, np.nan)
             a.ae_sum += np.nansum(sel, axis=0)
@@ -430,6 +442,18 @@ def _score_take(pred: Any, take: Take, masks: dict[str, np.ndarray], preset: Eva
             selk = np.where(m[:, None], kp, np.nan)
             a.kp_sum += np.nansum(selk, axis=0)
             a.kp_n += np.isfinite(selk).sum(axis=0)
+        if ae is not None:
+            per_joint = M.angle_error(pred.angles[:, h_idx[ht]], take.y_angles[:, h_idx[ht]],
+                                      take.y_ok[:, h_idx[ht]], per_joint=True)
+            sj = np.where(m[:, None], per_joint, np.nan)
+            if a.joint_sum is None:
+                a.joint_sum, a.joint_n = np.zeros(sj.shape[1]), np.zeros(sj.shape[1])
+                a.joints = tuple((take.names or {}).get("joints") or range(sj.shape[1]))
+            a.joint_sum += np.nansum(sj, axis=0)
+            a.joint_n += np.isfinite(sj).sum(axis=0)
+        selp = np.where(m[:, None], pers, np.nan)
+        a.pers_sum += np.nansum(selp, axis=0)
+        a.pers_n += np.isfinite(selp).sum(axis=0)
         ok_win = M.tracking_success(take.t, np.where(m, primary[:, ht], np.nan),
                                     preset.tracking_threshold_deg, preset.tracking_window_s)
         a.track_ok += int(ok_win.sum())
@@ -451,8 +475,9 @@ def _score_take(pred: Any, take: Take, masks: dict[str, np.ndarray], preset: Eva
         a.missed += int(np.sum(~np.isfinite(lat_p)))
 
 
-def _finish(acc: dict) -> dict:
-    """``{(subset, metric, horizon_ms): {mover: value}}`` from the running sums."""
+def _finish(acc: dict, horizon: int = 100) -> dict:
+    """``{(subset, metric, horizon_ms): {mover: value}}`` from the running sums (per-joint
+    errors, ``angle_error_deg[<joint>]``, at ``horizon`` ms only)."""
     out: dict = defaultdict(dict)
     for (subset, mover), a in acc.items():
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -466,8 +491,14 @@ def _finish(acc: dict) -> dict:
                 out[(subset, "mpjpe_mm", h)][mover] = float(kp[i])
             if a.jerk_n[i]:
                 out[(subset, "jerk_deg_s3", h)][mover] = float(jerk[i])
+            if a.pers_n[i]:
+                out[(subset, "persistence_error", h)][mover] = float(a.pers_sum[i] / a.pers_n[i])
         if a.track_n:
             out[(subset, "tracking_success_pct", None)][mover] = 100.0 * a.track_ok / a.track_n
+        if a.joint_sum is not None:
+            for name, js, jn in zip(a.joints, a.joint_sum, a.joint_n):
+                if jn:
+                    out[(subset, f"angle_error_deg[{name}]", horizon)][mover] = float(js / jn)
         if a.latency:
             out[(subset, "onset_latency_ms", 0)][mover] = 1000.0 * float(np.mean(a.latency))
         if a.latency_truth:
@@ -490,7 +521,7 @@ def score(predictor: Any, condition: str, takes: Iterable[Take], seen: set[str],
         else:
             pred = predictor.predict_take(take, condition)
         _score_take(pred, take, masks, preset, acc)
-    return _finish(acc)
+    return _finish(acc, preset.tracking_horizon_ms if preset.tracking_horizon_ms in HORIZONS_MS else 100)
 
 
 # ----------------------------------------------------------------------------- results
@@ -615,6 +646,15 @@ class _Aggregator:
                 model=model, condition=condition, split=key[0], perturbation=perturbation, train_minutes=None,
                 horizon_ms=key[2], metric=metric_out, value=iv.value, ci_low=iv.low, ci_high=iv.high,
                 n_movers=len(movers), seeds=seeds_txt, reference=ref_name))
+
+    def own_skill(self, model: str, condition: str, seeds: Sequence, per_seed: list[dict],
+                  perturbation: str = "none") -> None:
+        """``own_skill_pct`` rows: the error against the predictor's own horizon-0 output held
+        (its zero-velocity: what it would say if it predicted no motion), paired over movers."""
+        ref = [{(k[0], self.primary, k[2]): v for k, v in s.items() if k[1] == "persistence_error"}
+               for s in per_seed]
+        self.paired(model, condition, seeds, per_seed, f"{model}/{condition}/persistence", ref,
+                    "own_skill_pct", perturbation=perturbation)
 
     def lead_time(self, model: str, condition: str, seeds: Sequence, per_seed: list[dict],
                   cam_per_seed: list[dict], ref_name: str) -> None:
@@ -775,7 +815,12 @@ def run_evaluation(
         definitions=dict(
             angle_error_deg="mean absolute joint-angle error over joints and steps, deg (wrapped)",
             mpjpe_mm="mean Euclidean keypoint error (pelvis-relative), mm",
-            skill_pct="100 (1 - error / zero-velocity error), paired bootstrap over movers",
+            skill_pct="100 (1 - error / zero-velocity error), paired bootstrap over movers; zero-velocity "
+                      "repeats the newest camera frame (for joint angles from a keypoint camera: the "
+                      "noise-free angles at that frame's capture time, an oracle no camera gives)",
+            own_skill_pct="100 (1 - error / error of the same predictor's horizon-0 output held), paired "
+                          "bootstrap over movers: how much better than predicting no motion from its own "
+                          "estimate of now",
             vs_camera_pct="100 (1 - error / camera-only error of the same model kind), paired bootstrap",
             lead_time_ms="largest horizon at which the condition's error <= camera-only's error at "
                          "horizon_ms, minus horizon_ms (interpolated); at the last horizon a lower bound",
@@ -803,6 +848,7 @@ def run_evaluation(
     agg.add("zero_velocity", "camera", ["-"], [zv])
     agg.add("constant_velocity", "camera", ["-"], [cv])
     agg.paired("constant_velocity", "camera", ["-"], [cv], "zero_velocity/camera", [zv], "skill_pct")
+    agg.own_skill("constant_velocity", "camera", ["-"], [cv])
     say(f"baselines scored ({time.monotonic() - t_start:.0f} s)")
     truth_jerk = _truth_jerk(test, seen)
     agg.add("truth", "-", ["-"], [truth_jerk])
@@ -815,6 +861,7 @@ def run_evaluation(
             ridge_scores[c] = score(ridge[c], c, test, seen, preset)
             agg.add("ridge", c, ["-"], [ridge_scores[c]])
             agg.paired("ridge", c, ["-"], [ridge_scores[c]], "zero_velocity/camera", [zv], "skill_pct")
+            agg.own_skill("ridge", c, ["-"], [ridge_scores[c]])
         for c in conditions:
             if c != "camera":
                 agg.paired("ridge", c, ["-"], [ridge_scores[c]], "ridge/camera", [ridge_scores["camera"]],
@@ -835,6 +882,7 @@ def run_evaluation(
     for c in conditions:
         agg.add("model", c, seeds, deep[c])
         agg.paired("model", c, seeds, deep[c], "zero_velocity/camera", [zv], "skill_pct")
+        agg.own_skill("model", c, seeds, deep[c])
         if c != "camera":
             agg.paired("model", c, seeds, deep[c], "model/camera", deep["camera"], "vs_camera_pct")
             agg.lead_time("model", c, seeds, deep[c], deep["camera"], "model/camera")

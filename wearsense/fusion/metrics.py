@@ -47,26 +47,31 @@ def _wrap_deg(d: np.ndarray) -> np.ndarray:
     return (d + 180.0) % 360.0 - 180.0
 
 
-def angle_error(pred: np.ndarray, truth: np.ndarray, ok: np.ndarray | None = None) -> np.ndarray:
+def angle_error(pred: np.ndarray, truth: np.ndarray, ok: np.ndarray | None = None,
+                per_joint: bool = False) -> np.ndarray:
     """Mean absolute joint-angle error per step and horizon, deg.
 
     Parameters
     ----------
-    pred, truth : array (K, H, J), deg
+    pred, truth : array (K, H, J), deg (or (K, J) with ``ok`` (K,))
     ok : array (K, H) of bool, optional
         Where the target exists; elsewhere the result is NaN.
+    per_joint : keep the joints apart instead of averaging them
 
     Returns
     -------
-    array (K, H) float64: mean over joints of ``|wrap(pred - truth)|``.
+    array (K, H) float64: mean over joints of ``|wrap(pred - truth)|`` ((K, H, J) with
+    ``per_joint``).
     """
     pred = np.asarray(pred, dtype=np.float64)
     truth = np.asarray(truth, dtype=np.float64)
     if pred.shape != truth.shape:
         raise ConfigError(f"angle_error: prediction shape {pred.shape} differs from truth {truth.shape}")
-    err = np.abs(_wrap_deg(pred - truth)).mean(axis=-1)
+    err = np.abs(_wrap_deg(pred - truth))
+    if not per_joint:
+        err = err.mean(axis=-1)
     if ok is not None:
-        err = np.where(ok, err, np.nan)
+        err = np.where(ok[..., None] if per_joint else ok, err, np.nan)
     return err
 
 

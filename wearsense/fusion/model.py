@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from wearsense.errors import ConfigError
 from wearsense.fusion.encoder import Block, StepPool, TemporalEncoder
-from wearsense.fusion.frames import FeatureSpec, Take
+from wearsense.fusion.frames import CONDITIONS, FeatureSpec, Take
 from wearsense.fusion.tokens import FRAME_FIELDS, Normalizer, RotaryTime, StepTokenizer, apply_condition, \
     check_condition
 
@@ -57,6 +57,9 @@ class ModelConfig:
     conditioning: str = "adaln"
     #: Fourier features (sine + cosine pairs) of ages in seconds
     time_features: int = 8
+    #: a linear read-out fitted in closed form before training (ridge per condition, see
+    #: :mod:`wearsense.fusion.readout`); the transformer's heads then learn the residual
+    readout: bool = False
 
     def __post_init__(self) -> None:
         if self.conditioning not in ("adaln", "cross"):
@@ -142,6 +145,15 @@ class FusionModel(nn.Module):
         for skip in (self.skip_angles, self.skip_kp):
             if skip is not None:
                 nn.init.zeros_(skip.weight)
+        self.readout = None
+        if cfg.readout:
+            from wearsense.fusion.readout import LinearReadout
+
+            self.readout = LinearReadout(dims, h * j + h * q * 3)
+            for head in (self.head_angles, self.head_kp):
+                if head is not None:  # start from the read-out's answer
+                    nn.init.zeros_(head.weight)
+                    nn.init.zeros_(head.bias)
         self.n_fwd_imu = dims["S"] * dims["F"]
         self.head_forward = nn.Linear(d, self.n_fwd_imu + dims["C"] * dims["P"])
         self.rotary = RotaryTime(d // cfg.heads)
@@ -171,16 +183,19 @@ class FusionModel(nn.Module):
 
     # -- the forward pass -------------------------------------------------------------
 
-    def new_cache(self) -> dict[str, list]:
-        return {"encoder": self.encoder.new_cache(), "motion": [b.new_cache() for b in self.motion]}
+    def new_cache(self) -> dict[str, Any]:
+        return {"encoder": self.encoder.new_cache(), "motion": [b.new_cache() for b in self.motion],
+                "readout": {}}
 
     def forward(self, fr: Mapping[str, Tensor], t_rel: Tensor,
-                cache: dict[str, list] | None = None) -> dict[str, Tensor]:
+                cache: dict[str, Any] | None = None, condition: Tensor | None = None) -> dict[str, Tensor]:
         """Normalised outputs for a block of steps.
 
         ``fr``: frame fields with leading ``(B, L)`` (``*_ok`` already conditioned);
         ``t_rel`` (B, L) float64 s since the take's first step; ``cache`` from
-        :meth:`new_cache` continues a stream (None: the block is the whole past).
+        :meth:`new_cache` continues a stream (None: the block is the whole past);
+        ``condition`` (B,) the conditions' indices in :data:`~wearsense.fusion.frames.CONDITIONS`
+        (needed by a model with a read-out).
         Returns ``angles`` (B, L, H, J), ``kp`` (B, L, H, Q, 3) or absent, ``forward``
         (B, L, S*F + C*P), all in normalised units.
         """
@@ -197,11 +212,27 @@ class FusionModel(nn.Module):
             x = x * (1 + scale) + shift
         b, n = x.shape[:2]
         dims = self.dims
-        out = {"angles": (self.head_angles(x) + self.skip_angles(pose)).view(b, n, dims["H"], dims["J"]),
-               "forward": self.head_forward(x)}
-        if self.head_kp is not None:
-            out["kp"] = (self.head_kp(x) + self.skip_kp(pose)).view(b, n, dims["H"], dims["Q"], 3)
+        ang = self.head_angles(x) + self.skip_angles(pose)
+        kp = None if self.head_kp is None else self.head_kp(x) + self.skip_kp(pose)
+        if self.readout is not None:
+            if condition is None:
+                raise ConfigError("this model has a linear read-out: call it with condition= (indices)")
+            lin = self.readout(self.readout.features(fr, self.norm, cache["readout"] if cache is not None
+                                                     else None), condition)
+            n_ang = dims["H"] * dims["J"]
+            ang = ang + lin[..., :n_ang]
+            if kp is not None:
+                kp = kp + lin[..., n_ang:]
+        out = {"angles": ang.view(b, n, dims["H"], dims["J"]), "forward": self.head_forward(x)}
+        if kp is not None:
+            out["kp"] = kp.view(b, n, dims["H"], dims["Q"], 3)
         return out
+
+    def cond_index(self, conditions: str | list[str], n: int = 1) -> Tensor:
+        """Condition indices (B,) for :meth:`forward` (one name repeated ``n`` times, or a list)."""
+        names = [conditions] * n if isinstance(conditions, str) else list(conditions)
+        order = list(CONDITIONS)
+        return torch.as_tensor([order.index(c) for c in names], dtype=torch.long)
 
     def forward_targets(self, fr: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         """What the forward head predicts for a frame, normalised, and which values are
@@ -262,7 +293,7 @@ class FusionModel(nn.Module):
         outs: list[dict[str, Tensor]] = []
         for s in range(0, len(take), block):
             part = {k: v[:, s:s + block] for k, v in fr.items()}
-            outs.append(self(part, t_rel[:, s:s + block], cache))
+            outs.append(self(part, t_rel[:, s:s + block], cache, condition=self.cond_index(condition)))
         self.train(was_training)
         out = {k: torch.cat([o[k] for o in outs], dim=1) for k in outs[0]}
         angles, kp = self.decode(out)
@@ -301,6 +332,7 @@ class FusionStream:
 
     def reset(self) -> None:
         self.cache = self.model.new_cache()
+        self.cond = self.model.cond_index(self.condition)
         self.t0: float | None = None
         self.prev_forward: Tensor | None = None
         self.steps = 0
@@ -316,7 +348,7 @@ class FusionStream:
         fr = apply_condition(_typed({k: frame[k] for k in FRAME_FIELDS if k != "t"}),
                              self.condition, since, model.spec.pose_start_s)
         tens = {k: torch.as_tensor(v).reshape((1, 1) + np.shape(v)) for k, v in fr.items()}
-        out = model(tens, torch.tensor([[since]], dtype=torch.float64), self.cache)
+        out = model(tens, torch.tensor([[since]], dtype=torch.float64), self.cache, condition=self.cond)
         angles, kp = model.decode(out)
         if self.prev_forward is None:
             surprise = float("nan")

@@ -92,6 +92,15 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     start_prob: float = 0.25
+    #: augmentation: every training crop turns each IMU on its segment by a random
+    #: rotation of up to this angle (deg; uniform axis), as a different mover would wear
+    #: it, so the model cannot lean on how the training movers' sensors happened to sit
+    #: (0: off). The validation crops are never turned.
+    mount_jitter_deg: float = 0.0
+    #: end on the weights with the lowest validation loss (validated at step 0 too, so a
+    #: model whose read-out alone is best keeps it): early stopping on the validation
+    #: movers, never on test. Without validation takes it has no effect.
+    keep_best: bool = False
     conditions: tuple[str, ...] = tuple(CONDITIONS)
     val_conditions: tuple[str, ...] = ("all", "camera_imu", "inside_out", "camera")
     val_every: int = 100
@@ -209,10 +218,57 @@ def _crop(take: Take, start: int, length: int) -> dict[str, np.ndarray]:
     return out
 
 
+def mount_rotations(rng: np.random.Generator, n: int, max_deg: float) -> np.ndarray:
+    """``n`` random rotations (n, 3, 3): a uniform axis, an angle uniform in 0..``max_deg``."""
+    axis = rng.standard_normal((n, 3))
+    axis /= np.linalg.norm(axis, axis=1, keepdims=True)
+    ang = np.deg2rad(rng.uniform(0.0, max_deg, n))
+    kx = np.zeros((n, 3, 3))
+    kx[:, 0, 1], kx[:, 0, 2], kx[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
+    kx -= kx.transpose(0, 2, 1)
+    eye = np.broadcast_to(np.eye(3), (n, 3, 3))
+    return eye + np.sin(ang)[:, None, None] * kx + (1 - np.cos(ang))[:, None, None] * (kx @ kx)
+
+
+def turn_mounts(imu: np.ndarray, rot: np.ndarray) -> np.ndarray:
+    """IMU features (..., S, F) as sensors turned by ``rot`` (..., S, 3, 3) on their segments
+    would give them: the sensor frame becomes ``R r`` (orientation ``q`` sensor -> world,
+    then ``q ⊗ r``) and gyro and accelerometer (sensor axes) become ``rᵀ v``."""
+    from wearsense.fusion.frames import IMU_FEATURES
+
+    out = imu.copy()
+    q = imu[..., 0:4].astype(np.float64)
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    big_r = np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+                      2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+                      2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)
+    r2 = big_r.reshape(q.shape[:-1] + (3, 3)) @ rot
+    out[..., 0:4] = _quat_of(r2) * np.where(np.linalg.norm(q, axis=-1, keepdims=True) > 0, 1.0, 0.0)
+    for base in (IMU_FEATURES.index("gyro_x"), IMU_FEATURES.index("acc_x")):
+        v = imu[..., base:base + 3].astype(np.float64)
+        out[..., base:base + 3] = np.einsum("...ji,...j->...i", rot, v)
+    return out.astype(imu.dtype)
+
+
+def _quat_of(m: np.ndarray) -> np.ndarray:
+    """Unit quaternions (w, x, y, z), w >= 0, of rotation matrices (..., 3, 3)."""
+    w = 0.5 * np.sqrt(np.maximum(0.0, 1 + m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]))
+    x = 0.5 * np.sqrt(np.maximum(0.0, 1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2]))
+    y = 0.5 * np.sqrt(np.maximum(0.0, 1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2]))
+    z = 0.5 * np.sqrt(np.maximum(0.0, 1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2]))
+    x = np.copysign(x, m[..., 2, 1] - m[..., 1, 2])
+    y = np.copysign(y, m[..., 0, 2] - m[..., 2, 0])
+    z = np.copysign(z, m[..., 1, 0] - m[..., 0, 1])
+    q = np.stack([w, x, y, z], -1)
+    return q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
+
+
 def _batch(takes: Sequence[Take], starts: Sequence[tuple[int, int]], conditions: Sequence[str],
-           length: int, pose_start_s: float) -> dict[str, torch.Tensor]:
+           length: int, pose_start_s: float, mounts: np.ndarray | None = None) -> dict[str, torch.Tensor]:
     crops = [_crop(takes[i], s, length) for i, s in starts]
     stacked = {k: np.stack([c[k] for c in crops]) for k in crops[0]}
+    if mounts is not None and stacked["imu"].shape[2]:  # (B, S, 3, 3): one turn per crop and IMU
+        stacked["imu"] = turn_mounts(stacked["imu"], mounts[:, None])
     t0 = np.array([takes[i].t[0] for i, _ in starts])[:, None]
     since = stacked["t"] - t0
     frames = {k: stacked[k] for k in FRAME_FIELDS if k != "t"}
@@ -222,6 +278,7 @@ def _batch(takes: Sequence[Take], starts: Sequence[tuple[int, int]], conditions:
     for k in frames:  # the raw next step: forward-model targets (every modality, conditioned or not)
         batch["next_" + k] = torch.as_tensor(frames[k][:, 1:])
     batch["t_rel"] = torch.as_tensor(stacked["t"][:, :length] - stacked["t"][:, :1])
+    batch["cond"] = torch.as_tensor([list(CONDITIONS).index(c) for c in conditions], dtype=torch.long)
     for k in _TARGETS:
         if k in stacked:
             batch[k] = torch.as_tensor(stacked[k][:, :length])
@@ -297,7 +354,7 @@ def _validate(model: FusionModel, takes: Sequence[Take], plan: list[tuple[int, i
         for s in range(0, len(plan), cfg.batch_size):
             part = plan[s:s + cfg.batch_size]
             batch = _batch(takes, part, [cond] * len(part), cfg.seq_len, model.spec.pose_start_s)
-            out = model(batch, batch["t_rel"])
+            out = model(batch, batch["t_rel"], condition=batch["cond"])
             for k, (v, n) in _terms(model, out, batch).items():
                 sums[k] = sums.get(k, 0.0) + v.item()
                 sums["n_" + k] = sums.get("n_" + k, 0.0) + n.item()
@@ -452,10 +509,14 @@ def _train(cfg, takes, val, out, init, resume, progress, rank, world) -> TrainRe
         model.history = []
     else:
         model = FusionModel.build(cfg.model, takes)
+        if model.readout is not None:  # the closed-form part first (the same on every rank)
+            conds = list(dict.fromkeys([*cfg.conditions, *cfg.val_conditions]))
+            model.readout_choices = model.readout.fit(model, takes, val, conds)
     model.train()
     opt = _optimizer(model, cfg)
     first = 0
     history: list[dict] = []
+    best: dict | None = None  # {"step", "val_loss", "state"} with keep_best
     last = out / "last.pt" if out is not None else None
     if out is not None and rank == 0:
         out.mkdir(parents=True, exist_ok=True)
@@ -465,6 +526,7 @@ def _train(cfg, takes, val, out, init, resume, progress, rank, world) -> TrainRe
         opt.load_state_dict(payload["resume"]["optimizer"])
         first = int(payload["resume"]["step"])
         history = list(payload.get("history", []))
+        best = payload["resume"].get("best")
     net: torch.nn.Module = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -481,7 +543,18 @@ def _train(cfg, takes, val, out, init, resume, progress, rank, world) -> TrainRe
             return
         model.history = history
         save_checkpoint(model, last, train=cfg.to_dict(),
-                        resume={"step": step, "optimizer": opt.state_dict()})
+                        resume={"step": step, "optimizer": opt.state_dict(), "best": best})
+
+    def remember(step: int, val_loss: float) -> None:
+        nonlocal best
+        if best is None or val_loss < best["val_loss"]:
+            best = {"step": step, "val_loss": val_loss,
+                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+
+    keep = cfg.keep_best and bool(val) and rank == 0
+    if keep and first == 0:
+        v0 = _validate(model, val, val_plan, cfg)
+        remember(0, float(np.mean([r["loss"] for r in v0.values()])))
 
     for step in range(first, cfg.steps):
         lr = _lr(cfg, step)
@@ -489,10 +562,14 @@ def _train(cfg, takes, val, out, init, resume, progress, rank, world) -> TrainRe
             g["lr"] = lr
         rng = np.random.default_rng([cfg.seed, step])
         starts, conds = _sample(takes, cfg, rng, cfg.batch_size)
-        batch = _batch(takes, starts, conds, cfg.seq_len, model.spec.pose_start_s)
+        mounts = None
+        if cfg.mount_jitter_deg > 0 and model.dims["S"]:
+            mounts = mount_rotations(rng, cfg.batch_size * model.dims["S"], cfg.mount_jitter_deg)
+            mounts = mounts.reshape(cfg.batch_size, model.dims["S"], 3, 3)
+        batch = _batch(takes, starts, conds, cfg.seq_len, model.spec.pose_start_s, mounts)
         counts = _counts(batch, model)
         local = _rows(batch, mine)
-        outputs = net(local, local["t_rel"])
+        outputs = net(local, local["t_rel"], condition=local["cond"])
         terms = _terms(model, outputs, local)
         loss = sum(getattr(cfg.loss, k) * s / counts[k] for k, (s, _) in terms.items()) * world
         opt.zero_grad(set_to_none=True)
@@ -517,11 +594,18 @@ def _train(cfg, takes, val, out, init, resume, progress, rank, world) -> TrainRe
                 entry["val_loss"] = float(np.mean([r["loss"] for r in v.values()]))
                 entry["val"] = v
                 bar.set_postfix(train=f"{entry['train_loss']:.3f}", val=f"{entry['val_loss']:.3f}")
+                if keep:
+                    remember(done, entry["val_loss"])
             history.append(entry)
         if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
             save(done)
     bar.close()
     model.history = history
+    if keep and best is not None:
+        model.load_state_dict(best["state"])
+        model.best_step = int(best["step"])
+        if history:
+            history[-1]["kept_step"] = model.best_step
     model.eval()
     saved = None
     if out is not None and rank == 0:
