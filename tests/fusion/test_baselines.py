@@ -190,3 +190,41 @@ def test_ridge_inputs_outside_the_training_range_are_clipped(data):
     # within the training range, clipping changes nothing
     np.testing.assert_allclose(ridge.predict_take(data["train"][0]).angles,
                                unclipped.predict_take(data["train"][0]).angles, atol=1e-4)
+
+
+def _flip_imu(take, j):
+    imu = take.imu.copy()
+    imu[:, j, 4] = -imu[:, j, 4]  # this sensor's gyro now says the opposite of training
+    return replace(take, imu=imu)
+
+
+def test_a_joint_whose_sensor_misleads_on_validation_keeps_the_camera_alone(data):
+    """The choice of features is made per joint on validation: where a wearable carries no
+    trustworthy information for a joint (here a sensor that reads reversed on the
+    validation movers), that joint is predicted from the camera alone; the others keep it."""
+    val = [_flip_imu(t, 2) for t in data["val"]]
+    ridge = RidgeBaseline.fit_many(("camera_imu",), data["train"], val)["camera_imu"]
+    assert ridge.choices[2][0] == "camera"
+    assert all("imu" in ridge.choices[j][0] for j in (0, 1))
+    # the joints it chose for keep their fused gain; the misleading joint costs nothing on test
+    test = [_flip_imu(t, 2) for t in data["test"]]
+    naive = RidgeBaseline.fit_many(("camera_imu",), data["train"], data["val"])["camera_imu"]
+    h = test[0].horizon_index(100)
+
+    def joint_err(model, j):
+        return np.nanmean(np.concatenate([np.abs(model.predict_take(t).angles[:, h, j] - t.y_angles[:, h, j])
+                                          [t.y_ok[:, h]] for t in test]))
+
+    assert joint_err(ridge, 2) < joint_err(naive, 2)
+
+
+def test_the_models_readout_makes_the_same_per_joint_choice(data):
+    torch = pytest.importorskip("torch")
+    from wearsense.fusion.model import FusionModel, ModelConfig
+
+    torch.manual_seed(0)
+    model = FusionModel.build(ModelConfig(d_model=32, heads=2, motion_layers=1, readout=True), data["train"])
+    val = [_flip_imu(t, 2) for t in data["val"]]
+    picks = model.readout.fit(model, data["train"], val, ["camera_imu"])["camera_imu"]
+    assert picks["j2"].startswith("camera only")
+    assert not picks["j0"].startswith("camera only") and not picks["j1"].startswith("camera only")

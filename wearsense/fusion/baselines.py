@@ -303,12 +303,15 @@ class RidgeBaseline:
 
     Fitted in one streaming pass over the training takes (sufficient statistics only),
     features standardised with the training statistics. Chosen on the validation split
-    (lowest joint-angle error at the 100 ms horizon), never on test: the penalty
-    ``alpha`` (relative to each feature's variance) among :data:`RIDGE_ALPHAS` and, for
-    conditions with IMUs, whether to use the IMUs' level beside their motion
-    (``imu_level``; see :func:`ridge_features`). Inputs are clipped to the range seen in
-    training, so a posture never met there (a sensor tilted as no training mover's
-    was) cannot drive the linear prediction far outside the training poses.
+    (lowest error at the 100 ms horizon), never on test, **per joint** (per keypoint where
+    the data has no joint angles): the penalty among :data:`RIDGE_ALPHAS`, for conditions
+    with IMUs whether to use their level beside their motion (``imu_level``; see
+    :func:`ridge_features`), and for conditions with the camera and wearables whether
+    the joint is better served by the camera's features alone — a joint no sensor sees
+    gains nothing from the wearables and can lose by them on new movers. ``choices``
+    holds the pick per joint. Inputs are clipped to the range seen in training, so a
+    posture never met there (a sensor tilted as no training mover's was) cannot drive
+    the linear prediction far outside the training poses.
     """
 
     def __init__(self, condition: str) -> None:
@@ -374,33 +377,77 @@ class RidgeBaseline:
             val_x = [np.clip(np.concatenate([blk[name] for name in union], axis=1), lo, hi) for blk in vb]
         out = {}
         for c in conditions:
-            best = None
-            for names in variants[c]:
+            full = _blocks_of(c, True)
+            fidx = np.concatenate([np.arange(spans[name].start, spans[name].stop) for name in full])
+            model = RidgeBaseline(c)
+            model._shape = shape
+            model.imu_level = "imu_level" in full
+            model.lo, model.hi = lo[fidx[1:]], hi[fidx[1:]]
+            where = {int(i): k for k, i in enumerate(fidx)}
+            cands = list(variants[c])
+            if "pose" in CONDITIONS[c] and c != "camera":
+                cands.append(_blocks_of("camera"))  # a joint may do best with the camera alone
+            val_full = None if val_x is None else [x[:, fidx] for x in val_x]
+            val_xy = model._val_data(val, val_full)
+            fits = []
+            for names in cands:
                 idx = np.concatenate([np.arange(spans[name].start, spans[name].stop) for name in names])
-                model = RidgeBaseline(c)
-                model._shape = shape
-                model.imu_level = "imu_level" in names
-                model.lo, model.hi = lo[idx[1:]], hi[idx[1:]]
                 gc, bc = g[np.ix_(idx, idx)], b[idx]
                 mu = gc[0, 1:] / n
                 ybar = bc[0] / n
                 sxx = gc[1:, 1:] - n * np.outer(mu, mu)
                 sxy = bc[1:] - n * np.outer(mu, ybar)
                 var = np.maximum(np.diag(sxx) / n, 1e-12)
-                model._stats = (sxx, sxy, var, mu, ybar, n)
-                val_xy = model._val_data(val, None if val_x is None else [x[:, idx] for x in val_x])
+                rows = np.array([where[int(i)] - 1 for i in idx[1:]])
                 for alpha in (RIDGE_ALPHAS if val_xy is not None else (RIDGE_ALPHAS[1],)):
-                    model._solve(alpha)
-                    err = model._val_error(*val_xy) if val_xy is not None else 0.0
-                    if best is None or err < best[0]:
-                        best = (err, names, alpha, model)
-                    if val_xy is None:
-                        break
-            _, names, alpha, model = best
-            model._solve(alpha)
-            del model._stats
+                    a = sxx + alpha * n * np.diag(var)
+                    a[np.diag_indices_from(a)] += 1e-9 * n
+                    coef = np.zeros((len(fidx) - 1, sxy.shape[1]))
+                    coef[rows] = np.linalg.solve(a, sxy)
+                    intercept = ybar - mu @ coef[rows]
+                    err = model._val_errors(coef, intercept, *val_xy) if val_xy is not None else None
+                    fits.append((names, alpha, coef, intercept, err))
+            model._assemble(fits, val_xy)
             out[c] = model
         return out
+
+    def _assemble(self, fits: list, val_xy) -> None:
+        """Per output group (a joint's angles at every horizon, or a keypoint's coordinates
+        where the data has no angles), the candidate — feature set and penalty — with the
+        lowest validation error at 100 ms; the other outputs (keypoints beside angles) take
+        the candidate best on average."""
+        if val_xy is None:
+            names, alpha, coef, intercept, _ = fits[0]
+            self.coef, self.intercept, self.alpha, self.choices = coef, intercept, alpha, {}
+            return
+        errs = np.array([f[4] for f in fits])  # candidates x groups
+        overall = int(np.argmin(errs.mean(axis=1)))
+        _, alpha, coef, intercept, _ = fits[overall]
+        coef, intercept = coef.copy(), intercept.copy()
+        (hj, kq) = self._shape
+        n_h = hj[0]
+        angles = bool(hj[1])
+        n_groups = errs.shape[1]
+        self.choices = {}
+        for grp in range(n_groups):
+            best = int(np.argmin(errs[:, grp]))
+            if angles:
+                cols = np.arange(n_h) * hj[1] + grp
+            else:
+                q = kq[1]
+                cols = (np.arange(n_h)[:, None] * q * 3 + grp * 3 + np.arange(3)[None, :]).ravel()
+            coef[:, cols] = fits[best][2][:, cols]
+            intercept[cols] = fits[best][3][cols]
+            self.choices[grp] = ("+".join(n for n in fits[best][0] if n != "one"), fits[best][1])
+        self.coef, self.intercept, self.alpha = coef, intercept, alpha
+
+    @staticmethod
+    def _val_errors(coef, intercept, x, y, cols, angles) -> np.ndarray:
+        """Mean absolute validation error at 100 ms per output group (joint, or keypoint)."""
+        d = x @ coef[:, cols] + intercept[cols] - y
+        d = np.abs((d + 180.0) % 360.0 - 180.0) if angles else np.abs(d)
+        e = d.mean(axis=0)
+        return e if angles else e.reshape(-1, 3).mean(axis=1)
 
     def _val_data(self, val: list[Take], features: list[np.ndarray] | None = None):
         """Validation features, 100 ms targets, their columns, whether those are angles (None: no val).
@@ -422,19 +469,6 @@ class RidgeBaseline:
         w = j if j else y.shape[1]
         cols = slice(h * w, (h + 1) * w)  # angles first; without angles the keypoints start at 0
         return np.concatenate(xs), y, cols, bool(j)
-
-    def _solve(self, alpha: float) -> None:
-        sxx, sxy, var, mu, ybar, n = self._stats
-        a = sxx + alpha * n * np.diag(var)
-        a[np.diag_indices_from(a)] += 1e-9 * n
-        self.coef = np.linalg.solve(a, sxy)
-        self.intercept = ybar - mu @ self.coef
-        self.alpha = alpha
-
-    def _val_error(self, x: np.ndarray, y: np.ndarray, cols: slice, angles: bool) -> float:
-        """Mean absolute error at 100 ms on the validation features (deg, or m for keypoints)."""
-        d = x @ self.coef[:, cols] + self.intercept[cols] - y
-        return float(np.mean(np.abs((d + 180.0) % 360.0 - 180.0 if angles else d)))
 
     def predict_take(self, take: Take, condition: str | None = None) -> Prediction:
         """Predictions for every step of ``take`` (``condition`` must be the one fitted)."""

@@ -215,7 +215,9 @@ def fig_error_vs_horizon(result: "EvalResult", split: str, model: str = "model")
         rows = [result.value(model=base, condition="camera", split=split, metric="angle_error_deg",
                              horizon_ms=h, perturbation="none") for h in HORIZONS_MS]
         if all(r is not None for r in rows):
-            ax.plot(HORIZONS_MS, [r["value"] for r in rows], "k" + style, label=base.replace("_", "-"))
+            oracle = " (noise-free angles: oracle)" if result.meta.get("velocity_baselines_oracle") else ""
+            ax.plot(HORIZONS_MS, [r["value"] for r in rows], "k" + style,
+                    label="camera " + base.replace("_", "-") + oracle)
     ax.set_xlabel("prediction horizon (ms)")
     ax.set_ylabel("joint-angle error (deg, mean abs)")
     ax.set_title(f"{model}: error vs horizon ({split})")

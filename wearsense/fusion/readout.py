@@ -16,10 +16,12 @@ Features per step (normalised units; a value the condition does not see is 0):
 - and the changes of all of these over 3, 6 and 12 steps (a history of 12 steps
   travels in the stream's cache, so live steps see what offline steps see).
 
-Per condition, the penalty and whether to use the IMU level (how each sensor sits on
-its segment differs from mover to mover; its motion much less) are chosen on the
-validation takes, by the joint-angle error at 100 ms. Inputs are clipped to the range
-seen in training. Same choices, same features as
+Per condition and per joint (per keypoint without joint angles), chosen on the
+validation takes by the error at 100 ms: the penalty, whether to use the IMU level (how
+each sensor sits on its segment differs from mover to mover; its motion much less) and,
+for conditions with the camera and wearables, whether the joint is better served by the
+camera's features alone (a joint no sensor sees gains nothing from the wearables and can
+lose by them on new movers). Inputs are clipped to the range seen in training. Same choices, same features as
 :class:`wearsense.fusion.baselines.RidgeBaseline`, computed in torch on the model's
 inputs.
 """
@@ -134,8 +136,8 @@ class LinearReadout(nn.Module):
             conditions: Sequence[str] = _CONDITION_NAMES) -> dict[str, dict]:
         """Fit every condition's read-out on the training takes (one pass: each condition's
         features are the "all" features under its mask); choose penalty and IMU level on
-        ``val`` (without validation takes: the penalty 0.01 with the level). Returns the
-        choices per condition."""
+        ``val``, per joint (without validation takes: the penalty 0.01 with the level).
+        Returns the choices per condition and joint."""
         g = b = lo = hi = None
         n = 0
         for take in train:
@@ -165,48 +167,81 @@ class LinearReadout(nn.Module):
         # standardised normal equations (features scaled by sd)
         czz = sxx / np.outer(sd, sd)
         czy = sxy / sd[:, None]
-        val_data = [self._take_xy(model, t) for t in val]
         h100 = list(model.spec.horizons_ms).index(100) if 100 in model.spec.horizons_ms else 0
-        n_ang = model.dims["H"] * model.dims["J"]
+        val_data = [self._take_xy(model, t) for t in val]
+        val_z = [((np.clip(x[ok], lo, hi) - mu) / sd, y[ok]) for x, y, ok in val_data]
         choices = {}
         for cond in conditions:
             ci = condition_index(cond)
-            best = None
-            for level in ((True, False) if "imu" in CONDITIONS[cond] else (True,)):
-                fm = self._feature_mask(cond, level)
+            sees = CONDITIONS[cond]
+            cands = [(self._feature_mask(cond, level), f"level={level}")
+                     for level in ((True, False) if "imu" in sees else (True,))]
+            if "pose" in sees and cond != "camera":  # a joint may do best with the camera alone
+                cands.append((self._feature_mask("camera", True), "camera only"))
+            fits = []
+            for fm, label in cands:
                 idx = np.flatnonzero(fm)
-                for alpha in (ALPHAS if val_data else (1e-2,)):
+                for alpha in (ALPHAS if val_z else (1e-2,)):
                     a = czz[np.ix_(idx, idx)] + alpha * n * np.eye(len(idx))
                     coef = np.zeros((len(sd), czy.shape[1]))
                     coef[idx] = np.linalg.solve(a, czy[idx])
-                    err = self._val_error(model, coef, ybar, mu, sd, lo, hi, fm, val_data, h100, n_ang)
-                    if best is None or err < best[0]:
-                        best = (err, level, alpha, coef, fm)
-                    if not val_data:
-                        break
-            err, level, alpha, coef, fm = best
+                    errs = self._group_errors(model, coef, ybar, val_z, h100) if val_z else None
+                    fits.append((fm, f"{label}, alpha={alpha:g}", coef, errs))
+            coef, mask, picks = self._assemble(model, fits)
             self.coef[ci] = torch.as_tensor(coef, dtype=torch.float32)
             self.intercept[ci] = torch.as_tensor(ybar, dtype=torch.float32)
-            self.mask[ci] = torch.as_tensor(fm, dtype=torch.float32)
+            self.mask[ci] = torch.as_tensor(mask, dtype=torch.float32)
             self.fitted[ci] = True
-            choices[cond] = {"alpha": alpha, "imu_level": level, "val_error_deg": err}
+            choices[cond] = picks
         return choices
 
     @staticmethod
-    def _val_error(model, coef, ybar, mu, sd, lo, hi, fm, val_data, h100, n_ang) -> float:
-        if not val_data:
-            return 0.0
-        tot, cnt = 0.0, 0
-        J = model.dims["J"]
-        cols = slice(h100 * J, (h100 + 1) * J)
-        std = model.norm.angles_std.double().numpy()
-        for x, y, ok in val_data:
-            z = (np.clip(x[ok], lo, hi) - mu) / sd * fm
-            pred = z @ coef[:, cols] + ybar[cols]
-            d = (pred - y[ok][:, cols]) * std
-            tot += float(np.abs((d + 180.0) % 360.0 - 180.0).sum())
-            cnt += d.size
-        return tot / max(cnt, 1)
+    def _groups(model) -> list[np.ndarray]:
+        """Output columns per group: a joint's angles at every horizon (or, without joint
+        angles, a keypoint's coordinates at every horizon)."""
+        h, j, q = model.dims["H"], model.dims["J"], model.dims["Q"]
+        if j:
+            return [np.arange(h) * j + g for g in range(j)]
+        return [(np.arange(h)[:, None] * q * 3 + g * 3 + np.arange(3)[None, :]).ravel() for g in range(q)]
+
+    @staticmethod
+    def _group_errors(model, coef, ybar, val_z, h100) -> np.ndarray:
+        """Mean absolute validation error at 100 ms per group (deg for joints, m for keypoints)."""
+        j, q = model.dims["J"], model.dims["Q"]
+        if j:
+            cols = np.arange(h100 * j, (h100 + 1) * j)
+            scale = model.norm.angles_std.double().numpy()
+        else:
+            cols = np.arange(h100 * q * 3, (h100 + 1) * q * 3)
+            scale = model.norm.kp_std.double().numpy().reshape(-1)
+        tot, cnt = np.zeros(len(cols)), 0
+        for z, y in val_z:
+            d = (z @ coef[:, cols] + ybar[cols] - y[:, cols]) * scale
+            if j:
+                d = (d + 180.0) % 360.0 - 180.0
+            tot += np.abs(d).sum(axis=0)
+            cnt += len(z)
+        e = tot / max(cnt, 1)
+        return e if j else e.reshape(-1, 3).mean(axis=1)
+
+    def _assemble(self, model, fits) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Per group the candidate (features, penalty) lowest on validation; columns outside
+        the groups (keypoints beside angles) take the candidate best on average."""
+        if fits[0][3] is None:
+            fm, label, coef, _ = fits[0]
+            return coef, fm, {"all outputs": label}
+        errs = np.array([f[3] for f in fits])
+        overall = int(np.argmin(errs.mean(axis=1)))
+        coef = fits[overall][2].copy()
+        mask = fits[overall][0].copy()
+        names = model.names.get("joints") if model.dims["J"] else model.names.get("keypoints")
+        picks = {"other outputs": fits[overall][1]}
+        for g, cols in enumerate(self._groups(model)):
+            best = int(np.argmin(errs[:, g]))
+            coef[:, cols] = fits[best][2][:, cols]
+            mask = np.maximum(mask, fits[best][0])
+            picks[names[g] if names and g < len(names) else str(g)] = fits[best][1]
+        return coef, mask, picks
 
     def _take_xy(self, model, take: Take) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A take's features under "all" (K, F), normalised targets (K, O) and usable rows (K,)."""
