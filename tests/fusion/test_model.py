@@ -231,7 +231,7 @@ def test_model_config_errors_name_the_setting():
 def test_the_shipped_checkpoint_is_small_safe_and_runs():
     from wearsense.fusion.checkpoint import DEFAULT_CHECKPOINT, default_checkpoint
 
-    assert DEFAULT_CHECKPOINT.stat().st_size <= 8_000_000  # 7.2 MB: 6.1 MB of it the read-out
+    assert DEFAULT_CHECKPOINT.stat().st_size <= 5_000_000
     model = default_checkpoint()  # weights_only=True inside
     assert model.history and "val" in model.history[-1]
     from wearsense.fusion.train import load_config
@@ -248,3 +248,14 @@ def test_the_shipped_checkpoint_is_small_safe_and_runs():
              "events": np.zeros((d["E"], 2), np.float32), "events_ok": np.zeros(d["E"], bool)}
     out = model.stream("all").step(frame)
     assert out.angles.shape == (d["H"], d["J"]) and np.isfinite(out.angles).all() and np.isnan(out.surprise)
+
+
+def test_readout_coefficients_are_stored_in_half_and_read_back_the_same(tmp_path, take):
+    model = random_model(readout=True)
+    path = save_checkpoint(model, tmp_path / "ro.pt")
+    assert read_checkpoint(path)["state_dict"]["readout.coef"].dtype == torch.float16
+    back = load_checkpoint(path)
+    assert back.readout.coef.dtype == torch.float32
+    assert torch.equal(back.readout.coef, model.readout.coef)  # rounded when fitted: lossless
+    np.testing.assert_array_equal(back.predict_take(take, "all").angles,
+                                  model.predict_take(take, "all").angles)

@@ -30,6 +30,10 @@ __all__ = ["save_checkpoint", "read_checkpoint", "load_checkpoint", "default_che
 
 FORMAT = "wearsense-fusion"
 VERSION = 1
+#: Buffers stored as float16 (the read-out's coefficients: most of a checkpoint's size;
+#: :class:`~wearsense.fusion.readout.LinearReadout` rounds them to float16 when fitted, so
+#: the model in memory and the one read back are the same).
+HALF_BUFFERS = ("readout.coef",)
 #: The small pretrained sim checkpoint shipped inside the package (see pretrained/README.md).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "pretrained" / "sim.pt"
 
@@ -39,8 +43,12 @@ def save_checkpoint(model: FusionModel, path: str | os.PathLike, *, train: dict 
     """Write ``model`` (and optionally the training config and resume state) to ``path``
     atomically (a temporary name, then renamed)."""
     path = Path(path)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    for k in state:
+        if k.endswith(HALF_BUFFERS):  # exactly representable: the read-out rounds them when fitted
+            state[k] = state[k].half()
     payload: dict[str, Any] = {"format": FORMAT, "version": VERSION, **model.describe(),
-                               "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                               "state_dict": state,
                                "history": list(model.history)}
     if train is not None:
         payload["train"] = train

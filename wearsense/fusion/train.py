@@ -219,55 +219,38 @@ def _crop(take: Take, start: int, length: int) -> dict[str, np.ndarray]:
 
 
 def mount_rotations(rng: np.random.Generator, n: int, max_deg: float) -> np.ndarray:
-    """``n`` random rotations (n, 3, 3): a uniform axis, an angle uniform in 0..``max_deg``."""
+    """``n`` random rotations as unit quaternions (n, 4), scalar first: a uniform axis, an
+    angle uniform in 0..``max_deg``."""
     axis = rng.standard_normal((n, 3))
     axis /= np.linalg.norm(axis, axis=1, keepdims=True)
-    ang = np.deg2rad(rng.uniform(0.0, max_deg, n))
-    kx = np.zeros((n, 3, 3))
-    kx[:, 0, 1], kx[:, 0, 2], kx[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
-    kx -= kx.transpose(0, 2, 1)
-    eye = np.broadcast_to(np.eye(3), (n, 3, 3))
-    return eye + np.sin(ang)[:, None, None] * kx + (1 - np.cos(ang))[:, None, None] * (kx @ kx)
+    half = np.deg2rad(rng.uniform(0.0, max_deg, n)) / 2
+    return np.concatenate([np.cos(half)[:, None], np.sin(half)[:, None] * axis], axis=1)
 
 
 def turn_mounts(imu: np.ndarray, rot: np.ndarray) -> np.ndarray:
-    """IMU features (..., S, F) as sensors turned by ``rot`` (..., S, 3, 3) on their segments
-    would give them: the sensor frame becomes ``R r`` (orientation ``q`` sensor -> world,
-    then ``q ⊗ r``) and gyro and accelerometer (sensor axes) become ``rᵀ v``."""
+    """IMU features (..., S, F) as sensors turned on their segments by ``rot`` (..., S, 4)
+    (quaternions, new sensor axes -> old) would give them: orientation ``q ⊗ r`` (sensor ->
+    world), gyro and accelerometer in the new axes ``r* v r``. Missing samples (a zero
+    quaternion) stay zero."""
+    from wearsense.dsp.ahrs import quat_conjugate, quat_multiply, quat_rotate
     from wearsense.fusion.frames import IMU_FEATURES
 
     out = imu.copy()
     q = imu[..., 0:4].astype(np.float64)
-    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    big_r = np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-                      2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-                      2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)
-    r2 = big_r.reshape(q.shape[:-1] + (3, 3)) @ rot
-    out[..., 0:4] = _quat_of(r2) * np.where(np.linalg.norm(q, axis=-1, keepdims=True) > 0, 1.0, 0.0)
-    for base in (IMU_FEATURES.index("gyro_x"), IMU_FEATURES.index("acc_x")):
-        v = imu[..., base:base + 3].astype(np.float64)
-        out[..., base:base + 3] = np.einsum("...ji,...j->...i", rot, v)
+    present = np.linalg.norm(q, axis=-1, keepdims=True) > 0
+    out[..., 0:4] = np.where(present, quat_multiply(q, rot), 0.0)
+    back = quat_conjugate(rot)
+    for name in ("gyro_x", "acc_x"):
+        i = IMU_FEATURES.index(name)
+        out[..., i:i + 3] = quat_rotate(back, imu[..., i:i + 3].astype(np.float64))
     return out.astype(imu.dtype)
-
-
-def _quat_of(m: np.ndarray) -> np.ndarray:
-    """Unit quaternions (w, x, y, z), w >= 0, of rotation matrices (..., 3, 3)."""
-    w = 0.5 * np.sqrt(np.maximum(0.0, 1 + m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]))
-    x = 0.5 * np.sqrt(np.maximum(0.0, 1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2]))
-    y = 0.5 * np.sqrt(np.maximum(0.0, 1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2]))
-    z = 0.5 * np.sqrt(np.maximum(0.0, 1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2]))
-    x = np.copysign(x, m[..., 2, 1] - m[..., 1, 2])
-    y = np.copysign(y, m[..., 0, 2] - m[..., 2, 0])
-    z = np.copysign(z, m[..., 1, 0] - m[..., 0, 1])
-    q = np.stack([w, x, y, z], -1)
-    return q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
 
 
 def _batch(takes: Sequence[Take], starts: Sequence[tuple[int, int]], conditions: Sequence[str],
            length: int, pose_start_s: float, mounts: np.ndarray | None = None) -> dict[str, torch.Tensor]:
     crops = [_crop(takes[i], s, length) for i, s in starts]
     stacked = {k: np.stack([c[k] for c in crops]) for k in crops[0]}
-    if mounts is not None and stacked["imu"].shape[2]:  # (B, S, 3, 3): one turn per crop and IMU
+    if mounts is not None and stacked["imu"].shape[2]:  # (B, S, 4): one turn per crop and IMU
         stacked["imu"] = turn_mounts(stacked["imu"], mounts[:, None])
     t0 = np.array([takes[i].t[0] for i, _ in starts])[:, None]
     since = stacked["t"] - t0
@@ -565,7 +548,7 @@ def _train(cfg, takes, val, out, init, resume, progress, rank, world) -> TrainRe
         mounts = None
         if cfg.mount_jitter_deg > 0 and model.dims["S"]:
             mounts = mount_rotations(rng, cfg.batch_size * model.dims["S"], cfg.mount_jitter_deg)
-            mounts = mounts.reshape(cfg.batch_size, model.dims["S"], 3, 3)
+            mounts = mounts.reshape(cfg.batch_size, model.dims["S"], 4)
         batch = _batch(takes, starts, conds, cfg.seq_len, model.spec.pose_start_s, mounts)
         counts = _counts(batch, model)
         local = _rows(batch, mine)
