@@ -38,6 +38,9 @@ __all__ = [
     "constant_velocity",
     "ridge_features",
     "RidgeBaseline",
+    "output_groups",
+    "group_errors",
+    "choose_per_group",
 ]
 
 #: step lags (in steps) of the differences the ridge features hold
@@ -288,6 +291,41 @@ def ridge_features(take: Take, condition: str, imu_level: bool = True) -> np.nda
     return np.concatenate([blocks[n] for n in names], axis=1)
 
 
+def output_groups(n_h: int, n_j: int, n_q: int) -> list[np.ndarray]:
+    """Columns of the flattened outputs (angles (H, J), then keypoints (H, Q, 3)) per
+    group: a joint's angles at every horizon, or, without joint angles, a keypoint's
+    coordinates at every horizon."""
+    if n_j:
+        return [np.arange(n_h) * n_j + g for g in range(n_j)]
+    return [(np.arange(n_h)[:, None] * n_q * 3 + g * 3 + np.arange(3)[None, :]).ravel() for g in range(n_q)]
+
+
+def group_errors(col_err: np.ndarray, angles: bool) -> np.ndarray:
+    """Per-group mean absolute errors from per-column ones at one horizon (a joint's angle
+    column, or the mean of a keypoint's three coordinate columns)."""
+    return col_err if angles else col_err.reshape(-1, 3).mean(axis=1)
+
+
+def choose_per_group(errs: np.ndarray, groups: list[np.ndarray], *per_candidate: list[np.ndarray]
+                     ) -> tuple[int, np.ndarray, list[np.ndarray]]:
+    """Per output group, the candidate with the lowest validation error.
+
+    ``errs`` (candidates, groups); each of ``per_candidate`` a list (one per candidate) of
+    arrays with the outputs on the last axis. Returns the candidate best on average (it
+    fills the columns outside every group), the best candidate per group, and each of
+    ``per_candidate`` assembled column by column.
+    """
+    overall = int(np.argmin(errs.mean(axis=1)))
+    best = errs.argmin(axis=0)
+    out = []
+    for arrays in per_candidate:
+        a = arrays[overall].copy()
+        for g, cols in enumerate(groups):
+            a[..., cols] = arrays[best[g]][..., cols]
+        out.append(a)
+    return overall, best, out
+
+
 def _targets(take: Take) -> tuple[np.ndarray, np.ndarray]:
     """Flattened targets (K, H*J [+ H*Q*3]) and the rows where every target exists."""
     k = len(take)
@@ -412,42 +450,27 @@ class RidgeBaseline:
         return out
 
     def _assemble(self, fits: list, val_xy) -> None:
-        """Per output group (a joint's angles at every horizon, or a keypoint's coordinates
-        where the data has no angles), the candidate — feature set and penalty — with the
-        lowest validation error at 100 ms; the other outputs (keypoints beside angles) take
-        the candidate best on average."""
+        """Per output group (see :func:`output_groups`), the candidate — feature set and
+        penalty — with the lowest validation error at 100 ms; the other outputs (keypoints
+        beside angles) take the candidate best on average."""
         if val_xy is None:
             names, alpha, coef, intercept, _ = fits[0]
             self.coef, self.intercept, self.alpha, self.choices = coef, intercept, alpha, {}
             return
-        errs = np.array([f[4] for f in fits])  # candidates x groups
-        overall = int(np.argmin(errs.mean(axis=1)))
-        _, alpha, coef, intercept, _ = fits[overall]
-        coef, intercept = coef.copy(), intercept.copy()
         (hj, kq) = self._shape
-        n_h = hj[0]
-        angles = bool(hj[1])
-        n_groups = errs.shape[1]
-        self.choices = {}
-        for grp in range(n_groups):
-            best = int(np.argmin(errs[:, grp]))
-            if angles:
-                cols = np.arange(n_h) * hj[1] + grp
-            else:
-                q = kq[1]
-                cols = (np.arange(n_h)[:, None] * q * 3 + grp * 3 + np.arange(3)[None, :]).ravel()
-            coef[:, cols] = fits[best][2][:, cols]
-            intercept[cols] = fits[best][3][cols]
-            self.choices[grp] = ("+".join(n for n in fits[best][0] if n != "one"), fits[best][1])
-        self.coef, self.intercept, self.alpha = coef, intercept, alpha
+        groups = output_groups(hj[0], hj[1], kq[1] if kq is not None else 0)
+        overall, best, (coef, intercept) = choose_per_group(
+            np.array([f[4] for f in fits]), groups, [f[2] for f in fits], [f[3] for f in fits])
+        self.choices = {g: ("+".join(n for n in fits[b][0] if n != "one"), fits[b][1])
+                        for g, b in enumerate(best)}
+        self.coef, self.intercept, self.alpha = coef, intercept, fits[overall][1]
 
     @staticmethod
     def _val_errors(coef, intercept, x, y, cols, angles) -> np.ndarray:
         """Mean absolute validation error at 100 ms per output group (joint, or keypoint)."""
         d = x @ coef[:, cols] + intercept[cols] - y
         d = np.abs((d + 180.0) % 360.0 - 180.0) if angles else np.abs(d)
-        e = d.mean(axis=0)
-        return e if angles else e.reshape(-1, 3).mean(axis=1)
+        return group_errors(d.mean(axis=0), angles)
 
     def _val_data(self, val: list[Take], features: list[np.ndarray] | None = None):
         """Validation features, 100 ms targets, their columns, whether those are angles (None: no val).

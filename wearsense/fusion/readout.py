@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from wearsense.errors import ConfigError
+from wearsense.fusion.baselines import choose_per_group, group_errors, output_groups
 from wearsense.fusion.frames import CONDITIONS, Take
 
 __all__ = ["LinearReadout", "LAGS", "ALPHAS"]
@@ -201,15 +202,6 @@ class LinearReadout(nn.Module):
         return choices
 
     @staticmethod
-    def _groups(model) -> list[np.ndarray]:
-        """Output columns per group: a joint's angles at every horizon (or, without joint
-        angles, a keypoint's coordinates at every horizon)."""
-        h, j, q = model.dims["H"], model.dims["J"], model.dims["Q"]
-        if j:
-            return [np.arange(h) * j + g for g in range(j)]
-        return [(np.arange(h)[:, None] * q * 3 + g * 3 + np.arange(3)[None, :]).ravel() for g in range(q)]
-
-    @staticmethod
     def _group_errors(model, coef, ybar, val_z, h100) -> np.ndarray:
         """Mean absolute validation error at 100 ms per group (deg for joints, m for keypoints)."""
         j, q = model.dims["J"], model.dims["Q"]
@@ -226,8 +218,7 @@ class LinearReadout(nn.Module):
                 d = (d + 180.0) % 360.0 - 180.0
             tot += np.abs(d).sum(axis=0)
             cnt += len(z)
-        e = tot / max(cnt, 1)
-        return e if j else e.reshape(-1, 3).mean(axis=1)
+        return group_errors(tot / max(cnt, 1), bool(j))
 
     def _assemble(self, model, fits) -> tuple[np.ndarray, np.ndarray, dict]:
         """Per group the candidate (features, penalty) lowest on validation; columns outside
@@ -235,17 +226,14 @@ class LinearReadout(nn.Module):
         if fits[0][3] is None:
             fm, label, coef, _ = fits[0]
             return coef, fm, {"all outputs": label}
+        groups = output_groups(model.dims["H"], model.dims["J"], model.dims["Q"])
         errs = np.array([f[3] for f in fits])
-        overall = int(np.argmin(errs.mean(axis=1)))
-        coef = fits[overall][2].copy()
-        mask = fits[overall][0].copy()
+        overall, best, (coef,) = choose_per_group(errs, groups, [f[2] for f in fits])
+        mask = np.max([fits[i][0] for i in {overall, *best.tolist()}], axis=0)  # features any choice reads
         names = model.names.get("joints") if model.dims["J"] else model.names.get("keypoints")
         picks = {"other outputs": fits[overall][1]}
-        for g, cols in enumerate(self._groups(model)):
-            best = int(np.argmin(errs[:, g]))
-            coef[:, cols] = fits[best][2][:, cols]
-            mask = np.maximum(mask, fits[best][0])
-            picks[names[g] if names and g < len(names) else str(g)] = fits[best][1]
+        for g, b in enumerate(best):
+            picks[names[g] if names and g < len(names) else str(g)] = fits[b][1]
         return coef, mask, picks
 
     def _take_xy(self, model, take: Take) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
