@@ -267,9 +267,47 @@ def test_npose_warns_about_an_imu_on_a_segment_no_step_moves(tmp_path):
     result = run_protocol(find_protocol("npose"), SimSource(subject), events.append, tmp_path, sleep=no_sleep)
     warnings = [e.message for e in events if e.kind == "warning"]
     assert warnings == [
-        "sim-imu6 (pelvis): no functional step of this protocol moves its segment; it was not calibrated"
+        "sim-imu6 (pelvis): no functional step of this protocol moves its segment; aligned by the N-pose "
+        "alone (its tilt; its turn about the segment's up axis is not calibrated)"
     ]
-    assert "sim:3:imu6" not in result.sections and "sim:3:imu5" in result.sections
+    pelvis = result.sections["sim:3:imu6"]["segment"]
+    assert pelvis["method"] == "npose" and result.sections["sim:3:imu5"]["segment"]["method"] == "npose+functional"
+
+
+def test_npose_alone_calibrates_the_pelvis_tilt_within_the_posture_error():
+    """Mounts tilted by up to 20 deg: after the N-pose alone the segment's up lies within
+    the N-pose's posture error (1.5 deg) plus noise of +z; as mounted it was up to 15 deg off."""
+    left, mounted = [], []
+    for seed in (4, 5, 6):
+        subject = CalibrationSubject(seed, config=sim.SimConfig(imu=7, mount_misalign_deg=20))
+        result = run_protocol(find_protocol("npose"), SimSource(subject), None, None, sleep=no_sleep,
+                              save=False)
+        m = np.asarray(result.sections[f"sim:{seed}:imu6"]["segment"]["sensor_to_segment"])
+        up_in_sensor = subject.mounts[6].T @ np.array([0.0, 0.0, 1.0])
+        left.append(np.degrees(np.arccos(np.clip((m @ up_in_sensor)[2], -1, 1))))
+        mounted.append(np.degrees(np.arccos(np.clip(up_in_sensor[2], -1, 1))))
+    assert max(left) < 2.5 and max(mounted) > 9.0, (left, mounted)
+
+
+def test_tilt_only_alignment_is_the_smallest_rotation_onto_up():
+    from scipy.spatial.transform import Rotation
+
+    from wearsense.calibrate.segment import fit_tilt_only, rotation_angle_deg
+
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        up = rng.normal(size=3)
+        up /= np.linalg.norm(up)
+        cal = fit_tilt_only("pelvis", up * 9.81, "+z")
+        assert np.allclose(cal.matrix @ up, [0, 0, 1], atol=1e-9)
+        assert np.isclose(np.linalg.det(cal.matrix), 1.0)
+        # smallest: its angle is the angle between up and +z
+        assert np.isclose(rotation_angle_deg(cal.matrix, np.eye(3)), np.degrees(np.arccos(up[2])), atol=1e-6)
+    assert np.allclose(fit_tilt_only("x", [0, 0, 2.0]).matrix, np.eye(3))
+    flipped = fit_tilt_only("x", [0, 0, -1.0]).matrix
+    assert np.allclose(flipped @ [0, 0, -1.0], [0, 0, 1]) and np.isclose(np.linalg.det(flipped), 1.0)
+    r = Rotation.from_rotvec([0.1, -0.05, 0.3]).as_matrix()
+    assert np.allclose(fit_tilt_only("x", r.T @ [0, 0, 1]).matrix @ r.T @ [0, 0, 1], [0, 0, 1])
 
 
 def test_an_unusable_profiles_folder_is_refused_before_the_first_step(tmp_path):

@@ -233,3 +233,73 @@ def test_feature_spec_round_trips_and_maps_onto_dsp_settings():
         FeatureSpec.from_dict({**spec.to_dict(), "warp": 9})
     with pytest.raises(ConfigError, match="onset_method"):
         FeatureSpec(onset_method="guess")
+
+
+def _segment_profiles(streams, rotations):
+    from wearsense.calibrate.profile import Profile
+
+    return {
+        n: Profile(streams[n][0].source_id, {"segment": {"segment": "x", "sensor_to_segment": m.tolist()}})
+        for n, m in rotations.items()
+    }
+
+
+def test_segment_frame_turns_orientation_gyro_and_accel_by_the_profile(sim_host_streams):
+    """imu_frame='segment': q ⊗ m*, M g, M a of the sensor-frame features (M per stream)."""
+    from scipy.spatial.transform import Rotation
+
+    from wearsense.dsp.ahrs import quat_rotate
+
+    streams, lat = sim_host_streams
+    imus = [n for n, (i, _) in streams.items() if i.modality.value == "IMU"]
+    rot = {n: Rotation.from_rotvec(v).as_matrix() for n, v in zip(imus, ([0.1, -0.05, 0.12], [-0.2, 0.1, 0.0]))}
+    sensor, _ = run_whole(streams, lat)
+    seg, _ = run_whole(streams, lat, spec=FeatureSpec(imu_frame="segment"), profile=_segment_profiles(streams, rot))
+    for j, n in enumerate(imus):
+        m = rot[n]
+        a, b = sensor["imu"][:, j].astype(np.float64), seg["imu"][:, j].astype(np.float64)
+        np.testing.assert_allclose(b[:, 4:7], a[:, 4:7] @ m.T, atol=1e-5)
+        np.testing.assert_allclose(b[:, 7:10], a[:, 7:10] @ m.T, atol=1e-5)
+        # the same world vector: a segment axis turned by the segment quaternion equals
+        # that axis in sensor axes turned by the sensor quaternion
+        for axis in np.eye(3):
+            np.testing.assert_allclose(quat_rotate(b[:, :4], np.broadcast_to(axis, (len(b), 3))),
+                                       quat_rotate(a[:, :4], np.broadcast_to(m.T @ axis, (len(a), 3))),
+                                       atol=1e-5)
+    np.testing.assert_array_equal(seg["imu_ok"], sensor["imu_ok"])
+    assert not np.allclose(seg["imu"], sensor["imu"], atol=1e-3)
+
+
+def test_segment_frame_reads_the_profile_a_stream_carries_and_refuses_none(sim_host_streams):
+    from scipy.spatial.transform import Rotation
+
+    streams, lat = sim_host_streams
+    spec = FeatureSpec(imu_frame="segment")
+    infos = {n: i for n, (i, _) in streams.items()}
+    with pytest.raises(CalibrationError, match="sim-imu0.*no.*calibrate npose"):
+        StepFeaturizer(spec, infos)
+    rot = {n: Rotation.from_rotvec([0.0, 0.1 * k, 0.2]).as_matrix()
+           for k, n in enumerate(n for n, i in infos.items() if i.modality.value == "IMU")}
+    given, _ = run_whole(streams, lat, spec=spec, profile=_segment_profiles(streams, rot))
+    profs = _segment_profiles(streams, rot)
+    carried = {n: (i.with_(metadata={**i.metadata, "calibration": profs[n].to_dict()}) if n in profs else i, c)
+               for n, (i, c) in streams.items()}
+    attached, _ = run_whole(carried, lat, spec=spec)
+    np.testing.assert_array_equal(attached["imu"], given["imu"])
+    # the sensor frame ignores a segment section
+    plain, _ = run_whole(carried, lat)
+    np.testing.assert_array_equal(plain["imu"], run_whole(streams, lat)[0]["imu"])
+    bent = _segment_profiles(streams, {n: np.diag([1.0, 1.0, 2.0]) for n in rot})
+    with pytest.raises(CalibrationError, match="not a proper rotation"):
+        StepFeaturizer(spec, infos, bent)
+
+
+def test_imu_frame_is_a_checked_spec_setting_and_old_specs_read_as_sensor():
+    from wearsense.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="imu_frame"):
+        FeatureSpec(imu_frame="world")
+    d = FeatureSpec().to_dict()
+    del d["imu_frame"]  # a spec written before the setting existed
+    assert FeatureSpec.from_dict(d).imu_frame == "sensor"
+    assert FeatureSpec.from_dict(FeatureSpec(imu_frame="segment").to_dict()).imu_frame == "segment"

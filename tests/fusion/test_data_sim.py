@@ -75,6 +75,44 @@ def test_incomplete_shard_is_an_error_naming_the_fix(sim_dataset, tmp_path):
         list(read_sim(tmp_path / "empty"))
 
 
+def test_every_session_begins_with_an_npose_calibration_kept_in_the_imu_metadata(sim_dataset, tmp_path):
+    paths = sorted(shards(sim_dataset).glob("*.h5"))
+    errors, mountings = [], []
+    for path in paths:
+        with h5py.File(path, "r") as f:
+            report = json.loads(f.attrs["calibration"])
+            imus = [n for n in f if n.startswith("sim-imu")]
+            assert sorted(report) == sorted(imus)
+            for n in imus:
+                meta = json.loads(f[n].attrs["metadata"])
+                sec = meta["calibration"]["segment"]
+                assert sec["segment"] == meta["segment"] and sec["method"] == "npose+functional"
+                errors.append(report[n]["error_deg"])
+                mountings.append(report[n]["mounting_deg"])
+    # the sensors sit up to 8 deg off their segments; the N-pose fit finds them to within ~2-3 deg
+    assert max(errors) < 3.5 and np.mean(errors) < 0.6 * np.mean(mountings), (errors, mountings)
+
+    seg = FeatureSpec(imu_frame="segment")
+    take = read_shard(paths[0], seg)
+    plain = read_shard(paths[0])
+    assert take.meta["imu_frame"] == "segment" and set(take.meta["calibration"]) == set(take.names["imu"])
+    np.testing.assert_array_equal(take.imu_ok, plain.imu_ok)
+    np.testing.assert_array_equal(take.emg, plain.emg)
+    assert not np.allclose(take.imu, plain.imu, atol=1e-3)
+    # a shard written without the calibration cannot be read in segment axes, and says so
+    bare = tmp_path / paths[0].name
+    shutil.copy(paths[0], bare)
+    with h5py.File(bare, "a") as f:
+        for n in f:
+            if n.startswith("sim-imu"):
+                meta = json.loads(f[n].attrs["metadata"])
+                del meta["calibration"]
+                f[n].attrs["metadata"] = json.dumps(meta)
+    with pytest.raises(FormatError, match="no sensor-to-segment calibration.*generate the dataset again"):
+        read_shard(bare, seg)
+    np.testing.assert_array_equal(read_shard(bare).imu, plain.imu)  # in sensor axes it reads as before
+
+
 def test_store_round_trips_takes_exactly(sim_dataset, tmp_path):
     take = next(sim_dataset.takes(split="test"))
     save_take(take, tmp_path / "x.npz")

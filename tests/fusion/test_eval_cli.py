@@ -45,3 +45,17 @@ def test_eval_trains_scores_and_writes_every_output(sim_store, tmp_path, capsys)
 
     with pytest.raises(Exception, match="--overwrite"):
         _check_out(out, overwrite=False)
+
+
+def test_raw_sources_are_read_with_the_presets_imu_frame_and_stores_keep_their_own(sim_store):
+    from wearsense.fusion.evaluate import PRESETS, load_data
+    from wearsense.fusion.frames import FeatureSpec
+
+    assert PRESETS["shipped"].spec == {"imu_frame": "segment"}
+    seg = FeatureSpec(imu_frame="segment")
+    raw, what = load_data([sim_store / "shards"], read_spec=seg)
+    assert "sim shards" in what and {t.spec.imu_frame for t in raw} == {"segment"}
+    kept, _ = load_data([sim_store], read_spec=seg)
+    assert {t.spec.imu_frame for t in kept} == {"sensor"}
+    with pytest.raises(Exception, match="imu_frame"):
+        load_data([sim_store], seg)  # a checkpoint's spec is insisted on

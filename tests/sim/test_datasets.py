@@ -112,3 +112,21 @@ def test_cli_generate_writes_and_resumes(tmp_path, capsys):
     assert main(args) == 0
     assert "0 shards written, 1 already complete" in capsys.readouterr().out
     assert main(args[:3] + ["--shard", "5/2"]) == 2
+
+
+def test_a_session_whose_calibration_fails_is_kept_uncalibrated(monkeypatch):
+    from wearsense.calibrate import runner
+    from wearsense.errors import CalibrationError
+    from wearsense.sim import SimConfig
+    from wearsense.sim.datasets import calibrate_session
+
+    profiles, report = calibrate_session(1, SimConfig(imu=2))
+    assert sorted(profiles) == ["sim-imu0", "sim-imu1"] and report["sim-imu0"]["error_deg"] < 3.0
+
+    def refuse(*a, **k):
+        raise CalibrationError("step 'npose' failed 3 times; last: sim-imu0 moved during the N-pose")
+
+    monkeypatch.setattr(runner, "run_protocol", refuse)
+    profiles, report = calibrate_session(1, SimConfig(imu=2))
+    assert profiles == {} and "moved during the N-pose" in report["error"]
+    assert calibrate_session(1, SimConfig(imu=0)) == ({}, {})

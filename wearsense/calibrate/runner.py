@@ -451,9 +451,15 @@ def solve(
             prof = existing.get(serial)
             seg = info.metadata.get("segment")
             func = [s for s in protocol.steps if s.action == "functional" and seg in s.options["segments"]]
-            if not seg or not func:
+            if not seg:
                 continue
             acc, _, _ = _imu_arrays(info, chunk, prof, ("accel",))
+            if not func:  # the N-pose alone: the tilt, not the turn about the segment's up axis
+                cal = seg_cal.fit_tilt_only(seg, seg_cal.static_up(acc), up_axis)
+                q = {"axis_angle_deg": 0.0, "tilt_only": 1.0}
+                sections.setdefault(serial, {})["segment"] = {**cal.to_section(), **_meta(protocol, q)}
+                quality[name] = q
+                continue
             fstep = func[0]
             facc, fgyro, _ = _imu_arrays(*imu_streams(fstep.id)[name], prof, ("gyro", "accel"))
             fa = seg_cal.functional_axis(facc, fgyro, info.rate_hz)
@@ -508,7 +514,7 @@ def _uncalibrated(
     return [
         (n, info)
         for n, (info, _) in _by(captures.get(static.id, {}), Modality.IMU).items()
-        if n not in quality
+        if n not in quality or quality[n].get("tilt_only")
     ]
 
 
@@ -631,11 +637,15 @@ def run_protocol(
     sections, quality = solve(protocol, result.captures, existing, result.repetitions)
     emit(Event("fit", protocol.solver, data=quality))
     for name, info in _uncalibrated(protocol, result.captures, quality):
+        seg = info.metadata.get("segment")
         emit(
             Event(
                 "warning",
-                f"{name} ({info.metadata.get('segment') or 'no segment in its metadata'}): "
-                "no functional step of this protocol moves its segment; it was not calibrated",
+                f"{name} ({seg}): no functional step of this protocol moves its segment; aligned by "
+                "the N-pose alone (its tilt; its turn about the segment's up axis is not calibrated)"
+                if seg else
+                f"{name} (no segment in its metadata): not calibrated; say which segment it is on "
+                "in the device's stream metadata ('segment')",
             )
         )
     fit_failures = _evaluate(protocol.checks, quality)

@@ -20,6 +20,11 @@ Method
 3. TRIAD with gravity first (Shuster & Oh 1981): the most accurate direction is kept
    exactly, the functional axis fixes rotation about it.
 
+A segment no functional step moves (the pelvis in ``npose.toml``) gets the N-pose alone
+(:func:`fit_tilt_only`, ``method = "npose"``): the smallest rotation taking the measured
+up onto the segment's up axis. Its tilt is calibrated; its turn about that axis (a few
+degrees of heading on the segment) is left as mounted.
+
 Checked: the sensor's axes must be right-handed. A world-fixed direction (gravity)
 seen from a turning sensor turns the other way, ``du/dt = -w x u``; if the measured
 ``du/dt`` correlates positively with ``+w x u``, the device's axes are mirrored (a
@@ -44,6 +49,7 @@ __all__ = [
     "static_up",
     "handedness",
     "fit_sensor_to_segment",
+    "fit_tilt_only",
     "axis_vector",
     "rotation_angle_deg",
 ]
@@ -142,12 +148,16 @@ class SegmentCalibration:
         against what the segment axes say (0 = consistent).
     handedness : float
         Of the functional movement (see :func:`handedness`).
+    method : {"npose+functional", "npose"}
+        TRIAD of the static pose and a functional movement, or the static pose alone
+        (:func:`fit_tilt_only`: the turn about the up axis is not calibrated).
     """
 
     segment: str
     matrix: np.ndarray
     axis_angle_deg: float
     handedness: float
+    method: str = "npose+functional"
 
     def to_section(self) -> dict[str, Any]:
         return {
@@ -155,17 +165,55 @@ class SegmentCalibration:
             "sensor_to_segment": self.matrix.tolist(),
             "axis_angle_deg": float(self.axis_angle_deg),
             "handedness": float(self.handedness),
+            "method": self.method,
             "frame": "segment: x anterior, y left, z up in the N-pose; v_segment = M v_sensor",
         }
 
     @classmethod
     def from_section(cls, s: Mapping[str, Any]) -> "SegmentCalibration":
+        try:
+            m = np.asarray(s["sensor_to_segment"], float).reshape(3, 3)
+        except (KeyError, TypeError, ValueError) as e:
+            raise CalibrationError(
+                f"segment section: 'sensor_to_segment' must be a 3x3 rotation ({e!r}); run "
+                "'wearsense calibrate npose <uri>' again"
+            ) from None
+        if not (np.isfinite(m).all() and np.allclose(m @ m.T, np.eye(3), atol=1e-4)
+                and np.linalg.det(m) > 0):
+            raise CalibrationError(
+                "segment section: 'sensor_to_segment' is not a proper rotation (M M^T != I or det <= 0); "
+                "the profile was edited or damaged: run 'wearsense calibrate npose <uri>' again"
+            )
         return cls(
-            str(s["segment"]),
-            np.asarray(s["sensor_to_segment"], float).reshape(3, 3),
+            str(s.get("segment", "")),
+            m,
             float(s.get("axis_angle_deg", 0.0)),
             float(s.get("handedness", 1.0)),
+            str(s.get("method", "npose+functional")),
         )
+
+
+def fit_tilt_only(segment: str, up_sensor: np.ndarray, up_segment: str = "+z") -> SegmentCalibration:
+    """The static pose alone: the smallest rotation taking ``up_sensor`` onto the segment
+    axis ``up_segment``. The tilt of the sensor on its segment is removed; its turn
+    about that axis is not known and stays as mounted (``method = "npose"``)."""
+    a = np.asarray(up_sensor, dtype=np.float64)
+    a = a / np.linalg.norm(a)
+    b = axis_vector(up_segment)
+    v = np.cross(a, b)
+    s, c = float(np.linalg.norm(v)), float(a @ b)
+    if s < 1e-12:
+        if c > 0:
+            m = np.eye(3)
+        else:  # upside down: half a turn about any axis perpendicular to up
+            p = np.array([1.0, 0, 0]) if abs(b[0]) < 0.9 else np.array([0, 1.0, 0])
+            k = np.cross(b, p)
+            k /= np.linalg.norm(k)
+            m = 2 * np.outer(k, k) - np.eye(3)
+    else:
+        k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+        m = np.eye(3) + k + k @ k * ((1 - c) / s**2)
+    return SegmentCalibration(segment, m, 0.0, 0.0, "npose")  # handedness 0: not measured
 
 
 def fit_sensor_to_segment(

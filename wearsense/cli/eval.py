@@ -57,6 +57,10 @@ def add_arguments(parser) -> None:
                              "(modality dropout); default: the preset's")
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps per model (default: the preset's)")
+    parser.add_argument("--imu-frame", choices=("sensor", "segment"), default=None,
+                        help="read the IMUs of raw sources in the sensor's axes or, by each stream's "
+                             "N-pose calibration, in segment axes (default: the preset's; shipped: "
+                             "segment). A prepared store keeps its own")
     parser.add_argument("--no-robustness", action="store_true", help="skip the perturbation runs")
     parser.add_argument("--no-efficiency", action="store_true", help="skip the data-efficiency curves")
     parser.add_argument("--overwrite", action="store_true",
@@ -91,6 +95,8 @@ def run(args) -> int:
         if args.steps < 1:
             raise ConfigError(f"--steps {args.steps}: must be >= 1")
         changes["train"] = {**preset.train, "steps": args.steps}
+    if args.imu_frame:
+        changes["spec"] = {**preset.spec, "imu_frame": args.imu_frame}
     if args.no_robustness:
         changes["robustness"] = ()
     if args.no_efficiency:
@@ -109,17 +115,21 @@ def run(args) -> int:
     def say(msg: str) -> None:
         print(f"eval: {msg}", file=sys.stderr, flush=True)
 
-    takes, description = load_data(args.data, spec, args.mover_regex)
+    from wearsense.fusion.frames import FeatureSpec
+
+    takes, description = load_data(args.data, spec, args.mover_regex,
+                                   read_spec=FeatureSpec(**preset.spec) if preset.spec else None)
+    frames = sorted({t.spec.imu_frame for t in takes})
     splits = assign_splits(takes)
     if checkpoint is not None and not splits["train"]:
         splits["test"] = takes if not splits["test"] else splits["test"]
     say(f"data: {description}; takes train {len(splits['train'])}, val {len(splits['val'])}, "
-        f"test {len(splits['test'])}")
+        f"test {len(splits['test'])}; IMU axes: {', '.join(frames)}")
     command = _command(args)
     result = run_evaluation(
         splits, preset, checkpoint=checkpoint, progress=say,
         meta={"command": command, "data": description,
-              "checkpoint": args.checkpoint or None},
+              "checkpoint": args.checkpoint or None, "imu_frame": ", ".join(frames)},
     )
     paths = result.write(args.out)
     print(_summary(result))
@@ -130,7 +140,7 @@ def run(args) -> int:
 def _command(args) -> str:
     """The command line that reproduces this run (from the parsed options)."""
     parts = ["wearsense", "eval", "--data", *[str(p) for p in args.data], "--preset", args.preset]
-    for opt in ("conditions", "seeds", "checkpoint", "train_mode", "steps", "mover_regex"):
+    for opt in ("conditions", "seeds", "checkpoint", "train_mode", "steps", "mover_regex", "imu_frame"):
         v = getattr(args, opt)
         if v is not None:
             parts += [f"--{opt.replace('_', '-')}", str(v)]

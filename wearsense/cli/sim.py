@@ -46,6 +46,9 @@ def add_arguments(parser) -> None:
     g.add_argument("--emg-model", choices=("realistic", "simple"), default="realistic")
     g.add_argument("--emg", type=int, default=8, help="EMG channels")
     g.add_argument("--imu", type=int, default=4, help="IMUs")
+    g.add_argument("--no-calibrate", action="store_true",
+                   help="skip the N-pose calibration each take begins with (its fit is kept in the "
+                        "IMU streams' metadata, for FeatureSpec.imu_frame='segment')")
 
 
 def run(args) -> int:
@@ -66,6 +69,7 @@ def run(args) -> int:
             "emg": args.emg,
             "imu": args.imu,
         },
+        calibrate=not args.no_calibrate,
     )
 
     def progress(r: dict) -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "output_groups",
     "group_errors",
     "choose_per_group",
+    "pooled_by_vector",
 ]
 
 #: step lags (in steps) of the differences the ridge features hold
@@ -259,6 +260,22 @@ def _feature_blocks(take: Take, names: Iterable[str]) -> dict[str, np.ndarray]:
     return out
 
 
+def pooled_by_vector(var: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Each feature's variance replaced by the mean over the features of its vector.
+
+    The ridge penalises every feature relative to its variance. Per axis of a sensor,
+    that favours the axes that barely moved in training: in segment axes a trunk hardly
+    rolls in everyday movement, so its roll rate gets a small penalty and a large
+    weight, and a movement family that does roll (a spiral turn) is then extrapolated far.
+    One variance per vector (the three axes of a gyro, an accelerometer, an up
+    direction, or of their changes) makes the penalty, and so the fit, turn with the
+    sensor: it no longer depends on how the sensor's axes are turned.
+    ``vectors``: a label per feature (the features of one vector share it).
+    """
+    _, inv = np.unique(vectors, return_inverse=True)
+    return (np.bincount(inv, weights=var) / np.bincount(inv))[inv]
+
+
 def _imu_invariant(imu: np.ndarray) -> np.ndarray:
     """IMU features that do not depend on the mover's heading in the room: (..., 9).
 
@@ -408,6 +425,12 @@ class RidgeBaseline:
             n += len(x)
         if g is None or n < 10:
             raise ConfigError("RidgeBaseline.fit: the training split holds no usable steps; check the data")
+        # the three axes of one sensor's vector share a variance (so one penalty): see pooled_by_vector
+        vectors = np.arange(g.shape[0])
+        for name in ("imu_motion", "imu_level"):
+            if name in spans:
+                sl = spans[name]
+                vectors[sl] = sl.start + np.arange(sl.stop - sl.start) // 3 * 3
         val = list(val)
         val_x = None
         if val:
@@ -435,7 +458,7 @@ class RidgeBaseline:
                 ybar = bc[0] / n
                 sxx = gc[1:, 1:] - n * np.outer(mu, mu)
                 sxy = bc[1:] - n * np.outer(mu, ybar)
-                var = np.maximum(np.diag(sxx) / n, 1e-12)
+                var = pooled_by_vector(np.maximum(np.diag(sxx) / n, 1e-12), vectors[idx[1:]])
                 rows = np.array([where[int(i)] - 1 for i in idx[1:]])
                 for alpha in (RIDGE_ALPHAS if val_xy is not None else (RIDGE_ALPHAS[1],)):
                     a = sxx + alpha * n * np.diag(var)

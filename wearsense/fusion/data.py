@@ -182,7 +182,7 @@ def prepare(source: Any, spec: FeatureSpec, out_dir: str | Path, *, overwrite: b
     card_path = out / "card.json"
     if card_path.exists() and not overwrite:
         old = json.loads(card_path.read_text())
-        if old.get("spec") != spec.to_dict():
+        if FeatureSpec.from_dict(old.get("spec", {})) != spec:
             raise OutputError(
                 f"{out}: holds takes prepared with another FeatureSpec; choose another folder or "
                 "pass overwrite=True", str(out)

@@ -21,7 +21,9 @@ Targets: ``y_angles`` are the truth joint angles (100 Hz) at ``t + h``, by
 :func:`wearsense.dsp.resample.interpolate_to`; ``y_kp`` are the keypoints of those
 angles by the sim's forward kinematics with the mover's own segment lengths, in the
 body frame of :func:`~wearsense.fusion.featurize.body_frame` (pelvis at the origin,
-facing +x). Labels: ``family``/``kind`` of the movement under way at ``t`` (truth
+facing +x). IMUs: each stream's metadata holds the N-pose calibration the take began
+with (:func:`wearsense.sim.datasets.calibrate_session`); ``FeatureSpec.imu_frame="segment"``
+turns the IMU into segment axes with it. Labels: ``family``/``kind`` of the movement under way at ``t`` (truth
 labels), ``onset`` 1 at the first step at or after each movement's planned start.
 """
 
@@ -139,6 +141,15 @@ def read_shard(path: str | Path, spec: FeatureSpec = FeatureSpec(), block_s: flo
         first = max(times[n][0] for n in present)
         end = min(times[n][-1] for n in present)
         start = math.ceil((first + dt) / dt - 1e-9) * dt
+        if spec.imu_frame == "segment":
+            bare = [n for n, i in infos.items() if i.modality.value == "IMU" and "calibration" not in i.metadata]
+            if bare:
+                raise FormatError(
+                    f"{path}: IMU streams {', '.join(bare)} carry no sensor-to-segment calibration (the "
+                    "shard was written before sim sessions began with one, or with --no-calibrate), and "
+                    "FeatureSpec.imu_frame='segment' needs it; generate the dataset again into a new folder "
+                    "(complete shards are kept, not rewritten), or read it with imu_frame='sensor'",
+                    str(path))
         feat = StepFeaturizer(spec, infos, pose_latency_s=pose_lat, start_s=start)
         parts = []
         pos = {n: 0 for n in infos}
@@ -194,6 +205,8 @@ def read_shard(path: str | Path, spec: FeatureSpec = FeatureSpec(), block_s: flo
             "duration_s": float(a["duration_s"]),
             "pose_latency_s": pose_lat,
             "pose_kind": feat.pose_kind,
+            "imu_frame": spec.imu_frame,
+            "calibration": json.loads(a["calibration"]) if "calibration" in a else {},
             "clock": "sim true time = host clock (epoch 0); see wearsense.fusion.data_sim",
             "rates_hz": {n: i.rate_hz for n, i in infos.items()},
         }

@@ -102,7 +102,7 @@ def markdown(result: "EvalResult") -> str:
     out = ["# wearsense eval results", ""]
     if meta.get("command"):
         out += ["Command:", "", "    " + meta["command"], ""]
-    for key in ("data", "data_command"):
+    for key in ("data", "data_command", "imu_frame"):
         if meta.get(key):
             out += [f"- {key}: `{meta[key]}`"]
     sp = meta.get("splits", {})

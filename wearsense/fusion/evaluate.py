@@ -128,6 +128,9 @@ class EvalPreset:
     tracking_window_s: float = 2.0
     onset_threshold_deg: float = 5.0
     ridge: bool = True
+    #: FeatureSpec settings raw sources (sim shards, XDF sessions, emg2pose) are read with;
+    #: a prepared take store keeps the spec it was made with, a checkpoint its own
+    spec: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         bad = [c for c in self.conditions if c not in CONDITIONS]
@@ -170,6 +173,8 @@ PRESETS: dict[str, EvalPreset] = {
         efficiency_minutes=(0.05, 0.5, 5.0),
         efficiency_seeds=(0,),
         n_boot=2000,
+        # the IMUs in segment axes by each session's N-pose calibration, as a lab runs it
+        spec={"imu_frame": "segment"},
     ),
 }
 
@@ -288,14 +293,16 @@ def assign_splits(takes: Sequence[Take], val_fraction: float = 0.15, test_fracti
     return out
 
 
-def load_data(paths: Sequence[str | Path], spec=None, mover_regex: str | None = None
-              ) -> tuple[list[Take], str]:
+def load_data(paths: Sequence[str | Path], spec=None, mover_regex: str | None = None, *,
+              read_spec=None) -> tuple[list[Take], str]:
     """Read every take of ``paths`` (see :mod:`wearsense.fusion.data`) into memory.
 
     Each path is a prepared take store (``card.json``), a sim dataset folder
     (``mover-*_take-*.h5`` shards of ``wearsense sim generate``), an ``.xdf`` session, or
-    an emg2pose root. ``spec``: the FeatureSpec to read with (a checkpoint's); default
-    the store's own, else :class:`~wearsense.fusion.frames.FeatureSpec` defaults.
+    an emg2pose root. ``spec``: the FeatureSpec every path must be read with (a
+    checkpoint's; a store made with another is an error). Without it, a store keeps its
+    own, and raw sources are read with ``read_spec`` (default
+    :class:`~wearsense.fusion.frames.FeatureSpec`'s defaults).
     XDF sessions are one mover per file (the file's stem) unless ``mover_regex`` says
     which part of the stem names the mover (its first group, e.g. ``^([^_]+)_``).
     Returns the takes and a one-line description of what was read.
@@ -318,7 +325,7 @@ def load_data(paths: Sequence[str | Path], spec=None, mover_regex: str | None = 
                 "see docs/fusion.md for what each looks like")
         from wearsense.fusion import data
 
-        sp = spec if spec is not None else FeatureSpec()
+        sp = spec if spec is not None else read_spec if read_spec is not None else FeatureSpec()
         if kind == "take store":
             new = list(data.TakeStore(p, spec).takes())
         elif kind == "sim shards":

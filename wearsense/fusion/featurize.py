@@ -19,8 +19,12 @@ Per step (see :mod:`wearsense.fusion.frames` for shapes):
   (then its values are zeros: there is no muscle signal in them to give).
 - **IMU**: per IMU stream, the newest sample at or before ``t``: orientation from
   :class:`~wearsense.dsp.Ahrs` (causal), gyro in rad/s, accelerometer in g, after the
-  profile's IMU corrections when one is given. ``imu_ok``: a sample within the last
-  ``max(1 step, 3 samples)``.
+  profile's IMU corrections when one is given. With ``FeatureSpec.imu_frame="segment"``
+  all three are turned into the axes of the segment the sensor sits on, by the
+  ``segment`` section (sensor-to-segment rotation ``M``) of the profile given for the
+  stream or, without one, of the profile the stream carries in its metadata (a
+  device's when opened, a recording's): orientation ``q ⊗ m*``, vectors ``M v``.
+  ``imu_ok``: a sample within the last ``max(1 step, 3 samples)``.
 - **Pose**: the newest frame whose arrival (its host-clock timestamp) is at or before
   ``t``; its capture time is the timestamp minus the pose latency (camera pipeline,
   capture -> timestamp), and ``pose_age = t - capture``. Keypoint streams (channels
@@ -41,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from wearsense.dsp.ahrs import GRAVITY, Ahrs
+from wearsense.dsp.ahrs import GRAVITY, Ahrs, quat_conjugate, quat_multiply
 from wearsense.dsp.emg import EmgChain
 from wearsense.dsp.quality import QualityMonitor
 from wearsense.dsp.resample import interpolate_to
@@ -175,6 +179,9 @@ class _ImuStream:
     gyro_scale: float
     acc_scale: float
     stale_s: float
+    #: FeatureSpec.imu_frame "segment": v_segment = to_segment @ v_sensor, and its quaternion
+    to_segment: np.ndarray | None = None
+    to_segment_q: np.ndarray | None = None
     buf: _Buffer = field(default_factory=lambda: _Buffer(np.zeros(0), np.zeros((0, len(IMU_FEATURES)))))
 
 
@@ -336,11 +343,35 @@ class StepFeaturizer:
             correction = ImuCorrection(info, prof)
         ahrs = Ahrs(info, self.spec.ahrs_settings(), use_magnetometer=self.spec.use_magnetometer)
         stale = max(self.spec.step_s, 3.0 / info.rate_hz) if info.rate_hz > 0 else self.spec.step_s
+        m = mq = None
+        if self.spec.imu_frame == "segment":
+            m = self._sensor_to_segment(info, prof)
+            from scipy.spatial.transform import Rotation
+
+            mq = Rotation.from_matrix(m).as_quat(scalar_first=True)
         return _ImuStream(
             info, correction, ahrs, gyro, acc,
             _unit_scale(_GYRO_SCALE, info.units[gyro[0]], "gyro", info),
             _unit_scale(_ACC_SCALE, info.units[acc[0]], "accelerometer", info),
-            stale,
+            stale, m, mq,
+        )
+
+    @staticmethod
+    def _sensor_to_segment(info: StreamInfo, prof) -> np.ndarray:
+        """The ``segment`` section of the profile given for ``info``, else of the one the
+        stream carries (a device's on open, a recording's); an error naming the fix."""
+        from wearsense.calibrate.profile import profile_of
+        from wearsense.calibrate.segment import SegmentCalibration
+        from wearsense.errors import CalibrationError
+
+        for p in (prof, profile_of(info)):
+            if p is not None and "segment" in p.sections:
+                return SegmentCalibration.from_section(p.sections["segment"]).matrix
+        raise CalibrationError(
+            f"IMU stream {info.name!r}: FeatureSpec.imu_frame='segment' needs its sensor-to-segment "
+            "calibration (a profile with a 'segment' section) and it has none; run 'wearsense calibrate "
+            "npose <uri>' with the sensors on the body (sim shards: 'wearsense sim generate' calibrates "
+            "each session), or read the data with imu_frame='sensor'"
         )
 
     def reset(self) -> None:
@@ -385,7 +416,13 @@ class StepFeaturizer:
             s = self._imu[name]
             raw = chunk if s.correction is None else s.correction.process(chunk)
             q = s.ahrs.process(raw).data.astype(np.float64)
-            feats = np.hstack([q, raw.data[:, s.gyro] * s.gyro_scale, raw.data[:, s.acc] * s.acc_scale])
+            gyro = raw.data[:, s.gyro] * s.gyro_scale
+            acc = raw.data[:, s.acc] * s.acc_scale
+            if s.to_segment is not None:  # segment -> world = sensor -> world * M^T
+                q = quat_multiply(q, quat_conjugate(s.to_segment_q))
+                gyro = gyro @ s.to_segment.T
+                acc = acc @ s.to_segment.T
+            feats = np.hstack([q, gyro, acc])
             s.buf.append(chunk.t, feats)
         elif self.pose_info is not None and name == self.pose_info.name:
             x = chunk.data.astype(np.float64) * self._pose_scale

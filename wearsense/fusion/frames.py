@@ -81,6 +81,7 @@ IMU_FEATURES: tuple[str, ...] = (
 
 ONSET_METHODS = ("double_threshold", "tkeo", "cusum")
 EMG_NORMS = ("fixed", "mvc")
+IMU_FRAMES = ("sensor", "segment")
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,13 @@ class FeatureSpec:
         Envelope unit of the MVC transform (fraction of MVC; 0.01 = 1 %).
     ahrs_method, ahrs_gain, use_magnetometer
         Orientation filter (:class:`~wearsense.dsp.AhrsSettings`).
+    imu_frame : {"sensor", "segment"}
+        The axes of each IMU slot's orientation, gyro and accelerometer. ``"sensor"``:
+        as the device reads them (a few degrees of mounting differ from mover to mover
+        and session to session). ``"segment"``: turned into the axes of the body segment
+        the sensor sits on, by the ``segment`` section of the device's calibration
+        profile (``wearsense calibrate npose <uri>``, :mod:`wearsense.calibrate.segment`;
+        a stream without one is an error).
     mains_hz : float or None
         Mains notch family (50/60), or None to detect it from the first second.
     """
@@ -141,6 +149,7 @@ class FeatureSpec:
     ahrs_gain: float = 0.5
     use_magnetometer: bool = True
     mains_hz: float | None = None
+    imu_frame: str = "sensor"
 
     def __post_init__(self) -> None:
         if not 5.0 <= self.step_hz <= 500.0:
@@ -167,6 +176,8 @@ class FeatureSpec:
         if self.ahrs_method not in ("complementary", "mahony"):
             raise ConfigError(f"FeatureSpec.ahrs_method={self.ahrs_method!r}: 'complementary' or 'mahony'",
                               "ahrs_method")
+        if self.imu_frame not in IMU_FRAMES:
+            raise ConfigError(f"FeatureSpec.imu_frame={self.imu_frame!r}: one of {IMU_FRAMES}", "imu_frame")
         if self.mains_hz not in (None, 50, 60, 50.0, 60.0):
             raise ConfigError(f"FeatureSpec.mains_hz={self.mains_hz!r}: 50, 60 or None (detect)", "mains_hz")
 

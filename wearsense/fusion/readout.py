@@ -21,7 +21,10 @@ validation takes by the error at 100 ms: the penalty, whether to use the IMU lev
 each sensor sits on its segment differs from mover to mover; its motion much less) and,
 for conditions with the camera and wearables, whether the joint is better served by the
 camera's features alone (a joint no sensor sees gains nothing from the wearables and can
-lose by them on new movers). Inputs are clipped to the range seen in training. Same choices, same features as
+lose by them on new movers). Features are standardised with one scale per sensor vector
+(its three axes share it: :func:`~wearsense.fusion.baselines.pooled_by_vector`), so the
+penalty does not favour an axis that barely moved in training. Inputs are clipped to the
+range seen in training. Same choices, same features as
 :class:`wearsense.fusion.baselines.RidgeBaseline`, computed in torch on the model's
 inputs.
 """
@@ -35,7 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from wearsense.errors import ConfigError
-from wearsense.fusion.baselines import choose_per_group, group_errors, output_groups
+from wearsense.fusion.baselines import choose_per_group, group_errors, output_groups, pooled_by_vector
 from wearsense.fusion.frames import CONDITIONS, Take
 
 __all__ = ["LinearReadout", "LAGS", "ALPHAS"]
@@ -124,6 +127,18 @@ class LinearReadout(nn.Module):
 
     # -- the closed-form fit ----------------------------------------------------------
 
+    def _vectors(self) -> np.ndarray:
+        """A label per feature: the three axes of one IMU vector (up, accelerometer, gyro,
+        and their changes) share one; every other feature has its own."""
+        labels = np.arange(self.n_feat)
+        at = 0
+        for _ in range(1 + len(LAGS)):
+            for _, width, modality in self.blocks:
+                if modality == "imu":
+                    labels[at:at + width] = at + np.arange(width) // 3 * 3
+                at += width
+        return labels
+
     def _feature_mask(self, condition: str, imu_level: bool) -> np.ndarray:
         sees = CONDITIONS[condition]
         one = []
@@ -163,7 +178,8 @@ class LinearReadout(nn.Module):
         ybar = b[0] / n
         sxx = g[1:, 1:] - n * np.outer(mu, mu)
         sxy = b[1:] - n * np.outer(mu, ybar)
-        sd = np.sqrt(np.maximum(np.diag(sxx) / n, 1e-12))
+        # one scale per sensor vector (its three axes), so the penalty turns with the sensor
+        sd = np.sqrt(pooled_by_vector(np.maximum(np.diag(sxx) / n, 1e-12), self._vectors()))
         self.mean.copy_(torch.as_tensor(mu, dtype=torch.float32))
         self.std.copy_(torch.as_tensor(sd, dtype=torch.float32))
         self.lo.copy_(torch.as_tensor(lo, dtype=torch.float32))

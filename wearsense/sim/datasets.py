@@ -14,10 +14,18 @@ the ``val_fraction`` before them ``val``, the rest ``train`` — a test mover is
 the model never saw. ``hold_out_families`` removes families from train and val takes
 only: the test movers perform them (the zero-shot test).
 
+Each take begins, as a lab session does, with the sensors' calibration: the mover
+performs the N-pose protocol (``calibration/npose.toml``) wearing that session's
+sensors, and its fit (:func:`calibrate_session`) is kept in each IMU stream's metadata
+(``calibration``, a profile as a device carries it), so the fusion layer can read the
+IMUs in segment axes (``FeatureSpec.imu_frame="segment"``). The root attribute
+``calibration`` says, per IMU, the fit's method and its error against the true
+mounting. ``DatasetSpec.calibrate=False`` (``--no-calibrate``) skips it.
+
 Shard layout (h5py; every array chunked, so a reader streams it without loading all)::
 
     /            attrs: generator, wearsense_version, seed, take, session, split, duration_s,
-                        config (JSON), traits (JSON), families, complete
+                        config (JSON), traits (JSON), families, calibration (JSON), complete
     /<stream>/data (n, channels) float32   attrs: channels, units, rate_hz, modality, metadata (JSON)
     /<stream>/t    (n,) float64 device timestamps (the device's own clock)
     /<stream>/true_t (n,) float64 true capture times;  /<stream>/seq (n,) int64
@@ -45,7 +53,8 @@ import numpy as np
 
 from wearsense.errors import StreamError
 
-__all__ = ["DatasetSpec", "GENERATOR_VERSION", "generate_dataset", "units", "shard_path", "write_card"]
+__all__ = ["DatasetSpec", "GENERATOR_VERSION", "generate_dataset", "units", "shard_path", "write_card",
+           "calibrate_session"]
 
 #: Version of the sim's generative model; bump when the same seed gives different data.
 GENERATOR_VERSION = "sim-13.1"
@@ -66,6 +75,9 @@ class DatasetSpec:
     overrides: dict[str, Any] = field(
         default_factory=lambda: {"person": "drawn", "vocabulary": "full", "emg_model": "realistic"}
     )
+    #: run the N-pose protocol (calibration/npose.toml) before every take, as a lab does
+    #: when it puts the sensors on, and keep each IMU's profile in its stream metadata
+    calibrate: bool = True
 
     def __post_init__(self) -> None:
         if self.movers < 1:
@@ -134,6 +146,48 @@ def _json(x: Any) -> str:
     return json.dumps(x, default=default)
 
 
+def calibrate_session(seed: int, cfg) -> tuple[dict[str, dict], dict[str, Any]]:
+    """The N-pose protocol (``calibration/npose.toml``) performed by mover ``seed`` wearing
+    the session's sensors (:class:`~wearsense.sim.protocols.CalibrationSubject`: the same
+    mountings as the take of ``cfg``; a posture and a table that are a little off), fitted
+    as ``wearsense calibrate npose`` fits it.
+
+    Returns ``(profiles, report)``: profile dicts by IMU stream name, as a device carries
+    them in ``StreamInfo.metadata["calibration"]``, and per stream the fit's error against
+    the true mounting (deg) and its method. A protocol that fails (a step still rejected
+    after its retries) leaves the session uncalibrated: no profiles, and the report's
+    ``error`` says why (reading that shard in segment axes is then an error naming it).
+    """
+    from wearsense.calibrate.profile import Profile, device_serial
+    from wearsense.calibrate.protocol import find_protocol
+    from wearsense.calibrate.runner import SimSource, run_protocol
+    from wearsense.calibrate.segment import SegmentCalibration, rotation_angle_deg
+    from wearsense.sim.protocols import CalibrationSubject
+
+    from wearsense.errors import CalibrationError
+
+    profiles: dict[str, dict] = {}
+    report: dict[str, Any] = {}
+    if not cfg.imu:
+        return profiles, report
+    subject = CalibrationSubject(seed, cfg)
+    try:
+        result = run_protocol(find_protocol("npose"), SimSource(subject), countdown_s=0,
+                              sleep=lambda s: None, save=False)
+    except CalibrationError as e:  # as in a lab: the take is kept, its IMUs stay uncalibrated
+        return profiles, {"error": str(e)}
+    for k, name in enumerate(subject.imu_names):
+        serial = device_serial(subject.infos[name])
+        sections = result.sections.get(serial)
+        if not sections or "segment" not in sections:
+            continue
+        profiles[name] = Profile(serial, sections).to_dict()
+        cal = SegmentCalibration.from_section(sections["segment"])
+        report[name] = {"method": cal.method, "error_deg": rotation_angle_deg(cal.matrix, subject.mounts[k]),
+                        "mounting_deg": rotation_angle_deg(np.eye(3), subject.mounts[k])}
+    return profiles, report
+
+
 def _write_unit(args: tuple) -> dict:
     out, spec, mover, take = args
     import h5py
@@ -146,6 +200,7 @@ def _write_unit(args: tuple) -> dict:
     cfg = spec.config(mover, take)
     duration = min(spec.take_s, spec.hours * 3600.0 - take * spec.take_s)
     rec = sim.generate(spec.seed0 + mover, duration, cfg, keep_truth=True)
+    profiles, cal_report = calibrate_session(spec.seed0 + mover, cfg) if spec.calibrate else ({}, {})
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     with h5py.File(tmp, "w") as f:
         a = f.attrs
@@ -159,6 +214,7 @@ def _write_unit(args: tuple) -> dict:
         a["config"] = _json({k: getattr(cfg, k) for k in cfg.field_names()})
         a["traits"] = _json(asdict(rec.truth.traits))
         a["families"] = _json(sorted({FAMILY_OF[k] for k in cfg.kinds()}))
+        a["calibration"] = _json(cal_report)
         for name, (info, chunk) in rec.streams.items():
             g = f.create_group(name)
             rows = max(1, min(chunk.n, int(info.rate_hz)))
@@ -173,7 +229,10 @@ def _write_unit(args: tuple) -> dict:
             g.attrs["units"] = _json(list(info.units) if not isinstance(info.units, str) else info.units)
             g.attrs["rate_hz"] = info.rate_hz
             g.attrs["modality"] = str(info.modality)
-            g.attrs["metadata"] = _json(dict(info.metadata))
+            meta = dict(info.metadata)
+            if name in profiles:  # as a device carries its profile when opened (attach_profile)
+                meta["calibration"] = profiles[name]
+            g.attrs["metadata"] = _json(meta)
         tr = rec.truth
         step = int(round(1000.0 / TRUTH_RATE_HZ))
         m = tr.phys_t.shape[0] // step
@@ -271,6 +330,7 @@ def write_card(out: Path, spec: DatasetSpec) -> dict:
         "splits": splits,
         "split_rule": "by mover: a test mover is a person never seen in training",
         "hold_out_families": list(spec.hold_out_families),
+        "calibration": "npose protocol before every take (IMU stream metadata)" if spec.calibrate else "none",
         "families_train": sorted({FAMILY_OF[k] for k in train_kinds}),
         "families_test": sorted({FAMILY_OF[k] for k in test_kinds}),
         "kinds_train": train_kinds,
