@@ -252,9 +252,11 @@ def test_segment_frame_turns_orientation_gyro_and_accel_by_the_profile(sim_host_
 
     streams, lat = sim_host_streams
     imus = [n for n, (i, _) in streams.items() if i.modality.value == "IMU"]
-    rot = {n: Rotation.from_rotvec(v).as_matrix() for n, v in zip(imus, ([0.1, -0.05, 0.12], [-0.2, 0.1, 0.0]))}
+    turns = ([0.1, -0.05, 0.12], [-0.2, 0.1, 0.0])
+    rot = {n: Rotation.from_rotvec(v).as_matrix() for n, v in zip(imus, turns)}
     sensor, _ = run_whole(streams, lat)
-    seg, _ = run_whole(streams, lat, spec=FeatureSpec(imu_frame="segment"), profile=_segment_profiles(streams, rot))
+    seg, _ = run_whole(streams, lat, spec=FeatureSpec(imu_frame="segment"),
+                       profile=_segment_profiles(streams, rot))
     for j, n in enumerate(imus):
         m = rot[n]
         a, b = sensor["imu"][:, j].astype(np.float64), seg["imu"][:, j].astype(np.float64)
@@ -282,8 +284,9 @@ def test_segment_frame_reads_the_profile_a_stream_carries_and_refuses_none(sim_h
            for k, n in enumerate(n for n, i in infos.items() if i.modality.value == "IMU")}
     given, _ = run_whole(streams, lat, spec=spec, profile=_segment_profiles(streams, rot))
     profs = _segment_profiles(streams, rot)
-    carried = {n: (i.with_(metadata={**i.metadata, "calibration": profs[n].to_dict()}) if n in profs else i, c)
-               for n, (i, c) in streams.items()}
+    carried = {}
+    for n, (i, c) in streams.items():
+        carried[n] = (i.with_(metadata={**i.metadata, "calibration": profs[n].to_dict()}) if n in profs else i, c)
     attached, _ = run_whole(carried, lat, spec=spec)
     np.testing.assert_array_equal(attached["imu"], given["imu"])
     # the sensor frame ignores a segment section

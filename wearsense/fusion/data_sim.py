@@ -142,7 +142,8 @@ def read_shard(path: str | Path, spec: FeatureSpec = FeatureSpec(), block_s: flo
         end = min(times[n][-1] for n in present)
         start = math.ceil((first + dt) / dt - 1e-9) * dt
         if spec.imu_frame == "segment":
-            bare = [n for n, i in infos.items() if i.modality.value == "IMU" and "calibration" not in i.metadata]
+            bare = [n for n, i in infos.items()
+                    if i.modality.value == "IMU" and "calibration" not in i.metadata]
             if bare:
                 raise FormatError(
                     f"{path}: IMU streams {', '.join(bare)} carry no sensor-to-segment calibration (the "
