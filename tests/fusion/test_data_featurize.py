@@ -286,7 +286,9 @@ def test_segment_frame_reads_the_profile_a_stream_carries_and_refuses_none(sim_h
     profs = _segment_profiles(streams, rot)
     carried = {}
     for n, (i, c) in streams.items():
-        carried[n] = (i.with_(metadata={**i.metadata, "calibration": profs[n].to_dict()}) if n in profs else i, c)
+        if n in profs:
+            i = i.with_(metadata={**i.metadata, "calibration": profs[n].to_dict()})
+        carried[n] = (i, c)
     attached, _ = run_whole(carried, lat, spec=spec)
     np.testing.assert_array_equal(attached["imu"], given["imu"])
     # the sensor frame ignores a segment section
