@@ -182,3 +182,52 @@ def test_non_finite_sample_is_refused_with_its_time():
     ahrs = Ahrs(INFO)
     with pytest.raises(StreamError, match="non-finite IMU sample at t=0.035000"):
         ahrs.process(Chunk(d, c.t))
+
+
+def _turning(rate_dps: float, seconds: float, bias_dps: float, seed: int = 0) -> Chunk:
+    """Still, then a slow turn about x at ``rate_dps`` for ``seconds``, then still again;
+    the gyro reads the turn plus a constant bias on every axis."""
+    rng = np.random.default_rng(seed)
+    n0, n1, n2 = int(10 * RATE_HZ), int(seconds * RATE_HZ), int(10 * RATE_HZ)
+    rate = np.r_[np.zeros(n0), np.full(n1, rate_dps), np.zeros(n2)]
+    angle = np.deg2rad(np.cumsum(rate) / RATE_HZ)
+    q = np.stack([np.cos(angle / 2), np.sin(angle / 2), 0 * angle, 0 * angle], axis=1)
+    inv = q * np.array([1, -1, -1, -1])
+    acc = quat_rotate(inv, np.broadcast_to([0, 0, GRAVITY], (len(q), 3)))
+    acc = acc + 0.01 * rng.standard_normal((len(q), 3))
+    mag = quat_rotate(inv, np.broadcast_to(FIELD_ENU, (len(q), 3))) + 0.3 * rng.standard_normal((len(q), 3))
+    gyr = np.c_[rate, 0 * rate, 0 * rate] + bias_dps + 0.05 * rng.standard_normal((len(q), 3))
+    return Chunk(np.hstack([acc, gyr, mag]).astype(np.float32), np.arange(len(q)) / RATE_HZ), q
+
+
+def test_a_slow_turn_is_not_taken_for_gyro_bias():
+    """Slow turns (1-2.9 deg/s for 12 s) are below the gyro's rest threshold (3 deg/s); the
+    bias must not follow them (gravity's direction moves). It may move only until gravity
+    has turned by rest_tilt_deg: under 1 deg/s whatever the rate. With the gyro test alone
+    it follows each turn to its rate (and at 3 deg/s would never come back)."""
+    end = int(22 * RATE_HZ)  # the turn ends
+    for rate in (1.0, 2.0, 2.9):
+        chunk, q_true = _turning(rate, 12.0, bias_dps=0.5)
+        ahrs = Ahrs(INFO)
+        q = ahrs.process(chunk[:end]).data
+        assert abs(ahrs.state.gyro_bias_dps[0] - 0.5) < 0.9
+        loose = Ahrs(INFO, AhrsSettings(rest_tilt_deg=180.0))  # the gyro test alone
+        q_loose = loose.process(chunk[:end]).data
+        assert abs(loose.state.gyro_bias_dps[0] - 0.5 - rate) < 0.1
+        err, err_loose = (angle_between_deg(x[-1], q_true[end - 1]) for x in (q, q_loose))
+        assert err < 0.7 * err_loose, (rate, err, err_loose)
+
+
+def test_the_accelerometer_recovers_a_tilt_that_drifted_beyond_rejection():
+    """An estimate 40 deg off (a bias error carried it while the accelerometer was
+    rejected) is pulled back once the rejection times out, not one sample per timeout."""
+    q_true = np.array([1.0, 0, 0, 0])
+    still = _static(q_true, int(20 * RATE_HZ))
+    ahrs = Ahrs(INFO)
+    ahrs.process(still[:10])
+    off = Rotation.from_rotvec(np.deg2rad([40.0, 0, 0])).as_quat(scalar_first=True)
+    ahrs.state.vector[:4] = off
+    q = ahrs.process(still[10:]).data
+    err = angle_between_deg(q, q_true)
+    assert err[int(4 * RATE_HZ)] > 30.0  # rejected until the timeout (5 s)
+    assert err[-1] < 1.0 and ahrs.state.last_flags[-200:, 0].sum() == 0

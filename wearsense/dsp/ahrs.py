@@ -67,7 +67,8 @@ _S_MAG_REJ = 12  # seconds magnetometer rejected
 _S_INIT = 13  # 1 once aligned
 _S_MAG_NORM = 14  # reference field norm
 _S_MAG_DIP = 15  # reference dip (sin of angle between field and up)
-_N_STATE = 16
+_S_REST_UP = 16  # 3 values: the accelerometer's direction when the still period began
+_N_STATE = 19
 
 
 @numba.njit(cache=True, inline="always")
@@ -99,6 +100,7 @@ def _ahrs_run(data, cols, dt, prm, st, out, flags):  # pragma: no cover - compil
     rest_s = prm[9]
     bias_tau = prm[10]
     rest_acc_tol = prm[11]
+    rest_cos = prm[12]
     w, x, y, z = st[0], st[1], st[2], st[3]
     for i in range(n):
         ax, ay, az = data[i, cols[0]], data[i, cols[1]], data[i, cols[2]]
@@ -158,6 +160,14 @@ def _ahrs_run(data, cols, dt, prm, st, out, flags):  # pragma: no cover - compil
         still = (abs(gx) < rest_dps and abs(gy) < rest_dps and abs(gz) < rest_dps
                  and abs(an - 9.80665) < rest_acc_tol)
         if still:
+            # a slow turn reads as "still" to the gyro test once the bias has followed it;
+            # gravity's direction does not lie: it must stay where the still period began
+            ux, uy, uz = ax / an, ay / an, az / an
+            if st[_S_REST] == 0.0:
+                st[_S_REST_UP], st[_S_REST_UP + 1], st[_S_REST_UP + 2] = ux, uy, uz
+            elif ux * st[_S_REST_UP] + uy * st[_S_REST_UP + 1] + uz * st[_S_REST_UP + 2] < rest_cos:
+                still = False
+        if still:
             st[_S_REST] += dt
             if st[_S_REST] >= rest_s:
                 k = dt / bias_tau
@@ -182,9 +192,13 @@ def _ahrs_run(data, cols, dt, prm, st, out, flags):  # pragma: no cover - compil
             cosang = ux * vx + uy * vy + uz * vz
             ok = abs(an - 9.80665) <= acc_norm_tol and cosang >= acc_cos
             if ok or st[_S_ACC_REJ] > timeout:
+                # after the timeout the accelerometer is used on every sample until the
+                # estimate agrees with it again (recovery: one sample per timeout would let
+                # a gyro-bias drift carry the tilt away for good)
                 fx, fy, fz = _cross(ux, uy, uz, vx, vy, vz)  # the first feedback term
                 acc_used = 1
-                st[_S_ACC_REJ] = 0.0
+                if ok:
+                    st[_S_ACC_REJ] = 0.0
             else:
                 st[_S_ACC_REJ] += dt
             if has_mag and mn > 1e-9:
@@ -252,11 +266,16 @@ class AhrsSettings:
     mag_dip_tol : float
         ... or its dip (cosine of the angle to up) by more than this.
     rejection_timeout_s : float
-        After this long rejected, a sensor is used again (recovery).
+        After this long rejected, the accelerometer is used on every sample until the
+        estimate agrees with it again (recovery); the magnetometer for one sample.
     rest_dps : float
         Still when every gyro axis (bias removed) stays below this (deg/s) ...
     rest_acc_tol : float
         ... and ``| |a| - g |`` below this (m/s^2) ...
+    rest_tilt_deg : float
+        ... and the accelerometer's direction stays within this of where it was when the
+        still period began (deg; a slow turn below ``rest_dps`` is not rest: without this
+        the bias would follow the turn and keep the error once it ends) ...
     rest_s : float
         ... for this long; then the bias follows the gyro with time constant
         ``bias_tau_s``.
@@ -274,8 +293,9 @@ class AhrsSettings:
     rejection_timeout_s: float = 5.0
     rest_dps: float = 3.0
     rest_acc_tol: float = 0.3
-    rest_s: float = 0.5
+    rest_s: float = 1.0
     bias_tau_s: float = 1.0
+    rest_tilt_deg: float = 1.0
     use_timestamps: bool = False
 
 
@@ -390,6 +410,7 @@ class Ahrs:
             _METHODS[s.method], s.gain, s.integral_gain, s.acc_norm_tol,
             math.cos(math.radians(s.acc_rejection_deg)), s.mag_norm_tol, s.mag_dip_tol,
             s.rejection_timeout_s, s.rest_dps, s.rest_s, s.bias_tau_s, s.rest_acc_tol,
+            math.cos(math.radians(s.rest_tilt_deg)),
         ])
 
     def process(self, chunk: Chunk) -> Chunk:
