@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from wearsense.errors import StreamError
+from wearsense.errors import CalibrationError, StreamError
 
 __all__ = ["DatasetSpec", "GENERATOR_VERSION", "generate_dataset", "units", "shard_path", "write_card",
            "calibrate_session"]
@@ -163,8 +163,6 @@ def calibrate_session(seed: int, cfg) -> tuple[dict[str, dict], dict[str, Any]]:
     from wearsense.calibrate.runner import SimSource, run_protocol
     from wearsense.calibrate.segment import SegmentCalibration, rotation_angle_deg
     from wearsense.sim.protocols import CalibrationSubject
-
-    from wearsense.errors import CalibrationError
 
     profiles: dict[str, dict] = {}
     report: dict[str, Any] = {}
