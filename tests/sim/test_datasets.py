@@ -115,10 +115,10 @@ def test_cli_generate_writes_and_resumes(tmp_path, capsys):
 
 
 def test_a_session_whose_calibration_fails_is_kept_uncalibrated(monkeypatch):
-    from wearsense.calibrate import runner
+    from wearsense.calibrate import simsession
+    from wearsense.calibrate.simsession import calibrate_session
     from wearsense.errors import CalibrationError
     from wearsense.sim import SimConfig
-    from wearsense.sim.datasets import calibrate_session
 
     profiles, report = calibrate_session(1, SimConfig(imu=2))
     assert sorted(profiles) == ["sim-imu0", "sim-imu1"] and report["sim-imu0"]["error_deg"] < 3.0
@@ -126,7 +126,7 @@ def test_a_session_whose_calibration_fails_is_kept_uncalibrated(monkeypatch):
     def refuse(*a, **k):
         raise CalibrationError("step 'npose' failed 3 times; last: sim-imu0 moved during the N-pose")
 
-    monkeypatch.setattr(runner, "run_protocol", refuse)
+    monkeypatch.setattr(simsession, "run_protocol", refuse)
     profiles, report = calibrate_session(1, SimConfig(imu=2))
     assert profiles == {} and "moved during the N-pose" in report["error"]
     assert calibrate_session(1, SimConfig(imu=0)) == ({}, {})

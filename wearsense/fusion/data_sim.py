@@ -22,7 +22,7 @@ Targets: ``y_angles`` are the truth joint angles (100 Hz) at ``t + h``, by
 angles by the sim's forward kinematics with the mover's own segment lengths, in the
 body frame of :func:`~wearsense.fusion.featurize.body_frame` (pelvis at the origin,
 facing +x). IMUs: each stream's metadata holds the N-pose calibration the take began
-with (:func:`wearsense.sim.datasets.calibrate_session`); ``FeatureSpec.imu_frame="segment"``
+with (:func:`wearsense.calibrate.simsession.calibrate_session`); ``FeatureSpec.imu_frame="segment"``
 turns the IMU into segment axes with it. Labels: ``family``/``kind`` of the movement under way at ``t`` (truth
 labels), ``onset`` 1 at the first step at or after each movement's planned start.
 """

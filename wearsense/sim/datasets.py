@@ -16,8 +16,9 @@ only: the test movers perform them (the zero-shot test).
 
 Each take begins, as a lab session does, with the sensors' calibration: the mover
 performs the N-pose protocol (``calibration/npose.toml``) wearing that session's
-sensors, and its fit (:func:`calibrate_session`) is kept in each IMU stream's metadata
-(``calibration``, a profile as a device carries it), so the fusion layer can read the
+sensors, and its fit (:func:`wearsense.calibrate.simsession.calibrate_session`, named
+by ``SESSION_CALIBRATION``) is kept in each IMU stream's metadata (``calibration``, a
+profile as a device carries it), so the fusion layer can read the
 IMUs in segment axes (``FeatureSpec.imu_frame="segment"``). The root attribute
 ``calibration`` says, per IMU, the fit's method and its error against the true
 mounting. ``DatasetSpec.calibrate=False`` (``--no-calibrate``) skips it.
@@ -51,10 +52,10 @@ from typing import Any
 
 import numpy as np
 
-from wearsense.errors import CalibrationError, StreamError
+from wearsense.errors import StreamError
 
 __all__ = ["DatasetSpec", "GENERATOR_VERSION", "generate_dataset", "units", "shard_path", "write_card",
-           "calibrate_session"]
+           "SESSION_CALIBRATION"]
 
 #: Version of the sim's generative model; bump when the same seed gives different data.
 GENERATOR_VERSION = "sim-13.1"
@@ -146,44 +147,19 @@ def _json(x: Any) -> str:
     return json.dumps(x, default=default)
 
 
-def calibrate_session(seed: int, cfg) -> tuple[dict[str, dict], dict[str, Any]]:
-    """The N-pose protocol (``calibration/npose.toml``) performed by mover ``seed`` wearing
-    the session's sensors (:class:`~wearsense.sim.protocols.CalibrationSubject`: the same
-    mountings as the take of ``cfg``; a posture and a table that are a little off), fitted
-    as ``wearsense calibrate npose`` fits it.
+#: The calibration every take begins with, ``(seed, SimConfig) -> (profiles, report)``
+#: (:func:`wearsense.calibrate.simsession.calibrate_session`). Named as
+#: ``"module:function"`` and imported when a take is written, so this layer imports no
+#: calibration code (the calibrate layer sits above the sim's), as the device layer's
+#: ``STREAM_HOOKS`` do.
+SESSION_CALIBRATION = "wearsense.calibrate.simsession:calibrate_session"
 
-    Returns ``(profiles, report)``: profile dicts by IMU stream name, as a device carries
-    them in ``StreamInfo.metadata["calibration"]``, and per stream the fit's error against
-    the true mounting (deg) and its method. A protocol that fails (a step still rejected
-    after its retries) leaves the session uncalibrated: no profiles, and the report's
-    ``error`` says why (reading that shard in segment axes is then an error naming it).
-    """
-    from wearsense.calibrate.profile import Profile, device_serial
-    from wearsense.calibrate.protocol import find_protocol
-    from wearsense.calibrate.runner import SimSource, run_protocol
-    from wearsense.calibrate.segment import SegmentCalibration, rotation_angle_deg
-    from wearsense.sim.protocols import CalibrationSubject
 
-    profiles: dict[str, dict] = {}
-    report: dict[str, Any] = {}
-    if not cfg.imu:
-        return profiles, report
-    subject = CalibrationSubject(seed, cfg)
-    try:
-        result = run_protocol(find_protocol("npose"), SimSource(subject), countdown_s=0,
-                              sleep=lambda s: None, save=False)
-    except CalibrationError as e:  # as in a lab: the take is kept, its IMUs stay uncalibrated
-        return profiles, {"error": str(e)}
-    for k, name in enumerate(subject.imu_names):
-        serial = device_serial(subject.infos[name])
-        sections = result.sections.get(serial)
-        if not sections or "segment" not in sections:
-            continue
-        profiles[name] = Profile(serial, sections).to_dict()
-        cal = SegmentCalibration.from_section(sections["segment"])
-        report[name] = {"method": cal.method, "error_deg": rotation_angle_deg(cal.matrix, subject.mounts[k]),
-                        "mounting_deg": rotation_angle_deg(np.eye(3), subject.mounts[k])}
-    return profiles, report
+def _session_calibration():
+    import importlib
+
+    module, _, name = SESSION_CALIBRATION.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _write_unit(args: tuple) -> dict:
@@ -198,7 +174,7 @@ def _write_unit(args: tuple) -> dict:
     cfg = spec.config(mover, take)
     duration = min(spec.take_s, spec.hours * 3600.0 - take * spec.take_s)
     rec = sim.generate(spec.seed0 + mover, duration, cfg, keep_truth=True)
-    profiles, cal_report = calibrate_session(spec.seed0 + mover, cfg) if spec.calibrate else ({}, {})
+    profiles, cal_report = _session_calibration()(spec.seed0 + mover, cfg) if spec.calibrate else ({}, {})
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     with h5py.File(tmp, "w") as f:
         a = f.attrs
