@@ -234,14 +234,11 @@ def _turn_sensors(take, rot):
     """The same take with every IMU's axes turned by ``rot`` (v -> rot v; q -> q m*)."""
     from scipy.spatial.transform import Rotation
 
-    from wearsense.dsp.ahrs import quat_conjugate, quat_multiply
+    from wearsense.dsp.ahrs import quat_conjugate
+    from wearsense.fusion.featurize import turn_mounts
 
     m = Rotation.from_matrix(rot).as_quat(scalar_first=True)
-    imu = take.imu.astype(np.float64).copy()
-    imu[..., :4] = quat_multiply(imu[..., :4], quat_conjugate(m))
-    imu[..., 4:7] = imu[..., 4:7] @ rot.T
-    imu[..., 7:10] = imu[..., 7:10] @ rot.T
-    return replace(take, imu=imu.astype(np.float32))
+    return replace(take, imu=turn_mounts(take.imu, quat_conjugate(m)))
 
 
 def test_the_ridge_does_not_depend_on_how_the_sensor_axes_are_turned(data):

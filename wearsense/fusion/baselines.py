@@ -42,6 +42,7 @@ __all__ = [
     "group_errors",
     "choose_per_group",
     "pooled_by_vector",
+    "pose_is_angles",
 ]
 
 #: step lags (in steps) of the differences the ridge features hold
@@ -61,7 +62,9 @@ class Prediction:
     surprise: np.ndarray | None = None
 
 
-def _pose_is_angles(take: Take) -> bool:
+def pose_is_angles(take: Take) -> bool:
+    """Whether the take's pose frames are joint angles (the targets' own channels) rather
+    than keypoints."""
     names = take.names or {}
     if names.get("pose") is not None and names.get("pose") == names.get("joints"):
         return True
@@ -69,7 +72,7 @@ def _pose_is_angles(take: Take) -> bool:
 
 
 def _pose_as_kp(take: Take) -> bool:
-    if take.y_kp is None or _pose_is_angles(take):
+    if take.y_kp is None or pose_is_angles(take):
         return False
     return take.pose.shape[1] == 3 * take.y_kp.shape[2]
 
@@ -162,7 +165,7 @@ def _velocity_baseline(take: Take, moving: bool, frames: CameraFrames | None = N
     fr = frames if frames is not None else camera_frames(take)
     c1 = fr.capture
     c0 = fr.prev_capture if moving else None
-    if _pose_is_angles(take):
+    if pose_is_angles(take):
         p1 = fr.pose
         p0 = fr.prev_pose if moving else None
         ang = _extrapolate(take, p1, c1, p0, c0)

@@ -43,7 +43,7 @@ import numpy as np
 
 from wearsense.errors import ConfigError
 from wearsense.fusion import metrics as M
-from wearsense.fusion.baselines import RidgeBaseline, _pose_is_angles, constant_velocity, zero_velocity
+from wearsense.fusion.baselines import RidgeBaseline, pose_is_angles, constant_velocity, zero_velocity
 from wearsense.fusion.frames import CONDITIONS, HORIZONS_MS, FeatureSpec, Take
 from wearsense.fusion.perturb import PERTURBATIONS, perturb
 
@@ -849,7 +849,7 @@ def run_evaluation(
     # the velocity baselines' joint angles are the truth at capture time where the camera
     # delivers keypoints (no inverse kinematics here): an oracle, said in the figures
     result.meta["velocity_baselines_oracle"] = (bool(test[0].y_angles.shape[2])
-                                                and not _pose_is_angles(test[0]))
+                                                and not pose_is_angles(test[0]))
     agg = _Aggregator(result, preset, primary)
     conditions = list(preset.conditions)
 

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from wearsense.dsp.ahrs import GRAVITY, Ahrs, quat_conjugate, quat_multiply
+from wearsense.dsp.ahrs import GRAVITY, Ahrs, quat_conjugate, quat_multiply, quat_rotate
 from wearsense.dsp.emg import EmgChain
 from wearsense.dsp.quality import QualityMonitor
 from wearsense.dsp.resample import interpolate_to
@@ -53,7 +53,7 @@ from wearsense.errors import ConfigError, StreamError
 from wearsense.fusion.frames import IMU_FEATURES, FeatureSpec
 from wearsense.stream import Chunk, Modality, StreamInfo
 
-__all__ = ["StepFeaturizer", "body_frame", "keypoint_names", "concat_steps", "STEP_FIELDS"]
+__all__ = ["StepFeaturizer", "body_frame", "keypoint_names", "concat_steps", "turn_mounts", "STEP_FIELDS"]
 
 #: The arrays :meth:`StepFeaturizer.advance` returns (the Take fields except targets).
 STEP_FIELDS = ("t", "emg", "emg_ok", "imu", "imu_ok", "pose", "pose_age", "pose_ok", "events", "events_ok")
@@ -179,10 +179,29 @@ class _ImuStream:
     gyro_scale: float
     acc_scale: float
     stale_s: float
-    #: FeatureSpec.imu_frame "segment": v_segment = to_segment @ v_sensor, and its quaternion
+    #: FeatureSpec.imu_frame "segment": the turn into segment axes (a quaternion for
+    #: :func:`turn_mounts`: the conjugate of the sensor-to-segment rotation)
     to_segment: np.ndarray | None = None
-    to_segment_q: np.ndarray | None = None
     buf: _Buffer = field(default_factory=lambda: _Buffer(np.zeros(0), np.zeros((0, len(IMU_FEATURES)))))
+
+
+def turn_mounts(imu: np.ndarray, rot: np.ndarray) -> np.ndarray:
+    """IMU features (..., S, F) as sensors turned on their segments by ``rot`` (..., S, 4)
+    (quaternions, new sensor axes -> old) would give them: orientation ``q ⊗ r`` (sensor ->
+    world), gyro and accelerometer in the new axes ``r* v r``. Missing samples (a zero
+    quaternion) stay zero. The featurizer turns sensors into their segments' axes with it
+    (``r = m*``, ``m`` the sensor-to-segment rotation); training turns them by a random
+    mounting error (``mount_jitter_deg``)."""
+    out = imu.copy()
+    q = imu[..., 0:4].astype(np.float64)
+    present = np.linalg.norm(q, axis=-1, keepdims=True) > 0
+    out[..., 0:4] = np.where(present, quat_multiply(q, rot), 0.0)
+    back = quat_conjugate(rot)
+    for name in ("gyro_x", "acc_x"):
+        i = IMU_FEATURES.index(name)
+        out[..., i:i + 3] = quat_rotate(back, imu[..., i:i + 3].astype(np.float64))
+    return out.astype(imu.dtype)
+
 
 
 class StepFeaturizer:
@@ -343,17 +362,17 @@ class StepFeaturizer:
             correction = ImuCorrection(info, prof)
         ahrs = Ahrs(info, self.spec.ahrs_settings(), use_magnetometer=self.spec.use_magnetometer)
         stale = max(self.spec.step_s, 3.0 / info.rate_hz) if info.rate_hz > 0 else self.spec.step_s
-        m = mq = None
+        turn = None
         if self.spec.imu_frame == "segment":
-            m = self._sensor_to_segment(info, prof)
             from scipy.spatial.transform import Rotation
 
-            mq = Rotation.from_matrix(m).as_quat(scalar_first=True)
+            m = self._sensor_to_segment(info, prof)
+            turn = quat_conjugate(Rotation.from_matrix(m).as_quat(scalar_first=True))
         return _ImuStream(
             info, correction, ahrs, gyro, acc,
             _unit_scale(_GYRO_SCALE, info.units[gyro[0]], "gyro", info),
             _unit_scale(_ACC_SCALE, info.units[acc[0]], "accelerometer", info),
-            stale, m, mq,
+            stale, turn,
         )
 
     @staticmethod
@@ -416,13 +435,9 @@ class StepFeaturizer:
             s = self._imu[name]
             raw = chunk if s.correction is None else s.correction.process(chunk)
             q = s.ahrs.process(raw).data.astype(np.float64)
-            gyro = raw.data[:, s.gyro] * s.gyro_scale
-            acc = raw.data[:, s.acc] * s.acc_scale
-            if s.to_segment is not None:  # segment -> world = sensor -> world * M^T
-                q = quat_multiply(q, quat_conjugate(s.to_segment_q))
-                gyro = gyro @ s.to_segment.T
-                acc = acc @ s.to_segment.T
-            feats = np.hstack([q, gyro, acc])
+            feats = np.hstack([q, raw.data[:, s.gyro] * s.gyro_scale, raw.data[:, s.acc] * s.acc_scale])
+            if s.to_segment is not None:  # segment -> world = sensor -> world ⊗ m*; vectors M v
+                feats = turn_mounts(feats, s.to_segment)
             s.buf.append(chunk.t, feats)
         elif self.pose_info is not None and name == self.pose_info.name:
             x = chunk.data.astype(np.float64) * self._pose_scale

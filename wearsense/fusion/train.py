@@ -42,6 +42,7 @@ from tqdm import tqdm
 
 from wearsense.errors import ConfigError
 from wearsense.fusion.checkpoint import read_checkpoint, save_checkpoint
+from wearsense.fusion.featurize import turn_mounts
 from wearsense.fusion.frames import CONDITIONS, FeatureSpec, Take
 from wearsense.fusion.model import FusionModel, ModelConfig, dims_of
 from wearsense.fusion.tokens import FRAME_FIELDS, apply_condition, check_condition
@@ -225,25 +226,6 @@ def mount_rotations(rng: np.random.Generator, n: int, max_deg: float) -> np.ndar
     axis /= np.linalg.norm(axis, axis=1, keepdims=True)
     half = np.deg2rad(rng.uniform(0.0, max_deg, n)) / 2
     return np.concatenate([np.cos(half)[:, None], np.sin(half)[:, None] * axis], axis=1)
-
-
-def turn_mounts(imu: np.ndarray, rot: np.ndarray) -> np.ndarray:
-    """IMU features (..., S, F) as sensors turned on their segments by ``rot`` (..., S, 4)
-    (quaternions, new sensor axes -> old) would give them: orientation ``q ⊗ r`` (sensor ->
-    world), gyro and accelerometer in the new axes ``r* v r``. Missing samples (a zero
-    quaternion) stay zero."""
-    from wearsense.dsp.ahrs import quat_conjugate, quat_multiply, quat_rotate
-    from wearsense.fusion.frames import IMU_FEATURES
-
-    out = imu.copy()
-    q = imu[..., 0:4].astype(np.float64)
-    present = np.linalg.norm(q, axis=-1, keepdims=True) > 0
-    out[..., 0:4] = np.where(present, quat_multiply(q, rot), 0.0)
-    back = quat_conjugate(rot)
-    for name in ("gyro_x", "acc_x"):
-        i = IMU_FEATURES.index(name)
-        out[..., i:i + 3] = quat_rotate(back, imu[..., i:i + 3].astype(np.float64))
-    return out.astype(imu.dtype)
 
 
 def _batch(takes: Sequence[Take], starts: Sequence[tuple[int, int]], conditions: Sequence[str],
