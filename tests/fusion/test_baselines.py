@@ -286,3 +286,53 @@ def test_the_readout_scales_each_sensor_vector_as_one(data):
     # the toy gyro turns about x only: per axis, y and z would have had ~0 scale
     gyro = std[imu_cols].reshape(-1, 3)
     assert (gyro[:, 1] > 1e-3).any()
+
+
+def _with_gravity(take):
+    """The toy take with accelerometers that read gravity, as real ones do: each sensor
+    tilts with its joint's angle, so its reading (9.81 m/s^2 split between x and z) says
+    where the segment is."""
+    imu = take.imu.copy()
+    ang = np.deg2rad(take.y_angles[:, take.horizon_index(0)])
+    imu[:, :, 7] = 9.81 * np.sin(ang)
+    imu[:, :, 9] = 9.81 * np.cos(ang)
+    return replace(take, imu=imu)
+
+
+def test_a_missing_imu_reads_as_its_training_mean_not_as_zero():
+    """Sensors lost during a take (``imu_ok`` false) must not be read as raw zeros: an
+    accelerometer reading no gravity is far outside anything trained on and drives a
+    linear map off (the fused model was 7x worse than camera-only with one IMU of 12
+    in the first evaluation). Filled with their training means they cost less than
+    half of what zeros cost, in the ridge and in the model's read-out; the steps where
+    a sensor is there are untouched."""
+    torch = pytest.importorskip("torch")
+    from wearsense.fusion.model import FusionModel, ModelConfig
+
+    d = toy_dataset(n_train=3, n_val=1, n_test=2, duration_s=30.0)
+    d = {k: [_with_gravity(t) for t in v] for k, v in d.items()}
+    gone = [P.imu_subset(t, keep=0) for t in d["test"]]
+    zeros = [replace(t, imu_ok=np.ones_like(t.imu_ok)) for t in gone]  # zeros read as if measured
+
+    def err(predict, takes):
+        return np.nanmean(np.concatenate([angle_error(predict(t).angles, t.y_angles, t.y_ok) for t in takes]))
+
+    ridge = RidgeBaseline.fit_many(("camera", "camera_imu"), d["train"], d["val"])["camera_imu"]
+    worn = err(ridge.predict_take, d["test"])
+    assert err(ridge.predict_take, gone) - worn < 0.5 * (err(ridge.predict_take, zeros) - worn)
+    torch.manual_seed(0)
+    model = FusionModel.build(ModelConfig(d_model=32, heads=2, motion_layers=1, readout=True), d["train"])
+    model.readout.fit(model, d["train"], d["val"], ["camera_imu"])
+
+    def model_err(takes):
+        return err(lambda t: model.predict_take(t, "camera_imu"), takes)
+
+    worn = model_err(d["test"])
+    assert model_err(gone) - worn < 0.5 * (model_err(zeros) - worn)
+    # a sensor missing for part of a take: the steps where it is there are unchanged
+    part = replace(d["test"][0], imu_ok=d["test"][0].imu_ok.copy())
+    part.imu_ok[600:900, 1] = False
+    full = ridge.predict_take(d["test"][0]).angles
+    some = ridge.predict_take(part).angles
+    np.testing.assert_array_equal(some[:600], full[:600])
+    np.testing.assert_array_equal(some[912:], full[912:])  # after the longest lag (12 steps)

@@ -43,6 +43,7 @@ __all__ = [
     "choose_per_group",
     "pooled_by_vector",
     "pose_is_angles",
+    "RunningFill",
 ]
 
 #: step lags (in steps) of the differences the ridge features hold
@@ -238,7 +239,7 @@ def _feature_blocks(take: Take, names: Iterable[str]) -> dict[str, np.ndarray]:
         elif name == "start_pose":
             out[name] = camera_frames(take, until_s=take.t[0] + take.spec.pose_start_s).pose
         elif name in ("imu_motion", "imu_level"):
-            inv = np.where(take.imu_ok[:, :, None], _imu_invariant(take.imu), 0.0)
+            inv = np.where(take.imu_ok[:, :, None], _imu_invariant(take.imu), np.nan)
             if name == "imu_level":  # tilt and accelerometer: where each sensor is (mount-dependent)
                 out[name] = inv[:, :, [0, 1, 2, 6, 7, 8]].reshape(k, -1)
             else:  # gyro and every feature's changes: how each sensor moves
@@ -246,7 +247,7 @@ def _feature_blocks(take: Take, names: Iterable[str]) -> dict[str, np.ndarray]:
                 out[name] = np.concatenate([inv[:, :, 3:6].reshape(k, -1)]
                                            + [_lagged(flat, lag) for lag in RIDGE_LAGS], axis=1)
         elif name == "emg":
-            emg = np.where(take.emg_ok[:, :, None], take.emg, 0.0).astype(np.float64)
+            emg = np.where(take.emg_ok[:, :, None], take.emg, np.nan).astype(np.float64)
             mean, last = emg.mean(axis=2), emg[:, :, -1]
             out[name] = np.concatenate([mean, last] + [_lagged(mean, lag) for lag in RIDGE_LAGS], axis=1)
         elif name == "events":
@@ -261,6 +262,40 @@ def _feature_blocks(take: Take, names: Iterable[str]) -> dict[str, np.ndarray]:
                     np.add.at(trace, (rows, ch[rows, e]), w[rows, e])
             out[name] = trace
     return out
+
+
+class RunningFill:
+    """Mean imputation of missing feature values (NaN) while fitting in one streaming pass.
+
+    A sensor that is not there (``imu_ok``/``emg_ok`` false: unplugged, out of range,
+    not worn) is *unknown*, not zero: a raw zero is far outside anything seen (an
+    accelerometer reading no gravity, a sensor tilted nowhere) and drives a linear map
+    far off. Missing values are replaced by the feature's mean over the training steps
+    where it was present, so a missing sensor contributes what an average step of it
+    would. While fitting, that mean is the running one (the takes so far and the current
+    one); :attr:`mean` is the final one, used at prediction time.
+    """
+
+    def __init__(self) -> None:
+        self.sum: np.ndarray | None = None
+        self.count: np.ndarray | None = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """``x`` (N, F) with NaN where missing → a copy with the running means filled in."""
+        seen = np.isfinite(x)
+        if self.sum is None:
+            self.sum, self.count = np.zeros(x.shape[1]), np.zeros(x.shape[1])
+        self.sum += np.where(seen, x, 0.0).sum(axis=0)
+        self.count += seen.sum(axis=0)
+        if seen.all():
+            return x
+        return np.where(seen, x, self.mean)
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Per feature, the mean over present values so far (0 where never present)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.count > 0, self.sum / np.maximum(self.count, 1), 0.0)
 
 
 def pooled_by_vector(var: np.ndarray, vectors: np.ndarray) -> np.ndarray:
@@ -304,11 +339,18 @@ def ridge_features(take: Take, condition: str, imu_level: bool = True) -> np.nda
     its segment (a few degrees that differ from mover to mover); the motion much less.
     EMG: the envelope patch's mean and newest value per channel, their changes, and
     per channel an ``exp(-age / 0.1 s)`` trace of the pre-activation events. Missing
-    (not ok) values are 0. The first column is a constant 1.
+    (not ok) IMU and EMG values are NaN, and so is a change with a missing end: the
+    fit and the prediction fill them with the training mean (:class:`RunningFill`).
+    The first column is a constant 1.
     """
     names = _blocks_of(condition, imu_level)
     blocks = _feature_blocks(take, names)
     return np.concatenate([blocks[n] for n in names], axis=1)
+
+
+def _filled(x: np.ndarray, fill: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Features with missing values (NaN) replaced by ``fill``, clipped to [lo, hi]."""
+    return np.clip(np.where(np.isfinite(x), x, fill), lo, hi)
 
 
 def output_groups(n_h: int, n_j: int, n_q: int) -> list[np.ndarray]:
@@ -369,7 +411,8 @@ class RidgeBaseline:
     gains nothing from the wearables and can lose by them on new movers. ``choices``
     holds the pick per joint. Inputs are clipped to the range seen in training, so a
     posture never met there (a sensor tilted as no training mover's was) cannot drive
-    the linear prediction far outside the training poses.
+    the linear prediction far outside the training poses. A sensor that is missing (its
+    ``ok`` false) reads as its training mean, not as zero (:class:`RunningFill`).
     """
 
     def __init__(self, condition: str) -> None:
@@ -382,6 +425,7 @@ class RidgeBaseline:
         self.intercept: np.ndarray | None = None
         self.lo: np.ndarray | None = None
         self.hi: np.ndarray | None = None
+        self.fill: np.ndarray | None = None  # a missing (NaN) feature's value: its training mean
         self._shape: tuple | None = None
 
     def fit(self, train: Iterable[Take], val: Iterable[Take] = ()) -> "RidgeBaseline":
@@ -406,6 +450,7 @@ class RidgeBaseline:
         n = 0
         shape = None
         spans: dict[str, slice] = {}
+        fill = RunningFill()
         for take in train:
             blocks = _feature_blocks(take, union)
             if not spans:
@@ -414,7 +459,7 @@ class RidgeBaseline:
                     spans[name] = slice(at, at + blocks[name].shape[1])
                     at += blocks[name].shape[1]
             y, rows = _targets(take)
-            x = np.concatenate([blocks[name] for name in union], axis=1)[rows]
+            x = fill(np.concatenate([blocks[name] for name in union], axis=1)[rows])
             y = y[rows]
             if not len(x):
                 continue
@@ -438,7 +483,8 @@ class RidgeBaseline:
         val_x = None
         if val:
             vb = [_feature_blocks(t, union) for t in val]
-            val_x = [np.clip(np.concatenate([blk[name] for name in union], axis=1), lo, hi) for blk in vb]
+            val_x = [_filled(np.concatenate([blk[name] for name in union], axis=1), fill.mean, lo, hi)
+                     for blk in vb]
         out = {}
         for c in conditions:
             full = _blocks_of(c, True)
@@ -447,6 +493,7 @@ class RidgeBaseline:
             model._shape = shape
             model.imu_level = "imu_level" in full
             model.lo, model.hi = lo[fidx[1:]], hi[fidx[1:]]
+            model.fill = fill.mean[fidx[1:]]
             where = {int(i): k for k, i in enumerate(fidx)}
             cands = list(variants[c])
             if "pose" in CONDITIONS[c] and c != "camera":
@@ -527,7 +574,7 @@ class RidgeBaseline:
             raise ConfigError(f"this ridge baseline was fitted for {self.condition!r}, not {condition!r}")
         x = ridge_features(take, self.condition, self.imu_level)[:, 1:]
         if self.lo is not None:
-            x = np.clip(x, self.lo, self.hi)
+            x = _filled(x, self.fill, self.lo, self.hi)
         y = x @ self.coef + self.intercept
         (hj, kq) = self._shape
         k = len(take)

@@ -7,7 +7,8 @@ transformer adds: the read-out is fitted first, in closed form (ridge, per condi
 and the transformer's heads start at zero, so training begins from the linear answer
 and only has to learn what the linear one cannot.
 
-Features per step (normalised units; a value the condition does not see is 0):
+Features per step (normalised units; a value the condition does not see is 0, a sensor
+that is missing reads as its training mean):
 
 - camera: the newest pose frame and its age;
 - IMU *level*: each sensor's tilt (the direction of up in its axes) and accelerometer;
@@ -38,7 +39,13 @@ import torch
 from torch import Tensor, nn
 
 from wearsense.errors import ConfigError
-from wearsense.fusion.baselines import choose_per_group, group_errors, output_groups, pooled_by_vector
+from wearsense.fusion.baselines import (
+    RunningFill,
+    choose_per_group,
+    group_errors,
+    output_groups,
+    pooled_by_vector,
+)
 from wearsense.fusion.frames import CONDITIONS, Take
 
 __all__ = ["LinearReadout", "LAGS", "ALPHAS"]
@@ -86,16 +93,18 @@ class LinearReadout(nn.Module):
         pose_ok = fr["pose_ok"].unsqueeze(-1).float()
         pose = torch.cat([norm.norm("pose", fr["pose"]), fr["pose_age"].float().unsqueeze(-1)], -1)
         pose = torch.nan_to_num(pose) * pose_ok
+        missing = torch.tensor(float("nan"), device=pose.device)  # filled with the training mean in forward
         imu = fr["imu"].float()
         q = imu[..., 0:4]
         w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
         up = torch.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)
-        imu_ok = fr["imu_ok"].unsqueeze(-1).float()
-        level = torch.nan_to_num(torch.cat([up, imu[..., 7:10]], -1)) * imu_ok
-        gyro = torch.nan_to_num(imu[..., 4:7]) * imu_ok
+        imu_ok = fr["imu_ok"].unsqueeze(-1).bool()
+        level = torch.where(imu_ok, torch.nan_to_num(torch.cat([up, imu[..., 7:10]], -1)), missing)
+        gyro = torch.where(imu_ok, torch.nan_to_num(imu[..., 4:7]), missing)
         emg = norm.norm("emg", fr["emg"])
-        emg_ok = fr["emg_ok"].unsqueeze(-1).float()
-        emg = torch.nan_to_num(torch.cat([emg.mean(-1, keepdim=True), emg[..., -1:]], -1)) * emg_ok
+        emg_ok = fr["emg_ok"].unsqueeze(-1).bool()
+        emg = torch.cat([emg.mean(-1, keepdim=True), emg[..., -1:]], -1)
+        emg = torch.where(emg_ok, torch.nan_to_num(emg), missing)
         lead = pose.shape[:-1]
         parts = [pose, level.reshape(*lead, -1), gyro.reshape(*lead, -1), emg.reshape(*lead, -1)]
         return torch.cat(parts, -1)
@@ -117,8 +126,11 @@ class LinearReadout(nn.Module):
         return torch.cat(parts, -1)
 
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
-        """Normalised outputs (B, L, O) of features ``x`` (B, L, F) under conditions ``cond`` (B,)."""
-        z = (torch.minimum(torch.maximum(x, self.lo), self.hi) - self.mean) / self.std
+        """Normalised outputs (B, L, O) of features ``x`` (B, L, F) under conditions ``cond`` (B,).
+
+        A missing feature (NaN: its sensor not there, or a change with a missing end)
+        reads as its training mean (standardised 0), not as a raw zero."""
+        z = torch.nan_to_num((torch.minimum(torch.maximum(x, self.lo), self.hi) - self.mean) / self.std)
         if cond.numel() == 1 or bool((cond == cond[0]).all()):  # one condition: views, no copies
             c = int(cond.reshape(-1)[0])
             return (z * self.mask[c]) @ self.coef[c] + self.intercept[c]
@@ -159,9 +171,10 @@ class LinearReadout(nn.Module):
         Returns the choices per condition and joint."""
         g = b = lo = hi = None
         n = 0
+        fill = RunningFill()
         for take in train:
             x, y, ok = self._take_xy(model, take)
-            x, y = x[ok], y[ok]
+            x, y = fill(x[ok]), y[ok]
             if not len(x):
                 continue
             x1 = np.concatenate([np.ones((len(x), 1)), x], 1)
@@ -189,7 +202,7 @@ class LinearReadout(nn.Module):
         czy = sxy / sd[:, None]
         h100 = list(model.spec.horizons_ms).index(100) if 100 in model.spec.horizons_ms else 0
         val_data = [self._take_xy(model, t) for t in val]
-        val_z = [((np.clip(x[ok], lo, hi) - mu) / sd, y[ok]) for x, y, ok in val_data]
+        val_z = [(np.nan_to_num((np.clip(x[ok], lo, hi) - mu) / sd), y[ok]) for x, y, ok in val_data]
         choices = {}
         for cond in conditions:
             ci = condition_index(cond)
@@ -261,5 +274,5 @@ class LinearReadout(nn.Module):
         if take.y_kp is not None and model.dims["Q"]:
             y.append(model.norm.norm("kp", torch.as_tensor(take.y_kp.astype(np.float64)))
                      .reshape(len(take), -1).numpy())
-        ok = take.y_ok.all(axis=1) & np.isfinite(x).all(axis=1)
+        ok = take.y_ok.all(axis=1)  # NaN features: missing sensors, filled by the fit
         return x, np.concatenate(y, 1), ok
