@@ -259,3 +259,26 @@ def test_readout_coefficients_are_stored_in_half_and_read_back_the_same(tmp_path
     assert torch.equal(back.readout.coef, model.readout.coef)  # rounded when fitted: lossless
     np.testing.assert_array_equal(back.predict_take(take, "all").angles,
                                   model.predict_take(take, "all").angles)
+
+
+def test_a_sensor_lost_for_a_while_streams_as_it_predicts_offline_and_survives_a_save(tmp_path):
+    """A lost IMU's read-out features are filled from the features present (one pattern
+    while it is gone, a dozen as its changes come back): live steps, offline blocks and
+    a checkpoint read back all give the same numbers, and the precision matrix travels
+    in float16."""
+    take = make_take(5, seconds=2.5)
+    take.imu_ok[40:90, 1] = False
+    take.imu[40:90, 1] = np.nan
+    model = random_model(readout=True)
+    whole = model.predict_take(take, "all", block=len(take))
+    blocks = model.predict_take(take, "all", block=7)
+    stream = model.stream("all")
+    steps = np.stack([stream.step(frames(take, i)).angles for i in range(len(take))])
+    assert np.isfinite(whole.angles).all()
+    np.testing.assert_allclose(blocks.angles, whole.angles, atol=1e-4)
+    np.testing.assert_allclose(steps, whole.angles, atol=1e-4)
+    path = save_checkpoint(model, tmp_path / "ro.pt")
+    assert read_checkpoint(path)["state_dict"]["readout.precision"].dtype == torch.float16
+    np.testing.assert_array_equal(load_checkpoint(path).predict_take(take, "all").angles, whole.angles)
+    # the precision is the fitted one, not the identity a checkpoint without it gets
+    assert not torch.equal(model.readout.precision, torch.eye(model.readout.n_feat))

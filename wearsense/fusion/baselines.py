@@ -44,6 +44,7 @@ __all__ = [
     "pooled_by_vector",
     "pose_is_angles",
     "RunningFill",
+    "GaussianFill",
 ]
 
 #: step lags (in steps) of the differences the ridge features hold
@@ -298,6 +299,67 @@ class RunningFill:
             return np.where(self.count > 0, self.sum / np.maximum(self.count, 1), 0.0)
 
 
+class GaussianFill:
+    """Missing features filled with their conditional mean given the present ones.
+
+    Filling a lost sensor with its training mean is right when a few are lost, and
+    wrong when most are: a map fitted on twelve IMUs, with eleven at their mean, leans
+    on signals that say nothing, and does worse than the camera alone. Under a Gaussian
+    model of the standardised features (mean 0, precision ``P``, from the training
+    covariance) the best linear guess of the missing ones ``m`` from the present ones
+    ``o`` is ``E[z_m | z_o] = -P_mm^-1 P_mo z_o``; a linear map applied to it equals the
+    map refitted on the present features alone (for least squares on the training
+    population), without refitting. The solve is done once per pattern of missing
+    features and cached (a sensor lost for a while is one pattern; its return, a dozen).
+    ``precision``: (F, F), ``inv(corr + ridge I)`` of the standardised features (the
+    ridge keeps it well conditioned, and shrinks the guesses a little towards the mean).
+    """
+
+    #: added to the standardised covariance's diagonal before inverting it
+    RIDGE = 0.05
+
+    def __init__(self, precision: np.ndarray) -> None:
+        self.precision = np.asarray(precision, dtype=np.float64)
+        self._cache: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    @classmethod
+    def from_covariance(cls, corr: np.ndarray) -> "GaussianFill":
+        """From the covariance of the standardised features (a correlation-like matrix)."""
+        a = np.asarray(corr, dtype=np.float64)
+        return cls(np.linalg.inv(a + cls.RIDGE * np.eye(len(a))))
+
+    def __call__(self, z: np.ndarray, use: np.ndarray | None = None) -> np.ndarray:
+        """``z`` (N, F) standardised, NaN where missing → a copy with the missing values
+        among ``use`` (bool (F,); default all) filled from the present values among
+        ``use``. Features outside ``use`` are neither filled nor conditioned on."""
+        use = np.ones(z.shape[1], bool) if use is None else np.asarray(use, bool)
+        miss = ~np.isfinite(z) & use
+        rows = np.flatnonzero(miss.any(axis=1))
+        if not len(rows):
+            return z
+        out = z.copy()
+        sub = miss[rows]
+        # runs of rows with one pattern (a sensor stays lost for a while): O(N F), no sorting
+        new = np.ones(len(rows), bool)
+        new[1:] = (np.diff(rows) != 1) | (sub[1:] != sub[:-1]).any(axis=1)
+        starts = np.flatnonzero(new)
+        for a, b in zip(starts, np.append(starts[1:], len(rows))):
+            pat = sub[a]
+            key = np.packbits(pat).tobytes() + np.packbits(use).tobytes()
+            if key not in self._cache:
+                if len(self._cache) > 256:
+                    self._cache.clear()
+                o = np.flatnonzero(use & ~pat)
+                rest = np.flatnonzero(~(use & ~pat))  # everything not conditioned on
+                w = -np.linalg.solve(self.precision[np.ix_(rest, rest)], self.precision[np.ix_(rest, o)])
+                m = np.flatnonzero(pat)
+                self._cache[key] = (o, m, w[np.searchsorted(rest, m)])
+            o, m, w = self._cache[key]
+            r = rows[a:b]
+            out[np.ix_(r, m)] = z[np.ix_(r, o)] @ w.T
+        return out
+
+
 def pooled_by_vector(var: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """Each feature's variance replaced by the mean over the features of its vector.
 
@@ -340,7 +402,8 @@ def ridge_features(take: Take, condition: str, imu_level: bool = True) -> np.nda
     EMG: the envelope patch's mean and newest value per channel, their changes, and
     per channel an ``exp(-age / 0.1 s)`` trace of the pre-activation events. Missing
     (not ok) IMU and EMG values are NaN, and so is a change with a missing end: the
-    fit and the prediction fill them with the training mean (:class:`RunningFill`).
+    fit fills them with the training mean (:class:`RunningFill`), the prediction with
+    their conditional mean given the features present (:class:`GaussianFill`).
     The first column is a constant 1.
     """
     names = _blocks_of(condition, imu_level)
@@ -412,7 +475,8 @@ class RidgeBaseline:
     holds the pick per joint. Inputs are clipped to the range seen in training, so a
     posture never met there (a sensor tilted as no training mover's was) cannot drive
     the linear prediction far outside the training poses. A sensor that is missing (its
-    ``ok`` false) reads as its training mean, not as zero (:class:`RunningFill`).
+    ``ok`` false) reads as its conditional mean given the features present
+    (:class:`GaussianFill`), never as zero.
     """
 
     def __init__(self, condition: str) -> None:
@@ -426,6 +490,8 @@ class RidgeBaseline:
         self.lo: np.ndarray | None = None
         self.hi: np.ndarray | None = None
         self.fill: np.ndarray | None = None  # a missing (NaN) feature's value: its training mean
+        self.scale: np.ndarray | None = None  # the features' training scales (one per sensor vector)
+        self.gauss: GaussianFill | None = None  # missing features from the present ones
         self._shape: tuple | None = None
 
     def fit(self, train: Iterable[Take], val: Iterable[Take] = ()) -> "RidgeBaseline":
@@ -494,6 +560,13 @@ class RidgeBaseline:
             model.imu_level = "imu_level" in full
             model.lo, model.hi = lo[fidx[1:]], hi[fidx[1:]]
             model.fill = fill.mean[fidx[1:]]
+            # the conditional fill of missing sensors, from the covariance of all the condition's features
+            cf = fidx[1:]
+            mu_c = g[0, cf] / n
+            cov = g[np.ix_(cf, cf)] / n - np.outer(mu_c, mu_c)
+            sd_c = np.sqrt(pooled_by_vector(np.maximum(np.diag(cov), 1e-12), vectors[cf]))
+            model.scale = sd_c
+            model.gauss = GaussianFill.from_covariance(cov / np.outer(sd_c, sd_c))
             where = {int(i): k for k, i in enumerate(fidx)}
             cands = list(variants[c])
             if "pose" in CONDITIONS[c] and c != "camera":
@@ -573,6 +646,8 @@ class RidgeBaseline:
         if condition is not None and condition != self.condition:
             raise ConfigError(f"this ridge baseline was fitted for {self.condition!r}, not {condition!r}")
         x = ridge_features(take, self.condition, self.imu_level)[:, 1:]
+        if self.gauss is not None and not np.isfinite(x).all():
+            x = self.gauss((x - self.fill) / self.scale) * self.scale + self.fill
         if self.lo is not None:
             x = _filled(x, self.fill, self.lo, self.hi)
         y = x @ self.coef + self.intercept

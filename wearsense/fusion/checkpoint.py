@@ -30,10 +30,11 @@ __all__ = ["save_checkpoint", "read_checkpoint", "load_checkpoint", "default_che
 
 FORMAT = "wearsense-fusion"
 VERSION = 1
-#: Buffers stored as float16 (the read-out's coefficients: most of a checkpoint's size;
-#: :class:`~wearsense.fusion.readout.LinearReadout` rounds them to float16 when fitted, so
-#: the model in memory and the one read back are the same).
-HALF_BUFFERS = ("readout.coef",)
+#: Buffers stored as float16 (the read-out's coefficients and its features' precision
+#: matrix: most of a checkpoint's size; :class:`~wearsense.fusion.readout.LinearReadout`
+#: rounds them to float16 when fitted, so the model in memory and the one read back are
+#: the same).
+HALF_BUFFERS = ("readout.coef", "readout.precision")
 #: The small pretrained sim checkpoint shipped inside the package (see pretrained/README.md).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "pretrained" / "sim.pt"
 

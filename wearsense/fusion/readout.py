@@ -7,8 +7,9 @@ transformer adds: the read-out is fitted first, in closed form (ridge, per condi
 and the transformer's heads start at zero, so training begins from the linear answer
 and only has to learn what the linear one cannot.
 
-Features per step (normalised units; a value the condition does not see is 0, a sensor
-that is missing reads as its training mean):
+Features per step (normalised units; a value the condition does not see is 0; a sensor
+that is missing reads as its conditional mean given the features present, from the
+training covariance: :class:`~wearsense.fusion.baselines.GaussianFill`):
 
 - camera: the newest pose frame and its age;
 - IMU *level*: each sensor's tilt (the direction of up in its axes) and accelerometer;
@@ -40,6 +41,7 @@ from torch import Tensor, nn
 
 from wearsense.errors import ConfigError
 from wearsense.fusion.baselines import (
+    GaussianFill,
     RunningFill,
     choose_per_group,
     group_errors,
@@ -86,6 +88,16 @@ class LinearReadout(nn.Module):
         self.register_buffer("lo", torch.full((self.n_feat,), -torch.inf))
         self.register_buffer("hi", torch.full((self.n_feat,), torch.inf))
         self.register_buffer("fitted", torch.zeros(n_cond, dtype=torch.bool))
+        # precision of the standardised features: missing sensors are filled with their
+        # conditional mean given the present ones (GaussianFill); identity = the training mean
+        self.register_buffer("precision", torch.eye(self.n_feat))
+        self._gauss: GaussianFill | None = None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before the conditional fill have no precision: they fill the mean
+        state_dict.setdefault(prefix + "precision", torch.eye(self.n_feat))
+        self._gauss = None
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # -- features ---------------------------------------------------------------------
 
@@ -130,12 +142,28 @@ class LinearReadout(nn.Module):
 
         A missing feature (NaN: its sensor not there, or a change with a missing end)
         reads as its training mean (standardised 0), not as a raw zero."""
-        z = torch.nan_to_num((torch.minimum(torch.maximum(x, self.lo), self.hi) - self.mean) / self.std)
+        z = (torch.minimum(torch.maximum(x, self.lo), self.hi) - self.mean) / self.std
+        use = self.mask[cond.reshape(-1)] > 0  # (B, F): the features each condition reads
+        if bool((torch.isnan(z) & use.unsqueeze(1)).any()):
+            z = self._fill_missing(z, use)
+        z = torch.nan_to_num(z)
         if cond.numel() == 1 or bool((cond == cond[0]).all()):  # one condition: views, no copies
             c = int(cond.reshape(-1)[0])
             return (z * self.mask[c]) @ self.coef[c] + self.intercept[c]
         z = z * self.mask[cond].unsqueeze(1)
         return torch.einsum("blf,bfo->blo", z, self.coef[cond]) + self.intercept[cond].unsqueeze(1)
+
+    def _fill_missing(self, z: Tensor, use: Tensor) -> Tensor:
+        """Missing features a condition reads, filled with their conditional mean given
+        the present ones it reads (:class:`~wearsense.fusion.baselines.GaussianFill`)."""
+        if self._gauss is None:
+            self._gauss = GaussianFill(self.precision.double().cpu().numpy())
+        if use.shape[0] != z.shape[0]:
+            use = use.expand(z.shape[0], -1)
+        out = z.detach().double().cpu().numpy()
+        for b in range(z.shape[0]):
+            out[b] = self._gauss(out[b], use[b].cpu().numpy())
+        return torch.as_tensor(out, dtype=z.dtype, device=z.device)
 
     # -- the closed-form fit ----------------------------------------------------------
 
@@ -200,6 +228,10 @@ class LinearReadout(nn.Module):
         # standardised normal equations (features scaled by sd)
         czz = sxx / np.outer(sd, sd)
         czy = sxy / sd[:, None]
+        gauss = GaussianFill.from_covariance(czz / n)
+        # float16, as checkpoints store it (the model in memory is the model read back)
+        self.precision.copy_(torch.as_tensor(gauss.precision, dtype=torch.float32).half().float())
+        self._gauss = None
         h100 = list(model.spec.horizons_ms).index(100) if 100 in model.spec.horizons_ms else 0
         val_data = [self._take_xy(model, t) for t in val]
         val_z = [(np.nan_to_num((np.clip(x[ok], lo, hi) - mu) / sd), y[ok]) for x, y, ok in val_data]
