@@ -121,6 +121,27 @@ def test_own_skill_is_measured_against_the_predictors_own_estimate_held(result):
                         horizon_ms=100)["value"] > 10
 
 
+def test_the_own_skill_ceiling_is_the_present_error_against_holding(result):
+    """own_skill_ceiling_pct: the skill of knowing the true motion from the predictor's own
+    estimate of now on, 100 (1 - 0 ms error / persistence error), per mover then paired.
+    It is 0 at 0 ms and grows with the horizon, and it is lower for a predictor whose
+    estimate of now is worse (camera-only's here, against the fused one's)."""
+    def ceiling(model, cond, h):
+        return result.value(model=model, condition=cond, split="held_out_movers", perturbation="none",
+                            train_minutes=None, metric="own_skill_ceiling_pct", horizon_ms=h)["value"]
+
+    for model, cond in (("model", "all"), ("ridge", "camera"), ("constant_velocity", "camera")):
+        assert abs(ceiling(model, cond, 0)) < 1e-9
+        assert ceiling(model, cond, 50) < ceiling(model, cond, 400)
+    err0 = result.value(model="ridge", condition="camera", split="held_out_movers", perturbation="none",
+                        train_minutes=None, metric="angle_error_deg", horizon_ms=0)["value"]
+    pers = result.value(model="ridge", condition="camera", split="held_out_movers", perturbation="none",
+                        train_minutes=None, metric="persistence_error", horizon_ms=200)["value"]
+    # the mean over movers of their ratios, against the ratio of the means: close, not equal
+    assert ceiling("ridge", "camera", 200) == pytest.approx(100 * (1 - err0 / pers), abs=3.0)
+    assert ceiling("ridge", "camera", 200) < ceiling("ridge", "all", 200)
+
+
 def test_per_joint_errors_average_to_the_error(result, tmp_path):
     rows = result.select(model="ridge", condition="all", split="held_out_movers", perturbation="none",
                          train_minutes=None, horizon_ms=100)

@@ -126,6 +126,8 @@ def markdown(result: "EvalResult") -> str:
             ("mpjpe_mm", "MPJPE (mm)", 1),
             ("own_skill_pct", "Skill: % lower error than the same predictor's own estimate of now held "
              "(its zero-velocity)", 1),
+            ("own_skill_ceiling_pct", "Ceiling of that skill: what it would be if the predictor knew the "
+             "true motion from its estimate of now on", 1),
             ("skill_pct", "% lower error than the camera's zero-velocity (for joint angles from keypoints: "
              "noise-free angles at capture time, an oracle)", 1),
             ("vs_camera_pct", "% lower joint-angle error than camera-only (same model kind)", 1),

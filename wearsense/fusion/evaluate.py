@@ -662,6 +662,12 @@ class _Aggregator:
                for s in per_seed]
         self.paired(model, condition, seeds, per_seed, f"{model}/{condition}/persistence", ref,
                     "own_skill_pct", perturbation=perturbation)
+        # the ceiling: a predictor that knew the true motion from its own "now" on would keep
+        # only its present error (pred_0 + truth_h - truth_0 - truth_h = pred_0 - truth_0)
+        ceiling = [{key: s[(key[0], self.primary, 0)] for key in r if (key[0], self.primary, 0) in s}
+                   for s, r in zip(per_seed, ref)]
+        self.paired(model, condition, seeds, ceiling, f"{model}/{condition}/persistence", ref,
+                    "own_skill_ceiling_pct", perturbation=perturbation)
 
     def lead_time(self, model: str, condition: str, seeds: Sequence, per_seed: list[dict],
                   cam_per_seed: list[dict], ref_name: str) -> None:
@@ -828,6 +834,10 @@ def run_evaluation(
             own_skill_pct="100 (1 - error / error of the same predictor's horizon-0 output held), paired "
                           "bootstrap over movers: how much better than predicting no motion from its own "
                           "estimate of now",
+            own_skill_ceiling_pct="the own_skill_pct a predictor with the same estimate of now would "
+                                  "reach if it knew the true motion from then on: 100 (1 - its 0 ms "
+                                  "error / its persistence error); under a mean absolute error a "
+                                  "predictor far off the present pose cannot show anticipation",
             vs_camera_pct="100 (1 - error / camera-only error of the same model kind), paired bootstrap",
             lead_time_ms="largest horizon at which the condition's error <= camera-only's error at "
                          "horizon_ms, minus horizon_ms (interpolated); at the last horizon a lower bound",
