@@ -299,7 +299,7 @@ def _with_gravity(take):
     return replace(take, imu=imu)
 
 
-def test_a_missing_imu_reads_as_its_training_mean_not_as_zero():
+def test_a_missing_imu_is_filled_from_the_sensors_present_not_read_as_zero():
     """Sensors lost during a take (``imu_ok`` false) must not be read as raw zeros: an
     accelerometer reading no gravity is far outside anything trained on and drives a
     linear map off (the fused model was 7x worse than camera-only with one IMU of 12

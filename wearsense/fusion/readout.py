@@ -105,7 +105,7 @@ class LinearReadout(nn.Module):
         pose_ok = fr["pose_ok"].unsqueeze(-1).float()
         pose = torch.cat([norm.norm("pose", fr["pose"]), fr["pose_age"].float().unsqueeze(-1)], -1)
         pose = torch.nan_to_num(pose) * pose_ok
-        missing = torch.tensor(float("nan"), device=pose.device)  # filled with the training mean in forward
+        missing = torch.tensor(float("nan"), device=pose.device)  # forward fills it from the present ones
         imu = fr["imu"].float()
         q = imu[..., 0:4]
         w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
