@@ -140,8 +140,9 @@ class LinearReadout(nn.Module):
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         """Normalised outputs (B, L, O) of features ``x`` (B, L, F) under conditions ``cond`` (B,).
 
-        A missing feature (NaN: its sensor not there, or a change with a missing end)
-        reads as its training mean (standardised 0), not as a raw zero."""
+        A missing feature the condition reads (NaN: its sensor not there, or a change
+        with a missing end) is filled with its conditional mean given the present ones
+        (:meth:`_fill_missing`), never read as a raw zero."""
         z = (torch.minimum(torch.maximum(x, self.lo), self.hi) - self.mean) / self.std
         use = self.mask[cond.reshape(-1)] > 0  # (B, F): the features each condition reads
         if bool((torch.isnan(z) & use.unsqueeze(1)).any()):
