@@ -112,6 +112,27 @@ def test_ridge_with_emg_anticipates_what_the_camera_sees_late(data):
     assert errs["all"] < 0.7 * errs["camera"]
 
 
+def test_the_ridge_holds_motion_inside_its_validated_deadband(data):
+    """The deadband is chosen on the validation takes: with it, the ridge's error there
+    is no higher at any horizon; horizon 0 is untouched; no validation, no deadband."""
+    from wearsense.fusion.deadband import apply_deadband
+
+    model = RidgeBaseline("camera").fit(data["train"], data["val"])
+    tau = model.deadband["angles"]
+    val = data["val"][0]
+    assert tau.shape == val.y_angles.shape[1:] and not tau[0].any()
+    band = model.predict_take(val)
+    model.deadband = {"angles": None, "kp": None}
+    raw = model.predict_take(val)
+    np.testing.assert_allclose(band.angles, (apply_deadband(raw.angles, tau, angles=True) + 180) % 360 - 180,
+                               atol=1e-3)
+    np.testing.assert_array_equal(band.angles[:, 0], raw.angles[:, 0])
+    e_band = np.nanmean(angle_error(band.angles, val.y_angles, val.y_ok), axis=0)
+    e_raw = np.nanmean(angle_error(raw.angles, val.y_angles, val.y_ok), axis=0)
+    assert np.all(e_band <= e_raw + 1e-4)
+    assert RidgeBaseline("camera").fit(data["train"]).deadband["angles"] is None
+
+
 def test_ridge_refuses_another_condition_and_an_unfitted_use(data):
     model = RidgeBaseline("camera")
     with pytest.raises(Exception, match="before fit"):

@@ -282,3 +282,36 @@ def test_a_sensor_lost_for_a_while_streams_as_it_predicts_offline_and_survives_a
     np.testing.assert_array_equal(load_checkpoint(path).predict_take(take, "all").angles, whole.angles)
     # the precision is the fitted one, not the identity a checkpoint without it gets
     assert not torch.equal(model.readout.precision, torch.eye(model.readout.n_feat))
+
+
+def test_the_deadband_is_chosen_on_validation_streams_as_offline_and_travels_in_the_checkpoint(tmp_path):
+    """fit_deadband sets each condition's thresholds from predictions on the given
+    takes; predict_take, the live stream and a checkpoint read back apply the same;
+    a checkpoint written before the deadband loads with none."""
+    take = make_take(5, seconds=2.5)
+    model = random_model(readout=True)
+    raw = model.predict_take(take, "camera")
+    model.fit_deadband([make_take(6, seconds=2.5), make_take(7, seconds=2.5)], ["camera"])
+    c = list(CONDITIONS).index("camera")
+    assert model.deadband_angles[c, 1:].sum() > 0  # a random model's motions are worth damping
+    assert model.deadband_angles[c, 0].abs().sum() == 0 and model.deadband_angles[c - 1].abs().sum() == 0
+    from wearsense.fusion.deadband import apply_deadband
+
+    band = model.predict_take(take, "camera")
+    np.testing.assert_allclose(band.angles, apply_deadband(raw.angles, model.deadband_angles[c].numpy(),
+                                                           angles=True), atol=1e-5)
+    np.testing.assert_allclose(band.kp, apply_deadband(raw.kp, model.deadband_kp[c].numpy(), angles=False),
+                               atol=1e-6)
+    np.testing.assert_array_equal(band.angles[:, 0], raw.angles[:, 0])
+    stream = model.stream("camera")
+    steps = [stream.step(frames(take, i)) for i in range(len(take))]
+    np.testing.assert_allclose(np.stack([s.angles for s in steps]), band.angles, atol=1e-4)
+    np.testing.assert_allclose(np.stack([s.kp for s in steps]), band.kp, atol=1e-5)
+    path = save_checkpoint(model, tmp_path / "db.pt")
+    np.testing.assert_array_equal(load_checkpoint(path).predict_take(take, "camera").angles, band.angles)
+    payload = read_checkpoint(path)
+    for name in ("deadband_angles", "deadband_kp"):
+        del payload["state_dict"][name]
+    torch.save(payload, tmp_path / "old.pt")
+    np.testing.assert_array_equal(load_checkpoint(tmp_path / "old.pt").predict_take(take, "camera").angles,
+                                  raw.angles)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import numpy as np
@@ -45,6 +46,14 @@ def test_training_learns_and_validates(data, tmp_path):
     np.testing.assert_array_equal(weights(saved), weights(result.model))
     assert saved.history == result.history
     assert read_checkpoint(tmp_path / "model.pt")["train"]["steps"] == 80
+    # after training, each condition's motion deadband is chosen on the validation takes, and saved
+    conds = list(dict.fromkeys([*cfg.conditions, *cfg.val_conditions]))
+    again = copy.deepcopy(result.model)
+    again.deadband_angles.zero_()
+    again.fit_deadband(va, conds)
+    assert result.model.deadband_angles.sum() > 0
+    assert torch.equal(again.deadband_angles, result.model.deadband_angles)
+    assert torch.equal(saved.deadband_angles, result.model.deadband_angles)
 
 
 def test_same_seed_same_model_other_seed_other_model(data):

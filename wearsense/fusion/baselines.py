@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wearsense.errors import ConfigError
+from wearsense.fusion.deadband import apply_deadband, fit_deadband
 from wearsense.fusion.frames import CONDITIONS, Take
 
 __all__ = [
@@ -476,7 +477,9 @@ class RidgeBaseline:
     posture never met there (a sensor tilted as no training mover's was) cannot drive
     the linear prediction far outside the training poses. A sensor that is missing (its
     ``ok`` false) reads as its conditional mean given the features present
-    (:class:`GaussianFill`), never as zero.
+    (:class:`GaussianFill`), never as zero. The predicted motion from horizon 0 passes a
+    deadband chosen on the validation takes (:mod:`~wearsense.fusion.deadband`):
+    ``deadband`` holds its thresholds, angles (H, J) deg and keypoints (H, Q) m.
     """
 
     def __init__(self, condition: str) -> None:
@@ -492,6 +495,7 @@ class RidgeBaseline:
         self.fill: np.ndarray | None = None  # a missing (NaN) feature's value: its training mean
         self.scale: np.ndarray | None = None  # the features' training scales (one per sensor vector)
         self.gauss: GaussianFill | None = None  # missing features from the present ones
+        self.deadband: dict[str, np.ndarray | None] = {"angles": None, "kp": None}
         self._shape: tuple | None = None
 
     def fit(self, train: Iterable[Take], val: Iterable[Take] = ()) -> "RidgeBaseline":
@@ -592,8 +596,22 @@ class RidgeBaseline:
                     err = model._val_errors(coef, intercept, *val_xy) if val_xy is not None else None
                     fits.append((names, alpha, coef, intercept, err))
             model._assemble(fits, val_xy)
+            model._fit_deadband(val)
             out[c] = model
         return out
+
+    def _fit_deadband(self, val: list[Take]) -> None:
+        """The motion deadband's thresholds, from the predictions on the validation takes."""
+        if not val:
+            return
+        preds = [self.predict_take(t) for t in val]
+        ok = np.concatenate([t.y_ok for t in val])
+        if val[0].y_angles.shape[2]:
+            self.deadband["angles"] = fit_deadband(np.concatenate([p.angles for p in preds]),
+                                                   np.concatenate([t.y_angles for t in val]), ok, angles=True)
+        if preds[0].kp is not None:
+            self.deadband["kp"] = fit_deadband(np.concatenate([p.kp for p in preds]),
+                                               np.concatenate([t.y_kp for t in val]), ok, angles=False)
 
     def _assemble(self, fits: list, val_xy) -> None:
         """Per output group (see :func:`output_groups`), the candidate — feature set and
@@ -654,7 +672,9 @@ class RidgeBaseline:
         (hj, kq) = self._shape
         k = len(take)
         n_ang = int(np.prod(hj))
-        ang = y[:, :n_ang].reshape(k, *hj)
+        ang = apply_deadband(y[:, :n_ang].reshape(k, *hj), self.deadband["angles"], angles=True)
         ang = (ang + 180.0) % 360.0 - 180.0
         kp = y[:, n_ang:].reshape(k, *kq) if kq is not None else None
+        if kp is not None:
+            kp = apply_deadband(kp, self.deadband["kp"], angles=False)
         return Prediction(ang.astype(np.float32), None if kp is None else kp.astype(np.float32))

@@ -15,7 +15,11 @@ One step of the model reads one step frame (see :mod:`wearsense.fusion.frames`):
    costs one forward: the latency budget) — and the **forward model**: the next step's
    IMU features and EMG envelope. Its normalised error once that step arrives is the
    step's **surprise** (RMS of the z-scored error over the IMU/EMG values the condition
-   sees; NaN where there is nothing to compare).
+   sees; NaN where there is nothing to compare);
+5. each horizon's predicted motion from the horizon-0 output passes a **deadband**
+   chosen on the validation takes after training (:mod:`wearsense.fusion.deadband`):
+   trained by squared error, the heads give the mean motion, and scored by absolute
+   error the best answer, where the motion is uncertain, is to hold.
 
 All attention is causal with a sliding window of ``ModelConfig.window`` steps and
 rotary embeddings of time in seconds, so :meth:`FusionModel.stream` keeps a rolling
@@ -27,13 +31,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from wearsense.errors import ConfigError
+from wearsense.fusion.deadband import apply_deadband, fit_deadband
 from wearsense.fusion.encoder import Block, StepPool, TemporalEncoder
 from wearsense.fusion.frames import CONDITIONS, FeatureSpec, Take
 from wearsense.fusion.tokens import FRAME_FIELDS, Normalizer, RotaryTime, StepTokenizer, apply_condition, \
@@ -157,7 +162,18 @@ class FusionModel(nn.Module):
         self.n_fwd_imu = dims["S"] * dims["F"]
         self.head_forward = nn.Linear(d, self.n_fwd_imu + dims["C"] * dims["P"])
         self.rotary = RotaryTime(d // cfg.heads)
+        # per condition, the motion deadband's thresholds (deg; m), chosen on validation
+        # after training (see wearsense.fusion.deadband; zeros: outputs as the heads give them)
+        n_cond = len(CONDITIONS)
+        self.register_buffer("deadband_angles", torch.zeros(n_cond, h, j))
+        self.register_buffer("deadband_kp", torch.zeros(n_cond, h, q))
         self.history: list[dict] = []
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before the deadband have none: their outputs are kept as they are
+        for name in ("deadband_angles", "deadband_kp"):
+            state_dict.setdefault(prefix + name, torch.zeros_like(getattr(self, name)))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @classmethod
     def build(cls, cfg: ModelConfig, takes: list[Take]) -> "FusionModel":
@@ -254,10 +270,41 @@ class FusionModel(nn.Module):
         return torch.where(n > 0, (err / n.clamp(min=1)).sqrt(), torch.nan)
 
     def decode(self, out: Mapping[str, Tensor]) -> tuple[Tensor, Tensor | None]:
-        """Angles (deg) and keypoints (m) from normalised outputs."""
+        """Angles (deg) and keypoints (m) from normalised outputs (before the deadband)."""
         angles = self.norm.denorm("angles", out["angles"])
         kp = self.norm.denorm("kp", out["kp"]) if "kp" in out else None
         return angles, kp
+
+    def deadbanded(self, angles: np.ndarray, kp: np.ndarray | None, condition: str
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Decoded outputs (..., H, J) and (..., H, Q, 3) with the condition's motion
+        deadband applied (:mod:`wearsense.fusion.deadband`)."""
+        c = list(CONDITIONS).index(condition)
+        angles = apply_deadband(angles, self.deadband_angles[c].numpy(), angles=True)
+        if kp is not None:
+            kp = apply_deadband(kp, self.deadband_kp[c].numpy(), angles=False)
+        return angles, kp
+
+    @torch.no_grad()
+    def fit_deadband(self, takes: Sequence[Take], conditions: Sequence[str]) -> None:
+        """Choose each condition's deadband on ``takes`` (the validation takes)."""
+        takes = list(takes)
+        if not takes:
+            return
+        ok = np.concatenate([t.y_ok for t in takes])
+        for cond in conditions:
+            c = list(CONDITIONS).index(cond)
+            self.deadband_angles[c] = 0.0
+            self.deadband_kp[c] = 0.0
+            preds = [self.predict_take(t, cond) for t in takes]
+            if self.dims["J"]:
+                tau = fit_deadband(np.concatenate([p.angles for p in preds]),
+                                   np.concatenate([t.y_angles for t in takes]), ok, angles=True)
+                self.deadband_angles[c] = torch.as_tensor(tau, dtype=torch.float32)
+            if preds[0].kp is not None:
+                tau = fit_deadband(np.concatenate([p.kp for p in preds]),
+                                   np.concatenate([t.y_kp for t in takes]), ok, angles=False)
+                self.deadband_kp[c] = torch.as_tensor(tau, dtype=torch.float32)
 
     # -- offline and live inference ---------------------------------------------------
 
@@ -296,13 +343,18 @@ class FusionModel(nn.Module):
             outs.append(self(part, t_rel[:, s:s + block], cache, condition=self.cond_index(condition)))
         self.train(was_training)
         out = {k: torch.cat([o[k] for o in outs], dim=1) for k in outs[0]}
-        angles, kp = self.decode(out)
+        angles, kp = self.deadbanded(*self._numpy(self.decode(out)), condition)
         fwd = out["forward"]
         prev = torch.cat([torch.full_like(fwd[:, :1], torch.nan), fwd[:, :-1]], dim=1)
         surprise = self.surprise(prev, fr)
-        return TakePrediction(angles=angles[0].numpy(), kp=None if kp is None else kp[0].numpy(),
+        return TakePrediction(angles=angles[0], kp=None if kp is None else kp[0],
                               surprise=surprise[0].numpy(), horizons_ms=tuple(self.spec.horizons_ms),
                               condition=condition)
+
+    @staticmethod
+    def _numpy(decoded: tuple[Tensor, Tensor | None]) -> tuple[np.ndarray, np.ndarray | None]:
+        angles, kp = decoded
+        return angles.numpy(), None if kp is None else kp.numpy()
 
     def stream(self, condition: str = "all") -> "FusionStream":
         """A live predictor: feed one step frame at a time to :meth:`FusionStream.step`."""
@@ -349,12 +401,12 @@ class FusionStream:
                              self.condition, since, model.spec.pose_start_s)
         tens = {k: torch.as_tensor(v).reshape((1, 1) + np.shape(v)) for k, v in fr.items()}
         out = model(tens, torch.tensor([[since]], dtype=torch.float64), self.cache, condition=self.cond)
-        angles, kp = model.decode(out)
+        angles, kp = model.deadbanded(*model._numpy(model.decode(out)), self.condition)
         if self.prev_forward is None:
             surprise = float("nan")
         else:
             surprise = float(model.surprise(self.prev_forward, tens)[0, 0])
         self.prev_forward = out["forward"]
         self.steps += 1
-        return StepOutput(t=t, angles=angles[0, 0].numpy(), kp=None if kp is None else kp[0, 0].numpy(),
+        return StepOutput(t=t, angles=angles[0, 0], kp=None if kp is None else kp[0, 0],
                           surprise=surprise, latency=time.perf_counter() - start)

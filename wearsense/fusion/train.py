@@ -14,6 +14,8 @@
   the uninterrupted one (tested);
 - validation every ``val_every`` steps on fixed crops of the validation takes, per
   condition: loss, joint-angle MAE (deg) and keypoint error (mm) per horizon;
+- after the last step (and the best step kept), each trained condition's **motion
+  deadband** is chosen on the validation takes (:meth:`FusionModel.fit_deadband`);
 - **DDP**: under ``torchrun`` (``WORLD_SIZE`` > 1) each process takes its share of the
   same global batch and gradients are averaged, with the loss normalised by the
   global count of valid targets, so N processes follow the one-process run (tested with
@@ -572,6 +574,8 @@ def _train(cfg, takes, val, out, init, resume, progress, rank, world) -> TrainRe
         if history:
             history[-1]["kept_step"] = model.best_step
     model.eval()
+    if val:  # the motion deadband of every condition trained, on the validation takes
+        model.fit_deadband(val, list(dict.fromkeys([*cfg.conditions, *cfg.val_conditions])))
     saved = None
     if out is not None and rank == 0:
         save(cfg.steps)
