@@ -1,7 +1,8 @@
 """Motion deadband: hold the estimate of now unless the predicted motion clears a threshold.
 
 A predictor's horizon-``h`` output is its estimate of now (horizon 0) plus a predicted
-motion. Fitted by least squares, that motion is the conditional *mean*; scored by a mean
+motion. Fitted by least squares (the ridge; the model's Huber loss is squared for small
+errors), that motion is about the conditional *mean*; scored by a mean
 absolute error, the best answer is the conditional *median*, and where the motion is
 uncertain (a body nearly still, seen through noisy keypoints 50 ms late) the median is
 "no motion". A least-squares predictor then extrapolates noise while the body holds

@@ -18,8 +18,9 @@ One step of the model reads one step frame (see :mod:`wearsense.fusion.frames`):
    sees; NaN where there is nothing to compare);
 5. each horizon's predicted motion from the horizon-0 output passes a **deadband**
    chosen on the validation takes after training (:mod:`wearsense.fusion.deadband`):
-   trained by squared error, the heads give the mean motion, and scored by absolute
-   error the best answer, where the motion is uncertain, is to hold.
+   trained by a Huber loss (squared for the small errors that dominate), the heads give
+   about the mean motion, and scored by absolute error the best answer, where the motion
+   is uncertain, is to hold.
 
 All attention is causal with a sliding window of ``ModelConfig.window`` steps and
 rotary embeddings of time in seconds, so :meth:`FusionModel.stream` keeps a rolling
