@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wearsense.errors import ConfigError
-from wearsense.fusion.deadband import apply_deadband, fit_deadband
+from wearsense.fusion.deadband import apply_deadband, fit_deadbands
 from wearsense.fusion.frames import CONDITIONS, Take
 
 __all__ = [
@@ -604,14 +604,8 @@ class RidgeBaseline:
         """The motion deadband's thresholds, from the predictions on the validation takes."""
         if not val:
             return
-        preds = [self.predict_take(t) for t in val]
-        ok = np.concatenate([t.y_ok for t in val])
-        if val[0].y_angles.shape[2]:
-            self.deadband["angles"] = fit_deadband(np.concatenate([p.angles for p in preds]),
-                                                   np.concatenate([t.y_angles for t in val]), ok, angles=True)
-        if preds[0].kp is not None:
-            self.deadband["kp"] = fit_deadband(np.concatenate([p.kp for p in preds]),
-                                               np.concatenate([t.y_kp for t in val]), ok, angles=False)
+        tau_angles, tau_kp = fit_deadbands([self.predict_take(t) for t in val], val)
+        self.deadband = {"angles": tau_angles, "kp": tau_kp}
 
     def _assemble(self, fits: list, val_xy) -> None:
         """Per output group (see :func:`output_groups`), the candidate — feature set and

@@ -23,22 +23,34 @@ Numpy only: the ridge baseline uses it directly, the fusion model through buffer
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
-__all__ = ["apply_deadband", "fit_deadband", "QUANTILES"]
+from wearsense.fusion.metrics import _wrap_deg
+
+__all__ = ["apply_deadband", "fit_deadband", "fit_deadbands", "QUANTILES"]
 
 #: candidate thresholds: these quantiles of the validation motions' sizes (and 0)
 QUANTILES = np.concatenate([[0.02], np.arange(0.05, 0.951, 0.05)])
 
 
-def _wrap(d: np.ndarray) -> np.ndarray:
-    return (d + 180.0) % 360.0 - 180.0
-
-
 def _motion(pred: np.ndarray, angles: bool) -> np.ndarray:
     """Each horizon's output minus the horizon-0 output (angles wrapped to ±180)."""
     d = pred - pred[..., :1, :] if angles else pred - pred[..., :1, :, :]
-    return _wrap(d) if angles else d
+    return _wrap_deg(d) if angles else d
+
+
+def _shrunk(m: np.ndarray, tau: np.ndarray, angles: bool) -> np.ndarray:
+    """Motions ``m`` soft-thresholded by ``tau`` (broadcast over joints, or keypoints:
+    each keypoint's 3-D motion vector shortened by ``tau``, to zero at most)."""
+    if angles:
+        return np.sign(m) * np.maximum(np.abs(m) - tau, 0.0)
+    size = np.linalg.norm(m, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        keep = np.where(size > 0, np.maximum(1.0 - np.asarray(tau)[..., None] / size, 0.0), 0.0)
+    return m * keep
 
 
 def apply_deadband(pred: np.ndarray, tau: np.ndarray | None, *, angles: bool) -> np.ndarray:
@@ -55,13 +67,7 @@ def apply_deadband(pred: np.ndarray, tau: np.ndarray | None, *, angles: bool) ->
     p = np.asarray(pred, dtype=np.float64)
     tau = np.asarray(tau, dtype=np.float64)
     m = _motion(p, angles)
-    if angles:
-        out = p - (m - np.sign(m) * np.maximum(np.abs(m) - tau, 0.0))
-    else:
-        size = np.linalg.norm(m, axis=-1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            keep = np.where(size > 0, np.maximum(1.0 - tau[..., None] / size, 0.0), 0.0)
-        out = p - m * (1.0 - keep)
+    out = p - (m - _shrunk(m, tau, angles))
     return out.astype(np.asarray(pred).dtype, copy=False)
 
 
@@ -87,13 +93,28 @@ def fit_deadband(pred: np.ndarray, truth: np.ndarray, ok: np.ndarray, *, angles:
         cands = np.vstack([np.zeros(size.shape[1]), np.quantile(size, QUANTILES, axis=0)])
         best_err = np.full(size.shape[1], np.inf)
         for c in cands:  # (J|Q,) per candidate; the first (0) wins ties
-            if angles:
-                e = np.abs(_wrap(base + np.sign(mh) * np.maximum(size - c, 0.0) - yh)).mean(axis=0)
-            else:
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    keep = np.where(size > 0, np.maximum(1.0 - c / size, 0.0), 0.0)
-                e = np.linalg.norm(base + mh * keep[..., None] - yh, axis=-1).mean(axis=0)
+            d = base + _shrunk(mh, c, angles) - yh
+            e = np.abs(_wrap_deg(d)).mean(axis=0) if angles else np.linalg.norm(d, axis=-1).mean(axis=0)
             better = e < best_err
             tau[h, better] = c[better]
             best_err = np.where(better, e, best_err)
     return tau
+
+
+def fit_deadbands(preds: Sequence[Any], takes: Sequence[Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Both thresholds from a predictor's outputs on the validation takes.
+
+    ``preds``: one prediction per take (``angles`` (K, H, J), ``kp`` (K, H, Q, 3) or
+    None, as ``RidgeBaseline.predict_take`` and ``FusionModel.predict_take`` give them);
+    ``takes``: the takes (``y_angles``, ``y_kp``, ``y_ok``). Returns ``tau`` for the
+    angles and for the keypoints, None where there are none.
+    """
+    ok = np.concatenate([t.y_ok for t in takes])
+    tau_angles = tau_kp = None
+    if takes[0].y_angles.shape[2]:
+        tau_angles = fit_deadband(np.concatenate([p.angles for p in preds]),
+                                  np.concatenate([t.y_angles for t in takes]), ok, angles=True)
+    if preds[0].kp is not None and takes[0].y_kp is not None:
+        tau_kp = fit_deadband(np.concatenate([p.kp for p in preds]),
+                              np.concatenate([t.y_kp for t in takes]), ok, angles=False)
+    return tau_angles, tau_kp

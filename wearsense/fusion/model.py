@@ -39,7 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from wearsense.errors import ConfigError
-from wearsense.fusion.deadband import apply_deadband, fit_deadband
+from wearsense.fusion.deadband import apply_deadband, fit_deadbands
 from wearsense.fusion.encoder import Block, StepPool, TemporalEncoder
 from wearsense.fusion.frames import CONDITIONS, FeatureSpec, Take
 from wearsense.fusion.tokens import FRAME_FIELDS, Normalizer, RotaryTime, StepTokenizer, apply_condition, \
@@ -280,7 +280,7 @@ class FusionModel(nn.Module):
                    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Decoded outputs (..., H, J) and (..., H, Q, 3) with the condition's motion
         deadband applied (:mod:`wearsense.fusion.deadband`)."""
-        c = list(CONDITIONS).index(condition)
+        c = int(self.cond_index(condition))
         angles = apply_deadband(angles, self.deadband_angles[c].numpy(), angles=True)
         if kp is not None:
             kp = apply_deadband(kp, self.deadband_kp[c].numpy(), angles=False)
@@ -292,20 +292,15 @@ class FusionModel(nn.Module):
         takes = list(takes)
         if not takes:
             return
-        ok = np.concatenate([t.y_ok for t in takes])
         for cond in conditions:
-            c = list(CONDITIONS).index(cond)
+            c = int(self.cond_index(cond))
             self.deadband_angles[c] = 0.0
             self.deadband_kp[c] = 0.0
-            preds = [self.predict_take(t, cond) for t in takes]
-            if self.dims["J"]:
-                tau = fit_deadband(np.concatenate([p.angles for p in preds]),
-                                   np.concatenate([t.y_angles for t in takes]), ok, angles=True)
-                self.deadband_angles[c] = torch.as_tensor(tau, dtype=torch.float32)
-            if preds[0].kp is not None:
-                tau = fit_deadband(np.concatenate([p.kp for p in preds]),
-                                   np.concatenate([t.y_kp for t in takes]), ok, angles=False)
-                self.deadband_kp[c] = torch.as_tensor(tau, dtype=torch.float32)
+            tau_angles, tau_kp = fit_deadbands([self.predict_take(t, cond) for t in takes], takes)
+            if tau_angles is not None:
+                self.deadband_angles[c] = torch.as_tensor(tau_angles, dtype=torch.float32)
+            if tau_kp is not None:
+                self.deadband_kp[c] = torch.as_tensor(tau_kp, dtype=torch.float32)
 
     # -- offline and live inference ---------------------------------------------------
 
